@@ -1,0 +1,1 @@
+"""Configuration: profile TOML + compose YAML + .env -> a frozen, validated EnvironmentPlan."""

@@ -1,0 +1,78 @@
+"""Where a workspace's runtime state lives.
+
+Everything neodev writes at run time goes under `<workspace>/.neodev/`: the daemon's control
+socket, its pid/status file, unit log files, generated secrets and cluster renders. Nothing is
+written to tracked files.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+STATE_DIR_NAME = ".neodev"
+WORKSPACE_MARKERS = ("profiles", "pyproject.toml", ".env")
+
+
+@dataclass(frozen=True)
+class WorkspacePaths:
+    """Paths of one workspace's runtime state."""
+
+    root: Path
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / STATE_DIR_NAME
+
+    @property
+    def socket(self) -> Path:
+        return self.state_dir / "daemon.sock"
+
+    @property
+    def status_file(self) -> Path:
+        return self.state_dir / "daemon.json"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.state_dir / "daemon.lock"
+
+    @property
+    def daemon_log(self) -> Path:
+        return self.state_dir / "daemon.log"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.state_dir / "logs"
+
+    @property
+    def pids_file(self) -> Path:
+        return self.state_dir / "pids.json"
+
+    @property
+    def secrets_file(self) -> Path:
+        return self.state_dir / "secrets.env"
+
+    @property
+    def cluster_dir(self) -> Path:
+        return self.state_dir / "cluster"
+
+    def ensure_state_dir(self) -> Path:
+        """Create `.neodev/` (mode 0700: it holds the socket and generated secrets)."""
+        self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return self.state_dir
+
+
+def find_workspace(start: Path | None = None) -> Path:
+    """The workspace root: $NEODEV_WORKSPACE, else the nearest directory with a `profiles/` dir.
+
+    Falls back to the starting directory, so `neodev` run anywhere still has a place for state.
+    """
+    env = os.environ.get("NEODEV_WORKSPACE")
+    if env:
+        return Path(env).resolve()
+    here = (start or Path.cwd()).resolve()
+    for candidate in (here, *here.parents):
+        if (candidate / "profiles").is_dir():
+            return candidate
+    return here
