@@ -11,7 +11,9 @@ from collections.abc import Iterable, Mapping
 from neodev.config.model import UnitSpec
 
 
-def start_waves(units: Mapping[str, UnitSpec], names: Iterable[str] | None = None) -> list[list[str]]:
+def start_waves(
+    units: Mapping[str, UnitSpec], names: Iterable[str] | None = None
+) -> list[list[str]]:
     """Group units into waves: each wave depends only on units of earlier waves.
 
     Args:
@@ -42,7 +44,9 @@ def start_waves(units: Mapping[str, UnitSpec], names: Iterable[str] | None = Non
     return waves
 
 
-def stop_waves(units: Mapping[str, UnitSpec], names: Iterable[str] | None = None) -> list[list[str]]:
+def stop_waves(
+    units: Mapping[str, UnitSpec], names: Iterable[str] | None = None
+) -> list[list[str]]:
     """The reverse of `start_waves`: dependents stop before what they depend on."""
     return list(reversed(start_waves(units, names)))
 

@@ -1,7 +1,7 @@
 """One unit's lifecycle: the state machine every container and process goes through.
 
     pending -> starting -> running(healthy|unhealthy) -> stopping -> stopped
-                                                      \\-> exited(code) | crashed -> backoff -> starting
+    running -> exited(code) | crashed -> backoff -> starting
 
 A `UnitSupervisor` owns one asyncio task per run of its unit. It waits for the unit's
 dependencies, starts it through its `Runner`, watches health and resource use while it runs,

@@ -123,7 +123,7 @@ async def test_restart_policy_no_leaves_a_crashed_unit_crashed() -> None:
     runners = {"job": FakeRunner("job", runs=[Run(exit_after=0.01, exit_code=1)])}
     engine = make_engine([unit("job", readiness=None)], runners)
     await engine.start()
-    [verdict] = await engine.wait_ready(["job"], timeout=5)
+    await engine.wait_ready(["job"], timeout=5)
     await asyncio.sleep(0.1)
     assert engine.status_of("job").state is UnitState.CRASHED
     assert engine.status_of("job").exit_code == 1
