@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# The test command: bash tests/run.sh [pytest args]
+#
+# Does all the set-up a fresh machine needs, then runs the checks:
+#   1. a virtualenv in .venv with neodev installed editable with its test extra,
+#   2. a Docker engine (installed and started on Debian as root when missing),
+#   3. the local test images neodev-test/postgres:15 and neodev-test/prometheus:2.42,
+#   4. ruff, then pytest (arguments are passed to pytest).
+# Every step is skipped quickly when its result is already there. Docker tests never skip: no
+# engine means a loud failure.
+set -euo pipefail
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$REPO_ROOT"
+VENV="$REPO_ROOT/.venv"
+PY="$VENV/bin/python"
+STAMP="$VENV/.neodev-install-stamp"
+
+section() { printf '\n==== %s ====\n' "$*"; }
+die() { printf '\n[tests/run.sh] FAILED: %s\n' "$*" >&2; exit 1; }
+
+section "python environment (.venv)"
+if [[ ! -x "$PY" ]]; then
+    if ! python3 -m venv "$VENV"; then
+        # Debian splits venv/ensurepip into a separate package.
+        if [[ -r /etc/debian_version && "$(id -u)" == 0 ]]; then
+            rm -rf "$VENV"
+            DEBIAN_FRONTEND=noninteractive apt-get update -qq
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+            python3 -m venv "$VENV" || die "python3 -m venv failed"
+        else
+            die "python3 -m venv failed: install the venv module (Debian/Ubuntu: apt-get install python3-venv)"
+        fi
+    fi
+fi
+# Reinstall only when pyproject.toml (or the interpreter) changed since the last install.
+want="$( (sha256sum pyproject.toml; "$PY" -c 'import sys; print(sys.version)') | sha256sum | cut -c1-16)"
+if [[ "$(cat "$STAMP" 2>/dev/null || true)" != "$want" ]] \
+        || ! "$PY" -c 'import neodev, pytest, testcontainers' >/dev/null 2>&1; then
+    echo "installing neodev[test] into .venv"
+    "$PY" -m pip install -q --upgrade pip
+    "$PY" -m pip install -q -e '.[test]' || die "pip install -e '.[test]' failed"
+    echo "$want" > "$STAMP"
+else
+    echo "up to date ($("$PY" --version))"
+fi
+
+section "docker engine"
+bash tests/images/ensure-docker.sh || die "no Docker engine (see above)"
+
+section "test images"
+bash tests/images/build.sh || die "building the test images failed (see above)"
+
+# The reaper image cannot be pulled here, and this machine may carry /.dockerenv, which would
+# make testcontainers reach containers through the bridge gateway (reference §1, §11).
+export TESTCONTAINERS_RYUK_DISABLED=true
+export TESTCONTAINERS_HOST_OVERRIDE=127.0.0.1
+
+section "ruff"
+"$VENV/bin/ruff" check neodev tests benchmarks || die "ruff found problems"
+
+section "pytest $*"
+set +e
+"$PY" -m pytest "$@"
+rc=$?
+set -e
+if [[ $rc == 5 ]]; then
+    die "pytest collected no tests (exit code 5)"
+elif [[ $rc != 0 ]]; then
+    die "pytest exited with code $rc"
+fi
+section "all green"
