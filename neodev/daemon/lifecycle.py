@@ -1,0 +1,188 @@
+"""Finding, starting and cleaning up the one daemon of a workspace.
+
+The daemon holds an exclusive `flock` on `.neodev/daemon.lock` for its whole life, and writes
+`.neodev/daemon.json` (pid, process create time, socket, profile). The lock is the authority:
+if it can be taken, no daemon runs, and a leftover socket or status file is stale (a daemon that
+was SIGKILLed) and is removed. A pid is trusted only together with its create time, so a reused
+pid is never mistaken for our daemon.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import IO
+
+import psutil
+
+from neodev.errors import DaemonError
+from neodev.paths import WorkspacePaths
+
+SPAWN_TIMEOUT = 60.0
+"""Seconds a fresh daemon may take to load the plan and answer on its socket."""
+
+
+@dataclass(frozen=True)
+class DaemonInfo:
+    """The content of `.neodev/daemon.json`."""
+
+    pid: int
+    create_time: float
+    socket: str
+    profile: str
+    workspace: str
+    started_at: float
+    version: str
+
+    def is_alive(self) -> bool:
+        try:
+            return psutil.Process(self.pid).create_time() == self.create_time
+        except psutil.Error:
+            return False
+
+
+class DaemonLock:
+    """The exclusive lock a running daemon holds; released when its process ends."""
+
+    def __init__(self, paths: WorkspacePaths) -> None:
+        self._paths = paths
+        self._file: IO[str] | None = None
+
+    def try_acquire(self) -> bool:
+        self._paths.ensure_state_dir()
+        handle = open(self._paths.lock_file, "a+")  # noqa: SIM115 — held for the daemon's life
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            return False
+        self._file = handle
+        return True
+
+    def release(self) -> None:
+        if self._file is not None:
+            fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
+            self._file.close()
+            self._file = None
+
+
+def write_info(paths: WorkspacePaths, info: DaemonInfo) -> None:
+    """Atomically write the status file (0600)."""
+    tmp = paths.status_file.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(asdict(info), handle)
+    tmp.replace(paths.status_file)
+
+
+def read_info(paths: WorkspacePaths) -> DaemonInfo | None:
+    try:
+        data = json.loads(paths.status_file.read_text())
+        return DaemonInfo(**data)
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def find_daemon(paths: WorkspacePaths) -> DaemonInfo | None:
+    """The running daemon of this workspace, or None (after removing stale leftovers)."""
+    info = read_info(paths)
+    if info is not None and info.is_alive() and Path(info.socket).exists():
+        return info
+    if not paths.state_dir.exists():
+        return None
+    probe = DaemonLock(paths)
+    if not probe.try_acquire():
+        # Locked but not answering yet: a daemon is starting (its status file comes later).
+        return info if info is not None and info.is_alive() else None
+    try:
+        remove_stale(paths)
+    finally:
+        probe.release()
+    return None
+
+
+def remove_stale(paths: WorkspacePaths) -> list[str]:
+    """Remove the socket and status file of a daemon that is gone. Call only holding the lock."""
+    removed = []
+    for path in (paths.socket, paths.status_file):
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+            removed.append(path.name)
+    return removed
+
+
+def spawn_daemon(paths: WorkspacePaths, profile: str, environ: dict[str, str] | None = None
+                 ) -> subprocess.Popen[bytes]:
+    """Start `python -m neodev.daemon` detached (own session, output to .neodev/daemon.log)."""
+    paths.ensure_state_dir()
+    log = open(paths.daemon_log, "ab")  # noqa: SIM115 — handed to the child
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-m", "neodev.daemon", "--workspace", str(paths.root),
+             "--profile", profile],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True, env=environ if environ is not None else dict(os.environ),
+            cwd=paths.root,
+        )
+    finally:
+        log.close()
+
+
+def wait_for_daemon(paths: WorkspacePaths, child: subprocess.Popen[bytes],
+                    timeout: float = SPAWN_TIMEOUT) -> DaemonInfo:
+    """Wait until the spawned daemon answers, or explain why it did not.
+
+    Raises:
+        NeodevError: the daemon's own startup error (e.g. a ConfigError), when it reported one.
+        DaemonError: the daemon exited or did not answer in time.
+    """
+    from neodev.daemon.client import DaemonClient
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        code = child.poll()
+        if code is not None:
+            raise startup_error(paths) or DaemonError(
+                f"the daemon exited with code {code} while starting; see {paths.daemon_log}:\n"
+                + log_tail(paths))
+        info = read_info(paths)
+        if info is not None and info.pid == child.pid and Path(info.socket).exists():
+            with contextlib.suppress(DaemonError):
+                DaemonClient(Path(info.socket)).ping()
+                return info
+        time.sleep(0.05)
+    raise DaemonError(f"the daemon did not answer within {timeout:.0f}s; see {paths.daemon_log}")
+
+
+def startup_error_file(paths: WorkspacePaths) -> Path:
+    return paths.state_dir / "startup-error.json"
+
+
+def record_startup_error(paths: WorkspacePaths, error: dict[str, object]) -> None:
+    startup_error_file(paths).write_text(json.dumps(error))
+
+
+def startup_error(paths: WorkspacePaths) -> Exception | None:
+    from neodev.daemon.client import error_from_dict
+
+    path = startup_error_file(paths)
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    path.unlink(missing_ok=True)
+    return error_from_dict(data)
+
+
+def log_tail(paths: WorkspacePaths, lines: int = 20) -> str:
+    try:
+        return "\n".join(paths.daemon_log.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
