@@ -1,0 +1,224 @@
+"""Readiness strategies: one interface for every kind of check, containers and processes alike.
+
+A strategy makes one attempt and says what it tried and what came back (`ProbeResult`); it never
+decides whether the unit is healthy — `ProbeTracker` (tracker.py) turns a series of attempts
+into a `Health` with Docker's interval / retries / start_period semantics. Strategies are built
+from the config model's `Probe` with `build_strategy`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import signal
+from dataclasses import dataclass
+from typing import Protocol
+
+import httpx
+
+from neodev.config.model import Probe
+from neodev.errors import ProcessError
+
+_DETAIL_LIMIT = 300
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """The outcome of one attempt."""
+
+    ok: bool
+    detail: str
+    """What was tried and what came back, e.g. `GET http://127.0.0.1:8080/health -> 503`."""
+
+
+class Strategy(Protocol):
+    """One readiness strategy: `check()` makes one bounded attempt."""
+
+    def describe(self) -> str:
+        """A short description of the check, e.g. `GET http://127.0.0.1:8080/health`."""
+        ...
+
+    async def check(self) -> ProbeResult:
+        """Make one attempt. Never raises for an expected failure; returns ok=False instead."""
+        ...
+
+
+def _clip(text: str) -> str:
+    text = text.strip()
+    return text if len(text) <= _DETAIL_LIMIT else text[:_DETAIL_LIMIT] + "…"
+
+
+class HttpProbe:
+    """GET a URL and compare the status code.
+
+    `trust_env=False`: an `HTTP(S)_PROXY` in the environment must not capture local probes
+    (reference §9).
+    """
+
+    def __init__(self, url: str, expect_status: int = 200, timeout: float = 5.0) -> None:
+        self.url = url
+        self.expect_status = expect_status
+        self.timeout = timeout
+
+    def describe(self) -> str:
+        return f"GET {self.url} (expect {self.expect_status})"
+
+    async def check(self) -> ProbeResult:
+        tried = f"GET {self.url}"
+        try:
+            async with httpx.AsyncClient(trust_env=False, timeout=self.timeout) as client:
+                response = await client.get(self.url)
+        except httpx.TimeoutException:
+            return ProbeResult(False, f"{tried} -> no answer within {self.timeout:g}s")
+        except httpx.HTTPError as exc:
+            return ProbeResult(False, f"{tried} -> {type(exc).__name__}: {exc or 'failed'}")
+        ok = response.status_code == self.expect_status
+        detail = f"{tried} -> {response.status_code}"
+        if not ok:
+            detail += f" (expected {self.expect_status})"
+            body = _clip(response.text)
+            if body:
+                detail += f": {body}"
+        return ProbeResult(ok, detail)
+
+
+class TcpProbe:
+    """Open (and close) a TCP connection."""
+
+    def __init__(self, host: str, port: int, timeout: float = 5.0) -> None:
+        self.host = host
+        self.port = port
+        self.timeout = timeout
+
+    def describe(self) -> str:
+        return f"TCP connect {self.host}:{self.port}"
+
+    async def check(self) -> ProbeResult:
+        tried = f"TCP connect {self.host}:{self.port}"
+        try:
+            _, writer = await asyncio.wait_for(
+                asyncio.open_connection(self.host, self.port), self.timeout)
+        except TimeoutError:
+            return ProbeResult(False, f"{tried} -> no answer within {self.timeout:g}s")
+        except OSError as exc:
+            return ProbeResult(False, f"{tried} -> {exc.strerror or exc}")
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+        return ProbeResult(True, f"{tried} -> connected")
+
+
+class ExecProbe:
+    """Run a command on the host; exit status 0 means ready. Killed (whole group) on timeout."""
+
+    def __init__(self, command: tuple[str, ...], timeout: float = 5.0,
+                 cwd: str | os.PathLike[str] | None = None,
+                 env: dict[str, str] | None = None) -> None:
+        if not command:
+            raise ProcessError("exec probe has an empty command; give an argv like "
+                               "[\"pg_isready\", \"-h\", \"127.0.0.1\"]")
+        self.command = command
+        self.timeout = timeout
+        self.cwd = cwd
+        self.env = env
+
+    def describe(self) -> str:
+        return "exec " + " ".join(self.command)
+
+    async def check(self) -> ProbeResult:
+        tried = "exec " + " ".join(self.command)
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *self.command, cwd=self.cwd, env=self.env, stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+                start_new_session=True)
+        except OSError as exc:
+            return ProbeResult(False, f"{tried} -> cannot run: {exc.strerror or exc}")
+        try:
+            out, _ = await asyncio.wait_for(proc.communicate(), self.timeout)
+        except TimeoutError:
+            # The probe may have started children of its own: kill its whole group.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(proc.wait(), 5.0)
+            return ProbeResult(False, f"{tried} -> killed after {self.timeout:g}s timeout")
+        output = _clip(out.decode("utf-8", "replace"))
+        code = proc.returncode
+        detail = f"{tried} -> exit {code}" + (f": {output}" if output else "")
+        return ProbeResult(code == 0, detail)
+
+
+class LogLineProbe:
+    """Ready once a line of the unit's output matched a regular expression.
+
+    The driver feeds it every output line (`feed`); `reset()` forgets a previous match when the
+    unit restarts.
+    """
+
+    def __init__(self, pattern: str) -> None:
+        try:
+            self.regex = re.compile(pattern)
+        except re.error as exc:
+            raise ProcessError(f"log probe pattern {pattern!r} is not a valid regular "
+                               f"expression: {exc}") from exc
+        self.matched: str | None = None
+        self.last_line: str | None = None
+
+    def describe(self) -> str:
+        return f"log line matching /{self.regex.pattern}/"
+
+    def feed(self, line: str) -> None:
+        """Offer one output line."""
+        self.last_line = line
+        if self.matched is None and self.regex.search(line):
+            self.matched = line
+
+    def reset(self) -> None:
+        """Forget everything seen (the unit restarted)."""
+        self.matched = None
+        self.last_line = None
+
+    async def check(self) -> ProbeResult:
+        tried = f"wait for a log line matching /{self.regex.pattern}/"
+        if self.matched is not None:
+            return ProbeResult(True, f"{tried} -> matched: {_clip(self.matched)}")
+        if self.last_line is None:
+            return ProbeResult(False, f"{tried} -> no output yet")
+        return ProbeResult(False, f"{tried} -> no match yet; last line: {_clip(self.last_line)}")
+
+
+def build_strategy(probe: Probe, *, cwd: str | os.PathLike[str] | None = None,
+                   env: dict[str, str] | None = None) -> Strategy:
+    """The strategy object for a `Probe` from the plan.
+
+    Args:
+        probe: The probe as configured.
+        cwd: Working directory for exec probes (a process unit's cwd).
+        env: Environment for exec probes (None = inherit).
+
+    Returns:
+        An HttpProbe, TcpProbe, ExecProbe or LogLineProbe.
+
+    Raises:
+        ProcessError: The probe is incomplete, or of kind `docker` (only containers have it;
+            the Docker driver reads Docker's own health status instead).
+    """
+    if probe.kind == "http":
+        if not probe.url:
+            raise ProcessError("http probe needs `url` (e.g. http://127.0.0.1:8080/health)")
+        return HttpProbe(probe.url, probe.expect_status, probe.timeout)
+    if probe.kind == "tcp":
+        if probe.port is None:
+            raise ProcessError("tcp probe needs `port`")
+        return TcpProbe(probe.host, probe.port, probe.timeout)
+    if probe.kind == "exec":
+        return ExecProbe(probe.command, probe.timeout, cwd=cwd, env=env)
+    if probe.kind == "log":
+        if not probe.pattern:
+            raise ProcessError("log probe needs `pattern` (a regular expression)")
+        return LogLineProbe(probe.pattern)
+    raise ProcessError(f"probe kind {probe.kind!r} is not available here; "
+                       "valid for processes: http, tcp, exec, log")

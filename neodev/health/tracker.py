@@ -1,0 +1,118 @@
+"""Turns individual probe attempts into a unit's health, with Docker healthcheck semantics.
+
+`starting` until the first success; `healthy` after any success; `unhealthy` after `retries`
+consecutive failures that happened after `start_period` (failures inside the start period do
+not count, but a success there already makes the unit healthy). The clock is injected so the
+semantics are unit-tested without sleeping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+
+from neodev.config.model import Probe
+from neodev.engine.events import Health
+from neodev.engine.runner import HealthReport
+from neodev.health.probes import ProbeResult, Strategy
+
+# An attempt gets the probe's own timeout plus this margin before the tracker gives up on it
+# (the strategies bound themselves; this only guards against a strategy that does not).
+_GUARD_MARGIN = 2.0
+
+
+class ProbeTracker:
+    """Applies interval / retries / start_period to a strategy's attempts.
+
+    Args:
+        strategy: What one attempt does.
+        probe: The configured probe (for interval, timeout, retries, start_period).
+        clock: Monotonic clock in seconds (injected for tests).
+    """
+
+    def __init__(self, strategy: Strategy, probe: Probe,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.strategy = strategy
+        self.probe = probe
+        self._clock = clock
+        self._started_at = clock()
+        self.failures = 0
+        self.health = Health.STARTING
+        self.last = HealthReport(Health.STARTING, f"not checked yet: {strategy.describe()}")
+
+    def restart(self) -> None:
+        """The unit (re)started: back to `starting`, start period counted from now."""
+        self._started_at = self._clock()
+        self.failures = 0
+        self.health = Health.STARTING
+        self.last = HealthReport(Health.STARTING, f"not checked yet: {self.strategy.describe()}")
+
+    def in_start_period(self) -> bool:
+        """True while failures do not count yet."""
+        return self._clock() - self._started_at < self.probe.start_period
+
+    def record(self, result: ProbeResult) -> HealthReport:
+        """Fold one attempt into the health state (pure apart from the clock).
+
+        Args:
+            result: The attempt's outcome.
+
+        Returns:
+            The health after this attempt, with the attempt's detail.
+        """
+        if result.ok:
+            self.failures = 0
+            self.health = Health.HEALTHY
+            self.last = HealthReport(Health.HEALTHY, result.detail)
+            return self.last
+        retries = max(1, self.probe.retries)
+        if self.in_start_period():
+            detail = f"{result.detail} (in start period of {self.probe.start_period:g}s)"
+        else:
+            self.failures += 1
+            if self.failures >= retries:
+                self.health = Health.UNHEALTHY
+            detail = f"{result.detail} (failure {self.failures}/{retries})"
+        self.last = HealthReport(self.health, detail)
+        return self.last
+
+    async def observe(self) -> HealthReport:
+        """Make one attempt now and fold it in."""
+        guard = self.probe.timeout + _GUARD_MARGIN
+        try:
+            result = await asyncio.wait_for(self.strategy.check(), guard)
+        except TimeoutError:
+            result = ProbeResult(False, f"{self.strategy.describe()} -> no result within "
+                                        f"{guard:g}s")
+        return self.record(result)
+
+    async def run(self, on_report: Callable[[HealthReport], None],
+                  stop: asyncio.Event) -> None:
+        """Attempt every `interval` seconds until `stop` is set; report each attempt.
+
+        Args:
+            on_report: Called with the report after every attempt.
+            stop: Set it to end the loop (checked between attempts).
+        """
+        while not stop.is_set():
+            on_report(await self.observe())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.probe.interval)
+
+    async def wait_healthy(self, timeout: float) -> HealthReport:
+        """Attempt every `interval` until healthy, unhealthy, or `timeout` seconds passed.
+
+        Returns:
+            The last report (its health says which of the three ended the wait).
+        """
+        deadline = self._clock() + timeout
+        while True:
+            report = await self.observe()
+            if report.health in (Health.HEALTHY, Health.UNHEALTHY):
+                return report
+            remaining = deadline - self._clock()
+            if remaining <= 0:
+                return report
+            await asyncio.sleep(min(self.probe.interval, remaining))

@@ -1,0 +1,56 @@
+"""Which addresses local processes bind to: loopback, plus the Docker bridge gateway.
+
+Decision (docs/decisions/loopback-and-prometheus.md): a process never listens on 0.0.0.0.
+Prometheus runs in a container and reaches host processes through `host.docker.internal`,
+which on Linux (`host-gateway`) is the default bridge's gateway address on the host (usually
+172.17.0.1, interface docker0). A 127.0.0.1-only listener is unreachable from there
+(reference §9), so every process is told, through its environment:
+
+- `NEODEV_BIND_HOSTS` = `127.0.0.1,<gateway>` — the addresses to listen on (one listener each);
+  the gateway address is reachable from the host itself and from containers, not from the LAN
+  (it is not routed off the machine);
+- `NEODEV_GATEWAY_IP` = `<gateway>` (empty when there is no Docker bridge, e.g. Docker Desktop,
+  where `host.docker.internal` already reaches the host's loopback);
+- `HOST` = `127.0.0.1` — for frameworks that take a single address (they stay loopback-only).
+
+A profile's own `env` wins over these. `NEODEV_GATEWAY_IP` in neodev's own environment
+overrides the detection ("" disables it).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import psutil
+
+LOOPBACK = "127.0.0.1"
+BRIDGE_INTERFACE = "docker0"
+
+
+def docker_gateway_ip() -> str | None:
+    """The IPv4 address of the default Docker bridge on this host, if there is one."""
+    override = os.environ.get("NEODEV_GATEWAY_IP")
+    if override is not None:
+        return override or None
+    for addr in psutil.net_if_addrs().get(BRIDGE_INTERFACE, []):
+        if addr.family == socket.AF_INET:
+            return addr.address
+    return None
+
+
+def bind_env(gateway: str | None = None, detect: bool = True) -> dict[str, str]:
+    """The environment telling a process where to listen.
+
+    Args:
+        gateway: The bridge gateway address (None = detect it when `detect`).
+        detect: Look up the docker0 address when `gateway` is None.
+
+    Returns:
+        `NEODEV_BIND_HOSTS`, `NEODEV_GATEWAY_IP` and `HOST`.
+    """
+    if gateway is None and detect:
+        gateway = docker_gateway_ip()
+    hosts = [LOOPBACK] + ([gateway] if gateway and gateway != LOOPBACK else [])
+    return {"NEODEV_BIND_HOSTS": ",".join(hosts), "NEODEV_GATEWAY_IP": gateway or "",
+            "HOST": LOOPBACK}

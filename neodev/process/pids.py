@@ -1,0 +1,121 @@
+"""Which process groups this workspace's daemon started, persisted across daemon crashes.
+
+`.neodev/pids.json` maps each unit to {pid, pgid, create_time, command}. A daemon that was
+SIGKILLed leaves its process groups running (they have their own session); the next daemon
+calls `reap_orphans` before starting anything. A recorded pid is trusted only while its
+create_time still matches: a pid reused by an unrelated process is never signalled.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from neodev.process.tree import group_members, kill_tree, snapshot
+
+# create_time is a float from /proc with jiffy resolution; equal identities agree far closer.
+_CTIME_TOLERANCE = 0.05
+
+
+class PidRegistry:
+    """The persisted {unit: {pid, pgid, create_time, command}} map (atomic writes).
+
+    Args:
+        path: The JSON file (normally `WorkspacePaths.pids_file`).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    def load(self) -> dict[str, dict[str, Any]]:
+        """The recorded entries; {} when the file is missing or unreadable."""
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def record(self, unit: str, pid: int, pgid: int, create_time: float,
+               command: list[str] | tuple[str, ...]) -> None:
+        """Remember a started process group."""
+        entries = self.load()
+        entries[unit] = {"pid": pid, "pgid": pgid, "create_time": create_time,
+                         "command": list(command)}
+        self._write(entries)
+
+    def remove(self, unit: str) -> None:
+        """Forget a unit (its group was stopped)."""
+        entries = self.load()
+        if entries.pop(unit, None) is not None:
+            self._write(entries)
+
+    def _write(self, entries: dict[str, dict[str, Any]]) -> None:
+        # Write a temp file in the same directory and rename it over the old one: a crash
+        # mid-write leaves the previous file intact.
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".pids.", dir=self.path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(entries, fh, indent=2, sort_keys=True)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+
+
+def reap_orphans(registry: PidRegistry, grace: float = 3.0) -> list[str]:
+    """Kill the process groups a previous (crashed) daemon left running.
+
+    Blocking (psutil, sleeps): run it in a thread from async code. Every entry is removed from
+    the registry afterwards, whatever was found.
+
+    A group is killed only when its leader's pid AND create_time still match the record. When
+    the leader is gone, members still in its group (created after it) are killed: Linux never
+    hands out a pid that is still some group's id, so they can only be ours.
+
+    Args:
+        registry: The registry of the previous run.
+        grace: Seconds between SIGTERM and SIGKILL.
+
+    Returns:
+        One message per recorded unit saying what was done, e.g.
+        `backend: killed process group 4242 (./gradlew run)`.
+    """
+    messages: list[str] = []
+    for unit, entry in sorted(registry.load().items()):
+        try:
+            pid, pgid = int(entry["pid"]), int(entry["pgid"])
+            ctime = float(entry["create_time"])
+        except (KeyError, TypeError, ValueError):
+            messages.append(f"{unit}: unreadable record {entry!r}; ignored")
+            continue
+        command = " ".join(entry.get("command") or [])
+        try:
+            leader = psutil.Process(pid)
+            leader_ctime = leader.create_time()
+        except psutil.NoSuchProcess:
+            leader = None
+        if leader is not None and abs(leader_ctime - ctime) > _CTIME_TOLERANCE:
+            messages.append(f"{unit}: pid {pid} now belongs to another process "
+                            f"(started later); left alone")
+            continue
+        procs = snapshot(pid) if leader is not None else []
+        procs += [p for p in group_members(pgid, not_before=ctime) if p not in procs]
+        if not procs:
+            messages.append(f"{unit}: process group {pgid} already gone")
+            continue
+        survivors = kill_tree(pgid, procs, grace)
+        outcome = "killed" if not survivors else f"could not kill {len(survivors)} of"
+        messages.append(f"{unit}: {outcome} process group {pgid} ({command})")
+    for unit in list(registry.load()):
+        registry.remove(unit)
+    return messages

@@ -1,0 +1,330 @@
+"""The local process driver: one `ProcessRunner` per process unit (backend, frontend, router).
+
+Each start spawns the command in its own session (`start_new_session=True`: pgid == pid, no
+controlling terminal, so it cannot grab the TUI's terminal or get its Ctrl+C). Output is read
+line by line into the unit's log (sink + ring + rotating file). Stop is SIGTERM to the whole
+group, a grace period, then SIGKILL to the group and to every survivor of a psutil snapshot of
+the tree taken before the first signal (a child that left the group is still found).
+
+Exit codes: a process ended by a signal reports 128 + signal number (shell convention:
+SIGTERM -> 143, SIGKILL -> 137), not asyncio's negative number.
+
+When the leader exits on its own, whatever is left of its group is killed too (a reload or a
+restart would otherwise find the port still taken by an orphaned grandchild).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+from neodev.config.model import ProcessSpec
+from neodev.engine.events import Health
+from neodev.engine.runner import HealthReport, LaunchResult, LogSink, Stats
+from neodev.errors import ProcessError
+from neodev.health import LogLineProbe, ProbeTracker, build_strategy
+from neodev.process.binding import bind_env
+from neodev.process.logs import DEFAULT_MAX_BYTES, DEFAULT_RING_LINES, RotatingFile, UnitLog
+from neodev.process.pids import PidRegistry
+from neodev.process.tree import TreeSampler, group_members, kill_tree, snapshot
+
+_LINE_LIMIT = 1024 * 1024
+_LEFTOVER_GRACE = 2.0
+_DRAIN_TIMEOUT = 2.0
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """Outcome of a unit's build command (run before a reload restart)."""
+
+    ok: bool
+    output: str
+    """Combined stdout and stderr (or why it could not run)."""
+    duration: float
+    """Seconds."""
+
+
+def exit_code(returncode: int) -> int:
+    """asyncio's returncode as a shell-style exit code (-N for signal N -> 128 + N)."""
+    return 128 - returncode if returncode < 0 else returncode
+
+
+class ProcessRunner:
+    """Runs one `ProcessSpec`; implements the engine's `Runner` protocol.
+
+    Args:
+        spec: The process unit.
+        sink: Receives every output line: `sink(line, stream, timestamp)`.
+        logs_dir: Directory of the unit log files (`.neodev/logs/`).
+        pid_registry: Where started process groups are recorded.
+        env_overrides: Called at each start for late-bound variables (e.g. `DATABASE_URL` with
+            the Postgres container's actual host port); they win over everything else.
+        bind: The bind environment (binding.py); None = detect at each start.
+        ring_lines: Output lines kept in memory.
+        log_max_bytes: Size at which the log file rotates.
+        build_timeout: Seconds the build command may run.
+    """
+
+    def __init__(self, spec: ProcessSpec, sink: LogSink, logs_dir: Path,
+                 pid_registry: PidRegistry,
+                 env_overrides: Callable[[], dict[str, str]] | None = None, *,
+                 bind: dict[str, str] | None = None, ring_lines: int = DEFAULT_RING_LINES,
+                 log_max_bytes: int = DEFAULT_MAX_BYTES, build_timeout: float = 600.0) -> None:
+        self.spec = spec
+        self.pid_registry = pid_registry
+        self.env_overrides = env_overrides
+        self.bind = bind
+        self.build_timeout = build_timeout
+        self.log = UnitLog(sink, RotatingFile(Path(logs_dir) / f"{spec.name}.log",
+                                              max_bytes=log_max_bytes), ring_lines)
+        self.pid: int | None = None
+        self.last_exit_code: int | None = None
+        self._proc: asyncio.subprocess.Process | None = None
+        self._exit: asyncio.Future[int] | None = None
+        self._waiter: asyncio.Task[None] | None = None
+        self._readers: list[asyncio.Task[None]] = []
+        self._stopping = False
+        self._stop_lock = asyncio.Lock()
+        self._sampler = TreeSampler()
+        self._env: dict[str, str] = {}
+        self._log_probe: LogLineProbe | None = None
+        self._readiness: ProbeTracker | None = None
+        self._liveness: ProbeTracker | None = None
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def running(self) -> bool:
+        return self._exit is not None and not self._exit.done()
+
+    def environment(self) -> dict[str, str]:
+        """The child's environment: inherited < bind addresses < spec.env < overrides."""
+        env = dict(os.environ)
+        env.update(self.bind if self.bind is not None else bind_env())
+        env.update(self.spec.env)
+        if self.env_overrides is not None:
+            env.update(self.env_overrides())
+        return env
+
+    def resolve_command(self, env: dict[str, str]) -> list[str]:
+        """The argv with its executable resolved (relative paths against the cwd).
+
+        Raises:
+            ProcessError: cwd missing, or the executable missing / not executable.
+        """
+        cwd = Path(self.spec.cwd)
+        if not cwd.is_dir():
+            what = "is not a directory" if cwd.exists() else "does not exist"
+            raise ProcessError(f"{self.name}: working directory {cwd} {what} (cwd of process "
+                               f"{self.name!r}; check NEOTOOL_ROOT in .env)",
+                               title="Process cannot start")
+        if not self.spec.command:
+            raise ProcessError(f"{self.name}: empty command", title="Process cannot start")
+        program = self.spec.command[0]
+        if "/" in program:
+            path = (cwd / program) if not os.path.isabs(program) else Path(program)
+            if not path.exists():
+                raise ProcessError(f"{self.name}: executable not found: {path} "
+                                   f"(command {program!r} relative to {cwd})",
+                                   title="Process cannot start")
+            if path.is_dir() or not os.access(path, os.X_OK):
+                raise ProcessError(f"{self.name}: not executable: {path} (chmod +x it, or "
+                                   "run it through its interpreter)", title="Process cannot start")
+            resolved = str(path)
+        else:
+            found = shutil.which(program, path=env.get("PATH", os.defpath))
+            if found is None:
+                raise ProcessError(f"{self.name}: executable {program!r} not found on PATH "
+                                   f"({env.get('PATH', '')})", title="Process cannot start")
+            resolved = found
+        return [resolved, *self.spec.command[1:]]
+
+    def _probes(self, env: dict[str, str]) -> None:
+        cwd = str(self.spec.cwd)
+        if self._readiness is None and self.spec.readiness is not None:
+            strategy = build_strategy(self.spec.readiness, cwd=cwd, env=env)
+            self._readiness = ProbeTracker(strategy, self.spec.readiness)
+            if isinstance(strategy, LogLineProbe):
+                self._log_probe = strategy
+        if self._liveness is None and self.spec.liveness is not None:
+            self._liveness = ProbeTracker(
+                build_strategy(self.spec.liveness, cwd=cwd, env=env), self.spec.liveness)
+        for tracker in (self._readiness, self._liveness):
+            if tracker is not None:
+                tracker.restart()
+        if self._log_probe is not None:
+            self._log_probe.reset()
+
+    async def start(self) -> LaunchResult:
+        """Spawn the process in a new session; return once it runs.
+
+        Raises:
+            ProcessError: cwd or executable missing, or the spawn failed.
+        """
+        if self.running:
+            return LaunchResult(detail=f"already running (pid {self.pid})")
+        env = self.environment()
+        argv = self.resolve_command(env)
+        self._probes(env)
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *argv, cwd=self.spec.cwd, env=env, stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+                start_new_session=True, limit=_LINE_LIMIT)
+        except OSError as exc:
+            raise ProcessError(f"{self.name}: cannot start {' '.join(argv)} in "
+                               f"{self.spec.cwd}: {exc.strerror or exc}",
+                               title="Process cannot start") from exc
+        self._proc, self.pid, self._env = proc, proc.pid, env
+        self._stopping = False
+        self._exit = asyncio.get_running_loop().create_future()
+        try:
+            ctime = psutil.Process(proc.pid).create_time()
+        except psutil.NoSuchProcess:
+            ctime = time.time()  # exited already; the waiter reports it
+        self.pid_registry.record(self.name, proc.pid, proc.pid, ctime, self.spec.command)
+        assert proc.stdout is not None and proc.stderr is not None
+        self._readers = [asyncio.create_task(self._pump(proc.stdout, "stdout")),
+                         asyncio.create_task(self._pump(proc.stderr, "stderr"))]
+        self._waiter = asyncio.create_task(self._watch_exit(proc), name=f"exit:{self.name}")
+        return LaunchResult(detail=f"pid {proc.pid}")
+
+    async def _pump(self, stream: asyncio.StreamReader, name: str) -> None:
+        while True:
+            try:
+                raw = await stream.readline()
+            except ValueError:  # a line longer than the limit: asyncio dropped it
+                self.log.emit(f"[neodev: a line longer than {_LINE_LIMIT} bytes was dropped]",
+                              name)
+                continue
+            if not raw:
+                return
+            line = raw.decode("utf-8", "replace").rstrip("\r\n")
+            self.log.emit(line, name)
+            if self._log_probe is not None:
+                self._log_probe.feed(line)
+
+    async def _watch_exit(self, proc: asyncio.subprocess.Process) -> None:
+        code = exit_code(await proc.wait())
+        if not self._stopping:
+            # The leader ended on its own: kill what is left of its group (orphans).
+            leftovers = await asyncio.to_thread(group_members, proc.pid)
+            if leftovers:
+                await asyncio.to_thread(kill_tree, proc.pid, leftovers, _LEFTOVER_GRACE,
+                                        proc.pid)
+        # Readers end at EOF once nobody holds the pipes; do not hang on a stray holder.
+        _, pending = await asyncio.wait(self._readers, timeout=_DRAIN_TIMEOUT)
+        for task in pending:
+            task.cancel()
+        self.last_exit_code = code
+        self.pid_registry.remove(self.name)
+        assert self._exit is not None
+        if not self._exit.done():
+            self._exit.set_result(code)
+
+    async def wait_exit(self) -> int:
+        """The exit code once the process ended (128 + N when killed by signal N).
+
+        Raises:
+            ProcessError: The process was never started.
+        """
+        if self._exit is None:
+            raise ProcessError(f"{self.name}: wait_exit() before start()")
+        return await asyncio.shield(self._exit)
+
+    async def stop(self, grace: float) -> None:
+        """SIGTERM the group, SIGKILL after `grace` seconds; no orphans, no zombies. Idempotent."""
+        async with self._stop_lock:
+            proc = self._proc
+            if proc is None or self._waiter is None:
+                return
+            self._stopping = True
+            pid = proc.pid
+            if proc.returncode is None:
+                procs = await asyncio.to_thread(snapshot, pid)
+            else:
+                procs = []
+            extra = await asyncio.to_thread(group_members, pid)
+            procs += [p for p in extra if p not in procs]
+            if procs:
+                survivors = await asyncio.to_thread(kill_tree, pid, procs, grace, pid)
+                if survivors:
+                    self.log.emit(f"[neodev: {len(survivors)} process(es) survived SIGKILL: "
+                                  f"{[p.pid for p in survivors]}]", "stderr")
+            try:
+                await asyncio.wait_for(asyncio.shield(self._waiter), 10.0)
+            except TimeoutError as exc:
+                raise ProcessError(f"{self.name}: pid {pid} did not exit after SIGKILL") from exc
+
+    async def health(self) -> HealthReport:
+        """One readiness attempt (folded into starting/healthy/unhealthy)."""
+        if not self.running:
+            return HealthReport(Health.UNHEALTHY,
+                                f"process is not running (last exit code {self.last_exit_code})")
+        if self._readiness is None:
+            return HealthReport(Health.NONE, "no readiness check")
+        return await self._readiness.observe()
+
+    async def liveness(self) -> HealthReport | None:
+        """One liveness attempt, or None when the unit has no liveness probe."""
+        if self._liveness is None or not self.running:
+            return None
+        return await self._liveness.observe()
+
+    async def stats(self) -> Stats | None:
+        """CPU % (summed, first sample 0) and RSS of the whole tree, or None when not running."""
+        if not self.running or self.pid is None:
+            return None
+        sample = await asyncio.to_thread(self._sampler.sample, self.pid)
+        if sample is None:
+            return None
+        return Stats(cpu_percent=sample[0], memory_bytes=sample[1])
+
+    def recent_logs(self, n: int) -> list[str]:
+        """The last n output lines, each prefixed with its UTC timestamp and stream."""
+        return self.log.recent(n)
+
+    async def build(self) -> BuildResult:
+        """Run `spec.build` in the cwd (combined output, `build_timeout`); ok when no build."""
+        if not self.spec.build:
+            return BuildResult(True, "", 0.0)
+        started = time.monotonic()
+        env = self.environment()
+        if not Path(self.spec.cwd).is_dir():
+            return BuildResult(False, f"working directory {self.spec.cwd} does not exist", 0.0)
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *self.spec.build, cwd=self.spec.cwd, env=env, stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+                start_new_session=True)
+        except OSError as exc:
+            return BuildResult(False, f"cannot run build {' '.join(self.spec.build)}: "
+                                      f"{exc.strerror or exc}", time.monotonic() - started)
+        try:
+            out, _ = await asyncio.wait_for(proc.communicate(), self.build_timeout)
+        except TimeoutError:
+            procs = await asyncio.to_thread(snapshot, proc.pid)
+            await asyncio.to_thread(kill_tree, proc.pid, procs, 0.5, proc.pid)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(proc.wait(), 5.0)
+            return BuildResult(False, f"build {' '.join(self.spec.build)} killed after "
+                                      f"{self.build_timeout:g}s", time.monotonic() - started)
+        output = out.decode("utf-8", "replace")
+        code = exit_code(proc.returncode if proc.returncode is not None else -9)
+        if code != 0:
+            output += f"\n[build exited with code {code}]"
+        return BuildResult(code == 0, output, time.monotonic() - started)
+
+    def close(self) -> None:
+        """Close the log file (after the final stop)."""
+        self.log.close()
