@@ -1,0 +1,71 @@
+"""Make sure a container's image is present locally: look it up, else pull it with progress.
+
+`containers.create` never pulls (reference §2), so this runs first. Pull progress is reported
+line by line, skipping the byte counters, and a failed pull names the image and the variable
+that overrides it, because the usual fix is pointing that variable at a local image.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from docker import DockerClient
+from docker.errors import APIError, ImageNotFound
+from docker.utils import parse_repository_tag
+
+from neodev.errors import DockerError
+
+Progress = Callable[[str], None]
+
+
+def ensure_image(client: DockerClient, image: str, variable: str | None,
+                 progress: Progress) -> str:
+    """Return the local image id of `image`, pulling it first when it is missing.
+
+    Args:
+        client: a docker client (this call blocks: run it on a thread).
+        image: the image reference ("postgres:18-alpine").
+        variable: the environment variable that overrides the image, for the error message.
+        progress: receives one human-readable line per pull step.
+
+    Raises:
+        DockerError: the image is missing and cannot be pulled.
+    """
+    try:
+        return client.images.get(image).id
+    except ImageNotFound:
+        pass  # not local: pull it below
+    progress(f"image {image} not found locally, pulling")
+    repo, tag = parse_repository_tag(image)
+    try:
+        last: dict[str, str] = {}
+        for event in client.api.pull(repo, tag or "latest", stream=True, decode=True):
+            if "error" in event:
+                raise _pull_failed(image, variable, str(event["error"]))
+            line = _progress_line(event, last)
+            if line:
+                progress(line)
+        return client.images.get(image).id
+    except (APIError, ImageNotFound) as e:
+        raise _pull_failed(image, variable, e.explanation or str(e)) from e
+
+
+def _progress_line(event: dict, last: dict[str, str]) -> str | None:
+    """One line per layer status change; byte-count updates ("Downloading") are dropped."""
+    status = str(event.get("status", ""))
+    layer = str(event.get("id", ""))
+    if event.get("progressDetail") and status in ("Downloading", "Extracting"):
+        return None
+    if layer and last.get(layer) == status:
+        return None
+    if layer:
+        last[layer] = status
+    return f"{layer}: {status}" if layer else status or None
+
+
+def _pull_failed(image: str, variable: str | None, detail: str) -> DockerError:
+    hint = (f"Set {variable} to an image that exists locally (see `docker image ls`), or make "
+            "the registry reachable." if variable else
+            "Build or load it locally (see `docker image ls`), or make the registry reachable.")
+    return DockerError(f"Image {image!r} is not available locally and pulling it failed: "
+                       f"{detail.strip()}. {hint}", title="Image not available")

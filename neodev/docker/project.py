@@ -1,0 +1,299 @@
+"""One compose project on the Docker engine: its network, volumes, containers and host ports.
+
+Everything is found by label (`com.docker.compose.project=<project>`), never by guessing names,
+so containers created by `docker compose -p <project>` and by neodev are the same thing.
+`down` keeps volumes unless asked, and reports by name what it removed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from docker import DockerClient
+from docker.errors import APIError, NotFound
+from docker.models.containers import Container
+
+from neodev.config.model import ContainerSpec, PortMapping
+from neodev.docker.client import ClientFactory, stop_timeout, translate
+from neodev.docker.labels import (
+    COMPOSE_NETWORK,
+    COMPOSE_PROJECT,
+    COMPOSE_SERVICE,
+    COMPOSE_VOLUME,
+    CONFIG_HASH,
+    NEODEV_PROJECT,
+)
+from neodev.errors import DockerError
+from neodev.ports import can_bind, port_owner
+
+
+def network_name(project: str) -> str:
+    """The project network, named as compose names it."""
+    return f"{project}_default"
+
+
+@dataclass(frozen=True)
+class ContainerInfo:
+    """A project container as seen by one `list_containers` call."""
+
+    id: str
+    name: str
+    service: str
+    status: str
+    """Docker's State.Status: created | running | paused | restarting | exited | dead."""
+    config_hash: str | None
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DownReport:
+    """What `down` removed, by name."""
+
+    containers: tuple[str, ...] = ()
+    network: str | None = None
+    volumes: tuple[str, ...] = ()
+    """Deleted volumes; always empty unless `down(remove_volumes=True)`."""
+    problems: tuple[str, ...] = ()
+    """Things that could not be removed, with the engine's reason."""
+
+
+@dataclass(frozen=True)
+class PortConflict:
+    """A host port the plan publishes that something else already holds."""
+
+    service: str
+    host_ip: str
+    host_port: int
+    container_port: int
+    protocol: str
+    owner: str | None
+    """Who holds it ("container x", "process 123 (postgres)"), when it can be told."""
+
+    @property
+    def message(self) -> str:
+        who = self.owner or "another program"
+        return (f"{self.service}: host port {self.host_ip}:{self.host_port}/{self.protocol} "
+                f"(for container port {self.container_port}) is already in use by {who}. Stop "
+                "it, or change the published port in the compose file.")
+
+
+class DockerProject:
+    """Network, volumes, containers and host ports of one compose project.
+
+    Args:
+        project: compose project name.
+        client_factory: shared `ClientFactory` (a new one when omitted).
+        extra_labels: labels added to the network and volumes this object creates (tests
+            mark theirs with `dev.neodev.test=1`).
+    """
+
+    def __init__(self, project: str, client_factory: ClientFactory | None = None,
+                 extra_labels: Mapping[str, str] | None = None) -> None:
+        self.project = project
+        self.network = network_name(project)
+        self._clients = client_factory or ClientFactory()
+        self._extra_labels = dict(extra_labels or {})
+
+    def _labels(self, **more: str) -> dict[str, str]:
+        return {**self._extra_labels, COMPOSE_PROJECT: self.project,
+                NEODEV_PROJECT: self.project, **more}
+
+    async def ensure_network(self) -> str:
+        """Get or create the project network `<project>_default`; return its name."""
+
+        def run(client: DockerClient) -> str:
+            # names= may match substrings (reference §2): compare exactly.
+            found = [n for n in client.networks.list(names=[self.network])
+                     if n.name == self.network]
+            if not found:
+                client.networks.create(self.network, driver="bridge",
+                                       labels=self._labels(**{COMPOSE_NETWORK: "default"}))
+            return self.network
+
+        return await self._clients.call(f"create network {self.network}", run)
+
+    async def ensure_volumes(self, names: Iterable[str]) -> list[str]:
+        """Create the named volumes that do not exist yet (full, project-prefixed names).
+
+        Returns:
+            The names of the volumes created by this call.
+        """
+        wanted = list(names)
+
+        def run(client: DockerClient) -> list[str]:
+            created = []
+            for name in wanted:
+                try:
+                    client.volumes.get(name)
+                except NotFound:
+                    short = name.removeprefix(f"{self.project}_")
+                    client.volumes.create(name, driver="local",
+                                          labels=self._labels(**{COMPOSE_VOLUME: short}))
+                    created.append(name)
+            return created
+
+        return await self._clients.call(f"create volumes {', '.join(wanted)}", run)
+
+    def _containers_sync(self, client: DockerClient) -> list[Container]:
+        return client.containers.list(
+            all=True, filters={"label": [f"{COMPOSE_PROJECT}={self.project}"]})
+
+    async def list_containers(self) -> list[ContainerInfo]:
+        """Every container of the project (any state), found by the compose project label."""
+
+        def run(client: DockerClient) -> list[ContainerInfo]:
+            return [_info(c) for c in self._containers_sync(client)]
+
+        return await self._clients.call(f"list containers of project {self.project}", run)
+
+    async def down(self, remove_volumes: bool = False, grace: float = 10.0) -> DownReport:
+        """Stop and remove the project's containers and network; volumes only when asked.
+
+        Args:
+            remove_volumes: also delete the project's volumes (by label) and list them.
+            grace: seconds each container gets to stop before it is killed.
+
+        Returns:
+            A DownReport naming what was removed and what could not be.
+        """
+        containers = await self._clients.call(f"list containers of project {self.project}",
+                                              self._containers_sync)
+
+        def remove(c: Container) -> str | None:
+            try:
+                c.stop(timeout=stop_timeout(grace))
+                c.remove(v=False)
+            except NotFound:
+                return None  # already gone: nothing to report
+            return c.name
+
+        removed: list[str] = []
+        problems: list[str] = []
+        results = await asyncio.gather(
+            *(self._clients.call(f"remove container {c.name}", lambda _, c=c: remove(c))
+              for c in containers), return_exceptions=True)
+        for result in results:
+            if isinstance(result, DockerError):
+                problems.append(result.message)
+            elif isinstance(result, BaseException):
+                raise result
+            elif result:
+                removed.append(result)
+
+        network = await self._clients.call(f"remove network {self.network}",
+                                           lambda cl: self._remove_network(cl, problems))
+        volumes: list[str] = []
+        if remove_volumes:
+            volumes = await self._clients.call(f"remove volumes of project {self.project}",
+                                               lambda cl: self._remove_volumes(cl, problems))
+        return DownReport(tuple(sorted(removed)), network, tuple(volumes), tuple(problems))
+
+    def _remove_network(self, client: DockerClient, problems: list[str]) -> str | None:
+        for net in client.networks.list(names=[self.network]):
+            if net.name != self.network:
+                continue
+            try:
+                net.remove()
+            except NotFound:
+                return None
+            except APIError as e:  # e.g. a foreign container still attached
+                problems.append(translate(e, f"remove network {self.network}").message)
+                return None
+            return self.network
+        return None
+
+    def _remove_volumes(self, client: DockerClient, problems: list[str]) -> list[str]:
+        deleted = []
+        for vol in client.volumes.list(filters={"label": f"{COMPOSE_PROJECT}={self.project}"}):
+            try:
+                vol.remove()
+            except NotFound:
+                continue
+            except APIError as e:  # in use by a container outside the project
+                problems.append(translate(e, f"remove volume {vol.name}").message)
+                continue
+            deleted.append(vol.name)
+        return sorted(deleted)
+
+    async def published_port(self, service: str, container_port: int,
+                             protocol: str = "tcp") -> int | None:
+        """The host port Docker actually bound for a service's container port.
+
+        Returns:
+            The port, or None when the container is not running or does not publish it.
+        """
+
+        def run(client: DockerClient) -> int | None:
+            found = client.containers.list(filters={"label": [
+                f"{COMPOSE_PROJECT}={self.project}", f"{COMPOSE_SERVICE}={service}"]})
+            for c in found:
+                bindings = (c.attrs.get("NetworkSettings", {}).get("Ports") or {}).get(
+                    f"{container_port}/{protocol}") or []
+                for b in bindings:
+                    if b.get("HostPort"):
+                        return int(b["HostPort"])
+            return None
+
+        return await self._clients.call(f"inspect ports of {service}", run)
+
+    async def check_host_ports(self, specs: Iterable[ContainerSpec]) -> list[PortConflict]:
+        """Host ports the plan publishes that something else already holds.
+
+        Ports held by this project's own running containers are not conflicts (they are adopted
+        or freed by a recreate). Each remaining port is tested by binding a socket to it.
+
+        Returns:
+            One PortConflict per taken port, with its owner named when it can be found.
+        """
+        wanted = [(s.service, p) for s in specs for p in s.ports if p.host_port]
+        if not wanted:
+            return []
+
+        def published(client: DockerClient) -> dict[tuple[int, str], str]:
+            """(host port, proto) -> container name, for every running container."""
+            held: dict[tuple[int, str], str] = {}
+            for c in client.containers.list():
+                for key, bindings in (c.attrs.get("NetworkSettings", {}).get("Ports")
+                                      or {}).items():
+                    proto = key.partition("/")[2] or "tcp"
+                    for b in bindings or []:
+                        if b.get("HostPort"):
+                            mine = c.labels.get(COMPOSE_PROJECT) == self.project
+                            held[(int(b["HostPort"]), proto)] = "" if mine else c.name
+            return held
+
+        held = await self._clients.call("list published ports", published)
+        conflicts = []
+        for service, port in wanted:
+            assert port.host_port is not None
+            owner = held.get((port.host_port, port.protocol))
+            if owner == "":
+                continue  # our own container holds it
+            if owner is None and self._free(service, port):
+                continue
+            if owner is None:
+                owner = await self._clients.run(
+                    lambda p=port: port_owner(p.host_port, p.protocol))
+            else:
+                owner = f"container {owner}"
+            conflicts.append(PortConflict(service, port.host_ip, port.host_port,
+                                          port.container_port, port.protocol, owner))
+        return conflicts
+
+    @staticmethod
+    def _free(service: str, port: PortMapping) -> bool:
+        assert port.host_port is not None
+        try:
+            return can_bind(port.host_ip, port.host_port, port.protocol)
+        except OSError as e:  # e.g. a host_ip that is not an address of this machine
+            raise DockerError(
+                f"{service}: cannot publish on {port.host_ip}:{port.host_port}: {e}. Use "
+                "127.0.0.1 (or another address of this machine) as the host IP.") from e
+
+
+def _info(c: Container) -> ContainerInfo:
+    labels = c.labels or {}
+    return ContainerInfo(id=c.id, name=c.name, service=labels.get(COMPOSE_SERVICE, ""),
+                         status=c.status, config_hash=labels.get(CONFIG_HASH), labels=labels)

@@ -1,0 +1,300 @@
+"""The container driver: one compose service as a `Runner` the engine can drive.
+
+`start` adopts an unchanged running container instead of recreating it. "Unchanged" is decided
+by a config hash label (sha256 of the canonical JSON of everything that shapes the container,
+including the resolved image id, so a rebuilt image counts as a change). A changed container is
+removed and created again; its named volumes are never removed here. Restarts belong to the
+engine, so Docker's own restart policy is always "no".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import time
+from collections import deque
+from typing import Any
+
+from docker import DockerClient
+from docker.errors import APIError, NotFound
+from docker.models.containers import Container
+
+from neodev.config.model import ContainerSpec
+from neodev.docker.client import (
+    ClientFactory,
+    in_own_thread,
+    post_to_loop,
+    stop_timeout,
+    translate,
+)
+from neodev.docker.images import ensure_image
+from neodev.docker.labels import (
+    COMPOSE_PROJECT,
+    COMPOSE_SERVICE,
+    CONFIG_HASH,
+    container_labels,
+    container_name,
+)
+from neodev.docker.logs import SYSTEM, LogFollower
+from neodev.docker.stats import stats_from_sample
+from neodev.engine.events import Health
+from neodev.engine.runner import HealthReport, LaunchResult, LogSink, Stats
+from neodev.errors import DockerError
+
+RECENT_LINES = 500
+NANOS = 1_000_000_000
+
+HASHED_FIELDS = {"service", "image", "command", "entrypoint", "environment", "ports", "volumes",
+                 "healthcheck", "extra_hosts", "labels", "user", "working_dir", "stop_signal"}
+"""Spec fields that shape the container. Engine-side fields (depends_on, restart, readiness,
+stop_grace) are left out: changing them must not recreate a container."""
+
+
+def config_hash(spec: ContainerSpec, project: str, network: str, image_id: str) -> str:
+    """sha256 of the canonical JSON of what the container is made from."""
+    shaped = spec.model_dump(mode="json", include=HASHED_FIELDS)
+    shaped.update(project=project, network=network, image_id=image_id)
+    canonical = json.dumps(shaped, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class ContainerRunner:
+    """Runs one `ContainerSpec` as `<project>-<service>-1` on the project network.
+
+    Args:
+        spec: the service's frozen spec.
+        project: compose project name.
+        network: the project network (created beforehand by `DockerProject.ensure_network`).
+        sink: receives (line, stream, timestamp) for each output line, on the event loop.
+            Output lines come as "stdout" (Docker merges stdout and stderr in one follow
+            stream); neodev's own lines (pull progress, stream lost) as "neodev".
+        client_factory: the shared `ClientFactory` (a new one when omitted).
+    """
+
+    def __init__(self, spec: ContainerSpec, project: str, network: str, sink: LogSink,
+                 client_factory: ClientFactory | None = None) -> None:
+        self.spec = spec
+        self.project = project
+        self.network = network
+        self.container_name = container_name(project, spec.service)
+        self._sink = sink
+        self._clients = client_factory or ClientFactory()
+        self._recent: deque[str] = deque(maxlen=RECENT_LINES)
+        self._container_id: str | None = None
+        self._follower: LogFollower | None = None
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def container_id(self) -> str | None:
+        """Id of the container started or adopted by the last `start`."""
+        return self._container_id
+
+    def recent_logs(self, n: int) -> list[str]:
+        return list(self._recent)[-n:] if n > 0 else []
+
+    async def start(self) -> LaunchResult:
+        """Ensure the image, then adopt, restart or (re)create the container and follow its logs.
+
+        Raises:
+            DockerError: image unavailable, engine unreachable, or the engine refused.
+        """
+        loop = asyncio.get_running_loop()
+        spec = self.spec
+
+        def progress(line: str) -> None:
+            self._recent.append(line)
+            post_to_loop(loop, self._sink, f"pull {spec.image}: {line}", SYSTEM, time.time())
+
+        image_id = await self._clients.call(
+            f"look up image {spec.image}",
+            lambda c: ensure_image(c, spec.image, spec.image_variable, progress))
+        wanted = config_hash(spec, self.project, self.network, image_id)
+        await self._stop_following()
+        since = time.time()
+        container_id, outcome = await self._clients.call(
+            f"start container {self.container_name}", lambda c: self._launch(c, wanted))
+        self._container_id = container_id
+        # Adopted: only what comes next (the previous daemon already saw the rest).
+        self._follow(loop, since if outcome != "created" else None)
+        return LaunchResult(adopted=outcome == "adopted",
+                            detail=f"{outcome} container {self.container_name}")
+
+    def _launch(self, client: DockerClient, wanted: str) -> tuple[str, str]:
+        """Blocking part of start: returns (container id, adopted|started|created)."""
+        keep: Container | None = None
+        for c in client.containers.list(all=True, filters={"label": [
+                f"{COMPOSE_PROJECT}={self.project}", f"{COMPOSE_SERVICE}={self.spec.service}"]}):
+            if keep is None and c.labels.get(CONFIG_HASH) == wanted:
+                keep = c
+            else:  # stale config (or a duplicate): replace it, keeping its volumes
+                self._discard(c)
+        if keep is not None:
+            if keep.status == "running":
+                return keep.id, "adopted"
+            if keep.status == "paused":
+                keep.unpause()
+                return keep.id, "adopted"
+            keep.start()
+            return keep.id, "started"
+        container = self._create(client, wanted)
+        try:
+            container.start()
+        except APIError:
+            # Half-made: remove it so the next start does not adopt a container that never ran.
+            self._discard(container)
+            raise
+        return container.id, "created"
+
+    def _discard(self, container: Container) -> None:
+        try:
+            container.stop(timeout=stop_timeout(self.spec.stop_grace))
+            container.remove(v=False)
+        except NotFound:
+            pass  # already gone, which is what we wanted
+
+    def _create(self, client: DockerClient, wanted: str) -> Container:
+        spec = self.spec
+        labels = {**spec.labels,
+                  **container_labels(self.project, spec.service, spec.name, wanted)}
+        kwargs: dict[str, Any] = {
+            "name": self.container_name,
+            "labels": labels,
+            "environment": dict(spec.environment),
+            "ports": _port_bindings(spec),
+            "volumes": [f"{v.source}:{v.target}:{'ro' if v.read_only else 'rw'}"
+                        for v in spec.volumes],
+            "extra_hosts": dict(spec.extra_hosts),
+            "network": self.network,
+            "networking_config": {self.network: client.api.create_endpoint_config(
+                aliases=[spec.service])},
+            "restart_policy": {"Name": "no"},
+            "detach": True,
+        }
+        if spec.healthcheck is not None:
+            hc = spec.healthcheck
+            kwargs["healthcheck"] = {
+                "test": list(hc.test), "interval": int(hc.interval * NANOS),
+                "timeout": int(hc.timeout * NANOS), "retries": hc.retries,
+                "start_period": int(hc.start_period * NANOS)}
+        if spec.command is not None:
+            kwargs["command"] = list(spec.command)
+        if spec.entrypoint is not None:
+            kwargs["entrypoint"] = list(spec.entrypoint)
+        for key in ("user", "working_dir", "stop_signal"):
+            if getattr(spec, key) is not None:
+                kwargs[key] = getattr(spec, key)
+        try:
+            return client.containers.create(spec.image, **kwargs)
+        except APIError as e:
+            if e.status_code == 409:
+                raise DockerError(
+                    f"A container named {self.container_name} already exists but is not "
+                    f"labelled as service {spec.service} of project {self.project}. Remove it "
+                    f"(docker rm -f {self.container_name}) or use another project name.") from e
+            raise
+
+    def _follow(self, loop: asyncio.AbstractEventLoop, since: float | None) -> None:
+        assert self._container_id is not None
+        self._follower = LogFollower(self._clients, self._container_id, self._sink, loop,
+                                     since, self._recent)
+        self._follower.start()
+
+    async def _stop_following(self) -> None:
+        follower, self._follower = self._follower, None
+        if follower is not None:
+            await self._clients.run(follower.stop)
+
+    async def wait_exit(self) -> int:
+        """The container's exit code once it stops running; -1 if it was removed meanwhile.
+
+        Raises:
+            DockerError: not started, or the engine became unreachable.
+        """
+        cid = self._require_container()
+
+        def wait() -> int:
+            client = self._clients.fresh()  # own client: this call blocks for a lifetime
+            try:
+                return int(client.containers.get(cid).wait()["StatusCode"])
+            except NotFound:
+                self._recent.append(f"container {self.container_name} was removed")
+                return -1
+            except Exception as e:
+                raise translate(e, f"wait for container {self.container_name}") from e
+            finally:
+                client.close()
+
+        return await in_own_thread(wait, f"neodev-wait-{self.spec.name}")
+
+    async def health(self) -> HealthReport:
+        """Docker's own health status of the container (NONE when it has no healthcheck)."""
+        cid = self._require_container()
+
+        def inspect(client: DockerClient) -> HealthReport:
+            try:
+                c = client.containers.get(cid)
+            except NotFound:
+                return HealthReport(Health.UNHEALTHY, f"container {self.container_name} is gone")
+            state = c.attrs.get("State", {})
+            if state.get("Status") != "running":
+                return HealthReport(Health.UNHEALTHY,
+                                    f"container is {state.get('Status')} "
+                                    f"(exit code {state.get('ExitCode')})")
+            health = state.get("Health")
+            if not health:
+                return HealthReport(Health.NONE)
+            log = health.get("Log") or []
+            detail = str(log[-1].get("Output", "")).strip()[-500:] if log else ""
+            try:
+                return HealthReport(Health(health.get("Status")), detail)
+            except ValueError:  # "none" or a status this Docker added later
+                return HealthReport(Health.NONE, f"docker health status {health.get('Status')}")
+
+        return await self._clients.call(f"inspect container {self.container_name}", inspect)
+
+    async def stop(self, grace: float) -> None:
+        """Stop the container (its stop signal, then SIGKILL after `grace` s). Idempotent."""
+        cid = self._container_id
+        if cid is not None:
+            def stop(client: DockerClient) -> None:
+                with contextlib.suppress(NotFound):  # already gone: nothing left to stop
+                    client.containers.get(cid).stop(timeout=stop_timeout(grace))
+
+            await self._clients.call(f"stop container {self.container_name}", stop)
+        await self._stop_following()
+
+    async def stats(self) -> Stats | None:
+        """One CPU/memory sample (takes ~1-2 s: Docker samples twice), None when not running."""
+        cid = self._container_id
+        if cid is None:
+            return None
+
+        def sample(client: DockerClient) -> Stats | None:
+            try:
+                c = client.containers.get(cid)
+                if c.status != "running":
+                    return None
+                return stats_from_sample(c.stats(stream=False))
+            except NotFound:
+                return None
+
+        return await self._clients.call(f"sample stats of {self.container_name}", sample)
+
+    def _require_container(self) -> str:
+        if self._container_id is None:
+            raise DockerError(f"{self.container_name} has not been started by neodev yet")
+        return self._container_id
+
+
+def _port_bindings(spec: ContainerSpec) -> dict[str, list[tuple[str, int] | tuple[str]]]:
+    """docker-py `ports=`: "5432/tcp" -> [(host_ip, host_port)], or (host_ip,) for any port."""
+    bindings: dict[str, list[tuple[str, int] | tuple[str]]] = {}
+    for p in spec.ports:
+        binding = (p.host_ip, p.host_port) if p.host_port else (p.host_ip,)
+        bindings.setdefault(f"{p.container_port}/{p.protocol}", []).append(binding)
+    return bindings

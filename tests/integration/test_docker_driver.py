@@ -1,0 +1,318 @@
+"""The container driver against the real Docker engine, with the locally built test images.
+
+Every test uses its own project name (`ndtest<uuid8>`), labels what it creates with
+`dev.neodev.test=1`, and removes it with `DockerProject.down(remove_volumes=True)`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import socket
+import time
+from collections.abc import AsyncIterator
+
+import docker
+import pytest
+import requests
+from docker.errors import NotFound
+
+from neodev.config.model import PortMapping
+from neodev.docker import ClientFactory, ContainerRunner, DockerProject
+from neodev.engine.events import Health
+from neodev.errors import DockerError
+from tests.integration.docker_helpers import (
+    POSTGRES_IMAGE,
+    PROMETHEUS_IMAGE,
+    TEST_LABELS,
+    Collector,
+    postgres_spec,
+    require_images,
+    unique_project,
+    wait_for,
+    wait_healthy,
+)
+
+pytestmark = pytest.mark.docker
+
+
+@pytest.fixture
+def engine(docker_client: docker.DockerClient) -> docker.DockerClient:
+    """The suite's SDK client (fails, never skips, without an engine), images present."""
+    require_images(docker_client, POSTGRES_IMAGE, PROMETHEUS_IMAGE)
+    return docker_client
+
+
+@pytest.fixture
+async def clients(engine: docker.DockerClient) -> AsyncIterator[ClientFactory]:
+    factory = ClientFactory()
+    yield factory
+    factory.close()
+
+
+@pytest.fixture
+async def project(clients: ClientFactory, engine: docker.DockerClient
+                  ) -> AsyncIterator[DockerProject]:
+    proj = DockerProject(unique_project(), clients, extra_labels=TEST_LABELS)
+    try:
+        yield proj
+    finally:
+        await proj.down(remove_volumes=True, grace=2)
+
+
+def _psql(engine: docker.DockerClient, container_id: str, sql: str) -> str:
+    code, out = engine.containers.get(container_id).exec_run(
+        ["psql", "-U", "postgres", "-d", "neotool_dev", "-tAc", sql])
+    assert code == 0, out.decode()
+    return out.decode().strip()
+
+
+async def test_postgres_create_health_names_logs_stats_adopt_restart(
+        project: DockerProject, clients: ClientFactory, engine: docker.DockerClient) -> None:
+    spec = postgres_spec(project.project)
+    await project.ensure_network()
+    assert await project.ensure_network() == f"{project.project}_default"  # get, not create
+    assert await project.ensure_volumes([f"{project.project}_pgdata"]) == [
+        f"{project.project}_pgdata"]
+    sink = Collector()
+    runner = ContainerRunner(spec, project.project, project.network, sink, clients)
+    try:
+        result = await runner.start()
+        assert not result.adopted
+        await wait_healthy(runner)
+
+        # compose-style name, labels, network alias, 127.0.0.1-only ports, no restart policy
+        c = engine.containers.get(runner.container_id)
+        assert c.name == f"{project.project}-postgres-1"
+        labels = c.labels
+        assert labels["com.docker.compose.project"] == project.project
+        assert labels["com.docker.compose.service"] == "postgres"
+        assert labels["com.docker.compose.container-number"] == "1"
+        assert labels["com.docker.compose.oneoff"] == "False"
+        assert labels["dev.neodev.project"] == project.project
+        assert labels["dev.neodev.unit"] == "postgres"
+        assert len(labels["dev.neodev.config-hash"]) == 64
+        assert labels["dev.neodev.test"] == "1"
+        endpoint = c.attrs["NetworkSettings"]["Networks"][project.network]
+        assert "postgres" in endpoint["Aliases"]
+        assert c.attrs["HostConfig"]["RestartPolicy"]["Name"] in ("no", "")
+        assert c.attrs["Config"]["Healthcheck"]["Interval"] == 500_000_000
+        infos = await project.list_containers()
+        assert [(i.name, i.service, i.status) for i in infos] == [
+            (c.name, "postgres", "running")]
+        vol = engine.volumes.get(f"{project.project}_pgdata")
+        assert vol.attrs["Labels"]["com.docker.compose.volume"] == "pgdata"
+
+        # the actual host port, bound on 127.0.0.1 only
+        port = await project.published_port("postgres", 5432)
+        assert port is not None
+        assert c.attrs["NetworkSettings"]["Ports"]["5432/tcp"][0]["HostIp"] == "127.0.0.1"
+        with socket.create_connection(("127.0.0.1", port), timeout=5):
+            pass
+        assert await project.published_port("postgres", 9999) is None
+        # a port held by the project's own container is not a conflict
+        fixed = spec.model_copy(update={"ports": (PortMapping(container_port=5432,
+                                                              host_port=port),)})
+        assert await project.check_host_ports([fixed]) == []
+
+        # log lines reach the sink, on the event loop, with Docker's timestamps
+        await wait_for(lambda: bool(sink.matching("ready to accept connections")), 10,
+                       "postgres ready line")
+        line, stream, ts = sink.matching("ready to accept connections")[0]
+        assert stream == "stdout"
+        assert abs(ts - time.time()) < 120
+        assert not re.match(r"\d{4}-\d\d-\d\dT", line)  # Docker's RFC3339 prefix is split off
+        assert any("ready to accept connections" in x for x in runner.recent_logs(100))
+
+        stats = await runner.stats()
+        assert stats is not None and stats.memory_bytes > 0 and stats.cpu_percent >= 0
+
+        _psql(engine, runner.container_id, "create table t (x int); insert into t values (42)")
+
+        # a new runner with the same spec (a restarted daemon) adopts: same container,
+        # not restarted
+        started_at = c.attrs["State"]["StartedAt"]
+        again = ContainerRunner(spec, project.project, project.network, Collector(), clients)
+        result = await again.start()
+        assert result.adopted
+        assert again.container_id == runner.container_id
+        c.reload()
+        assert c.attrs["State"]["StartedAt"] == started_at
+        await again.stop(0)  # only its log stream: stop on a stopped container is a no-op
+
+        # stop, then start again: the same container is started, data still there
+        await runner.stop(10)
+        await runner.stop(10)  # idempotent
+        assert await runner.stats() is None
+        assert (await runner.health()).health == Health.UNHEALTHY
+        result = await runner.start()
+        assert not result.adopted and result.detail.startswith("started")
+        assert runner.container_id == c.id
+        await wait_healthy(runner)
+        assert _psql(engine, runner.container_id, "select x from t") == "42"
+    finally:
+        await runner.stop(2)
+
+
+async def test_changed_spec_recreates_and_keeps_volume_then_down(
+        project: DockerProject, clients: ClientFactory, engine: docker.DockerClient) -> None:
+    volume = f"{project.project}_pgdata"
+    await project.ensure_network()
+    await project.ensure_volumes([volume])
+    runner = ContainerRunner(postgres_spec(project.project), project.project, project.network,
+                             Collector(), clients)
+    await runner.start()
+    await wait_healthy(runner)
+    first_id = runner.container_id
+    _psql(engine, first_id, "create table t (x int); insert into t values (7)")
+
+    changed = postgres_spec(project.project, environment={
+        "POSTGRES_PASSWORD": "test-pw", "POSTGRES_DB": "neotool_dev", "EXTRA": "1"})
+    recreated = ContainerRunner(changed, project.project, project.network, Collector(), clients)
+    result = await recreated.start()
+    assert not result.adopted and result.detail.startswith("created")
+    assert recreated.container_id != first_id
+    with pytest.raises(NotFound):
+        engine.containers.get(first_id)
+    await wait_healthy(recreated)
+    assert _psql(engine, recreated.container_id, "select x from t") == "7"
+    c = engine.containers.get(recreated.container_id)
+    assert "EXTRA=1" in c.attrs["Config"]["Env"]
+
+    # down keeps volumes unless asked, and says what it removed
+    report = await project.down(remove_volumes=False, grace=5)
+    assert report.containers == (f"{project.project}-postgres-1",)
+    assert report.network == project.network
+    assert report.volumes == () and report.problems == ()
+    engine.volumes.get(volume)  # still there
+    assert await project.list_containers() == []
+    report = await project.down(remove_volumes=True)
+    assert report.volumes == (volume,)
+    assert report.containers == () and report.network is None
+    with pytest.raises(NotFound):
+        engine.volumes.get(volume)
+    await recreated.stop(1)  # follower cleanup; the container is gone (NotFound is fine)
+
+
+async def test_wait_exit_code_logs_and_no_healthcheck(
+        project: DockerProject, clients: ClientFactory) -> None:
+    await project.ensure_network()
+    spec = postgres_spec(project.project, name="oneshot", service="oneshot",
+                         entrypoint=("bash", "-c", "echo hello-from-oneshot; sleep 1; exit 3"),
+                         ports=(), volumes=(), healthcheck=None)
+    sink = Collector()
+    runner = ContainerRunner(spec, project.project, project.network, sink, clients)
+    await runner.start()
+    assert await asyncio.wait_for(runner.wait_exit(), 30) == 3
+    await wait_for(lambda: bool(sink.matching("hello-from-oneshot")), 10, "oneshot output")
+    assert sink.matching("hello-from-oneshot")[0][1] == "stdout"
+    report = await runner.health()
+    assert report.health == Health.UNHEALTHY and "exit code 3" in report.detail
+    assert await runner.stats() is None
+    await runner.stop(1)
+
+    # prometheus has no healthcheck: health is NONE while it runs
+    prom = postgres_spec(project.project, name="prometheus", service="prometheus",
+                         image=PROMETHEUS_IMAGE, image_variable="NEODEV_PROMETHEUS_IMAGE",
+                         environment={}, ports=(PortMapping(container_port=9090,
+                                                            host_port=None),),
+                         volumes=(), healthcheck=None)
+    prom_sink = Collector()
+    prom_runner = ContainerRunner(prom, project.project, project.network, prom_sink, clients)
+    await prom_runner.start()
+    try:
+        # stopped before it is up, prometheus exits 2: wait until it serves
+        await wait_for(lambda: bool(prom_sink.matching("Server is ready")), 20, "prometheus up")
+        assert (await prom_runner.health()).health == Health.NONE
+        assert await project.published_port("prometheus", 9090) is not None
+    finally:
+        await prom_runner.stop(2)
+    assert await asyncio.wait_for(prom_runner.wait_exit(), 10) == 0
+
+
+async def test_missing_image_names_image_and_variable(
+        project: DockerProject, clients: ClientFactory) -> None:
+    await project.ensure_network()
+    image = f"neodev-test/absent-{project.project}:1"
+    sink = Collector()
+    spec = postgres_spec(project.project, image=image, volumes=())
+    runner = ContainerRunner(spec, project.project, project.network, sink, clients)
+    with pytest.raises(DockerError) as err:
+        await runner.start()
+    assert image in err.value.message
+    assert "NEODEV_POSTGRES_IMAGE" in err.value.message
+    await asyncio.sleep(0)  # let the pull progress lines reach the sink
+    assert any(stream == "neodev" and "pulling" in line for line, stream, _ in sink.lines)
+    assert await project.list_containers() == []
+
+
+async def test_host_port_conflict_names_the_owner(
+        project: DockerProject, clients: ClientFactory) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        spec = postgres_spec(project.project, ports=(PortMapping(container_port=5432,
+                                                                 host_port=port),))
+        conflicts = await project.check_host_ports([spec])
+    assert len(conflicts) == 1
+    conflict = conflicts[0]
+    assert (conflict.service, conflict.host_port, conflict.container_port) == (
+        "postgres", port, 5432)
+    assert conflict.owner is not None and str(os.getpid()) in conflict.owner
+    assert f"127.0.0.1:{port}" in conflict.message
+    # the socket is closed now: no conflict any more
+    assert await project.check_host_ports([spec]) == []
+
+
+class _DeadEngineClient:
+    """Stands in for a DockerClient whose engine died after the client was made.
+
+    Killing the test machine's dockerd mid-test would break every other test running against
+    it, so this reproduces what docker-py does then (reference §2): the call raises requests'
+    ConnectionError, not a DockerException.
+    """
+
+    closed = False
+
+    def ping(self) -> bool:
+        raise requests.exceptions.ConnectionError(
+            "('Connection aborted.', FileNotFoundError(2, 'No such file or directory'))")
+
+    def close(self) -> None:
+        self.closed = True
+
+
+async def test_engine_gone_is_a_docker_error_and_reconnects() -> None:
+    made: list[_DeadEngineClient] = []
+
+    def connect() -> _DeadEngineClient:
+        made.append(_DeadEngineClient())
+        return made[-1]
+
+    factory = ClientFactory(connect=connect)  # type: ignore[arg-type]
+    try:
+        with pytest.raises(DockerError) as err:
+            await factory.call("ping the engine", lambda c: c.ping())
+        assert "Lost the connection to the Docker engine" in err.value.message
+        assert "ping the engine" in err.value.message
+        assert made[0].closed  # the broken client was dropped...
+        with pytest.raises(DockerError):
+            await factory.call("ping the engine", lambda c: c.ping())
+        assert len(made) == 2  # ...and the next call connected afresh
+    finally:
+        factory.close()
+
+
+async def test_engine_unreachable_at_construction() -> None:
+    def connect() -> docker.DockerClient:
+        return docker.DockerClient(base_url="unix:///nonexistent/docker.sock")
+
+    factory = ClientFactory(connect=connect)
+    try:
+        with pytest.raises(DockerError) as err:
+            await factory.call("list containers", lambda c: c.containers.list())
+        assert "Docker engine" in err.value.message
+    finally:
+        factory.close()
