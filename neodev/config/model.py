@@ -226,6 +226,8 @@ class EnvironmentPlan(Frozen):
     cluster: ClusterSpec | None = None
     variables: dict[str, str] = Field(default_factory=dict)
     """The resolved variable environment (.env + process env + generated secrets), for display."""
+    warnings: tuple[str, ...] = ()
+    """Non-fatal findings of the loader (unset variables, missing working directories...)."""
 
     @property
     def units(self) -> dict[str, UnitSpec]:

@@ -1,0 +1,423 @@
+"""Compose files -> ContainerSpec, for the subset of the Compose Specification neodev runs.
+
+The same file must keep working with plain `docker compose`, so we read it as compose does
+(interpolation first, per file, then the model) and refuse — rather than silently ignore — any
+key we would not honour. Two deliberate restrictions protect a laptop: every published port must
+name its host IP (`127.0.0.1:5432:5432`; `0.0.0.0:...` only when written out), and only the
+`default` network exists.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from neodev.config.hints import did_you_mean
+from neodev.config.interpolate import Where, check_syntax, interpolate_tree, top_level_variables
+from neodev.config.model import (
+    ContainerSpec,
+    Dependency,
+    DependencyCondition,
+    HealthcheckSpec,
+    PortMapping,
+    Probe,
+    RestartPolicy,
+    VolumeMount,
+)
+from neodev.config.yamlsrc import load_yaml
+from neodev.errors import ConfigError
+
+TOP_LEVEL_KEYS = ("services", "volumes", "networks", "name", "version")
+SERVICE_KEYS = ("image", "environment", "ports", "volumes", "healthcheck", "depends_on",
+                "restart", "command", "entrypoint", "extra_hosts", "labels", "user",
+                "working_dir", "stop_signal", "stop_grace_period", "networks")
+HEALTHCHECK_KEYS = ("test", "interval", "timeout", "retries", "start_period", "start_interval",
+                    "disable")
+VOLUME_KEYS = ("name", "external")
+CONDITIONS = {"service_started": DependencyCondition.STARTED,
+              "service_healthy": DependencyCondition.HEALTHY,
+              "service_completed_successfully": DependencyCondition.COMPLETED_SUCCESSFULLY}
+RESTARTS = {"no": RestartPolicy.NO, "always": RestartPolicy.ALWAYS,
+            "unless-stopped": RestartPolicy.ALWAYS, "on-failure": RestartPolicy.ON_FAILURE}
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
+_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+_IMAGE_VARIABLE = re.compile(r"NEODEV_\w+_IMAGE")
+
+
+@dataclass(frozen=True)
+class ComposeFile:
+    """One compose file after interpolation, with line numbers for messages."""
+
+    path: Path
+    name: str | None
+    services: dict[str, dict]
+    volumes: dict[str, dict]
+    image_variables: dict[str, str | None]
+    lines: dict[str, int]
+
+    def error(self, key: str, message: str) -> ConfigError:
+        """A ConfigError pointing at `key` (dotted path) in this file."""
+        return ConfigError(message, file=str(self.path), line=self.lines.get(key), key=key)
+
+
+def load_compose(path: Path, env: Mapping[str, str], warnings: list[str]) -> ComposeFile:
+    """Read and interpolate one compose file, checking its top-level structure.
+
+    Raises:
+        ConfigError: syntax, interpolation, or an unsupported top-level key.
+    """
+    raw, lines = load_yaml(path)
+    file = str(path)
+    if not isinstance(raw, dict):
+        raise ConfigError("a compose file must be a mapping with a `services:` key", file=file)
+    shell = ComposeFile(path, None, {}, {}, {}, lines)
+    for key in raw:
+        if key not in TOP_LEVEL_KEYS and not str(key).startswith("x-"):
+            raise shell.error(str(key), _unsupported(key, TOP_LEVEL_KEYS, "top-level key"))
+    image_variables: dict[str, str | None] = {}
+    services_raw = raw.get("services") or {}
+    if not isinstance(services_raw, dict):
+        raise shell.error("services", "`services` must be a mapping of service name -> service")
+    for name, service in services_raw.items():
+        image = service.get("image") if isinstance(service, dict) else None
+        image_variables[str(name)] = _image_variable(image, file, f"services.{name}.image", lines)
+    data = interpolate_tree(raw, env, file=file, lines=lines, warnings=warnings)
+    assert isinstance(data, dict)
+    volumes = data.get("volumes") or {}
+    if not isinstance(volumes, dict):
+        raise shell.error("volumes", "top-level `volumes` must be a mapping")
+    for vname, vdef in volumes.items():
+        for key in vdef or {}:
+            if key not in VOLUME_KEYS and not str(key).startswith("x-"):
+                raise shell.error(f"volumes.{vname}.{key}",
+                                  _unsupported(key, VOLUME_KEYS, "volume key"))
+    for net in data.get("networks") or {}:
+        if net != "default":
+            raise shell.error(f"networks.{net}", f"neodev supports only the `default` network, "
+                              f"not {net!r}: every service joins <project>_default")
+    name = data.get("name")
+    return ComposeFile(path, str(name) if name else None, data.get("services") or {},
+                       {str(k): dict(v or {}) for k, v in volumes.items()}, image_variables,
+                       lines)
+
+
+def _image_variable(image: object, file: str, key: str, lines: dict[str, int]) -> str | None:
+    """The variable that overrides an image, read from the raw (uninterpolated) template."""
+    if not isinstance(image, str):
+        return None
+    check_syntax(image, Where(file, key, lines.get(key)))
+    names = top_level_variables(image)
+    preferred = [n for n in names if _IMAGE_VARIABLE.fullmatch(n)]
+    if preferred:
+        return preferred[0]
+    if image.startswith("${") and len(names) == 1 and image.endswith("}"):
+        return names[0]
+    return None
+
+
+def build_containers(cf: ComposeFile, project: str, env: Mapping[str, str]
+                     ) -> tuple[dict[str, ContainerSpec], list[str]]:
+    """Turn every service of a compose file into a ContainerSpec.
+
+    Args:
+        cf: The loaded compose file.
+        project: Compose project name (volume prefix).
+        env: Variables, for `environment` entries without a value (taken from the environment).
+
+    Returns:
+        (service name -> spec, project-prefixed names of the named volumes used).
+    """
+    containers: dict[str, ContainerSpec] = {}
+    used_volumes: list[str] = []
+    for name, service in cf.services.items():
+        if not isinstance(service, dict):
+            raise cf.error(f"services.{name}", "a service must be a mapping")
+        spec, volumes = _service(cf, str(name), service, project, env)
+        containers[str(name)] = spec
+        used_volumes.extend(v for v in volumes if v not in used_volumes)
+    return containers, used_volumes
+
+
+def _service(cf: ComposeFile, name: str, svc: dict, project: str, env: Mapping[str, str]
+             ) -> tuple[ContainerSpec, list[str]]:
+    base = f"services.{name}"
+    for key in svc:
+        if key not in SERVICE_KEYS and not str(key).startswith("x-"):
+            raise cf.error(f"{base}.{key}", _unsupported(key, SERVICE_KEYS, "compose key"))
+    if not svc.get("image"):
+        raise cf.error(base, f"service {name!r} needs an `image:` (neodev does not build "
+                       "compose services)")
+    for net in _names(svc.get("networks")):
+        if net != "default":
+            raise cf.error(f"{base}.networks", f"only the `default` network is supported, "
+                           f"not {net!r}")
+    healthcheck = _healthcheck(cf, f"{base}.healthcheck", svc.get("healthcheck"))
+    volumes = [_volume(cf, f"{base}.volumes[{i}]", v, project)
+               for i, v in enumerate(svc.get("volumes") or [])]
+    spec = ContainerSpec(
+        name=name, service=name, image=str(svc["image"]),
+        image_variable=cf.image_variables.get(name),
+        command=_argv(cf, f"{base}.command", svc.get("command")),
+        entrypoint=_argv(cf, f"{base}.entrypoint", svc.get("entrypoint")),
+        environment=_environment(cf, f"{base}.environment", svc.get("environment"), env),
+        ports=tuple(_port(cf, f"{base}.ports[{i}]", p)
+                    for i, p in enumerate(svc.get("ports") or [])),
+        volumes=tuple(volumes),
+        healthcheck=healthcheck,
+        readiness=Probe(kind="docker") if healthcheck and healthcheck.test[0] != "NONE" else None,
+        depends_on=_depends_on(cf, f"{base}.depends_on", svc.get("depends_on")),
+        restart=_restart(cf, f"{base}.restart", svc.get("restart")),
+        extra_hosts=_pairs(cf, f"{base}.extra_hosts", svc.get("extra_hosts"), ":"),
+        labels=_pairs(cf, f"{base}.labels", svc.get("labels"), "="),
+        user=_opt_str(svc.get("user")), working_dir=_opt_str(svc.get("working_dir")),
+        stop_signal=_opt_str(svc.get("stop_signal")),
+        stop_grace=(duration(cf, f"{base}.stop_grace_period", svc["stop_grace_period"])
+                    if svc.get("stop_grace_period") is not None else 10.0),
+    )
+    return spec, [v.source for v in volumes if v.type == "volume"]
+
+
+def _unsupported(key: object, supported: tuple[str, ...], what: str) -> str:
+    hint = did_you_mean(str(key), supported)
+    return (f"neodev does not support {what} {key!r}{hint} "
+            f"(supported: {', '.join(supported)}; `x-*` extension keys are ignored)")
+
+
+def _names(value: object) -> list[str]:
+    if value is None:
+        return []
+    return [str(v) for v in value] if isinstance(value, list | dict) else [str(value)]
+
+
+def _opt_str(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def duration(cf: ComposeFile | None, key: str, value: object) -> float:
+    """A compose duration (`5s`, `1m30s`, `500ms`, or a number of seconds) in seconds."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    text = str(value).strip()
+    if text and _DURATION.sub("", text) == "":
+        return sum(float(n) * _UNITS[u] for n, u in _DURATION.findall(text))
+    message = (f"invalid duration {value!r}: use a number with a unit, e.g. 5s, 500ms, 1m30s "
+               "(units: ns us ms s m h)")
+    raise cf.error(key, message) if cf else ConfigError(message, key=key)
+
+
+def _argv(cf: ComposeFile, key: str, value: object) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            return tuple(shlex.split(value))
+        except ValueError as exc:
+            raise cf.error(key, f"cannot split {value!r} into arguments: {exc}") from exc
+    if isinstance(value, list):
+        return tuple(str(v) for v in value)
+    raise cf.error(key, f"expected a string or a list of strings, got {value!r}")
+
+
+def _scalar(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)
+
+
+def _environment(cf: ComposeFile, key: str, value: object, env: Mapping[str, str]
+                 ) -> dict[str, str]:
+    items: list[tuple[str, object]]
+    if value is None:
+        return {}
+    if isinstance(value, dict):
+        items = [(str(k), v) for k, v in value.items()]
+    elif isinstance(value, list):
+        items = []
+        for entry in value:
+            k, sep, v = str(entry).partition("=")
+            items.append((k, v if sep else None))
+    else:
+        raise cf.error(key, f"`environment` must be a mapping or a list of KEY=VALUE, "
+                       f"got {value!r}")
+    result: dict[str, str] = {}
+    for k, v in items:
+        if v is None:
+            # `KEY` without a value: passed through from the environment, absent if unset.
+            if k in env:
+                result[k] = env[k]
+        else:
+            result[k] = _scalar(v)
+    return result
+
+
+def _pairs(cf: ComposeFile, key: str, value: object, sep: str) -> dict[str, str]:
+    if value is None:
+        return {}
+    if isinstance(value, dict):
+        return {str(k): _scalar(v) for k, v in value.items()}
+    if not isinstance(value, list):
+        raise cf.error(key, f"expected a mapping or a list, got {value!r}")
+    result: dict[str, str] = {}
+    for i, entry in enumerate(value):
+        text = str(entry)
+        # extra_hosts accepts both "host:ip" and "host=ip" (compose >= 2.24).
+        separator = "=" if "=" in text else sep
+        k, found, v = text.partition(separator)
+        if not found or not k:
+            raise cf.error(f"{key}[{i}]", f"expected 'name{sep}value', got {text!r}")
+        result[k] = v
+    return result
+
+
+def _port(cf: ComposeFile, key: str, value: object) -> PortMapping:
+    hint = "write it as 'HOST_IP:HOST_PORT:CONTAINER_PORT', e.g. '127.0.0.1:5432:5432'"
+    if isinstance(value, dict):
+        allowed = ("target", "published", "host_ip", "protocol", "mode", "name")
+        for k in value:
+            if k not in allowed:
+                raise cf.error(f"{key}.{k}", _unsupported(k, allowed, "port key"))
+        if not value.get("host_ip"):
+            raise cf.error(key, "a published port must name host_ip explicitly (127.0.0.1 "
+                           "keeps it on this machine; 0.0.0.0 exposes it to the network)")
+        published = value.get("published")
+        return _mapping(cf, key, str(value["host_ip"]), "" if published is None else
+                        str(published), str(value.get("target", "")),
+                        str(value.get("protocol", "tcp")))
+    text = str(value)
+    proto = "tcp"
+    if "/" in text:
+        text, proto = text.rsplit("/", 1)
+    if text.startswith("["):  # [::1]:5432:5432
+        ip, _, rest = text[1:].partition("]")
+        parts = [ip, *rest.lstrip(":").split(":", 1)]
+        if len(parts) == 2:
+            parts.insert(1, "")
+    else:
+        parts = text.split(":")
+    if len(parts) != 3:
+        raise cf.error(key, f"port {value!r} does not name its host IP: {hint} (a port "
+                       "without an IP would listen on every interface)")
+    return _mapping(cf, key, parts[0], parts[1], parts[2], proto)
+
+
+def _mapping(cf: ComposeFile, key: str, ip: str, host: str, target: str, proto: str
+             ) -> PortMapping:
+    if proto not in ("tcp", "udp"):
+        raise cf.error(key, f"protocol {proto!r} is not supported (tcp or udp)")
+    if "-" in host or "-" in target:
+        raise cf.error(key, "port ranges are not supported; list each port")
+    try:
+        host_port = int(host) if host else None
+        container_port = int(target)
+    except ValueError as exc:
+        raise cf.error(key, f"ports must be numbers, got host {host!r}, container "
+                       f"{target!r}") from exc
+    for port in (host_port, container_port):
+        if port is not None and not 0 < port < 65536:
+            raise cf.error(key, f"port {port} is out of range (1-65535)")
+    if not ip:
+        raise cf.error(key, "the host IP is empty: use 127.0.0.1 (or 0.0.0.0 deliberately)")
+    return PortMapping(container_port=container_port, host_port=host_port, host_ip=ip,
+                       protocol=proto)  # type: ignore[arg-type]
+
+
+def _volume(cf: ComposeFile, key: str, value: object, project: str) -> VolumeMount:
+    if isinstance(value, dict):
+        allowed = ("type", "source", "target", "read_only")
+        for k in value:
+            if k not in allowed:
+                raise cf.error(f"{key}.{k}", _unsupported(k, allowed, "volume mount key"))
+        vtype = value.get("type", "volume")
+        if vtype not in ("volume", "bind"):
+            raise cf.error(f"{key}.type", f"mount type {vtype!r} is not supported "
+                           "(volume or bind)")
+        source, target = str(value.get("source") or ""), str(value.get("target") or "")
+        read_only = bool(value.get("read_only", False))
+    else:
+        parts = str(value).split(":")
+        if len(parts) == 1:
+            raise cf.error(key, f"anonymous volume {value!r} is not supported: name it "
+                           "(NAME:/path) so its data survives restarts")
+        if len(parts) > 3:
+            raise cf.error(key, f"cannot read volume {value!r}: expected SOURCE:TARGET[:MODE]")
+        source, target = parts[0], parts[1]
+        mode = parts[2] if len(parts) == 3 else "rw"
+        flags = set(mode.split(","))
+        if not flags <= {"ro", "rw", "z", "Z"}:
+            raise cf.error(key, f"volume mode {mode!r} is not supported (ro, rw)")
+        read_only = "ro" in flags
+        vtype = "bind" if source.startswith((".", "/", "~")) else "volume"
+    if not source or not target.startswith("/"):
+        raise cf.error(key, f"a mount needs a source and an absolute target, got {value!r}")
+    if vtype == "bind":
+        host = Path(source).expanduser()
+        source = str((cf.path.parent / host).resolve() if not host.is_absolute() else host)
+    else:
+        if source not in cf.volumes:
+            declared = ", ".join(cf.volumes) or "none"
+            raise cf.error(key, f"volume {source!r} is not declared under top-level "
+                           f"`volumes:`{did_you_mean(source, list(cf.volumes))} "
+                           f"(declared: {declared})")
+        decl = cf.volumes[source]
+        source = str(decl["name"]) if decl.get("name") else (
+            source if decl.get("external") else f"{project}_{source}")
+    return VolumeMount(type=vtype, source=source, target=target, read_only=read_only)
+
+
+def _healthcheck(cf: ComposeFile, key: str, value: object) -> HealthcheckSpec | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise cf.error(key, "`healthcheck` must be a mapping")
+    for k in value:
+        if k not in HEALTHCHECK_KEYS:
+            raise cf.error(f"{key}.{k}", _unsupported(k, HEALTHCHECK_KEYS, "healthcheck key"))
+    if value.get("disable"):
+        return HealthcheckSpec(test=("NONE",))
+    test = value.get("test")
+    if isinstance(test, str):
+        argv: tuple[str, ...] = ("CMD-SHELL", test)
+    elif isinstance(test, list) and test and test[0] in ("CMD", "CMD-SHELL", "NONE"):
+        argv = tuple(str(t) for t in test)
+    else:
+        raise cf.error(f"{key}.test", f"healthcheck test must be a string or a list starting "
+                       f"with CMD, CMD-SHELL or NONE, got {test!r}")
+    retries = value.get("retries", 3)
+    if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
+        raise cf.error(f"{key}.retries", f"retries must be a non-negative integer, got "
+                       f"{retries!r}")
+    times = {k: duration(cf, f"{key}.{k}", value[k])
+             for k in ("interval", "timeout", "start_period") if value.get(k) is not None}
+    return HealthcheckSpec(test=argv, retries=retries, **times)
+
+
+def _depends_on(cf: ComposeFile, key: str, value: object) -> tuple[Dependency, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, list):
+        return tuple(Dependency(service=str(v)) for v in value)
+    if not isinstance(value, dict):
+        raise cf.error(key, f"`depends_on` must be a list or a mapping, got {value!r}")
+    deps = []
+    for name, opts in value.items():
+        condition = (opts or {}).get("condition", "service_started")
+        if condition not in CONDITIONS:
+            raise cf.error(f"{key}.{name}.condition",
+                           f"unknown condition {condition!r}{did_you_mean(condition, CONDITIONS)}"
+                           f" (valid: {', '.join(CONDITIONS)})")
+        deps.append(Dependency(service=str(name), condition=CONDITIONS[condition]))
+    return tuple(deps)
+
+
+def _restart(cf: ComposeFile, key: str, value: object) -> RestartPolicy:
+    if value is None or value is False:
+        return RestartPolicy.NO
+    text = str(value)
+    policy = RESTARTS.get(text.split(":", 1)[0] if text.startswith("on-failure") else text)
+    if policy is None:
+        raise cf.error(key, f"unknown restart policy {text!r}{did_you_mean(text, RESTARTS)} "
+                       f"(valid: {', '.join(RESTARTS)})")
+    return policy

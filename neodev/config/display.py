@@ -1,0 +1,58 @@
+"""The plan as JSON-able data for people: every secret masked.
+
+Two layers of masking: values under secret-looking keys (PASSWORD|SECRET|TOKEN|KEY, via
+`model.mask_secrets`), and secret values that reappear inside other strings — a password
+embedded in a `DATABASE_URL`, a token in a command line — plus the password part of any
+`scheme://user:password@host` URL.
+"""
+
+from __future__ import annotations
+
+import re
+
+from neodev.config.model import MASK, EnvironmentPlan, is_secret_key, mask_secrets
+
+_URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]*:)[^@\s/]+(?=@)")
+# Only strings in these places are searched for embedded secret values: masking every string
+# would mangle image names and paths when a password is a common word.
+_SEARCHED = {"environment", "env", "variables", "command", "entrypoint", "build", "url", "test"}
+_MIN_SECRET_LENGTH = 4
+
+
+def secret_values(plan: EnvironmentPlan) -> list[str]:
+    """Values of secret-looking variables and env entries, longest first."""
+    found: set[str] = set()
+    maps = [plan.variables, *(c.environment for c in plan.containers.values()),
+            *(p.env for p in plan.processes.values())]
+    for mapping in maps:
+        found.update(v for k, v in mapping.items()
+                     if is_secret_key(k) and len(v) >= _MIN_SECRET_LENGTH)
+    return sorted(found, key=len, reverse=True)
+
+
+def mask_text(text: str, secrets: list[str]) -> str:
+    """`text` with URL passwords and any of `secrets` replaced by the mask."""
+    text = _URL_PASSWORD.sub(lambda m: m.group("head") + MASK, text)
+    for secret in secrets:
+        text = text.replace(secret, MASK)
+    return text
+
+
+def _walk(value: object, secrets: list[str], searched: bool) -> object:
+    if isinstance(value, dict):
+        return {k: _walk(v, secrets, searched or k in _SEARCHED) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_walk(v, secrets, searched) for v in value]
+    if isinstance(value, str) and searched:
+        return mask_text(value, secrets)
+    return value
+
+
+def plan_for_display(plan: EnvironmentPlan) -> dict:
+    """The plan as a JSON-able dict with every secret masked (for `neodev config`)."""
+    data = plan.model_dump(mode="json")
+    masked = mask_secrets(data)
+    assert isinstance(masked, dict)
+    result = _walk(masked, secret_values(plan), searched=False)
+    assert isinstance(result, dict)
+    return result

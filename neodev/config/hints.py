@@ -1,0 +1,12 @@
+"""Did-you-mean suggestions for unknown names in configuration errors."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """`" (did you mean 'x'?)"` for the closest choice, or `""` when nothing is close."""
+    matches = difflib.get_close_matches(word, [str(c) for c in choices], n=1, cutoff=0.6)
+    return f" (did you mean {matches[0]!r}?)" if matches else ""

@@ -1,0 +1,321 @@
+"""Profile + compose files + `.env` + process environment -> one frozen, validated plan.
+
+`load_plan` is pure: it reads files and never writes (generating missing secrets is
+`neodev.config.secrets`, called by whoever starts things). Every problem is a ConfigError naming
+the file, the line or key path, the bad value and what would be valid, raised before anything
+starts.
+
+Variable layers, lowest first: `.neodev/secrets.env` (generated secrets) < the profile's
+`env_file` (`.env`) < the process environment.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+from collections.abc import Mapping
+from pathlib import Path
+
+from neodev.config.compose import build_containers, load_compose
+from neodev.config.display import plan_for_display
+from neodev.config.envfile import layered_environment
+from neodev.config.hints import did_you_mean
+from neodev.config.interpolate import Where, interpolate, interpolate_tree
+from neodev.config.model import (
+    Backoff,
+    ClusterSpec,
+    ContainerSpec,
+    Dependency,
+    DependencyCondition,
+    EnvironmentPlan,
+    Probe,
+    ProcessSpec,
+    RestartPolicy,
+)
+from neodev.config.profile import (
+    BackoffSection,
+    ProbeSection,
+    ProcessSection,
+    ServiceSection,
+    parse_toml,
+    toml_lines,
+    validate_profile,
+)
+from neodev.config.validate import Source, validate_plan
+from neodev.errors import ConfigError
+from neodev.paths import WorkspacePaths
+
+__all__ = ["available_profiles", "load_plan", "plan_for_display", "resolve_profile"]
+
+DEFAULT_PROJECT = "neotool"
+ROOT_VARIABLE = "NEOTOOL_ROOT"
+_UNIT_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
+
+
+def available_profiles(workspace: Path) -> list[str]:
+    """Names of the profiles in `<workspace>/profiles/` (file stems), sorted."""
+    directory = workspace / "profiles"
+    return sorted(p.stem for p in directory.glob("*.toml")) if directory.is_dir() else []
+
+
+def resolve_profile(workspace: Path, profile: str) -> Path:
+    """The profile file for a name (`profiles/<name>.toml`) or a path to a TOML file.
+
+    Raises:
+        ConfigError: no such profile (lists the available ones, with a did-you-mean).
+    """
+    candidate = Path(profile)
+    if candidate.suffix == ".toml" or os.sep in profile:
+        path = candidate if candidate.is_absolute() else (Path.cwd() / candidate)
+        if path.is_file():
+            return path.resolve()
+        raise ConfigError(f"profile file {profile!r} does not exist", file=str(path))
+    path = workspace / "profiles" / f"{profile}.toml"
+    if path.is_file():
+        return path.resolve()
+    names = available_profiles(workspace)
+    raise ConfigError(f"unknown profile {profile!r}{did_you_mean(profile, names)}; available: "
+                      f"{', '.join(names) or f'none (no profiles/*.toml under {workspace})'}")
+
+
+def profile_variables(workspace: Path, profile_file: Path, raw: dict,
+                      environ: Mapping[str, str]) -> tuple[dict[str, str], set[str], Path | None]:
+    """The layered variables for a profile: (variables, keys from files, env file path)."""
+    env_file = None
+    env_name = (raw.get("project") or {}).get("env_file")
+    if isinstance(env_name, str):
+        expanded = interpolate(env_name, environ, where=Where(str(profile_file),
+                                                              "project.env_file"))
+        env_file = (profile_file.parent / expanded).resolve()
+    variables, file_keys = layered_environment(environ, env_file,
+                                               WorkspacePaths(workspace).secrets_file)
+    root = variables.get(ROOT_VARIABLE)
+    if root and not Path(root).is_absolute():
+        # A relative NEOTOOL_ROOT (as in .env.example) means: relative to the workspace.
+        variables[ROOT_VARIABLE] = str((workspace / root).resolve())
+    return variables, file_keys, env_file
+
+
+class _Recording(Mapping[str, str]):
+    """A read-only view of the variables that remembers which names were looked up."""
+
+    def __init__(self, data: dict[str, str]) -> None:
+        self._data = data
+        self.used: set[str] = set()
+
+    def __getitem__(self, key: str) -> str:
+        self.used.add(key)
+        return self._data[key]
+
+    def __contains__(self, key: object) -> bool:
+        if isinstance(key, str):
+            self.used.add(key)
+        return key in self._data
+
+    def get(self, key: str, default: object = None):  # type: ignore[override]
+        self.used.add(key)
+        return self._data.get(key, default)
+
+    def __iter__(self):
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+def load_plan(workspace: Path, profile: str = "local",
+              environ: Mapping[str, str] | None = None) -> EnvironmentPlan:
+    """Load and validate one profile into an EnvironmentPlan.
+
+    Args:
+        workspace: The workspace root (holds `profiles/` and `.neodev/`).
+        profile: A profile name (`profiles/<name>.toml`) or a path to a profile file.
+        environ: The process environment (default: `os.environ`).
+
+    Returns:
+        The frozen plan.
+
+    Raises:
+        ConfigError: anything invalid, with file, line/key, bad value and what is valid.
+    """
+    workspace = workspace.resolve()
+    environ = dict(os.environ if environ is None else environ)
+    profile_file = resolve_profile(workspace, profile)
+    file = str(profile_file)
+    try:
+        text = profile_file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read profile: {exc}", file=file) from exc
+    raw = parse_toml(text, file)
+    lines = toml_lines(text)
+    validate_profile(raw, file, lines)  # structure first, so typos fail before variables do
+    variables, file_keys, env_file = profile_variables(workspace, profile_file, raw, environ)
+    warnings: list[str] = []
+    # Only the variables the configuration uses (or that come from files) go into the plan:
+    # the whole process environment would be noise, and may hold unrelated credentials.
+    recorded = _Recording(variables)
+    data = interpolate_tree(raw, recorded, file=file, lines=lines, warnings=warnings)
+    assert isinstance(data, dict)
+    spec = validate_profile(data, file, lines)
+    base = profile_file.parent
+
+    composes = [load_compose((base / c).resolve(), recorded, warnings)
+                for c in spec.project.compose]
+    for c, cf in zip(spec.project.compose, composes, strict=True):
+        if not cf.path.is_file():
+            raise ConfigError(f"compose file {c!r} not found ({cf.path})", file=file,
+                              key="project.compose")
+    names = {cf.name for cf in composes if cf.name}
+    project = spec.project.name or (sorted(names)[0] if names else DEFAULT_PROJECT)
+    if names - {project}:
+        warnings.append(f"compose `name:` {sorted(names)} differs from the profile's project "
+                        f"{project!r}: plain `docker compose` would use other container names")
+
+    sources: dict[str, Source] = {}
+    dep_sources: dict[tuple[str, str], Source] = {}
+    containers: dict[str, ContainerSpec] = {}
+    volumes: list[str] = []
+    for cf in composes:
+        built, used = build_containers(cf, project, recorded)
+        for name, container in built.items():
+            if name in containers:
+                raise cf.error(f"services.{name}", f"service {name!r} is also defined in "
+                               f"{sources[name].file}; neodev does not merge compose files")
+            containers[name] = container
+            sources[name] = Source(str(cf.path), f"services.{name}", cf.lines)
+        volumes += [v for v in used if v not in volumes]
+    profile_src = {"file": file, "lines": lines}
+    for name, override in spec.services.items():
+        if name not in containers:
+            raise ConfigError(f"[services.{name}] overrides unknown compose service {name!r}"
+                              f"{did_you_mean(name, containers)} (services: "
+                              f"{', '.join(containers) or 'none'})", file=file,
+                              line=lines.get(f"services.{name}"), key=f"services.{name}")
+        src = Source(key=f"services.{name}", **profile_src)
+        containers[name] = _override(containers[name], override, src, dep_sources)
+
+    processes: dict[str, ProcessSpec] = {}
+    inherited = {k: variables[k] for k in sorted(file_keys)}
+    for name, section in spec.processes.items():
+        src = Source(key=f"processes.{name}", **profile_src)
+        if not _UNIT_NAME.fullmatch(name):
+            raise src.error("", f"process name {name!r} must start with a letter or digit and "
+                            "use only letters, digits, '_', '.', '-'")
+        if name in containers:
+            raise src.error("", f"process {name!r} has the same name as a compose service; "
+                            "unit names must be unique")
+        processes[name] = _process(name, section, base, inherited, src, warnings)
+        sources[name] = src
+
+    cluster = None
+    if spec.cluster is not None:
+        c = spec.cluster
+        cluster = ClusterSpec(
+            environment=c.environment, cluster_name=c.cluster_name or f"neodev-{profile_file.stem}",
+            overlay=(base / c.overlay).resolve(),
+            app_namespace=c.app_namespace or f"neotool-{c.environment}",
+            **c.model_dump(exclude={"environment", "cluster_name", "overlay", "app_namespace"}))
+
+    plan = EnvironmentPlan(
+        profile=profile_file.stem, project=project, workspace=workspace,
+        profile_file=profile_file, compose_files=tuple(cf.path for cf in composes),
+        env_file=env_file, network=f"{project}_default", containers=containers,
+        processes=processes, volumes=tuple(volumes), cluster=cluster,
+        variables={k: variables[k] for k in sorted(file_keys | recorded.used | {ROOT_VARIABLE})
+                   if k in variables},
+        warnings=tuple(dict.fromkeys(warnings)))
+    validate_plan(plan, sources, dep_sources)
+    return plan
+
+
+def _backoff(section: BackoffSection | None) -> Backoff:
+    return Backoff(**section.model_dump()) if section else Backoff()
+
+
+def _dependencies(deps: Mapping[str, str]) -> tuple[Dependency, ...]:
+    return tuple(Dependency(service=s, condition=DependencyCondition(c)) for s, c in deps.items())
+
+
+def _override(container: ContainerSpec, override: ServiceSection, src: Source,
+              dep_sources: dict[tuple[str, str], Source]) -> ContainerSpec:
+    update: dict[str, object] = {}
+    if override.restart is not None:
+        update["restart"] = RestartPolicy(override.restart)
+    if override.backoff is not None:
+        update["backoff"] = _backoff(override.backoff)
+    if override.readiness is not None:
+        update["readiness"] = _probe(override.readiness, src, "readiness")
+    if override.stop_grace is not None:
+        update["stop_grace"] = override.stop_grace
+    if override.depends_on:
+        merged = {d.service: d for d in container.depends_on}
+        for dep in _dependencies(override.depends_on):
+            merged[dep.service] = dep
+            dep_sources[(container.name, dep.service)] = src
+        update["depends_on"] = tuple(merged.values())
+    return container.model_copy(update=update)
+
+
+def _argv(value: str | list[str], src: Source, key: str) -> tuple[str, ...]:
+    if isinstance(value, list):
+        argv = tuple(value)
+    else:
+        try:
+            argv = tuple(shlex.split(value))
+        except ValueError as exc:
+            raise src.error(key, f"cannot split {value!r} into arguments: {exc}") from exc
+    if not argv:
+        raise src.error(key, "the command is empty")
+    return argv
+
+
+def _probe(section: ProbeSection, src: Source, key: str) -> Probe:
+    common = section.model_dump(include={"interval", "timeout", "retries", "start_period"})
+    if section.http is not None:
+        return Probe(kind="http", url=section.http, expect_status=section.expect_status,
+                     **common)
+    if section.tcp is not None:
+        host, port = "127.0.0.1", section.tcp
+        if isinstance(port, str):
+            host, _, port = port.rpartition(":")
+            if not port.isdigit():
+                raise src.error(f"{key}.tcp", f"invalid tcp target {section.tcp!r}: use a port "
+                                "number or 'host:port'")
+            host = host or "127.0.0.1"
+        if not 0 < int(port) < 65536:
+            raise src.error(f"{key}.tcp", f"port {port} is out of range (1-65535)")
+        return Probe(kind="tcp", host=host, port=int(port), **common)
+    if section.exec is not None:
+        return Probe(kind="exec", command=_argv(section.exec, src, f"{key}.exec"), **common)
+    try:
+        re.compile(section.log or "")
+    except re.error as exc:
+        raise src.error(f"{key}.log", f"invalid regular expression {section.log!r}: {exc}"
+                        ) from exc
+    return Probe(kind="log", pattern=section.log, **common)
+
+
+def _scalar(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _process(name: str, section: ProcessSection, base: Path, inherited: dict[str, str], src: Source,
+             warnings: list[str]) -> ProcessSpec:
+    cwd = Path(section.cwd).expanduser()
+    cwd = (cwd if cwd.is_absolute() else base / cwd).resolve()
+    if not cwd.is_dir():
+        warnings.append(f"process {name!r}: working directory {cwd} does not exist")
+    return ProcessSpec(
+        name=name, cwd=cwd, command=_argv(section.command, src, "command"),
+        env={**inherited, **{k: _scalar(v) for k, v in section.env.items()}},
+        port=section.port,
+        readiness=_probe(section.readiness, src, "readiness") if section.readiness else None,
+        liveness=_probe(section.liveness, src, "liveness") if section.liveness else None,
+        watch=tuple(section.watch), ignore=tuple(section.ignore), reload=section.reload,
+        build=_argv(section.build, src, "build") if section.build is not None else None,
+        restart=RestartPolicy(section.restart), backoff=_backoff(section.backoff),
+        depends_on=_dependencies(section.depends_on), debounce_ms=section.debounce_ms,
+        stop_grace=section.stop_grace)

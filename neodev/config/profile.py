@@ -1,0 +1,306 @@
+"""The profile TOML schema (`profiles/<name>.toml`), validated with pydantic (unknown keys fail).
+
+A profile names the compose files and `.env` of an environment and adds what compose cannot
+say: the local processes, restart/backoff/readiness overrides for containers, and the cluster
+mirror settings. String values are interpolated like compose values (`${NEOTOOL_ROOT}`,
+`${POSTGRES_DB:-neotool_dev}`); `@{service:port}` stands for the host port a container's port is
+published on and is resolved when the process starts. Relative paths are relative to the profile
+file's directory; a relative `NEOTOOL_ROOT` is relative to the workspace root.
+
+```toml
+[project]
+name = "neotool"                                   # compose project name (default: compose
+                                                   # file's `name:`, else "neotool")
+compose = ["../compose/docker-compose.local.yml"]
+env_file = "../.env"                               # optional; a missing file is fine
+secrets = ["POSTGRES_PASSWORD"]                    # generated into .neodev/secrets.env
+
+[services.postgres]                                # per-container overrides
+restart = "on-failure"                             # no | on-failure | always
+backoff = { initial = 1, factor = 2, maximum = 30 }
+readiness = { tcp = 5432 }                         # replaces the compose healthcheck probe
+depends_on = { other = "healthy" }                 # added to the compose depends_on
+
+[processes.backend]
+cwd = "${NEOTOOL_ROOT}/backend"
+command = "./gradlew run"                          # string (shlex-split) or list
+port = 8080
+env = { DATABASE_URL = "jdbc:postgresql://127.0.0.1:@{postgres:5432}/neotool_dev" }
+readiness = { http = "http://127.0.0.1:8080/health", start_period = 120 }
+#           or tcp = 4000 | exec = ["cmd", "arg"] | log = "regex"; plus interval, timeout
+#           (one attempt), retries, start_period (failures ignored meanwhile), expect_status
+watch = ["src/**"]
+ignore = ["**/*.tmp"]
+reload = "restart"                                 # restart | none
+build = "./gradlew classes"                        # run before a reload restart
+restart = "on-failure"
+depends_on = { postgres = "healthy" }              # started | healthy | completed_successfully
+
+[cluster]                                          # staging / prod: see model.ClusterSpec
+environment = "staging"
+overlay = "k8s/overlays/staging"
+workers = 1
+```
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+import types
+from typing import Literal, Union, get_args, get_origin
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from neodev.config.hints import did_you_mean
+from neodev.errors import ConfigError
+
+Condition = Literal["started", "healthy", "completed_successfully"]
+Restart = Literal["no", "on-failure", "always"]
+
+
+class Section(BaseModel):
+    """Base of the profile sections: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ProjectSection(Section):
+    name: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    """Compose project name (lowercase letters, digits, '-' and '_', as compose requires)."""
+    compose: list[str] = Field(default_factory=list)
+    """Compose files, relative to the profile file."""
+    env_file: str | None = None
+    """The `.env` file, relative to the profile file; missing is fine."""
+    secrets: list[str] = Field(default_factory=list)
+    """Variables generated into .neodev/secrets.env when not set anywhere."""
+
+
+class BackoffSection(Section):
+    initial: float = Field(default=1.0, gt=0)
+    """Seconds before the first restart."""
+    factor: float = Field(default=2.0, ge=1)
+    """Multiplier per further consecutive restart."""
+    maximum: float = Field(default=30.0, gt=0)
+    """Cap on the delay, in seconds."""
+    reset_after: float = Field(default=30.0, ge=0)
+    """Seconds up after which the backoff starts again from `initial`."""
+
+
+class ProbeSection(Section):
+    http: str | None = Field(default=None, pattern=r"^https?://")
+    """URL that answers `expect_status` when ready."""
+    tcp: int | str | None = None
+    """Port (or host:port) that accepts connections when ready."""
+    exec: str | list[str] | None = None
+    """Command run on the host; exit 0 = ready."""
+    log: str | None = None
+    """Regular expression an output line matches when ready."""
+    expect_status: int = Field(default=200, ge=100, le=599)
+    """For http: the status that means ready."""
+    interval: float = Field(default=1.0, gt=0)
+    """Seconds between attempts."""
+    timeout: float = Field(default=5.0, gt=0)
+    """Seconds one attempt may take."""
+    retries: int = Field(default=3, ge=1)
+    """Consecutive failures (after start_period) that count as unhealthy."""
+    start_period: float = Field(default=0.0, ge=0)
+    """Seconds after start during which failures do not count (slow starters)."""
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ProbeSection:
+        chosen = [k for k in ("http", "tcp", "exec", "log") if getattr(self, k) is not None]
+        if len(chosen) != 1:
+            raise ValueError("a probe needs exactly one of http, tcp, exec, log (got "
+                             f"{', '.join(chosen) or 'none'})")
+        return self
+
+
+class ServiceSection(Section):
+    """Overrides for one compose service."""
+
+    restart: Restart | None = None
+    backoff: BackoffSection | None = None
+    readiness: ProbeSection | None = None
+    depends_on: dict[str, Condition] = Field(default_factory=dict)
+    stop_grace: float | None = Field(default=None, ge=0)
+
+
+class ProcessSection(Section):
+    """One local process."""
+
+    cwd: str
+    """Working directory (relative to the profile file unless absolute)."""
+    command: str | list[str]
+    """argv, or a string split like a shell would (no shell features)."""
+    port: int | None = Field(default=None, ge=1, le=65535)
+    env: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    readiness: ProbeSection | None = None
+    liveness: ProbeSection | None = None
+    watch: list[str] = Field(default_factory=list)
+    ignore: list[str] = Field(default_factory=list)
+    reload: Literal["restart", "none"] = "restart"
+    build: str | list[str] | None = None
+    restart: Restart = "on-failure"
+    backoff: BackoffSection | None = None
+    depends_on: dict[str, Condition] = Field(default_factory=dict)
+    debounce_ms: int = Field(default=300, ge=0)
+    stop_grace: float = Field(default=10.0, ge=0)
+
+
+class ClusterSection(Section):
+    """Mirror of staging/prod on kind; fields as in model.ClusterSpec."""
+
+    environment: Literal["staging", "prod"]
+    overlay: str
+    """Kustomize overlay directory, relative to the profile file."""
+    cluster_name: str | None = None
+    """Default: neodev-<profile>."""
+    app_namespace: str | None = None
+    """Default: neotool-<environment>."""
+    workers: int = Field(default=1, ge=0, le=10)
+    resource_scale: float = Field(default=0.25, gt=0, le=1)
+    storage_class: str = "standard"
+    pvc_size: str = Field(default="1Gi", pattern=r"^\d+(Ki|Mi|Gi|Ti)$")
+    registry_port: int = Field(default=5001, ge=1, le=65535)
+    ingress_http_port: int = Field(default=80, ge=1, le=65535)
+    ingress_https_port: int = Field(default=443, ge=1, le=65535)
+    rollout_timeout: float = Field(default=300.0, gt=0)
+    images: dict[str, str] = Field(default_factory=dict)
+
+
+class ProfileFile(Section):
+    """The whole profile file."""
+
+    project: ProjectSection = Field(default_factory=ProjectSection)
+    services: dict[str, ServiceSection] = Field(default_factory=dict)
+    processes: dict[str, ProcessSection] = Field(default_factory=dict)
+    cluster: ClusterSection | None = None
+
+
+# --- reading and error translation ------------------------------------------------------------
+
+_TYPE_TAGS = re.compile(r"^(str|int|float|bool|list\[.*\]|dict\[.*\]|literal\[.*\]|"
+                        r"function-\w+\[.*\]|[A-Z]\w*Section)$")
+
+
+def parse_toml(text: str, file: str) -> dict:
+    """Parse TOML text; a syntax error becomes a ConfigError with the line number."""
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        message = str(exc)
+        match = re.search(r"\(at line (\d+), column (\d+)\)", message)
+        line = int(match.group(1)) if match else None
+        detail = re.sub(r"\s*\(at line \d+, column \d+\)", "", message)
+        if match:
+            detail += f" (column {match.group(2)})"
+        raise ConfigError(f"TOML syntax error: {detail}", file=file, line=line) from exc
+
+
+def toml_lines(text: str) -> dict[str, int]:
+    """Best-effort map of dotted key path -> line, from table headers and `key =` lines."""
+    lines: dict[str, int] = {}
+    table = ""
+    for number, raw in enumerate(text.splitlines(), start=1):
+        stripped = raw.strip()
+        header = re.match(r"^\[\[?\s*([^\]]+?)\s*\]\]?", stripped)
+        if header:
+            table = ".".join(p.strip().strip('"') for p in header.group(1).split("."))
+            lines.setdefault(table, number)
+            continue
+        key = re.match(r"^([A-Za-z0-9_\-.\"]+)\s*=", stripped)
+        if key:
+            name = ".".join(p.strip().strip('"') for p in key.group(1).split("."))
+            lines.setdefault(f"{table}.{name}" if table else name, number)
+    return lines
+
+
+def line_for(lines: dict[str, int], key: str) -> int | None:
+    """The line of `key`, or of its nearest enclosing key that has one."""
+    probe = key
+    while probe:
+        if probe in lines:
+            return lines[probe]
+        probe = re.sub(r"(\.[^.\[]+|\[\d+\])$", "", probe) if ("." in probe or "[" in probe) \
+            else ""
+    return None
+
+
+def validate_profile(data: dict, file: str, lines: dict[str, int]) -> ProfileFile:
+    """Validate parsed profile data; pydantic errors become one readable ConfigError.
+
+    The message names the key path, the bad value and what is valid, with a did-you-mean for
+    unknown keys and values.
+    """
+    try:
+        return ProfileFile.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        key, loc = _clean_loc(errors[0]["loc"])
+        same = [e for e in errors if _clean_loc(e["loc"])[0] == key]
+        raise ConfigError(_describe(same, loc), file=file, line=line_for(lines, key),
+                          key=key) from exc
+
+
+def _clean_loc(loc: tuple) -> tuple[str, list[str | int]]:
+    parts: list[str | int] = [p for p in loc if isinstance(p, int) or not _TYPE_TAGS.match(p)]
+    path = ""
+    for part in parts:
+        path = f"{path}[{part}]" if isinstance(part, int) else (f"{path}.{part}" if path
+                                                                  else str(part))
+    return path, parts
+
+
+def _describe(errors: list, loc: list[str | int]) -> str:
+    first = errors[0]
+    kind = first["type"]
+    if kind == "extra_forbidden":
+        valid = _valid_keys(loc[:-1])
+        hint = did_you_mean(str(loc[-1]), valid)
+        return (f"unknown key {loc[-1]!r}{hint}; valid keys here: {', '.join(valid)}"
+                if valid else f"unknown key {loc[-1]!r}")
+    if kind == "missing":
+        return f"required key {loc[-1]!r} is missing"
+    value = first.get("input")
+    shown = repr(value)
+    if len(shown) > 80:
+        shown = shown[:77] + "..."
+    messages = "; or ".join(dict.fromkeys(_message(e) for e in errors))
+    hint = ""
+    if kind == "literal_error" and isinstance(value, str):
+        hint = did_you_mean(value, re.findall(r"'([^']*)'", first["ctx"]["expected"]))
+    return f"invalid value {shown}{hint}: {messages}"
+
+
+def _message(error: dict) -> str:
+    return re.sub(r"^Value error, ", "", error["msg"])
+
+
+def _valid_keys(loc: list[str | int]) -> list[str]:
+    model: object = ProfileFile
+    for part in loc:
+        model = _unwrap(model)
+        if isinstance(model, type) and issubclass(model, BaseModel):
+            field = model.model_fields.get(str(part))
+            if field is None:
+                return []
+            model = field.annotation
+        elif get_origin(model) in (dict, list):
+            model = get_args(model)[-1]
+        else:
+            return []
+    model = _unwrap(model)
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return list(model.model_fields)
+    return []
+
+
+def _unwrap(tp: object) -> object:
+    """From `X | None` (or a union), the model class or container type worth walking into."""
+    if get_origin(tp) in (Union, types.UnionType):
+        for arg in get_args(tp):
+            if (isinstance(arg, type) and issubclass(arg, BaseModel)) or \
+                    get_origin(arg) in (dict, list):
+                return arg
+    return tp

@@ -1,0 +1,136 @@
+"""Whole-plan checks that no single file can make: the dependency graph, cross references, ports.
+
+Each error points at the file and key that introduced the problem (`Source`), so a person can
+fix the right line: unknown dependencies (with did-you-mean), cycles (shown as a path),
+`@{service:port}` references, `healthy` conditions on units that cannot report health, and two
+units publishing the same host port.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from neodev.config.hints import did_you_mean
+from neodev.config.model import DependencyCondition, EnvironmentPlan, ProcessSpec
+from neodev.errors import ConfigError
+
+PORT_REFERENCE = re.compile(r"@\{([^}]*)\}")
+_REFERENCE_BODY = re.compile(r"([A-Za-z0-9][A-Za-z0-9_.-]*):(\d+)")
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a unit (or one of its settings) is defined."""
+
+    file: str
+    key: str
+    """Dotted key path of the unit, e.g. `services.postgres` or `processes.backend`."""
+    lines: Mapping[str, int] = field(default_factory=dict)
+
+    def error(self, suffix: str, message: str) -> ConfigError:
+        key = f"{self.key}.{suffix}" if suffix else self.key
+        probe = key
+        line = None
+        while probe and line is None:
+            line = self.lines.get(probe)
+            probe = probe.rpartition(".")[0]
+        return ConfigError(message, file=self.file, line=line, key=key)
+
+
+def validate_plan(plan: EnvironmentPlan, sources: Mapping[str, Source],
+                  dependency_sources: Mapping[tuple[str, str], Source] | None = None) -> None:
+    """Check the assembled plan; raise the first problem found as a ConfigError.
+
+    Args:
+        plan: The plan to check.
+        sources: unit name -> where it is defined.
+        dependency_sources: (unit, dependency) -> where that edge is written, when it is not
+            the unit's own definition (profile overrides of compose services).
+    """
+    units = plan.units
+    dependency_sources = dependency_sources or {}
+    for name, unit in units.items():
+        for dep in unit.depends_on:
+            src = dependency_sources.get((name, dep.service), sources[name])
+            if dep.service not in units:
+                valid = ", ".join(sorted(units))
+                raise src.error("depends_on", f"{name!r} depends on unknown unit "
+                                f"{dep.service!r}{did_you_mean(dep.service, units)} "
+                                f"(units of this profile: {valid})")
+            if dep.service == name:
+                raise src.error("depends_on", f"{name!r} depends on itself")
+            target = units[dep.service]
+            if dep.condition == DependencyCondition.HEALTHY and target.readiness is None:
+                raise src.error("depends_on", f"{name!r} waits for {dep.service!r} to be "
+                                f"healthy, but {dep.service!r} has no healthcheck or readiness "
+                                "probe: add one, or use the condition 'started'")
+    _check_cycles(plan, sources)
+    for name, proc in plan.processes.items():
+        _check_references(plan, name, proc, sources[name])
+    _check_host_ports(plan, sources)
+
+
+def _check_cycles(plan: EnvironmentPlan, sources: Mapping[str, Source]) -> None:
+    graph = {name: [d.service for d in unit.depends_on] for name, unit in plan.units.items()}
+    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
+    path: list[str] = []
+
+    def visit(node: str) -> None:
+        state[node] = 1
+        path.append(node)
+        for nxt in graph.get(node, []):
+            if state.get(nxt) == 1:
+                cycle = [*path[path.index(nxt):], nxt]
+                raise sources[node].error("depends_on", "dependency cycle: "
+                                          + " -> ".join(cycle))
+            if nxt in graph and state.get(nxt) is None:
+                visit(nxt)
+        path.pop()
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node)
+
+
+def _check_references(plan: EnvironmentPlan, name: str, proc: ProcessSpec, src: Source
+                      ) -> None:
+    published = {svc: [p.container_port for p in c.ports] for svc, c in plan.containers.items()}
+    valid = ", ".join(f"@{{{svc}:{port}}}" for svc, ports in published.items()
+                      for port in ports) or "none (no container publishes a port)"
+    fields: list[tuple[str, str]] = [(f"env.{k}", v) for k, v in proc.env.items()]
+    fields += [(f"command[{i}]", a) for i, a in enumerate(proc.command)]
+    for probe_name, probe in (("readiness", proc.readiness), ("liveness", proc.liveness)):
+        if probe is not None and probe.url:
+            fields.append((f"{probe_name}.http", probe.url))
+    for key, value in fields:
+        for match in PORT_REFERENCE.finditer(value):
+            body = _REFERENCE_BODY.fullmatch(match.group(1))
+            if body is None:
+                raise src.error(key, f"malformed reference {match.group()!r}: write "
+                                "@{service:container_port}, e.g. @{postgres:5432}")
+            svc, port = body.group(1), int(body.group(2))
+            if svc not in published:
+                raise src.error(key, f"{match.group()!r} names unknown container {svc!r}"
+                                f"{did_you_mean(svc, published)} (valid: {valid})")
+            if port not in published[svc]:
+                raise src.error(key, f"{match.group()!r}: container {svc!r} does not publish "
+                                f"port {port} (valid: {valid})")
+
+
+def _check_host_ports(plan: EnvironmentPlan, sources: Mapping[str, Source]) -> None:
+    owners: dict[tuple[int, str], str] = {}
+    claims: list[tuple[str, int, str, str]] = []
+    for name, container in plan.containers.items():
+        claims += [(name, p.host_port, p.protocol, "ports") for p in container.ports
+                   if p.host_port is not None]
+    for name, proc in plan.processes.items():
+        if proc.port is not None:
+            claims.append((name, proc.port, "tcp", "port"))
+    for name, port, proto, key in claims:
+        other = owners.setdefault((port, proto), name)
+        if other != name:
+            raise sources[name].error(key, f"host port {port}/{proto} of {name!r} is already "
+                                      f"used by {other!r}: give one of them another port")
