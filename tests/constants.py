@@ -1,0 +1,30 @@
+"""Constants shared by the test suite: the local test images, labels, the repository root."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+"""The checkout the tests run from."""
+
+TEST_POSTGRES_IMAGE = "neodev-test/postgres:15"
+"""PostgreSQL 15 from Debian packages with the official image's interface (tests/images)."""
+
+TEST_PROMETHEUS_IMAGE = "neodev-test/prometheus:2.42"
+"""Prometheus 2.42 from Debian packages laid out like prom/prometheus (tests/images)."""
+
+TEST_LABEL = "dev.neodev.test"
+"""Every container, volume and network a test creates carries `dev.neodev.test=1`."""
+
+TEST_SESSION_LABEL = "dev.neodev.test-session"
+"""Optional second label naming the pytest session; what carries it is removed at session end."""
+
+TEST_SESSION_ID = uuid.uuid4().hex[:12]
+"""Identifies this pytest run (one per process)."""
+
+TEST_LABELS: dict[str, str] = {TEST_LABEL: "1", TEST_SESSION_LABEL: TEST_SESSION_ID}
+"""Labels to put on anything a test creates: cleaned up at session end even if the test dies."""
+
+BUILD_IMAGES_HINT = "bash tests/images/build.sh"
+"""How to build the test images (tests/run.sh does it automatically)."""

@@ -1,0 +1,179 @@
+"""`neodev doctor` against the real engine, real images and real listening sockets."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import psutil
+import pytest
+
+from neodev.config.model import ContainerSpec, EnvironmentPlan, PortMapping, ProcessSpec
+from neodev.doctor import Check, exit_code, format_checks, run_checks
+from neodev.paths import WorkspacePaths
+from tests.constants import TEST_LABELS, TEST_POSTGRES_IMAGE
+
+pytestmark = pytest.mark.docker
+
+
+def make_plan(workspace: Path, *, project: str = "doctortest",
+              containers: tuple[ContainerSpec, ...] = (),
+              processes: tuple[ProcessSpec, ...] = ()) -> EnvironmentPlan:
+    return EnvironmentPlan(
+        profile="local", project=project, workspace=workspace,
+        profile_file=workspace / "profiles" / "local.toml", network=f"{project}_default",
+        containers={c.name: c for c in containers}, processes={p.name: p for p in processes})
+
+
+def container(name: str, image: str = TEST_POSTGRES_IMAGE, host_port: int | None = None,
+              variable: str | None = "NEODEV_POSTGRES_IMAGE") -> ContainerSpec:
+    ports = () if host_port is None else (PortMapping(container_port=5432, host_port=host_port),)
+    return ContainerSpec(name=name, service=name, image=image, image_variable=variable,
+                         ports=ports)
+
+
+def process(name: str, cwd: Path, port: int | None = None) -> ProcessSpec:
+    return ProcessSpec(name=name, cwd=cwd, command=("true",), port=port)
+
+
+def only(checks: list[Check], name: str, contains: str = "") -> Check:
+    found = [c for c in checks if c.name == name and contains in c.detail]
+    assert len(found) == 1, format_checks(checks)
+    return found[0]
+
+
+@pytest.fixture
+def listener() -> Iterator[int]:
+    """A TCP listener of this very process on 127.0.0.1, closed after the test."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield sock.getsockname()[1]
+
+
+def test_engine_reachable_reports_version_api_and_endpoint(
+        docker_client: docker.DockerClient, tmp_path: Path) -> None:
+    checks = run_checks(None, WorkspacePaths(tmp_path), dict(os.environ))
+    engine = only(checks, "docker")
+    version = docker_client.version()
+    assert engine.status == "ok"
+    assert f"Docker Engine {version['Version']} (API {version['ApiVersion']})" in engine.detail
+    assert " at " in engine.detail
+    line = format_checks([engine])
+    assert line.startswith(f"ok    docker     Docker Engine {version['Version']}")
+
+
+def test_docker_host_pointing_at_a_dead_socket_fails(tmp_path: Path) -> None:
+    dead = f"unix://{tmp_path}/no-engine-here.sock"
+    env = {**os.environ, "DOCKER_HOST": dead}
+    plan = make_plan(tmp_path, containers=(container("postgres"),))
+    checks = run_checks(plan, WorkspacePaths(tmp_path), env)
+    engine = only(checks, "docker")
+    assert engine.status == "fail"
+    assert dead in engine.detail and "DOCKER_HOST" in engine.detail
+    assert "DOCKER_HOST" in engine.hint
+    assert only(checks, "image").status == "warn"  # not checked, said so
+    assert exit_code(checks) == 1
+
+
+def test_images_present_and_absent(docker_client: docker.DockerClient, tmp_path: Path) -> None:
+    docker_client.images.get(TEST_POSTGRES_IMAGE)  # built by tests/images/build.sh
+    absent = f"neodev-test/absent-{uuid.uuid4().hex[:8]}:1"
+    plan = make_plan(tmp_path, containers=(
+        container("postgres"), container("loki", image=absent, variable="NEODEV_LOKI_IMAGE")))
+    checks = run_checks(plan, WorkspacePaths(tmp_path), dict(os.environ))
+    present = only(checks, "image", TEST_POSTGRES_IMAGE)
+    assert present.status == "ok"
+    missing = only(checks, "image", absent)
+    assert missing.status == "warn"
+    assert missing.detail == f"would be pulled: {absent} (override with NEODEV_LOKI_IMAGE)"
+    assert "NEODEV_LOKI_IMAGE" in missing.hint
+    assert exit_code(checks) == 0  # a missing image is a warning: it would be pulled
+
+
+def test_busy_port_names_this_process_and_its_pid(listener: int, free_port: int,
+                                                  tmp_path: Path) -> None:
+    plan = make_plan(tmp_path,
+                     containers=(container("postgres", host_port=listener),),
+                     processes=(process("backend", tmp_path, port=free_port),))
+    checks = run_checks(plan, WorkspacePaths(tmp_path), dict(os.environ))
+    busy = only(checks, "port", f":{listener}/")
+    assert busy.status == "fail", format_checks(checks)
+    assert f"(pid {os.getpid()})" in busy.detail
+    assert busy.detail.endswith(f"in use by {psutil.Process().name()} (pid {os.getpid()})")
+    free = only(checks, "port", f":{free_port}/")
+    assert free.status == "ok" and "free" in free.detail
+    assert exit_code(checks) == 1
+
+
+def test_process_port_held_by_a_listener_fails(listener: int, tmp_path: Path) -> None:
+    plan = make_plan(tmp_path, processes=(process("backend", tmp_path, port=listener),))
+    checks = run_checks(plan, WorkspacePaths(tmp_path), dict(os.environ))
+    busy = only(checks, "port", f":{listener}/")
+    assert busy.status == "fail"
+    assert f"pid {os.getpid()}" in busy.detail and "backend" in busy.detail
+
+
+def test_port_of_our_own_container_is_ok_and_of_another_project_fails(
+        docker_client: docker.DockerClient, free_port: int, unique_name: str,
+        tmp_path: Path) -> None:
+    project = unique_name.replace("-", "")
+    labels = {**TEST_LABELS, "com.docker.compose.project": project}
+    running = docker_client.containers.run(
+        TEST_POSTGRES_IMAGE, ["sleep", "300"], detach=True, name=unique_name, labels=labels,
+        ports={"5432/tcp": ("127.0.0.1", free_port)})
+    try:
+        spec = container("postgres", host_port=free_port)
+        ours = run_checks(make_plan(tmp_path, project=project, containers=(spec,)),
+                          WorkspacePaths(tmp_path), dict(os.environ))
+        check = only(ours, "port", f":{free_port}/")
+        assert check.status == "ok"
+        assert f"neodev's own container {unique_name}" in check.detail
+
+        theirs = run_checks(make_plan(tmp_path, project="someoneelse", containers=(spec,)),
+                            WorkspacePaths(tmp_path), dict(os.environ))
+        check = only(theirs, "port", f":{free_port}/")
+        assert check.status == "fail"
+        assert unique_name in check.detail and project in check.detail
+    finally:
+        running.remove(force=True)
+
+
+def test_env_file_and_process_dirs(tmp_path: Path) -> None:
+    (tmp_path / ".env.example").write_text("NEOTOOL_ROOT=examples/neotool-mini\n")
+    plan = make_plan(tmp_path, processes=(process("frontend", tmp_path / "nope" / "frontend"),
+                                          process("backend", tmp_path)))
+    checks = run_checks(plan, WorkspacePaths(tmp_path), dict(os.environ))
+    env = only(checks, ".env")
+    assert env.status == "warn" and env.hint.startswith("cp .env.example .env")
+    assert only(checks, "workdir", "frontend").status == "warn"
+    assert "NEOTOOL_ROOT" in only(checks, "workdir", "frontend").hint
+    assert only(checks, "workdir", "backend").status == "ok"
+
+    (tmp_path / ".env").write_text("NEOTOOL_ROOT=.\n")
+    checks = run_checks(plan, WorkspacePaths(tmp_path), dict(os.environ))
+    assert only(checks, ".env").status == "ok"
+
+
+def test_missing_tools_warn_with_install_hints(tmp_path: Path) -> None:
+    env = {**os.environ, "PATH": str(tmp_path)}  # neither kubectl nor kind on this PATH
+    checks = run_checks(None, WorkspacePaths(tmp_path), env)
+    for tool in ("kubectl", "kind"):
+        check = only(checks, tool)
+        assert check.status == "warn" and "install" in check.hint
+
+
+def test_format_aligns_columns_and_shows_hints() -> None:
+    text = format_checks([Check("docker", "ok", "Docker Engine 20.10.24 (API 1.41)"),
+                          Check(".env", "warn", "missing", "cp .env.example .env"),
+                          Check("port", "fail", "127.0.0.1:5432/tcp (postgres): in use",
+                                "stop it")])
+    assert text.splitlines() == [
+        "ok    docker     Docker Engine 20.10.24 (API 1.41)",
+        "warn  .env       missing  -> cp .env.example .env",
+        "fail  port       127.0.0.1:5432/tcp (postgres): in use  -> stop it",
+    ]
