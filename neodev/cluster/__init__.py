@@ -1,0 +1,36 @@
+"""The kind mirror of the staging/prod topology: render, cluster, images, apply, status.
+
+Public API (used by the CLI, the daemon and doctor):
+- `cluster_up(plan, paths, progress, executor=...) -> ClusterReport`
+- `cluster_status(plan, paths, progress, executor=...) -> ClusterReport`
+- `cluster_down(plan, paths, progress, executor=...) -> ClusterReport`
+- `check_tools(executor=...) -> list[ToolCheck]`
+- `ProgressStep(step, outcome, duration, detail)`, `ClusterReport.to_dict()`
+"""
+
+from neodev.cluster.api import cluster_down, cluster_spec, cluster_status, cluster_up
+from neodev.cluster.commands import (
+    ClusterStepFailed,
+    CommandResult,
+    Executor,
+    Step,
+    run_subprocess,
+)
+from neodev.cluster.report import ClusterReport, ProgressStep, ToolCheck
+from neodev.cluster.tools import check_tools
+
+__all__ = [
+    "ClusterReport",
+    "ClusterStepFailed",
+    "CommandResult",
+    "Executor",
+    "ProgressStep",
+    "Step",
+    "ToolCheck",
+    "check_tools",
+    "cluster_down",
+    "cluster_spec",
+    "cluster_status",
+    "cluster_up",
+    "run_subprocess",
+]
