@@ -1,0 +1,241 @@
+"""The headless commands: parse, ask the daemon, print (text or --json), exit with a code.
+
+Exit codes (also in the README):
+  0 ok · 1 unexpected failure · 2 configuration error (nothing started) · 3 Docker error or
+  host port taken · 4 process error · 5 cluster error · 6 daemon not running / unreachable ·
+  7 `start --wait` ended with units that are not healthy · 1 `doctor` found a failing check.
+
+The CLI never touches Docker or processes: units are reached through the daemon's API only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from neodev import __version__
+from neodev.config.display import plan_for_display
+from neodev.config.loader import load_plan
+from neodev.config.secrets import prepare_secrets
+from neodev.daemon import lifecycle
+from neodev.daemon.client import DaemonClient
+from neodev.errors import DaemonError, NeodevError, StartupFailed
+from neodev.output import (
+    format_down,
+    format_log_line,
+    format_status,
+    format_verdicts,
+    parse_since,
+)
+from neodev.paths import WorkspacePaths, find_workspace
+
+PROFILE_OPTION = click.option("--profile", "-p", default=None,
+                              help="Profile name in profiles/ (default: $NEODEV_PROFILE or local).")
+
+
+def _profile(profile: str | None) -> str:
+    return profile or os.environ.get("NEODEV_PROFILE") or "local"
+
+
+def _paths() -> WorkspacePaths:
+    return WorkspacePaths(find_workspace())
+
+
+def fail(error: NeodevError) -> NoReturn:
+    """Print a NeodevError as `Title: message` on stderr and exit with its code."""
+    click.secho(f"{error.title}: ", fg="red", bold=True, err=True, nl=False)
+    click.echo(error.message, err=True)
+    sys.exit(error.exit_code)
+
+
+def _running_client(paths: WorkspacePaths) -> DaemonClient:
+    info = lifecycle.find_daemon(paths)
+    if info is None:
+        raise DaemonError(f"no neodev environment is running in {paths.root} "
+                          "(start one with `neodev start`)")
+    return DaemonClient(Path(info.socket))
+
+
+def _ensure_daemon(paths: WorkspacePaths, profile: str) -> tuple[DaemonClient, bool]:
+    """The running daemon's client (spawning one first if needed), and whether it is new."""
+    info = lifecycle.find_daemon(paths)
+    if info is not None:
+        if info.profile != profile:
+            raise DaemonError(f"the environment in {paths.root} runs profile {info.profile!r}; "
+                              f"stop it first (`neodev stop`) to start {profile!r}")
+        return DaemonClient(Path(info.socket)), False
+    child = lifecycle.spawn_daemon(paths, profile)
+    info = lifecycle.wait_for_daemon(paths, child)
+    return DaemonClient(Path(info.socket)), True
+
+
+class NeodevGroup(click.Group):
+    """Turns every NeodevError into `Title: message` and its exit code, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except NeodevError as error:
+            fail(error)
+
+
+@click.group(cls=NeodevGroup, invoke_without_command=True)
+@click.version_option(__version__, prog_name="neodev")
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """neodev: the NeoTool local development environment in one tool."""
+    if ctx.invoked_subcommand is None:
+        click.echo(ctx.get_help())
+        click.echo("\nThe dashboard is not built yet: use `neodev start --wait` and "
+                   "`neodev status`.")
+
+
+@main.command()
+@PROFILE_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print the model as JSON.")
+def config(profile: str | None, as_json: bool) -> None:
+    """Print the resolved configuration model (secrets masked)."""
+    paths = _paths()
+    plan = load_plan(paths.root, _profile(profile), dict(os.environ))
+    data = plan_for_display(plan)
+    if as_json:
+        click.echo(json.dumps(data, indent=2, default=str))
+    else:
+        import yaml
+
+        click.echo(yaml.safe_dump(data, sort_keys=False, default_flow_style=False).rstrip())
+
+
+@main.command()
+@PROFILE_OPTION
+def doctor(profile: str | None) -> None:
+    """Check the machine: Docker, images, ports, kubectl/kind, .env."""
+    from neodev import doctor as checks
+
+    paths = _paths()
+    plan = None
+    try:
+        plan = load_plan(paths.root, _profile(profile), dict(os.environ))
+    except NeodevError as error:
+        click.secho(f"fail  config     {error.message}", fg="red")
+    results = checks.run_checks(plan, paths, dict(os.environ))
+    click.echo(checks.format_checks(results))
+    code = checks.exit_code(results)
+    sys.exit(code if plan is not None else max(code, 2))
+
+
+@main.command()
+@PROFILE_OPTION
+@click.option("--wait", is_flag=True, help="Return once every unit is healthy (exit 7 if not).")
+@click.option("--timeout", default=300.0, show_default=True, help="Seconds --wait may take.")
+@click.option("--json", "as_json", is_flag=True, help="With --wait: print the verdicts as JSON.")
+@click.argument("services", nargs=-1)
+def start(profile: str | None, wait: bool, timeout: float, as_json: bool,
+          services: tuple[str, ...]) -> None:
+    """Start the environment (or SERVICES and what they depend on) in the background."""
+    paths = _paths()
+    name = _profile(profile)
+    generated, secrets_file = prepare_secrets(paths.root, name, dict(os.environ))
+    if generated:
+        click.echo(f"generated {', '.join(generated)} into {secrets_file} (never tracked; "
+                   "set them in .env to choose your own)", err=True)
+    load_plan(paths.root, name, dict(os.environ))  # config errors exit 2 before anything starts
+    client, fresh = _ensure_daemon(paths, name)
+    with client:
+        try:
+            started = client.start(list(services))["started"]
+        except NeodevError:
+            if fresh:
+                client.shutdown()
+            raise
+        if not wait:
+            click.echo(f"starting {', '.join(started)} (follow with `neodev status`)")
+            return
+        result = client.wait(list(services), timeout)
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+    else:
+        click.echo(format_verdicts(result["units"]))
+    if not result["ok"]:
+        failed = [u["unit"] for u in result["units"] if not u["ok"]]
+        raise StartupFailed(f"not healthy: {', '.join(failed)} (the rest keeps running; "
+                            "see `neodev logs` and `neodev status`)")
+
+
+@main.command()
+@click.argument("services", nargs=-1)
+def stop(services: tuple[str, ...]) -> None:
+    """Stop SERVICES, or the whole environment (and its daemon) when none are named."""
+    paths = _paths()
+    with _running_client(paths) as client:
+        result = client.stop(list(services)) if services else client.shutdown()
+    click.echo(f"stopped {', '.join(result['stopped']) or 'nothing'}")
+
+
+@main.command()
+@click.argument("service")
+def restart(service: str) -> None:
+    """Restart one SERVICE now (no backoff)."""
+    with _running_client(_paths()) as client:
+        client.restart(service)
+    click.echo(f"restarted {service}")
+
+
+@main.command()
+@PROFILE_OPTION
+@click.option("--volumes", is_flag=True, help="Also delete the named volumes (the data).")
+@click.option("--json", "as_json", is_flag=True)
+def down(profile: str | None, volumes: bool, as_json: bool) -> None:
+    """Stop everything and remove containers and network (volumes only with --volumes)."""
+    paths = _paths()
+    info = lifecycle.find_daemon(paths)
+    client, _ = _ensure_daemon(paths, info.profile if info else _profile(profile))
+    with client:
+        report = client.down(volumes)
+    click.echo(json.dumps(report, indent=2) if as_json else format_down(report, volumes))
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable status.")
+def status(as_json: bool) -> None:
+    """Show every unit: state, health, ports, uptime, restarts, CPU, memory."""
+    paths = _paths()
+    info = lifecycle.find_daemon(paths)
+    if info is None:
+        if as_json:
+            click.echo(json.dumps({"running": False, "workspace": str(paths.root), "units": []}))
+        else:
+            click.echo(f"no neodev environment is running in {paths.root}")
+        return
+    with DaemonClient(Path(info.socket)) as client:
+        data = client.status()
+    data["running"] = True
+    click.echo(json.dumps(data, indent=2) if as_json else format_status(data))
+
+
+@main.command()
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines.")
+@click.option("-n", "--tail", "tail", type=int, default=None, help="Last N lines per service.")
+@click.option("--since", default=None, help="Only lines newer than 10s, 5m, 2h or an ISO time.")
+@click.argument("services", nargs=-1)
+def logs(follow: bool, tail: int | None, since: str | None, services: tuple[str, ...]) -> None:
+    """Print the output of SERVICES (all when none), prefixed like compose."""
+    color = sys.stdout.isatty()
+    with _running_client(_paths()) as client:
+        names = list(services)
+        width = max((len(n) for n in names), default=8)
+        try:
+            for entry in client.logs(names, tail=tail, since=parse_since(since), follow=follow):
+                width = max(width, len(entry["unit"]))
+                click.echo(format_log_line(entry, width, color))
+        except KeyboardInterrupt:
+            return
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,119 @@
+"""The daemon process: `python -m neodev.daemon --workspace W --profile P`.
+
+Spawned detached by `neodev start`. It takes the workspace lock, loads and validates the plan
+(a config error is recorded for the CLI and ends the daemon before anything starts), binds the
+control socket with mode 0600 — the only listener neodev opens — and serves the API until a
+shutdown request or SIGTERM/SIGINT, which stop every unit first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import uvicorn
+
+from neodev import __version__
+from neodev.config.loader import load_plan
+from neodev.daemon.api import create_app
+from neodev.daemon.environment import Environment
+from neodev.daemon.lifecycle import (
+    DaemonInfo,
+    DaemonLock,
+    record_startup_error,
+    remove_stale,
+    write_info,
+)
+from neodev.errors import DaemonError, NeodevError
+from neodev.paths import WorkspacePaths
+
+
+def bind_control_socket(path: Path) -> socket.socket:
+    """Bind the Unix socket with mode 0600 from the first instant (umask, not chmod after)."""
+    path.unlink(missing_ok=True)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old_umask = os.umask(0o177)
+    try:
+        sock.bind(str(path))
+    finally:
+        os.umask(old_umask)
+    sock.listen(128)
+    return sock
+
+
+async def serve(paths: WorkspacePaths, profile: str) -> int:
+    lock = DaemonLock(paths)
+    if not lock.try_acquire():
+        raise DaemonError(f"another neodev daemon already runs for {paths.root}")
+    try:
+        remove_stale(paths)
+        plan = load_plan(paths.root, profile, dict(os.environ))
+        env = Environment(plan, paths)
+        await env.open()
+        return await _serve_environment(env, paths, profile)
+    finally:
+        remove_stale(paths)
+        lock.release()
+
+
+async def _serve_environment(env: Environment, paths: WorkspacePaths, profile: str) -> int:
+    server: uvicorn.Server | None = None
+
+    def request_shutdown() -> None:
+        if server is not None:
+            server.should_exit = True
+
+    app = create_app(env, request_shutdown)
+    config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False,
+                            timeout_graceful_shutdown=3)
+    server = uvicorn.Server(config)
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    loop = asyncio.get_running_loop()
+    stop_signal = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop_signal.set)
+    sock = bind_control_socket(paths.socket)
+    me = psutil.Process()
+    write_info(paths, DaemonInfo(pid=me.pid, create_time=me.create_time(),
+                                 socket=str(paths.socket), profile=profile,
+                                 workspace=str(paths.root), started_at=time.time(),
+                                 version=__version__))
+    serving = asyncio.create_task(server.serve(sockets=[sock]))
+    signalled = asyncio.create_task(stop_signal.wait())
+    await asyncio.wait({serving, signalled}, return_when=asyncio.FIRST_COMPLETED)
+    if signalled.done():
+        # SIGTERM/SIGINT: stop every unit, like `neodev stop`, then leave.
+        await env.engine.stop()
+        server.should_exit = True
+    with contextlib.suppress(asyncio.CancelledError):
+        await serving
+    signalled.cancel()
+    await env.close()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="neodev-daemon")
+    parser.add_argument("--workspace", required=True, type=Path)
+    parser.add_argument("--profile", default="local")
+    args = parser.parse_args(argv)
+    paths = WorkspacePaths(args.workspace.resolve())
+    paths.ensure_state_dir()
+    try:
+        return asyncio.run(serve(paths, args.profile))
+    except NeodevError as exc:
+        record_startup_error(paths, exc.to_dict())
+        print(f"{exc.title}: {exc.message}", file=sys.stderr)
+        return exc.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,140 @@
+"""Text rendering for the headless commands: status table, verdicts, log lines, down report.
+
+Pure functions over the API's JSON documents, so what `status` prints is exactly what
+`status --json` says.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+
+from neodev.errors import ConfigError
+
+LOG_COLORS = ("cyan", "yellow", "green", "magenta", "blue", "bright_cyan", "bright_yellow",
+              "bright_green", "bright_magenta", "bright_blue")
+STATE_COLORS = {"running": "green", "starting": "yellow", "pending": "yellow",
+                "backoff": "red", "crashed": "red", "exited": "white", "stopped": "white",
+                "stopping": "yellow"}
+SINCE_PATTERN = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
+
+
+def format_status(doc: dict[str, Any]) -> str:
+    """The status table: unit, kind, state, health, endpoints, uptime, restarts, CPU, memory."""
+    header = ("UNIT", "KIND", "STATE", "HEALTH", "PORTS/URLS", "UPTIME", "RESTARTS", "CPU",
+              "MEM")
+    rows = [header]
+    for unit in doc["units"]:
+        rows.append((
+            unit["name"], unit["kind"], _state_text(unit), unit["health"],
+            ", ".join(unit.get("endpoints") or []) or "-", format_duration(unit.get("uptime")),
+            str(unit["restarts"]),
+            "-" if unit.get("cpu_percent") is None else f"{unit['cpu_percent']:.1f}%",
+            format_bytes(unit.get("memory_bytes")),
+        ))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    lines = [f"profile {doc['profile']} · project {doc['project']} · {doc['workspace']}"]
+    for row in rows:
+        lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True))
+                     .rstrip())
+    problems = [u for u in doc["units"] if u["state"] in ("crashed", "backoff") or
+                u["health"] == "unhealthy" or (u["state"] == "pending" and u["reason"])]
+    for unit in problems:
+        detail = unit["health_detail"] if unit["health"] == "unhealthy" else unit["reason"]
+        lines.append(f"  {unit['name']}: {detail}")
+    return "\n".join(lines)
+
+
+def _state_text(unit: dict[str, Any]) -> str:
+    state = unit["state"]
+    if state in ("exited", "crashed") and unit.get("exit_code") is not None:
+        return f"{state}({unit['exit_code']})"
+    return state
+
+
+def format_verdicts(verdicts: list[dict[str, Any]]) -> str:
+    lines = []
+    for v in verdicts:
+        mark = "ok  " if v["ok"] else "FAIL"
+        line = f"{mark} {v['unit']}: {v['state']}"
+        if v["health"] not in ("none",):
+            line += f", {v['health']}"
+        if not v["ok"] and v["reason"]:
+            line += f" — {v['reason']}"
+        lines.append(line)
+        if not v["ok"]:
+            lines.extend(f"       | {log}" for log in v.get("last_logs") or [])
+    return "\n".join(lines)
+
+
+def format_down(report: dict[str, Any], volumes: bool) -> str:
+    lines = [f"removed container {c}" for c in report["containers"]]
+    if report.get("network"):
+        lines.append(f"removed network {report['network']}")
+    if volumes:
+        lines.extend(f"deleted volume {v} (its data is gone)" for v in report["volumes"])
+        if not report["volumes"]:
+            lines.append("no volumes to delete")
+    else:
+        lines.append("volumes kept (delete them with `neodev down --volumes`)")
+    lines.extend(f"problem: {p}" for p in report.get("problems") or [])
+    return "\n".join(lines)
+
+
+def format_log_line(entry: dict[str, Any], width: int, color: bool) -> str:
+    """`unit  | line`, the prefix coloured per unit (stable colour) when writing to a TTY."""
+    prefix = f"{entry['unit']:<{width}} | "
+    if color:
+        index = zlib.crc32(entry["unit"].encode()) % len(LOG_COLORS)
+        prefix = click.style(prefix, fg=LOG_COLORS[index])
+    return prefix + entry["line"]
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+def format_bytes(value: int | None) -> str:
+    if value is None:
+        return "-"
+    size = float(value)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f}{unit}" if unit == "B" else f"{size:.1f}{unit}"
+        size /= 1024
+    return f"{size:.1f}GiB"
+
+
+def parse_since(value: str | None, now: float | None = None) -> float | None:
+    """`--since` as an epoch timestamp: a relative `10s`/`5m`/`2h`/`1d` or an ISO 8601 time.
+
+    Raises:
+        ConfigError: naming the value and the accepted forms.
+    """
+    if value is None:
+        return None
+    match = SINCE_PATTERN.match(value.strip())
+    if match:
+        amount, unit = float(match.group(1)), match.group(2)
+        factor = {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit]
+        base = now if now is not None else datetime.now(UTC).timestamp()
+        return base - amount * factor
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise ConfigError(f"--since {value!r} is not a duration (10s, 5m, 2h, 1d) or an "
+                          "ISO 8601 time (2026-11-26T10:00:00)") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.astimezone()
+    return parsed.timestamp()
