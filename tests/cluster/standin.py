@@ -52,7 +52,8 @@ def kind(args: list[str], state: dict) -> None:
     elif args[:2] == ["create", "cluster"]:
         name = option(args, "--name") or "kind"
         if name in state["clusters"]:
-            fail(f'ERROR: failed to create cluster: node(s) already exist for a cluster with the name "{name}"')
+            fail("ERROR: failed to create cluster: node(s) already exist for a cluster "
+                 f'with the name "{name}"')
         config = option(args, "--config")
         if config is None or not Path(config).is_file():
             fail(f"ERROR: config file {config} not found")
@@ -86,7 +87,8 @@ def docker(args: list[str], state: dict) -> None:
     elif args[:1] == ["run"]:
         name = option(args, "--name")
         if name in containers:
-            fail(f'docker: Error response from daemon: Conflict. The container name "/{name}" is already in use.', 125)
+            fail("docker: Error response from daemon: Conflict. The container name "
+                 f'"/{name}" is already in use.', 125)
         containers[name] = {"networks": [option(args, "--network") or "bridge"]}
         print("f" * 64)
     elif args[:1] == ["start"]:
@@ -96,7 +98,8 @@ def docker(args: list[str], state: dict) -> None:
     elif args[:2] == ["network", "connect"]:
         network, name = args[2], args[3]
         if network in containers.get(name, {}).get("networks", []):
-            fail(f"Error response from daemon: endpoint with name {name} already exists in network {network}")
+            fail(f"Error response from daemon: endpoint with name {name} already exists in "
+                 f"network {network}")
         containers[name]["networks"].append(network)
     elif args[:1] == ["exec"]:
         node = args[1]
@@ -122,7 +125,8 @@ def kubectl(args: list[str], state: dict) -> None:
     if rest[:1] == ["get"]:
         namespace = option(rest, "-n")
         canned = STATE / f"get-{namespace}.json"
-        print(canned.read_text() if canned.is_file() else '{"apiVersion": "v1", "kind": "List", "items": []}')
+        empty = '{"apiVersion": "v1", "kind": "List", "items": []}'
+        print(canned.read_text() if canned.is_file() else empty)
     elif rest[:1] == ["apply"] or rest[:2] == ["rollout", "status"]:
         print("ok (stand-in)")
     else:

@@ -88,8 +88,10 @@ def test_first_run_creates_everything_in_order(standin, staging_plan, workspace)
     assert f"kubectl --context {CTX} rollout status deployment/ingress-nginx-controller -n " \
            "ingress-nginx --timeout=180s" in text
     # Every workload of the render is waited for, bounded.
-    for target in ("deployment/frontend -n neotool-staging", "deployment/router -n neotool-staging",
-                   "statefulset/postgres -n neotool-data", "statefulset/prometheus -n observability",
+    for target in ("deployment/frontend -n neotool-staging",
+                   "deployment/router -n neotool-staging",
+                   "statefulset/postgres -n neotool-data",
+                   "statefulset/prometheus -n observability",
                    "statefulset/loki -n observability", "deployment/grafana -n observability"):
         assert any(f"rollout status {target} --timeout=" in line for line in text), target
     # Every kubectl that talks to a cluster names the mirror's context.
@@ -97,7 +99,8 @@ def test_first_run_creates_everything_in_order(standin, staging_plan, workspace)
         if call[0] == "kubectl" and call[1] not in ("kustomize", "version"):
             assert call[1:3] == ["--context", CTX], call
     # The kind config the stand-in received is the generated one.
-    kind_config = yaml.safe_load((standin.state_dir / "kind-config-neodev-staging.yaml").read_text())
+    received = standin.state_dir / "kind-config-neodev-staging.yaml"
+    kind_config = yaml.safe_load(received.read_text())
     assert len(kind_config["nodes"]) == 3
 
     # Progress: every step reported running then ok, with a duration; nothing skipped.
@@ -160,7 +163,7 @@ def test_missing_kind_fails_before_anything_changes(standin, staging_plan, works
     events: list[ProgressStep] = []
     with pytest.raises(ClusterError) as failure:
         cluster_up(staging_plan, workspace, events.append)
-    assert "kind" in failure.value.message and "go install sigs.k8s.io/kind" in failure.value.message
+    assert "go install sigs.k8s.io/kind" in failure.value.message
     assert "nothing was changed" in failure.value.message
     assert all(tuple(c[:2]) in READ_ONLY for c in standin.calls())
     assert not (workspace.cluster_dir / "staging").exists()
@@ -186,7 +189,8 @@ def test_status_reports_workloads_hpas_and_unready_pods(standin, staging_plan, w
          "spec": {"minReplicas": 2, "maxReplicas": 3,
                   "scaleTargetRef": {"kind": "Deployment", "name": "backend"},
                   "metrics": [{"type": "Resource", "resource": {
-                      "name": "cpu", "target": {"type": "Utilization", "averageUtilization": 70}}}]},
+                      "name": "cpu",
+                      "target": {"type": "Utilization", "averageUtilization": 70}}}]},
          "status": {"currentReplicas": 2, "desiredReplicas": 2}},
         {"kind": "Pod", "metadata": {"name": "backend-abc", "namespace": "neotool-staging"},
          "status": {"phase": "Pending", "containerStatuses": [
