@@ -228,7 +228,7 @@ def interpolate_tree(value: object, env: Mapping[str, str], *, file: str | None,
         A new tree with the strings expanded.
     """
     if isinstance(value, str):
-        line = lines.get(path) if lines else None
+        line = line_for(lines, path) if lines else None
         return interpolate(value, env, where=Where(file, path or None, line), warnings=warnings)
     if isinstance(value, dict):
         return {k: interpolate_tree(v, env, file=file, path=join_path(path, k), lines=lines,
@@ -237,6 +237,17 @@ def interpolate_tree(value: object, env: Mapping[str, str], *, file: str | None,
         return [interpolate_tree(v, env, file=file, path=join_path(path, i), lines=lines,
                                  warnings=warnings) for i, v in enumerate(value)]
     return value
+
+
+def line_for(lines: Mapping[str, int], key: str) -> int | None:
+    """The line of `key`, or of its nearest enclosing key that has one."""
+    probe = key
+    while probe:
+        if probe in lines:
+            return lines[probe]
+        probe = re.sub(r"(\.[^.\[]+|\[\d+\])$", "", probe) if ("." in probe or "[" in probe) \
+            else ""
+    return None
 
 
 def join_path(path: str, key: object) -> str:

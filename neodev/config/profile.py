@@ -53,6 +53,7 @@ from typing import Literal, Union, get_args, get_origin
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from neodev.config.hints import did_you_mean
+from neodev.config.interpolate import line_for
 from neodev.errors import ConfigError
 
 Condition = Literal["started", "healthy", "completed_successfully"]
@@ -216,17 +217,6 @@ def toml_lines(text: str) -> dict[str, int]:
     return lines
 
 
-def line_for(lines: dict[str, int], key: str) -> int | None:
-    """The line of `key`, or of its nearest enclosing key that has one."""
-    probe = key
-    while probe:
-        if probe in lines:
-            return lines[probe]
-        probe = re.sub(r"(\.[^.\[]+|\[\d+\])$", "", probe) if ("." in probe or "[" in probe) \
-            else ""
-    return None
-
-
 def validate_profile(data: dict, file: str, lines: dict[str, int]) -> ProfileFile:
     """Validate parsed profile data; pydantic errors become one readable ConfigError.
 
@@ -236,7 +226,9 @@ def validate_profile(data: dict, file: str, lines: dict[str, int]) -> ProfileFil
     try:
         return ProfileFile.model_validate(data)
     except ValidationError as exc:
-        errors = exc.errors(include_url=False)
+        # Unknown keys first: a typo'd key also makes the real one look "missing".
+        errors = sorted(exc.errors(include_url=False),
+                        key=lambda e: e["type"] != "extra_forbidden")
         key, loc = _clean_loc(errors[0]["loc"])
         same = [e for e in errors if _clean_loc(e["loc"])[0] == key]
         raise ConfigError(_describe(same, loc), file=file, line=line_for(lines, key),
