@@ -39,6 +39,7 @@ from neodev.process.tree import TreeSampler, group_members, kill_tree, snapshot
 _LINE_LIMIT = 1024 * 1024
 _LEFTOVER_GRACE = 2.0
 _DRAIN_TIMEOUT = 2.0
+_EXIT_POLL = 0.25
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,26 @@ class BuildResult:
 def exit_code(returncode: int) -> int:
     """asyncio's returncode as a shell-style exit code (-N for signal N -> 128 + N)."""
     return 128 - returncode if returncode < 0 else returncode
+
+
+async def _returncode(proc: asyncio.subprocess.Process) -> int:
+    """The return code as soon as the process exited.
+
+    On Python 3.11 `Process.wait()` called before the exit resolves only once the child's
+    pipes are closed too — never, while an orphaned grandchild holds them. The exit itself is
+    already recorded in `returncode` by then, so poll that as well.
+    """
+    waiter = asyncio.ensure_future(proc.wait())
+    try:
+        while True:
+            done, _ = await asyncio.wait({waiter}, timeout=_EXIT_POLL)
+            if done:
+                return waiter.result()
+            if proc.returncode is not None:
+                return proc.returncode
+    finally:
+        if not waiter.done():
+            waiter.cancel()
 
 
 class ProcessRunner:
@@ -215,7 +236,7 @@ class ProcessRunner:
                 self._log_probe.feed(line)
 
     async def _watch_exit(self, proc: asyncio.subprocess.Process) -> None:
-        code = exit_code(await proc.wait())
+        code = exit_code(await _returncode(proc))
         if not self._stopping:
             # The leader ended on its own: kill what is left of its group (orphans).
             leftovers = await asyncio.to_thread(group_members, proc.pid)
@@ -227,6 +248,7 @@ class ProcessRunner:
         for task in pending:
             task.cancel()
         self.last_exit_code = code
+        self.log.close()  # reopened by the next line written (next start)
         self.pid_registry.remove(self.name)
         assert self._exit is not None
         if not self._exit.done():

@@ -25,8 +25,11 @@ import psutil
 _PR_SET_CHILD_SUBREAPER = 36
 
 
-def become_subreaper() -> bool:
+def become_subreaper(enable: bool = True) -> bool:
     """Make this process the reaper of its descendants' orphans (Linux only).
+
+    Args:
+        enable: False gives the role back (orphans go to pid 1 again).
 
     Returns:
         True when the kernel accepted it.
@@ -34,7 +37,7 @@ def become_subreaper() -> bool:
     if not sys.platform.startswith("linux"):
         return False
     libc = ctypes.CDLL(None, use_errno=True)
-    return libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+    return libc.prctl(_PR_SET_CHILD_SUBREAPER, int(enable), 0, 0, 0) == 0
 
 
 def snapshot(pid: int) -> list[psutil.Process]:

@@ -1,0 +1,123 @@
+"""ProbeTracker: Docker healthcheck semantics over scripted attempts and a fake clock."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from neodev.config.model import Probe
+from neodev.engine.events import Health
+from neodev.errors import ProcessError
+from neodev.health import ExecProbe, LogLineProbe, ProbeResult, ProbeTracker, build_strategy
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Scripted:
+    def __init__(self, *outcomes: bool) -> None:
+        self.outcomes = list(outcomes)
+
+    def describe(self) -> str:
+        return "scripted"
+
+    async def check(self) -> ProbeResult:
+        ok = self.outcomes.pop(0)
+        return ProbeResult(ok, "scripted -> " + ("ok" if ok else "refused"))
+
+
+def tracker(*outcomes: bool, retries: int = 3, start_period: float = 0.0,
+            clock: Clock | None = None) -> ProbeTracker:
+    probe = Probe(kind="tcp", port=1, retries=retries, start_period=start_period)
+    return ProbeTracker(Scripted(*outcomes), probe, clock=clock or Clock())
+
+
+async def test_starting_until_first_success_then_healthy() -> None:
+    t = tracker(False, True)
+    assert t.health is Health.STARTING
+    assert (await t.observe()).health is Health.STARTING
+    report = await t.observe()
+    assert report.health is Health.HEALTHY
+    assert "scripted -> ok" in report.detail
+
+
+async def test_unhealthy_after_retries_consecutive_failures() -> None:
+    t = tracker(True, False, False, True, False, False, False, retries=3)
+    healths = [(await t.observe()).health for _ in range(7)]
+    assert healths == [Health.HEALTHY, Health.HEALTHY, Health.HEALTHY, Health.HEALTHY,
+                       Health.HEALTHY, Health.HEALTHY, Health.UNHEALTHY]
+    assert "failure 3/3" in t.last.detail
+    assert "refused" in t.last.detail
+
+
+async def test_failures_in_start_period_do_not_count() -> None:
+    clock = Clock()
+    t = tracker(False, False, False, False, retries=1, start_period=10.0, clock=clock)
+    assert (await t.observe()).health is Health.STARTING
+    assert "start period" in t.last.detail
+    clock.now += 5
+    assert (await t.observe()).health is Health.STARTING
+    clock.now += 6  # start period over: the next failure counts, and retries=1
+    assert (await t.observe()).health is Health.UNHEALTHY
+
+
+async def test_success_inside_start_period_is_healthy_and_restart_resets() -> None:
+    clock = Clock()
+    t = tracker(True, False, retries=1, start_period=30.0, clock=clock)
+    assert (await t.observe()).health is Health.HEALTHY
+    t.restart()
+    assert t.health is Health.STARTING and t.failures == 0
+    assert (await t.observe()).health is Health.STARTING  # new start period
+
+
+async def test_log_line_probe_matches_fed_lines_and_resets() -> None:
+    probe = LogLineProbe(r"started on port \d+")
+    result = await probe.check()
+    assert not result.ok and "no output yet" in result.detail
+    probe.feed("booting")
+    result = await probe.check()
+    assert not result.ok and "last line: booting" in result.detail
+    probe.feed("server started on port 8080")
+    result = await probe.check()
+    assert result.ok and "started on port 8080" in result.detail
+    probe.reset()
+    assert not (await probe.check()).ok
+
+
+def test_build_strategy_names_what_is_missing() -> None:
+    with pytest.raises(ProcessError, match="url"):
+        build_strategy(Probe(kind="http"))
+    with pytest.raises(ProcessError, match="port"):
+        build_strategy(Probe(kind="tcp"))
+    with pytest.raises(ProcessError, match="valid for processes"):
+        build_strategy(Probe(kind="docker"))
+    with pytest.raises(ProcessError, match="not a valid regular expression"):
+        build_strategy(Probe(kind="log", pattern="("))
+    with pytest.raises(ProcessError, match="empty command"):
+        ExecProbe(())
+
+
+async def test_tracker_guards_a_strategy_that_hangs() -> None:
+    class Hangs:
+        def describe(self) -> str:
+            return "hangs"
+
+        async def check(self) -> ProbeResult:
+            await asyncio.sleep(60)
+            raise AssertionError("unreachable")
+
+    t = ProbeTracker(Hangs(), Probe(kind="tcp", port=1, timeout=0.01, retries=1))
+    import neodev.health.tracker as mod
+    old, mod._GUARD_MARGIN = mod._GUARD_MARGIN, 0.05
+    try:
+        report = await asyncio.wait_for(t.observe(), 5)
+    finally:
+        mod._GUARD_MARGIN = old
+    assert report.health is Health.UNHEALTHY
+    assert "no result within" in report.detail
