@@ -15,17 +15,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from neodev.config.hints import did_you_mean
+from neodev.config.compose_mounts import parse_port, parse_volume
+from neodev.config.hints import did_you_mean, unsupported
 from neodev.config.interpolate import Where, check_syntax, interpolate_tree, top_level_variables
 from neodev.config.model import (
     ContainerSpec,
     Dependency,
     DependencyCondition,
     HealthcheckSpec,
-    PortMapping,
     Probe,
     RestartPolicy,
-    VolumeMount,
 )
 from neodev.config.yamlsrc import load_yaml
 from neodev.errors import ConfigError
@@ -76,7 +75,7 @@ def load_compose(path: Path, env: Mapping[str, str], warnings: list[str]) -> Com
     shell = ComposeFile(path, None, {}, {}, {}, lines)
     for key in raw:
         if key not in TOP_LEVEL_KEYS and not str(key).startswith("x-"):
-            raise shell.error(str(key), _unsupported(key, TOP_LEVEL_KEYS, "top-level key"))
+            raise shell.error(str(key), unsupported(key, TOP_LEVEL_KEYS, "top-level key"))
     image_variables: dict[str, str | None] = {}
     services_raw = raw.get("services") or {}
     if not isinstance(services_raw, dict):
@@ -93,7 +92,7 @@ def load_compose(path: Path, env: Mapping[str, str], warnings: list[str]) -> Com
         for key in vdef or {}:
             if key not in VOLUME_KEYS and not str(key).startswith("x-"):
                 raise shell.error(f"volumes.{vname}.{key}",
-                                  _unsupported(key, VOLUME_KEYS, "volume key"))
+                                  unsupported(key, VOLUME_KEYS, "volume key"))
     for net in data.get("networks") or {}:
         if net != "default":
             raise shell.error(f"networks.{net}", f"neodev supports only the `default` network, "
@@ -146,7 +145,7 @@ def _service(cf: ComposeFile, name: str, svc: dict, project: str, env: Mapping[s
     base = f"services.{name}"
     for key in svc:
         if key not in SERVICE_KEYS and not str(key).startswith("x-"):
-            raise cf.error(f"{base}.{key}", _unsupported(key, SERVICE_KEYS, "compose key"))
+            raise cf.error(f"{base}.{key}", unsupported(key, SERVICE_KEYS, "compose key"))
     if not svc.get("image"):
         raise cf.error(base, f"service {name!r} needs an `image:` (neodev does not build "
                        "compose services)")
@@ -155,7 +154,8 @@ def _service(cf: ComposeFile, name: str, svc: dict, project: str, env: Mapping[s
             raise cf.error(f"{base}.networks", f"only the `default` network is supported, "
                            f"not {net!r}")
     healthcheck = _healthcheck(cf, f"{base}.healthcheck", svc.get("healthcheck"))
-    volumes = [_volume(cf, f"{base}.volumes[{i}]", v, project)
+    volumes = [parse_volume(cf.error, f"{base}.volumes[{i}]", v, project, cf.path.parent,
+                            cf.volumes)
                for i, v in enumerate(svc.get("volumes") or [])]
     spec = ContainerSpec(
         name=name, service=name, image=str(svc["image"]),
@@ -163,7 +163,7 @@ def _service(cf: ComposeFile, name: str, svc: dict, project: str, env: Mapping[s
         command=_argv(cf, f"{base}.command", svc.get("command")),
         entrypoint=_argv(cf, f"{base}.entrypoint", svc.get("entrypoint")),
         environment=_environment(cf, f"{base}.environment", svc.get("environment"), env),
-        ports=tuple(_port(cf, f"{base}.ports[{i}]", p)
+        ports=tuple(parse_port(cf.error, f"{base}.ports[{i}]", p)
                     for i, p in enumerate(svc.get("ports") or [])),
         volumes=tuple(volumes),
         healthcheck=healthcheck,
@@ -178,12 +178,6 @@ def _service(cf: ComposeFile, name: str, svc: dict, project: str, env: Mapping[s
                     if svc.get("stop_grace_period") is not None else 10.0),
     )
     return spec, [v.source for v in volumes if v.type == "volume"]
-
-
-def _unsupported(key: object, supported: tuple[str, ...], what: str) -> str:
-    hint = did_you_mean(str(key), supported)
-    return (f"neodev does not support {what} {key!r}{hint} "
-            f"(supported: {', '.join(supported)}; `x-*` extension keys are ignored)")
 
 
 def _names(value: object) -> list[str]:
@@ -272,101 +266,6 @@ def _pairs(cf: ComposeFile, key: str, value: object, sep: str) -> dict[str, str]
     return result
 
 
-def _port(cf: ComposeFile, key: str, value: object) -> PortMapping:
-    hint = "write it as 'HOST_IP:HOST_PORT:CONTAINER_PORT', e.g. '127.0.0.1:5432:5432'"
-    if isinstance(value, dict):
-        allowed = ("target", "published", "host_ip", "protocol", "mode", "name")
-        for k in value:
-            if k not in allowed:
-                raise cf.error(f"{key}.{k}", _unsupported(k, allowed, "port key"))
-        if not value.get("host_ip"):
-            raise cf.error(key, "a published port must name host_ip explicitly (127.0.0.1 "
-                           "keeps it on this machine; 0.0.0.0 exposes it to the network)")
-        published = value.get("published")
-        return _mapping(cf, key, str(value["host_ip"]), "" if published is None else
-                        str(published), str(value.get("target", "")),
-                        str(value.get("protocol", "tcp")))
-    text = str(value)
-    proto = "tcp"
-    if "/" in text:
-        text, proto = text.rsplit("/", 1)
-    if text.startswith("["):  # [::1]:5432:5432
-        ip, _, rest = text[1:].partition("]")
-        parts = [ip, *rest.lstrip(":").split(":", 1)]
-        if len(parts) == 2:
-            parts.insert(1, "")
-    else:
-        parts = text.split(":")
-    if len(parts) != 3:
-        raise cf.error(key, f"port {value!r} does not name its host IP: {hint} (a port "
-                       "without an IP would listen on every interface)")
-    return _mapping(cf, key, parts[0], parts[1], parts[2], proto)
-
-
-def _mapping(cf: ComposeFile, key: str, ip: str, host: str, target: str, proto: str
-             ) -> PortMapping:
-    if proto not in ("tcp", "udp"):
-        raise cf.error(key, f"protocol {proto!r} is not supported (tcp or udp)")
-    if "-" in host or "-" in target:
-        raise cf.error(key, "port ranges are not supported; list each port")
-    try:
-        host_port = int(host) if host else None
-        container_port = int(target)
-    except ValueError as exc:
-        raise cf.error(key, f"ports must be numbers, got host {host!r}, container "
-                       f"{target!r}") from exc
-    for port in (host_port, container_port):
-        if port is not None and not 0 < port < 65536:
-            raise cf.error(key, f"port {port} is out of range (1-65535)")
-    if not ip:
-        raise cf.error(key, "the host IP is empty: use 127.0.0.1 (or 0.0.0.0 deliberately)")
-    return PortMapping(container_port=container_port, host_port=host_port, host_ip=ip,
-                       protocol=proto)  # type: ignore[arg-type]
-
-
-def _volume(cf: ComposeFile, key: str, value: object, project: str) -> VolumeMount:
-    if isinstance(value, dict):
-        allowed = ("type", "source", "target", "read_only")
-        for k in value:
-            if k not in allowed:
-                raise cf.error(f"{key}.{k}", _unsupported(k, allowed, "volume mount key"))
-        vtype = value.get("type", "volume")
-        if vtype not in ("volume", "bind"):
-            raise cf.error(f"{key}.type", f"mount type {vtype!r} is not supported "
-                           "(volume or bind)")
-        source, target = str(value.get("source") or ""), str(value.get("target") or "")
-        read_only = bool(value.get("read_only", False))
-    else:
-        parts = str(value).split(":")
-        if len(parts) == 1:
-            raise cf.error(key, f"anonymous volume {value!r} is not supported: name it "
-                           "(NAME:/path) so its data survives restarts")
-        if len(parts) > 3:
-            raise cf.error(key, f"cannot read volume {value!r}: expected SOURCE:TARGET[:MODE]")
-        source, target = parts[0], parts[1]
-        mode = parts[2] if len(parts) == 3 else "rw"
-        flags = set(mode.split(","))
-        if not flags <= {"ro", "rw", "z", "Z"}:
-            raise cf.error(key, f"volume mode {mode!r} is not supported (ro, rw)")
-        read_only = "ro" in flags
-        vtype = "bind" if source.startswith((".", "/", "~")) else "volume"
-    if not source or not target.startswith("/"):
-        raise cf.error(key, f"a mount needs a source and an absolute target, got {value!r}")
-    if vtype == "bind":
-        host = Path(source).expanduser()
-        source = str((cf.path.parent / host).resolve() if not host.is_absolute() else host)
-    else:
-        if source not in cf.volumes:
-            declared = ", ".join(cf.volumes) or "none"
-            raise cf.error(key, f"volume {source!r} is not declared under top-level "
-                           f"`volumes:`{did_you_mean(source, list(cf.volumes))} "
-                           f"(declared: {declared})")
-        decl = cf.volumes[source]
-        source = str(decl["name"]) if decl.get("name") else (
-            source if decl.get("external") else f"{project}_{source}")
-    return VolumeMount(type=vtype, source=source, target=target, read_only=read_only)
-
-
 def _healthcheck(cf: ComposeFile, key: str, value: object) -> HealthcheckSpec | None:
     if value is None:
         return None
@@ -374,7 +273,7 @@ def _healthcheck(cf: ComposeFile, key: str, value: object) -> HealthcheckSpec | 
         raise cf.error(key, "`healthcheck` must be a mapping")
     for k in value:
         if k not in HEALTHCHECK_KEYS:
-            raise cf.error(f"{key}.{k}", _unsupported(k, HEALTHCHECK_KEYS, "healthcheck key"))
+            raise cf.error(f"{key}.{k}", unsupported(k, HEALTHCHECK_KEYS, "healthcheck key"))
     if value.get("disable"):
         return HealthcheckSpec(test=("NONE",))
     test = value.get("test")

@@ -10,3 +10,10 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """`" (did you mean 'x'?)"` for the closest choice, or `""` when nothing is close."""
     matches = difflib.get_close_matches(word, [str(c) for c in choices], n=1, cutoff=0.6)
     return f" (did you mean {matches[0]!r}?)" if matches else ""
+
+
+def unsupported(key: object, supported: Iterable[str], what: str) -> str:
+    """Message for a key neodev refuses: names it, suggests, and lists what is supported."""
+    supported = list(supported)
+    return (f"neodev does not support {what} {key!r}{did_you_mean(str(key), supported)} "
+            f"(supported: {', '.join(supported)}; `x-*` extension keys are ignored)")

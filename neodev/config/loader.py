@@ -160,12 +160,14 @@ def load_plan(workspace: Path, profile: str = "local",
     spec = validate_profile(data, file, lines)
     base = profile_file.parent
 
-    composes = [load_compose((base / c).resolve(), recorded, warnings)
-                for c in spec.project.compose]
-    for c, cf in zip(spec.project.compose, composes, strict=True):
-        if not cf.path.is_file():
-            raise ConfigError(f"compose file {c!r} not found ({cf.path})", file=file,
-                              key="project.compose")
+    composes = []
+    for c in spec.project.compose:
+        compose_path = (base / c).resolve()
+        if not compose_path.is_file():
+            raise ConfigError(f"compose file {c!r} not found ({compose_path}); paths are "
+                              "relative to the profile file", file=file,
+                              line=lines.get("project.compose"), key="project.compose")
+        composes.append(load_compose(compose_path, recorded, warnings))
     names = {cf.name for cf in composes if cf.name}
     project = spec.project.name or (sorted(names)[0] if names else DEFAULT_PROJECT)
     if names - {project}:
