@@ -37,9 +37,12 @@ fi
 want="$( (sha256sum pyproject.toml; "$PY" -c 'import sys; print(sys.version)') | sha256sum | cut -c1-16)"
 if [[ "$(cat "$STAMP" 2>/dev/null || true)" != "$want" ]] \
         || ! "$PY" -c 'import neodev, pytest, testcontainers' >/dev/null 2>&1; then
-    echo "installing neodev[test] into .venv"
-    "$PY" -m pip install -q --upgrade pip
-    "$PY" -m pip install -q -e '.[test]' || die "pip install -e '.[test]' failed"
+    echo "installing neodev[test] into .venv (log: .venv/pip-install.log)"
+    if ! { "$PY" -m pip install --upgrade pip && "$PY" -m pip install -e '.[test]'; } \
+            >"$VENV/pip-install.log" 2>&1; then
+        tail -n 40 "$VENV/pip-install.log" >&2
+        die "pip install -e '.[test]' failed"
+    fi
     echo "$want" > "$STAMP"
 else
     echo "up to date ($("$PY" --version))"
@@ -57,7 +60,10 @@ export TESTCONTAINERS_RYUK_DISABLED=true
 export TESTCONTAINERS_HOST_OVERRIDE=127.0.0.1
 
 section "ruff"
-"$VENV/bin/ruff" check neodev tests benchmarks || die "ruff found problems"
+# Only the directories that exist: git keeps no empty ones (benchmarks/ may have no files yet).
+lint_dirs=()
+for d in neodev tests benchmarks; do [[ -d "$d" ]] && lint_dirs+=("$d"); done
+"$VENV/bin/ruff" check "${lint_dirs[@]}" || die "ruff found problems"
 
 section "pytest $*"
 set +e

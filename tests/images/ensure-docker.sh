@@ -12,7 +12,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 LOG_DIR="$HERE/.build"
 DOCKERD_LOG="$LOG_DIR/dockerd.log"
 WAIT_SECONDS="${NEODEV_DOCKER_WAIT_SECONDS:-60}"
-PID_FILE=/var/run/docker.pid
+PID_FILE="${NEODEV_DOCKER_PID_FILE:-/var/run/docker.pid}"
 
 log() { printf '[ensure-docker] %s\n' "$*"; }
 fail() {
@@ -22,15 +22,6 @@ fail() {
 }
 
 engine_answers() { command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; }
-
-# True when a dockerd process runs (no pgrep: procps is not on every minimal machine).
-dockerd_running() {
-    local comm
-    for comm in /proc/[0-9]*/comm; do
-        [[ "$(cat "$comm" 2>/dev/null)" == dockerd ]] && return 0
-    done
-    return 1
-}
 
 if engine_answers; then
     log "engine ok: $(docker version --format 'Docker Engine {{.Server.Version}} (API {{.Server.APIVersion}})' 2>/dev/null)"
@@ -56,21 +47,23 @@ if ! command -v docker >/dev/null 2>&1; then
 fi
 
 # A pid file from an unclean stop makes dockerd refuse to start (reference §11). Remove it only
-# when its pid is not a running dockerd.
+# when its pid is not a running dockerd; when it is, that dockerd is still starting: wait for it.
+start_dockerd=1
 if [[ -f "$PID_FILE" ]]; then
     pid="$(cat "$PID_FILE" 2>/dev/null || true)"
-    if [[ -n "$pid" && -r "/proc/$pid/comm" && "$(cat "/proc/$pid/comm")" == dockerd ]]; then
-        log "dockerd (pid $pid) is running but does not answer yet"
+    if [[ "$pid" =~ ^[0-9]+$ && "$(cat "/proc/$pid/comm" 2>/dev/null)" == dockerd ]]; then
+        log "dockerd (pid $pid) is running but does not answer yet: waiting for it"
+        start_dockerd=0
     else
         log "removing stale $PID_FILE (pid '${pid}' is not a running dockerd)"
         rm -f "$PID_FILE"
     fi
 fi
 
-if ! dockerd_running; then
+if [[ "$start_dockerd" == 1 ]]; then
     mkdir -p "$LOG_DIR"
     log "starting dockerd in the background (log: $DOCKERD_LOG)"
-    setsid dockerd >"$DOCKERD_LOG" 2>&1 < /dev/null &
+    setsid dockerd --pidfile "$PID_FILE" >"$DOCKERD_LOG" 2>&1 < /dev/null &
 fi
 
 for ((i = 0; i < WAIT_SECONDS * 2; i++)); do
