@@ -103,7 +103,9 @@ class TcpProbe:
         except TimeoutError:
             return ProbeResult(False, f"{tried} -> no answer within {self.timeout:g}s")
         except OSError as exc:
-            return ProbeResult(False, f"{tried} -> {exc.strerror or exc}")
+            # asyncio's message is "Connect call failed (...)": the errno says what happened.
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)
+            return ProbeResult(False, f"{tried} -> {reason}")
         writer.close()
         with contextlib.suppress(OSError):
             await writer.wait_closed()

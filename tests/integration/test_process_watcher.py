@@ -1,0 +1,167 @@
+"""FileWatcher with real file events (inotify through watchfiles)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+
+from neodev.config.model import ProcessSpec
+from neodev.errors import ProcessError
+from neodev.process.watcher import FileWatcher
+
+# Time for watchfiles to install its watches after the task starts (it has no ready signal).
+SETTLE = 0.4
+# Quiet period after which "no batch" is accepted as no batch.
+QUIET = 0.8
+
+
+class Batches:
+    def __init__(self) -> None:
+        self.got: list[list[str]] = []
+
+    def __call__(self, paths: list[str]) -> None:
+        self.got.append(paths)
+
+    async def wait(self, n: int = 1, timeout: float = 5.0) -> None:
+        deadline = time.monotonic() + timeout
+        while len(self.got) < n:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"expected {n} batch(es) within {timeout}s, got {self.got}")
+            await asyncio.sleep(0.02)
+
+
+def spec(cwd: Path, name: str, watch: tuple[str, ...], **kw: object) -> ProcessSpec:
+    return ProcessSpec(name=name, cwd=cwd, command=("true",), watch=watch, **kw)  # type: ignore[arg-type]
+
+
+async def start(*watchers: FileWatcher) -> None:
+    for w in watchers:
+        w.start()
+    await asyncio.sleep(SETTLE)
+
+
+async def test_an_edit_triggers_only_the_watcher_whose_globs_match(tmp_path: Path) -> None:
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "Main.kt").write_text("v1")
+    (tmp_path / "router.yaml").write_text("a: 1")
+    backend, router = Batches(), Batches()
+    wb = FileWatcher(spec(tmp_path, "backend", ("src/**",)), backend)
+    wr = FileWatcher(spec(tmp_path, "router", ("router.yaml", "supergraph.graphql")), router)
+    await start(wb, wr)
+    try:
+        (tmp_path / "src" / "Main.kt").write_text("v2")
+        await backend.wait(1)
+        await asyncio.sleep(QUIET)
+        assert backend.got == [["src/Main.kt"]]
+        assert router.got == []
+        (tmp_path / "router.yaml").write_text("a: 2")
+        await router.wait(1)
+        await asyncio.sleep(QUIET)
+        assert router.got == [["router.yaml"]]
+        assert len(backend.got) == 1
+    finally:
+        await wb.stop()
+        await wr.stop()
+
+
+async def test_a_burst_of_50_edits_gives_one_or_two_batches(tmp_path: Path) -> None:
+    (tmp_path / "src").mkdir()
+    got = Batches()
+    w = FileWatcher(spec(tmp_path, "backend", ("src/**",), debounce_ms=300), got)
+    await start(w)
+    try:
+        for i in range(50):
+            (tmp_path / "src" / f"F{i}.kt").write_text(str(i))
+            await asyncio.sleep(0.002)
+        await got.wait(1)
+        await asyncio.sleep(QUIET)
+        assert 1 <= len(got.got) <= 2, [len(b) for b in got.got]
+        assert {p for b in got.got for p in b} == {f"src/F{i}.kt" for i in range(50)}
+    finally:
+        await w.stop()
+
+
+async def test_ignored_paths_give_no_batch(tmp_path: Path) -> None:
+    for d in ("node_modules/pkg", ".git", "src/build", "src"):
+        (tmp_path / d).mkdir(parents=True, exist_ok=True)
+    got = Batches()
+    w = FileWatcher(spec(tmp_path, "frontend", ("**",), ignore=("*.log",)), got)
+    await start(w)
+    try:
+        (tmp_path / "node_modules" / "pkg" / "index.js").write_text("x")
+        (tmp_path / ".git" / "HEAD").write_text("ref")
+        (tmp_path / "src" / ".page.tsx.swp").write_text("x")
+        (tmp_path / "src" / "page.tsx~").write_text("x")
+        (tmp_path / "src" / "4913").write_text("x")
+        (tmp_path / "src" / "build" / "out.js").write_text("x")
+        (tmp_path / "debug.log").write_text("x")
+        await asyncio.sleep(QUIET)
+        assert got.got == []
+        (tmp_path / "src" / "page.tsx").write_text("x")  # control: the watcher is alive
+        await got.wait(1)
+        assert got.got == [["src/page.tsx"]]
+    finally:
+        await w.stop()
+
+
+async def test_changes_during_a_slow_callback_arrive_as_one_next_batch(tmp_path: Path) -> None:
+    (tmp_path / "src").mkdir()
+    got: list[list[str]] = []
+    busy = asyncio.Event()
+
+    async def slow(paths: list[str]) -> None:
+        got.append(paths)
+        if len(got) == 1:
+            busy.set()
+            await asyncio.sleep(1.0)  # a restart in progress
+
+    w = FileWatcher(spec(tmp_path, "backend", ("src/**",)), slow)
+    await start(w)
+    try:
+        (tmp_path / "src" / "a.kt").write_text("1")
+        await asyncio.wait_for(busy.wait(), 5)
+        for i in range(10):  # spread over the callback, well beyond one watchfiles step
+            (tmp_path / "src" / f"b{i}.kt").write_text(str(i))
+            await asyncio.sleep(0.06)
+        deadline = time.monotonic() + 5
+        while len(got) < 2 and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(QUIET)
+        assert got[0] == ["src/a.kt"]
+        assert len(got) == 2, got
+        assert got[1] == sorted(f"src/b{i}.kt" for i in range(10))
+    finally:
+        await w.stop()
+
+
+async def test_watch_root_created_later_is_still_seen(tmp_path: Path) -> None:
+    got = Batches()
+    w = FileWatcher(spec(tmp_path, "backend", ("src/**",)), got)
+    assert w.watch_paths() == [([tmp_path.resolve()], True)]
+    await start(w)
+    try:
+        (tmp_path / "src").mkdir()
+        (tmp_path / "src" / "a.kt").write_text("x")
+        await got.wait(1)
+        assert "src/a.kt" in {p for b in got.got for p in b}
+    finally:
+        await w.stop()
+
+
+async def test_missing_cwd_is_a_process_error(tmp_path: Path) -> None:
+    w = FileWatcher(spec(tmp_path / "nope", "backend", ("src/**",)), Batches())
+    with pytest.raises(ProcessError, match="does not exist"):
+        await w.run()
+
+
+async def test_stop_ends_the_task_promptly(tmp_path: Path) -> None:
+    w = FileWatcher(spec(tmp_path, "backend", ("**",)), Batches())
+    task = w.start()
+    await asyncio.sleep(0.2)
+    started = time.monotonic()
+    await w.stop()
+    assert task.done()
+    assert time.monotonic() - started < 2.0
