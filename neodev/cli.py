@@ -19,9 +19,6 @@ from typing import Any, NoReturn
 import click
 
 from neodev import __version__
-from neodev.config.display import plan_for_display
-from neodev.config.loader import load_plan
-from neodev.config.secrets import prepare_secrets
 from neodev.daemon import lifecycle
 from neodev.daemon.client import DaemonClient
 from neodev.errors import DaemonError, NeodevError, StartupFailed
@@ -34,6 +31,8 @@ from neodev.output import (
 )
 from neodev.paths import WorkspacePaths, find_workspace
 
+# Configuration modules (pydantic) are imported inside the commands that need them, so that
+# `status`, `logs` and `stop` start fast: they only talk to the daemon.
 PROFILE_OPTION = click.option("--profile", "-p", default=None,
                               help="Profile name in profiles/ (default: $NEODEV_PROFILE or local).")
 
@@ -51,6 +50,16 @@ def fail(error: NeodevError) -> NoReturn:
     click.secho(f"{error.title}: ", fg="red", bold=True, err=True, nl=False)
     click.echo(error.message, err=True)
     sys.exit(error.exit_code)
+
+
+def _prepare_secrets(paths: WorkspacePaths, profile: str) -> None:
+    """Generate missing secrets the profile lists into .neodev/ (never a tracked file)."""
+    from neodev.config.secrets import prepare_secrets
+
+    generated, secrets_file = prepare_secrets(paths.root, profile, dict(os.environ))
+    if generated:
+        click.echo(f"generated {', '.join(generated)} into {secrets_file} (never tracked; "
+                   "set them in .env to choose your own)", err=True)
 
 
 def _running_client(paths: WorkspacePaths) -> DaemonClient:
@@ -100,7 +109,11 @@ def main(ctx: click.Context) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the model as JSON.")
 def config(profile: str | None, as_json: bool) -> None:
     """Print the resolved configuration model (secrets masked)."""
+    from neodev.config.display import plan_for_display
+    from neodev.config.loader import load_plan
+
     paths = _paths()
+    _prepare_secrets(paths, _profile(profile))
     plan = load_plan(paths.root, _profile(profile), dict(os.environ))
     data = plan_for_display(plan)
     if as_json:
@@ -116,10 +129,12 @@ def config(profile: str | None, as_json: bool) -> None:
 def doctor(profile: str | None) -> None:
     """Check the machine: Docker, images, ports, kubectl/kind, .env."""
     from neodev import doctor as checks
+    from neodev.config.loader import load_plan
 
     paths = _paths()
     plan = None
     try:
+        _prepare_secrets(paths, _profile(profile))
         plan = load_plan(paths.root, _profile(profile), dict(os.environ))
     except NeodevError as error:
         click.secho(f"fail  config     {error.message}", fg="red")
@@ -138,12 +153,11 @@ def doctor(profile: str | None) -> None:
 def start(profile: str | None, wait: bool, timeout: float, as_json: bool,
           services: tuple[str, ...]) -> None:
     """Start the environment (or SERVICES and what they depend on) in the background."""
+    from neodev.config.loader import load_plan
+
     paths = _paths()
     name = _profile(profile)
-    generated, secrets_file = prepare_secrets(paths.root, name, dict(os.environ))
-    if generated:
-        click.echo(f"generated {', '.join(generated)} into {secrets_file} (never tracked; "
-                   "set them in .env to choose your own)", err=True)
+    _prepare_secrets(paths, name)
     load_plan(paths.root, name, dict(os.environ))  # config errors exit 2 before anything starts
     client, fresh = _ensure_daemon(paths, name)
     with client:
