@@ -219,7 +219,8 @@ def check_ports(plan: EnvironmentPlan, client: DockerClient | None) -> list[Chec
         by_port.setdefault((w.port, w.protocol), []).append(w.unit)
     checks: list[Check] = []
     for w in wanted:
-        label = f"{w.host_ip}:{w.port}/{w.protocol} ({w.unit})"
+        host = "*" if w.host_ip == "0.0.0.0" else w.host_ip
+        label = f"{host}:{w.port}/{w.protocol} ({w.unit})"
         users = by_port[(w.port, w.protocol)]
         if len(users) > 1:
             checks.append(Check("port", "fail", f"{label}: also wanted by "
