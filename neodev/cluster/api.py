@@ -39,6 +39,7 @@ from neodev.cluster.render import (
 from neodev.cluster.report import ClusterReport, HpaStatus, PodIssue, ProgressStep, WorkloadStatus
 from neodev.cluster.status import parse_namespace_list
 from neodev.cluster.tools import require_tools
+from neodev.config.envfile import read_env_file
 from neodev.config.model import ClusterSpec, EnvironmentPlan
 from neodev.errors import ClusterError, ConfigError, NeodevError
 from neodev.paths import WorkspacePaths
@@ -176,8 +177,11 @@ def cluster_up(plan: EnvironmentPlan, paths: WorkspacePaths, progress: ProgressC
         layer_dir = paths.cluster_dir / plan.profile
         root = neotool_root(plan.variables, plan.workspace, plan.profile_file)
         images = plan_images(spec, root, k8s_dir, plan.profile_file)
+        # The secrets neodev generated for the dev environment (.neodev/secrets.env) are the
+        # fallback: the mirror then uses the same passwords as the compose stack.
+        variables = {**read_env_file(paths.secrets_file), **plan.variables}
         rendered = render_local(spec, overlay, layer_dir, {i.base_name: i.ref for i in images},
-                                plan.variables, executor)
+                                variables, executor)
         kind_config = write_kind_config(spec, layer_dir / "kind-config.yaml")
         configmap = layer_dir / "local-registry-hosting.yaml"
         configmap.write_text(yaml.safe_dump(registry_hosting_configmap(spec.registry_port)))

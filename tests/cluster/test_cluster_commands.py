@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import shlex
+from pathlib import Path
 
 import pytest
 import yaml
@@ -19,6 +20,7 @@ from neodev.cluster import ClusterStepFailed, cluster_down, cluster_status, clus
 from neodev.cluster.report import ProgressStep
 from neodev.errors import ClusterError
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
 CTX = "kind-neodev-staging"
 NODES = ("neodev-staging-control-plane", "neodev-staging-worker", "neodev-staging-worker2")
 READ_ONLY = {("kind", "version"), ("kind", "get"), ("kubectl", "version"), ("docker", "version"),
@@ -228,3 +230,19 @@ def test_down_deletes_the_cluster_and_keeps_the_registry(standin, staging_plan, 
     assert "kind-registry" in standin.state()["containers"]
     assert any("kind-registry" in note and "kept" in note for note in report.notes)
     assert not report.exists
+
+
+def test_up_with_the_shipped_staging_profile_through_the_loader(standin, workspace):
+    """The real profiles/staging.toml, loaded by the real loader, drives the same plan."""
+    from neodev.config.loader import load_plan
+
+    workspace.ensure_state_dir()
+    workspace.secrets_file.write_text("POSTGRES_PASSWORD=from-secrets-file\n")
+    plan = load_plan(workspace.root, str(REPO_ROOT / "profiles/staging.toml"),
+                     environ={"NEOTOOL_ROOT": str(REPO_ROOT / "examples/neotool-mini")})
+    report = cluster_up(plan, workspace)
+    assert report.exists and report.cluster_name == "neodev-staging"
+    text = lines(standin.calls())
+    assert any(line.startswith("kind create cluster --name neodev-staging") for line in text)
+    env_file = workspace.cluster_dir / "staging" / "secrets" / "db-credentials.env"
+    assert "POSTGRES_PASSWORD=from-secrets-file" in env_file.read_text()
