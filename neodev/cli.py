@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -23,8 +24,10 @@ from neodev.daemon import lifecycle
 from neodev.daemon.client import DaemonClient
 from neodev.errors import DaemonError, NeodevError, StartupFailed
 from neodev.output import (
+    format_cluster_report,
     format_down,
     format_log_line,
+    format_progress,
     format_status,
     format_verdicts,
     parse_since,
@@ -249,6 +252,93 @@ def logs(follow: bool, tail: int | None, since: str | None, services: tuple[str,
                 click.echo(format_log_line(entry, width, color))
         except KeyboardInterrupt:
             return
+
+
+@main.group()
+def cluster() -> None:
+    """Mirror the staging or prod topology on a local kind cluster."""
+
+
+def _cluster_command(action: str, profile: str, as_json: bool) -> None:
+    """Run a cluster action through the daemon when one runs (so the dashboard sees the
+    progress), else in this process; print each step with its duration, then the report."""
+    paths = _paths()
+    info = lifecycle.find_daemon(paths)
+    if info is not None:
+        with DaemonClient(Path(info.socket)) as client:
+            items = list(_print_progress(client.cluster(action, profile), as_json))
+    else:
+        items = list(_print_progress(_cluster_in_process(paths, action, profile), as_json))
+    final = items[-1] if items else {"type": "error", "error": {"message": "no result"}}
+    if final["type"] == "error":
+        from neodev.daemon.client import error_from_dict
+
+        raise error_from_dict(final["error"])
+    report = final["report"]
+    click.echo(json.dumps(report, indent=2) if as_json else format_cluster_report(report))
+    if action == "up" and not report["ready"]:
+        sys.exit(StartupFailed.exit_code)
+
+
+def _cluster_in_process(paths: WorkspacePaths, action: str, profile: str
+                        ) -> Iterator[dict[str, Any]]:
+    from neodev import cluster as mirror
+    from neodev.config.loader import load_plan
+
+    functions = {"up": mirror.cluster_up, "status": mirror.cluster_status,
+                 "down": mirror.cluster_down}
+    plan = load_plan(paths.root, profile, dict(os.environ))
+
+    def progress(step: mirror.ProgressStep) -> None:
+        _echo_step({"type": "progress", **step.to_dict()})
+
+    try:
+        report = functions[action](plan, paths, progress)
+    except NeodevError as error:
+        yield {"type": "error", "error": error.to_dict()}
+        return
+    yield {"type": "report", "report": report.to_dict()}
+
+
+def _echo_step(item: dict[str, Any]) -> None:
+    if item["outcome"] != "running":
+        click.echo(format_progress(item), err=True)
+
+
+def _print_progress(items: Iterator[dict[str, Any]], as_json: bool) -> Iterator[dict[str, Any]]:
+    for item in items:
+        if item["type"] == "progress" and item["outcome"] != "running":
+            click.echo(format_progress(item), err=True)
+        yield item
+
+
+CLUSTER_PROFILE = click.option("--profile", "-p", default="staging", show_default=True,
+                               help="Profile whose [cluster] section to mirror.")
+JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+
+
+@cluster.command("up")
+@CLUSTER_PROFILE
+@JSON_OPTION
+def cluster_up(profile: str, as_json: bool) -> None:
+    """Create (or reconcile) the kind mirror, build and push images, apply, wait."""
+    _cluster_command("up", profile, as_json)
+
+
+@cluster.command("status")
+@CLUSTER_PROFILE
+@JSON_OPTION
+def cluster_status(profile: str, as_json: bool) -> None:
+    """Deployments ready/desired, HPAs, pods that are not ready and why."""
+    _cluster_command("status", profile, as_json)
+
+
+@cluster.command("down")
+@CLUSTER_PROFILE
+@JSON_OPTION
+def cluster_down(profile: str, as_json: bool) -> None:
+    """Delete the kind cluster (the local registry is kept)."""
+    _cluster_command("down", profile, as_json)
 
 
 if __name__ == "__main__":

@@ -138,3 +138,38 @@ def parse_since(value: str | None, now: float | None = None) -> float | None:
     if parsed.tzinfo is None:
         parsed = parsed.astimezone()
     return parsed.timestamp()
+
+
+def format_progress(step: dict[str, Any]) -> str:
+    """One finished step of a longer operation: `ok      render  (0.4s)  detail`."""
+    duration = "" if step.get("duration") is None else f" ({step['duration']:.1f}s)"
+    detail = step.get("detail") or ""
+    if step["outcome"] == "failed":
+        detail = detail.splitlines()[-1] if detail else ""
+    line = f"{step['outcome']:<8}{step['step']}{duration}"
+    return f"{line}  {detail}".rstrip() if detail and step["outcome"] != "ok" else line
+
+
+def format_cluster_report(report: dict[str, Any]) -> str:
+    """Deployments ready/desired, HPAs current/desired, pods not ready with reasons, notes."""
+    if not report["exists"]:
+        lines = [f"cluster {report['cluster_name']}: not running"]
+    else:
+        state = "ready" if report["ready"] else "NOT READY"
+        lines = [f"cluster {report['cluster_name']} ({report['context']}): {state}"]
+        if report.get("ingress_url"):
+            lines.append(f"  ingress   {report['ingress_url']}")
+        for w in report["workloads"]:
+            mark = "ok  " if w["ready"] >= w["desired"] else "WAIT"
+            lines.append(f"  {mark} {w['namespace']}/{w['kind'].lower()}/{w['name']}: "
+                         f"{w['ready']}/{w['desired']} ready")
+        for h in report["hpas"]:
+            readings = ", ".join(h["metrics"])
+            lines.append(f"  hpa  {h['namespace']}/{h['name']}: {h['current']} -> "
+                         f"{h['desired']} (bounds {h['min_replicas']}-{h['max_replicas']}"
+                         f"{'; ' + readings if readings else ''})")
+        for pod in report["pods_not_ready"]:
+            lines.append(f"  pod  {pod['namespace']}/{pod['name']} {pod['phase']}: "
+                         + "; ".join(pod["reasons"]))
+    lines.extend(f"  note: {n}" for n in report.get("notes") or [])
+    return "\n".join(lines)

@@ -93,6 +93,13 @@ def create_app(env: Environment, request_shutdown: Callable[[], None]) -> FastAP
         return StreamingResponse(_log_stream(env, names, n, since, follow),
                                  media_type="application/x-ndjson")
 
+    @app.post("/v1/cluster/{action}")
+    async def cluster(action: str, profile: str = "staging") -> StreamingResponse:
+        async def lines() -> AsyncIterator[bytes]:
+            async for item in env.cluster.run(action, profile):
+                yield _line(item)
+        return StreamingResponse(lines(), media_type="application/x-ndjson")
+
     @app.get("/v1/events")
     async def events() -> StreamingResponse:
         return StreamingResponse(_event_stream(env), media_type="application/x-ndjson")
@@ -111,7 +118,7 @@ def status_document(env: Environment) -> dict[str, Any]:
         units.append(data)
     return {"profile": env.plan.profile, "project": env.plan.project,
             "workspace": str(env.paths.root), "units": units,
-            "reaped_orphans": env.reaped}
+            "reaped_orphans": env.reaped, "clusters": env.cluster.reports}
 
 
 def _endpoints(env: Environment, name: str) -> list[str]:

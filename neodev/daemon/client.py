@@ -75,8 +75,9 @@ class DaemonClient:
     def shutdown(self) -> dict[str, Any]:
         return self._call("POST", "/v1/shutdown", timeout=None)
 
-    def cluster(self, action: str) -> dict[str, Any]:
-        return self._call("POST", f"/v1/cluster/{action}", timeout=None)
+    def cluster(self, action: str, profile: str) -> Iterator[dict[str, Any]]:
+        """Progress dicts of a cluster operation, then a `report` or `error` dict."""
+        yield from self._stream(f"/v1/cluster/{action}", {"profile": profile}, method="POST")
 
     def logs(self, units: list[str] | None, *, tail: int | None, since: float | None,
              follow: bool) -> Iterator[dict[str, Any]]:
@@ -102,9 +103,10 @@ class DaemonClient:
             raise DaemonError(f"cannot reach the daemon at {self.socket}: {exc}") from exc
         return _decode(response)
 
-    def _stream(self, path: str, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    def _stream(self, path: str, params: dict[str, Any], method: str = "GET"
+                ) -> Iterator[dict[str, Any]]:
         try:
-            with self._http.stream("GET", path, params=params, timeout=None) as response:
+            with self._http.stream(method, path, params=params, timeout=None) as response:
                 if response.status_code >= 400:
                     response.read()
                     _decode(response)

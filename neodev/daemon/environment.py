@@ -17,6 +17,7 @@ from typing import Any
 
 from neodev import ports
 from neodev.config.model import ContainerSpec, EnvironmentPlan, ProcessSpec
+from neodev.daemon.cluster_ops import ClusterOperations
 from neodev.docker.client import ClientFactory
 from neodev.docker.project import DockerProject
 from neodev.docker.runner import ContainerRunner
@@ -62,6 +63,7 @@ class Environment:
             runners[name] = ProcessRunner(spec, self._sink(name), paths.logs_dir, self.pids,
                                           env_overrides=self._env_resolver(spec))
         self.engine = Engine(plan.units, runners, self.bus)
+        self.cluster = ClusterOperations(paths, self.bus)
 
     def _sink(self, unit: str) -> LogSink:
         # Runners exist before the engine that publishes their lines: look it up at call time.
