@@ -120,20 +120,32 @@ def _connect_engine(environ: Mapping[str, str],
                     connect: Connect) -> tuple[DockerClient | None, Check]:
     endpoint, source = docker_endpoint(environ)
     where = endpoint if source == "default" else f"{endpoint} (from {source})"
+    if source == "DOCKER_HOST":
+        hint = f"start the engine at {endpoint}, or unset DOCKER_HOST to use the local one"
+    else:
+        hint = ("start the Docker engine (`sudo systemctl start docker`, Docker Desktop, or "
+                "`setsid dockerd &` as root) and check that `docker info` answers")
+    socket_path = _unix_socket_path(endpoint)
+    if socket_path is not None and not socket_path.exists():
+        # Said plainly, and without letting docker-py try (it leaks the failed socket).
+        return None, Check("docker", "fail", f"no Docker engine at {where}: {socket_path} does "
+                           "not exist", hint)
     try:
         client = connect(environ)
         version = client.version()
     except (DockerException, requests.exceptions.RequestException) as e:
-        if source == "DOCKER_HOST":
-            hint = (f"start the engine at {endpoint}, or unset DOCKER_HOST to use the local one")
-        else:
-            hint = ("start the Docker engine (`sudo systemctl start docker`, Docker Desktop, or "
-                    "`setsid dockerd &` as root) and check that `docker info` answers")
         return None, Check("docker", "fail", f"no Docker engine answers at {where}: "
                            f"{_first_line(e)}", hint)
     detail = (f"Docker Engine {version.get('Version', '?')} "
               f"(API {version.get('ApiVersion', '?')}) at {where}")
     return client, Check("docker", "ok", detail)
+
+
+def _unix_socket_path(endpoint: str) -> Path | None:
+    for scheme in ("unix://", "http+unix://"):
+        if endpoint.startswith(scheme):
+            return Path(endpoint[len(scheme):])
+    return None
 
 
 def check_images(plan: EnvironmentPlan, client: DockerClient | None) -> list[Check]:

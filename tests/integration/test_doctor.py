@@ -81,6 +81,18 @@ def test_docker_host_pointing_at_a_dead_socket_fails(tmp_path: Path) -> None:
     assert exit_code(checks) == 1
 
 
+def test_docker_host_socket_without_an_engine_fails(tmp_path: Path) -> None:
+    # The socket file exists but nothing accepts on it: docker-py raises while connecting.
+    path = tmp_path / "silent.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.bind(str(path))
+        checks = run_checks(None, WorkspacePaths(tmp_path),
+                            {**os.environ, "DOCKER_HOST": f"unix://{path}"})
+    engine = only(checks, "docker")
+    assert engine.status == "fail" and "no Docker engine answers at" in engine.detail
+    assert exit_code(checks) == 1
+
+
 def test_images_present_and_absent(docker_client: docker.DockerClient, tmp_path: Path) -> None:
     docker_client.images.get(TEST_POSTGRES_IMAGE)  # built by tests/images/build.sh
     absent = f"neodev-test/absent-{uuid.uuid4().hex[:8]}:1"
