@@ -16,6 +16,8 @@ import time
 from collections import deque
 from datetime import datetime
 
+from docker import DockerClient
+from docker.errors import NotFound
 from docker.types.daemon import CancellableStream
 
 from neodev.docker.client import ClientFactory, post_to_loop
@@ -25,6 +27,10 @@ from neodev.errors import DockerError
 STDOUT = "stdout"
 SYSTEM = "neodev"
 """Stream name of the lines neodev itself adds (pull progress, a lost log stream)."""
+
+RETRY_FIRST = 0.5
+RETRY_MAX = 5.0
+"""Backoff (seconds) between attempts to re-open a stream the engine dropped."""
 
 _TIMESTAMP = re.compile(
     r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d) ")
@@ -72,7 +78,7 @@ class LogFollower:
         self._recent = recent
         self._lock = threading.Lock()
         self._stream: CancellableStream | None = None
-        self._stopping = False
+        self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True,
                                         name=f"neodev-logs-{container_id[:12]}")
 
@@ -82,7 +88,7 @@ class LogFollower:
     def stop(self, join_timeout: float = 2.0) -> None:
         """Close the stream and wait (bounded) for the thread to end. Blocking; idempotent."""
         with self._lock:
-            self._stopping = True
+            self._stopping.set()
             stream = self._stream
         if stream is not None:
             stream.close()
@@ -93,38 +99,63 @@ class LogFollower:
     def running(self) -> bool:
         return self._thread.is_alive()
 
+    def _say(self, text: str) -> None:
+        self._recent.append(text)
+        post_to_loop(self._loop, self._sink, text, SYSTEM, time.time())
+
     def _emit(self, raw: bytes) -> None:
         text = raw.decode("utf-8", errors="replace").rstrip("\r")
         ts, line = split_timestamp(text)
+        if ts is not None:
+            # Resume after this line if the stream breaks (Docker's `since` is inclusive).
+            self._since = ts + 1e-6
         self._recent.append(line)
         post_to_loop(self._loop, self._sink, line, STDOUT, ts if ts is not None else time.time())
 
     def _run(self) -> None:
-        try:
-            client = self._clients.fresh()
-        except DockerError as e:
-            post_to_loop(self._loop, self._sink, f"log stream not started: {e.message}", SYSTEM,
-                  time.time())
-            return
-        try:
-            self._follow(client)
-        except Exception as e:  # the thread's top level: report, never die silently
-            with self._lock:
-                stopping = self._stopping
-            if not stopping:
-                post_to_loop(self._loop, self._sink, f"log stream lost: {e}", SYSTEM, time.time())
-        finally:
-            client.close()
+        """Follow until stopped or the container stops; resume when the engine comes back.
 
-    def _follow(self, client: object) -> None:
-        stream = client.api.logs(  # type: ignore[attr-defined]
-            self._container_id, stdout=True, stderr=True, stream=True, follow=True,
-            timestamps=True, since=self._since)
+        docker-py ends a follow stream quietly when the connection drops, so every end is
+        checked: container not running -> done; engine unreachable -> report once, retry with a
+        capped backoff, and resume from the last line seen.
+        """
+        delay, lost = RETRY_FIRST, False
+        while not self._stopping.is_set():
+            try:
+                client = self._clients.fresh()
+            except DockerError as e:
+                if not lost:
+                    self._say(f"log stream lost: {e.message}; retrying")
+                    lost = True
+            else:
+                try:
+                    running = self._follow_once(client, resumed=lost)
+                    lost = False
+                    delay = RETRY_FIRST
+                    if not running:
+                        return
+                except Exception as e:  # the thread's top level: report, never die silently
+                    if self._stopping.is_set():
+                        return
+                    if not lost:
+                        self._say(f"log stream lost: {e}; retrying")
+                        lost = True
+                finally:
+                    client.close()
+            self._stopping.wait(delay)
+            delay = min(delay * 2, RETRY_MAX)
+
+    def _follow_once(self, client: DockerClient, resumed: bool) -> bool:
+        """Stream until it ends; return whether the container is still running then."""
+        stream = client.api.logs(self._container_id, stdout=True, stderr=True, stream=True,
+                                 follow=True, timestamps=True, since=self._since)
         with self._lock:
             self._stream = stream
-            if self._stopping:  # stop() ran before the stream existed
+            if self._stopping.is_set():  # stop() ran before the stream existed
                 stream.close()
-                return
+                return False
+        if resumed:
+            self._say("log stream resumed")
         buf = b""
         for chunk in stream:
             buf += chunk
@@ -133,3 +164,9 @@ class LogFollower:
                 self._emit(raw)
         if buf:
             self._emit(buf)
+        if self._stopping.is_set():
+            return False
+        try:
+            return bool(client.api.inspect_container(self._container_id)["State"]["Running"])
+        except NotFound:
+            return False

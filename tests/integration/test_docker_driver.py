@@ -12,6 +12,7 @@ import re
 import socket
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import docker
 import pytest
@@ -20,6 +21,8 @@ from docker.errors import NotFound
 
 from neodev.config.model import PortMapping
 from neodev.docker import ClientFactory, ContainerRunner, DockerProject
+from neodev.docker.logs import split_timestamp
+from neodev.docker.stats import stats_from_sample
 from neodev.engine.events import Health
 from neodev.errors import DockerError
 from tests.integration.docker_helpers import (
@@ -27,6 +30,7 @@ from tests.integration.docker_helpers import (
     PROMETHEUS_IMAGE,
     TEST_LABELS,
     Collector,
+    EngineProxy,
     postgres_spec,
     require_images,
     unique_project,
@@ -266,6 +270,50 @@ async def test_host_port_conflict_names_the_owner(
     assert await project.check_host_ports([spec]) == []
 
 
+async def test_engine_going_away_mid_run_is_reported_and_reconnected(
+        project: DockerProject, tmp_path: Path) -> None:
+    """The real SDK against the real engine, through a proxy socket we can cut: calls fail with
+    a DockerError (not requests' ConnectionError), the next call reconnects, and the log follow
+    stream reports the loss and resumes where it stopped."""
+    proxy = EngineProxy(str(tmp_path / "engine.sock"))
+    proxy.start()
+    connects: list[docker.DockerClient] = []
+
+    def connect() -> docker.DockerClient:
+        connects.append(docker.DockerClient(base_url=f"unix://{proxy.path}"))
+        return connects[-1]
+
+    factory = ClientFactory(connect=connect)
+    await project.ensure_network()
+    spec = postgres_spec(project.project, name="ticker", service="ticker", ports=(), volumes=(),
+                         healthcheck=None, entrypoint=(
+                             "bash", "-c", "i=0; while true; do echo tick $i; i=$((i+1)); "
+                             "sleep 0.1; done"))
+    sink = Collector()
+    runner = ContainerRunner(spec, project.project, project.network, sink, factory)
+    try:
+        await runner.start()
+        await wait_for(lambda: len(sink.matching("tick")) >= 3, 10, "first ticks")
+        proxy.stop()  # dockerd "dies"
+        with pytest.raises(DockerError) as err:
+            await runner.health()
+        assert "Lost the connection to the Docker engine" in err.value.message
+        await wait_for(lambda: bool(sink.matching("log stream lost")), 10, "loss reported")
+        before = len(connects)
+        proxy.start()  # ... and comes back: the next call reconnects
+        assert (await runner.health()).health == Health.NONE
+        assert len(connects) > before  # the broken shared client was replaced
+        await wait_for(lambda: bool(sink.matching("log stream resumed")), 15, "resumed")
+        await asyncio.sleep(0.5)
+        ticks = [int(line.split()[1]) for line, stream, _ in sink.lines
+                 if stream == "stdout" and line.startswith("tick ")]
+        assert ticks == list(range(ticks[0], ticks[0] + len(ticks)))  # no gap, no duplicate
+    finally:
+        await runner.stop(1)
+        factory.close()
+        proxy.stop()
+
+
 class _DeadEngineClient:
     """Stands in for a DockerClient whose engine died after the client was made.
 
@@ -316,3 +364,29 @@ async def test_engine_unreachable_at_construction() -> None:
         assert "Docker engine" in err.value.message
     finally:
         factory.close()
+
+
+def test_cpu_and_memory_formulas_match_the_docker_cli() -> None:
+    sample = {
+        "cpu_stats": {"cpu_usage": {"total_usage": 1_200_000_000}, "online_cpus": 2,
+                      "system_cpu_usage": 14_000_000_000},
+        "precpu_stats": {"cpu_usage": {"total_usage": 1_000_000_000},
+                         "system_cpu_usage": 10_000_000_000},
+        "memory_stats": {"usage": 100_000_000, "stats": {"inactive_file": 20_000_000}},
+    }
+    stats = stats_from_sample(sample)
+    assert stats is not None
+    assert stats.cpu_percent == pytest.approx(0.2 / 4 * 2 * 100)  # 10 %
+    assert stats.memory_bytes == 80_000_000
+    v1 = {**sample, "memory_stats": {"usage": 100, "stats": {"total_inactive_file": 30}}}
+    assert stats_from_sample(v1).memory_bytes == 70  # type: ignore[union-attr]
+    assert stats_from_sample({"memory_stats": {}}) is None  # a stopped container
+
+
+def test_docker_log_timestamps_are_parsed_to_the_nanosecond_prefix() -> None:
+    ts, text = split_timestamp("2026-11-26T10:00:01.250000000Z hello world")
+    assert text == "hello world"
+    assert ts == pytest.approx(1795687201.25)
+    ts, _ = split_timestamp("2026-11-26T11:00:01+01:00 x")
+    assert ts == pytest.approx(1795687201.0)
+    assert split_timestamp("no prefix") == (None, "no prefix")
