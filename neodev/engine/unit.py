@@ -144,10 +144,21 @@ class UnitSupervisor:
                     asyncio.create_task(self._sample_stats())]
         try:
             exit_code = await self.runner.wait_exit()
+        except NeodevError as exc:
+            # The driver lost sight of the unit (e.g. the Docker engine went away): count it as
+            # a failed run, so the restart policy applies and the next start re-adopts it.
+            exit_code = None
+            lost = exc.message
         finally:
             for monitor in monitors:
                 monitor.cancel()
             await asyncio.gather(*monitors, return_exceptions=True)
+        if exit_code is None:
+            self._consecutive_failures += 1
+            self.status.started_at = None
+            self._set_health(Health.NONE, "")
+            self._set_state(UnitState.CRASHED, reason=f"lost track of the unit: {lost}")
+            return None
         self._after_exit(exit_code)
         return exit_code
 

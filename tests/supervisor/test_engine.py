@@ -212,3 +212,31 @@ def test_unknown_unit_is_a_key_error() -> None:
     engine_units = {"db": unit("db")}
     with pytest.raises(KeyError):
         Engine(engine_units, {"db": FakeRunner("db")}).resolve(["nope"])
+
+
+async def test_a_runner_that_loses_its_unit_counts_as_a_crash_and_restarts() -> None:
+    from neodev.errors import DockerError
+
+    class LosingRunner(FakeRunner):
+        async def wait_exit(self) -> int:
+            if self.starts == 1:
+                await asyncio.sleep(0.02)
+                raise DockerError("engine went away")
+            return await super().wait_exit()
+
+    runners = {"db": LosingRunner("db")}
+    engine = make_engine([unit("db", restart="on-failure")], runners)
+    sub = engine.bus.subscribe()
+    await engine.start()
+    for _ in range(200):
+        if runners["db"].starts >= 2 and engine.status_of("db").ready:
+            break
+        await asyncio.sleep(0.01)
+    assert runners["db"].starts == 2
+    reasons = []
+    while not sub.queue.empty():
+        event = sub.queue.get_nowait()
+        if isinstance(event, StateChanged) and event.state is UnitState.CRASHED:
+            reasons.append(event.reason)
+    assert reasons == ["lost track of the unit: engine went away"]
+    await engine.stop()
