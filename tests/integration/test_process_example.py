@@ -1,0 +1,129 @@
+"""The example workspace run through the process driver: three real apps, and a hot reload."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import socket
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+from neodev.config.model import Probe, ProcessSpec
+from neodev.engine.events import Health
+from neodev.engine.runner import HealthReport
+from neodev.process.coalesce import ReloadCoalescer
+from neodev.process.pids import PidRegistry
+from neodev.process.runner import ProcessRunner
+from neodev.process.watcher import FileWatcher
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "neotool-mini"
+BIND = {"NEODEV_BIND_HOSTS": "127.0.0.1", "HOST": "127.0.0.1"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def healthy(runner: ProcessRunner, timeout: float = 15.0) -> HealthReport:
+    deadline = time.monotonic() + timeout
+    report = await runner.health()
+    while report.health is not Health.HEALTHY and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+        report = await runner.health()
+    assert report.health is Health.HEALTHY, (report, runner.recent_logs(20))
+    return report
+
+
+async def poll(get: Callable[[], httpx.Response], want: str, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    last = ""
+    while time.monotonic() < deadline:
+        try:
+            last = get().text
+            if last == want:
+                return
+        except httpx.HTTPError as exc:
+            last = repr(exc)
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"wanted {want!r}, last answer {last!r}")
+
+
+async def test_example_apps_chain_and_backend_hot_reload(tmp_path: Path) -> None:
+    ws = tmp_path / "neotool-mini"
+    shutil.copytree(EXAMPLE, ws)
+    backend_port, router_port, health_port, frontend_port = (free_port() for _ in range(4))
+    (ws / "router" / "router.yaml").write_text(
+        f"supergraph:\n  listen: 127.0.0.1:{router_port}\n  path: /graphql\n"
+        f"health_check:\n  listen: 127.0.0.1:{health_port}\n  path: /health\n"
+        f"override_subgraph_url:\n  backend: http://127.0.0.1:{backend_port}/graphql\n")
+    registry, logs = PidRegistry(tmp_path / "pids.json"), tmp_path / "logs"
+    specs = [
+        ProcessSpec(name="backend", cwd=ws / "backend", command=("./gradlew", "run"),
+                    env={"PORT": str(backend_port), "NEODEV_PYTHON": sys.executable,
+                         "DB_PORT": str(free_port())},
+                    readiness=Probe(kind="http", interval=0.1,
+                                    url=f"http://127.0.0.1:{backend_port}/health/liveness"),
+                    watch=("src/**",), debounce_ms=100),
+        ProcessSpec(name="router", cwd=ws / "router", command=("./router", "--config",
+                                                               "router.yaml"),
+                    readiness=Probe(kind="http", url=f"http://127.0.0.1:{health_port}/health")),
+        ProcessSpec(name="frontend", cwd=ws / "frontend", command=("npm", "run", "dev"),
+                    env={"PORT": str(frontend_port),
+                         "ROUTER_URL": f"http://127.0.0.1:{router_port}/graphql"},
+                    readiness=Probe(kind="log", pattern=r"started server on")),
+    ]
+    runners = {s.name: ProcessRunner(s, lambda *a: None, logs, registry, bind=BIND)
+               for s in specs}
+    client = httpx.Client(trust_env=False, timeout=5)
+    watcher: FileWatcher | None = None
+    try:
+        for runner in runners.values():
+            await runner.start()
+            await healthy(runner)
+        backend = f"http://127.0.0.1:{backend_port}"
+        response = client.get(f"{backend}/health")
+        assert response.status_code == 503 and "DOWN" in response.text  # no database here
+        graphql = client.post(f"http://127.0.0.1:{frontend_port}/graphql",
+                              json={"query": "{ version }"})
+        assert graphql.json() == {"data": {"version": "v1"}}  # frontend -> router -> backend
+        metrics = client.get(f"{backend}/metrics").text
+        assert 'http_requests_total{method="POST",path="/graphql",status="200"} 1' in metrics
+        assert "http_request_duration_seconds_bucket{le=\"+Inf\"}" in metrics
+
+        # Hot reload: watcher -> coalescer -> stop + start, as the engine does it.
+        coalescer, reloads = ReloadCoalescer(), []
+
+        async def on_change(paths: list[str]) -> None:
+            if not coalescer.submit(paths):
+                return
+            files = coalescer.begin()
+            while files is not None:
+                reloads.append(files)
+                await runners["backend"].stop(5.0)
+                await runners["backend"].start()
+                files = coalescer.finish()
+
+        watcher = FileWatcher(specs[0], on_change)
+        watcher.start()
+        await asyncio.sleep(0.4)
+        app = ws / "backend" / "src" / "app.py"
+        app.write_text(app.read_text().replace('VERSION = "v1"', 'VERSION = "v2"'))
+        await poll(lambda: client.get(f"{backend}/version"), "v2")
+        assert reloads == [["src/app.py"]]
+        (ws / "backend" / "node_modules").mkdir()
+        (ws / "backend" / "node_modules" / "x.js").write_text("ignored: not under src/")
+        await asyncio.sleep(0.5)
+        assert len(reloads) == 1
+    finally:
+        client.close()
+        if watcher is not None:
+            await watcher.stop()
+        for runner in runners.values():
+            await runner.stop(3.0)
+    assert registry.load() == {}
