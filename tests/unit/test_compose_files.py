@@ -66,7 +66,7 @@ def test_local_profile_follows_the_team_conventions(ws: Path) -> None:
     assert "@{postgres:5432}" in backend.env["DATABASE_URL"]
     assert backend.env["DB_PASSWORD"] == "pw-for-tests"
     assert (frontend.command, frontend.port, frontend.reload) == (("npm", "run", "dev"), 3000,
-                                                                  "none")
+                                                                  "restart")
     assert frontend.watch == ("package.json", "next.config.*")
     assert [(d.service, d.condition.value) for d in frontend.depends_on] == [
         ("router", "started")]
