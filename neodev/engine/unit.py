@@ -47,6 +47,10 @@ class UnitSupervisor:
         self._stop_requested = False
         self._restart_requested = False
         self._wake = asyncio.Event()
+        self._runner_stopped = asyncio.Event()
+        """Set while no `runner.stop()` is in flight: a restart waits for it before starting,
+        so a driver never has a stop and a start of the same unit running at once."""
+        self._runner_stopped.set()
         self._consecutive_failures = 0
         self._run_started: float | None = None
 
@@ -109,6 +113,7 @@ class UnitSupervisor:
                 if self._stop_requested:
                     break
                 if self._restart_requested:
+                    await self._runner_stopped.wait()
                     self._restart_requested = False
                     continue
                 if not self._should_restart(exit_code):
@@ -241,10 +246,13 @@ class UnitSupervisor:
                                             memory_bytes=sample.memory_bytes))
 
     async def _stop_runner(self) -> None:
+        self._runner_stopped.clear()
         try:
             await self.runner.stop(self.spec.stop_grace)
         except NeodevError as exc:
             self.status.reason = f"stop failed: {exc.message}"
+        finally:
+            self._runner_stopped.set()
 
     # -- status changes -------------------------------------------------------------------
 

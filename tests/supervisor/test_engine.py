@@ -240,3 +240,28 @@ async def test_a_runner_that_loses_its_unit_counts_as_a_crash_and_restarts() -> 
             reasons.append(event.reason)
     assert reasons == ["lost track of the unit: engine went away"]
     await engine.stop()
+
+
+async def test_restart_never_starts_while_the_runner_is_still_stopping() -> None:
+    class SlowStopRunner(FakeRunner):
+        stopping = False
+        overlapped = False
+
+        async def start(self):  # type: ignore[no-untyped-def]
+            self.overlapped = self.overlapped or self.stopping
+            return await super().start()
+
+        async def stop(self, grace: float) -> None:
+            self.stopping = True
+            self._exit(143)  # the unit is gone at once, but the driver still cleans up
+            await asyncio.sleep(0.1)
+            self.stopping = False
+
+    runner = SlowStopRunner("api")
+    engine = make_engine([unit("api")], {"api": runner})
+    await engine.start()
+    await engine.wait_ready(["api"], timeout=5)
+    await engine.reload("api", ["a.py"])
+    assert runner.starts == 2
+    assert not runner.overlapped
+    await engine.stop()
