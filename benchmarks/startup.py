@@ -24,7 +24,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime
 from pathlib import Path
 
 import docker
@@ -33,7 +32,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from neodev.daemon.client import DaemonClient  # noqa: E402
-from tests.integration.stack_workspace import NeodevCLI, new_workspace  # noqa: E402
+from tests.integration.stack_workspace import (  # noqa: E402
+    NeodevCLI,
+    docker_time,
+    new_workspace,
+)
 
 
 def free_ports(count: int) -> list[int]:
@@ -51,13 +54,6 @@ def timed(fn) -> float:  # type: ignore[no-untyped-def]
     start = time.perf_counter()
     fn()
     return time.perf_counter() - start
-
-
-def docker_time(value: str) -> float:
-    """Docker's RFC 3339 nanosecond timestamps as epoch seconds."""
-    head, _, frac = value.rstrip("Z").partition(".")
-    base = datetime.fromisoformat(head + "+00:00").timestamp()
-    return base + float("0." + (frac or "0"))
 
 
 def own_time_to_healthy(container: docker.models.containers.Container) -> float:

@@ -33,6 +33,7 @@ from neodev.daemon.lifecycle import (
     write_info,
 )
 from neodev.errors import DaemonError, NeodevError
+from neodev.process.tree import become_subreaper
 from neodev.paths import WorkspacePaths
 
 
@@ -55,6 +56,9 @@ async def serve(paths: WorkspacePaths, profile: str) -> int:
         raise DaemonError(f"another neodev daemon already runs for {paths.root}")
     try:
         remove_stale(paths)
+        # Orphaned grandchildren of our processes are re-parented to us, not to a pid 1 that
+        # may never reap them (containers, CI): the process driver reaps them by pid.
+        become_subreaper()
         plan = load_plan(paths.root, profile, dict(os.environ))
         env = Environment(plan, paths)
         await env.open()

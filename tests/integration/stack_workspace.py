@@ -155,6 +155,14 @@ class NeodevCLI:
                     proc.kill()
 
 
+def docker_time(value: str) -> float:
+    """Docker's RFC 3339 nanosecond timestamps as epoch seconds."""
+    from datetime import datetime
+
+    head, _, frac = value.rstrip("Z").partition(".")
+    return datetime.fromisoformat(head + "+00:00").timestamp() + float("0." + (frac or "0"))
+
+
 def wait_until(predicate: Any, timeout: float, interval: float = 0.25) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

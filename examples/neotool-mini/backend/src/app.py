@@ -32,8 +32,11 @@ _latency_sum = 0.0
 
 
 def database_url() -> str:
-    if os.environ.get("DATABASE_URL"):
-        return os.environ["DATABASE_URL"]
+    # The profile's DATABASE_URL is the JDBC form the Kotlin backend reads (no credentials in
+    # it); this demo speaks libpq, so it builds its URL from the DB_* parts instead.
+    url = os.environ.get("DATABASE_URL", "")
+    if url and not url.startswith("jdbc:"):
+        return url
     env = os.environ.get
     return (f"postgresql://{env('DB_USER', 'postgres')}:{env('DB_PASSWORD', '')}@"
             f"{env('DB_HOST', '127.0.0.1')}:{env('DB_PORT', '5432')}/{env('DB_NAME', 'neotool_dev')}")
