@@ -33,8 +33,8 @@ from neodev.daemon.lifecycle import (
     write_info,
 )
 from neodev.errors import DaemonError, NeodevError
-from neodev.process.tree import become_subreaper
 from neodev.paths import WorkspacePaths
+from neodev.process.tree import become_subreaper
 
 
 def bind_control_socket(path: Path) -> socket.socket:
