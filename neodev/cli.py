@@ -161,7 +161,9 @@ def start(profile: str | None, wait: bool, timeout: float, as_json: bool,
     paths = _paths()
     name = _profile(profile)
     _prepare_secrets(paths, name)
-    load_plan(paths.root, name, dict(os.environ))  # config errors exit 2 before anything starts
+    plan = load_plan(paths.root, name, dict(os.environ))  # config errors: exit 2, nothing started
+    for warning in plan.warnings:
+        click.secho(f"warning: {warning}", fg="yellow", err=True)
     client, fresh = _ensure_daemon(paths, name)
     with client:
         try:

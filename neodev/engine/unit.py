@@ -33,6 +33,10 @@ if TYPE_CHECKING:
 
 DOCKER_HEALTH_POLL = 0.5
 """Docker evaluates its own healthcheck; polling its verdict this often costs one API call."""
+STEADY_HEALTH_POLL = 5.0
+"""Once healthy, a unit is checked at most this often: readiness is what `start --wait` and
+dependents wait for, so it is polled fast while starting; afterwards losing health is noticed
+within seconds at a fraction of the cost (the daemon's idle CPU)."""
 
 
 class UnitSupervisor:
@@ -229,7 +233,8 @@ class UnitSupervisor:
                 self._set_health(Health.UNHEALTHY, exc.message)
             else:
                 self._set_health(report.health, report.detail)
-            await self.engine.sleep(interval)
+            healthy = self.status.health is Health.HEALTHY
+            await self.engine.sleep(max(interval, STEADY_HEALTH_POLL) if healthy else interval)
 
     async def _sample_stats(self) -> None:
         while True:

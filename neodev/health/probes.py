@@ -61,6 +61,17 @@ class HttpProbe:
         self.url = url
         self.expect_status = expect_status
         self.timeout = timeout
+        self._client: httpx.AsyncClient | None = None
+
+    def _http(self) -> httpx.AsyncClient:
+        # One client per probe: building a client (and its SSL context) costs milliseconds of
+        # CPU, which adds up when a probe runs every second for the life of the daemon. No
+        # keep-alive: each attempt opens a fresh connection, as a person's request would.
+        if self._client is None:
+            self._client = httpx.AsyncClient(
+                trust_env=False, timeout=self.timeout,
+                limits=httpx.Limits(max_keepalive_connections=0))
+        return self._client
 
     def describe(self) -> str:
         return f"GET {self.url} (expect {self.expect_status})"
@@ -68,8 +79,7 @@ class HttpProbe:
     async def check(self) -> ProbeResult:
         tried = f"GET {self.url}"
         try:
-            async with httpx.AsyncClient(trust_env=False, timeout=self.timeout) as client:
-                response = await client.get(self.url)
+            response = await self._http().get(self.url)
         except httpx.TimeoutException:
             return ProbeResult(False, f"{tried} -> no answer within {self.timeout:g}s")
         except httpx.HTTPError as exc:
