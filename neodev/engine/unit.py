@@ -31,8 +31,10 @@ from neodev.errors import NeodevError
 if TYPE_CHECKING:
     from neodev.engine.supervisor import Engine
 
-DOCKER_HEALTH_POLL = 0.5
-"""Docker evaluates its own healthcheck; polling its verdict this often costs one API call."""
+DOCKER_HEALTH_POLL = 0.2
+"""Docker evaluates its own healthcheck; reading its verdict costs one inspect call. Polled
+this often only until healthy (STEADY_HEALTH_POLL after), since every dependent and
+`start --wait` waits on that moment."""
 STEADY_HEALTH_POLL = 5.0
 """Once healthy, a unit is checked at most this often: readiness is what `start --wait` and
 dependents wait for, so it is polled fast while starting; afterwards losing health is noticed
