@@ -46,6 +46,9 @@ def format_status(doc: dict[str, Any]) -> str:
     for unit in problems:
         detail = unit["health_detail"] if unit["health"] == "unhealthy" else unit["reason"]
         lines.append(f"  {unit['name']}: {detail}")
+    for unit in doc["units"]:
+        if unit.get("last_reload", "").startswith("build failed"):
+            lines.append(f"  {unit['name']}: {unit['last_reload']}")
     for report in (doc.get("clusters") or {}).values():
         lines.append("")
         lines.append(format_cluster_report(report))

@@ -11,7 +11,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from neodev.engine.events import ReloadEvent
+from neodev.engine.events import LogLine, ReloadEvent
 
 if TYPE_CHECKING:
     from neodev.engine.supervisor import Engine
@@ -71,25 +71,54 @@ class ReloadCoordinator:
         engine = self._engine
         supervisor = engine.supervisors[unit]
         shown = tuple(sorted(files)[:20])
-        engine.publish(ReloadEvent(unit, phase="triggered", files=shown,
-                                   detail=f"{len(files)} file(s) changed"))
+        cause = _cause(files)
+        self._announce(ReloadEvent(unit, phase="triggered", files=shown,
+                                   detail=f"{len(files)} file(s) changed"),
+                       f"reload: {cause} changed")
         runner = supervisor.runner
         if getattr(supervisor.spec, "build", None) and isinstance(runner, Buildable):
-            engine.publish(ReloadEvent(unit, phase="building", files=shown))
+            self._announce(ReloadEvent(unit, phase="building", files=shown), "reload: building")
             outcome = await runner.build()
             if not outcome.ok:
-                engine.publish(ReloadEvent(unit, phase="build_failed", files=shown,
-                                           duration=outcome.duration,
-                                           detail=_tail(outcome.output)))
+                output = _tail(outcome.output)
+                self._announce(ReloadEvent(unit, phase="build_failed", files=shown,
+                                           duration=outcome.duration, detail=output),
+                               f"reload: build failed after {outcome.duration:.1f}s, the "
+                               f"previous process keeps running:\n{output}")
+                supervisor.status.last_reload = f"build failed ({cause}): {_last_words(output)}"
                 return
         await supervisor.restart()
         verdicts = await engine.wait_ready([unit], READY_TIMEOUT)
         duration = engine.clock() - seen_at
         self.completed[unit] = self.completed.get(unit, 0) + 1
         ok = verdicts[0].ok
-        engine.publish(ReloadEvent(unit, phase="restarted" if ok else "failed", files=shown,
-                                   duration=duration, detail="" if ok else verdicts[0].reason))
+        summary = (f"restarted and ready {duration:.2f}s after the change" if ok
+                   else f"restarted but not ready: {verdicts[0].reason}")
+        self._announce(ReloadEvent(unit, phase="restarted" if ok else "failed", files=shown,
+                                   duration=duration, detail="" if ok else verdicts[0].reason),
+                       f"reload: {summary}")
+        supervisor.status.last_reload = f"{summary} ({cause})"
         await asyncio.sleep(0)
+
+    def _announce(self, event: ReloadEvent, line: str) -> None:
+        """Publish the reload event, and the same news as neodev's own lines in the unit's log
+        (so `neodev logs -f` shows reloads between the process's output)."""
+        self._engine.publish(event)
+        for text in line.splitlines():
+            self._engine.publish(LogLine(event.unit, line=text, stream="neodev"))
+
+
+def _last_words(output: str) -> str:
+    """The build's last own line (drivers may append a line like `[build exited with code 1]`)."""
+    lines = [line for line in output.splitlines() if line.strip()]
+    own = [line for line in lines if not line.startswith("[")]
+    return (own or lines or ["no output"])[-1]
+
+
+def _cause(files: list[str]) -> str:
+    names = sorted(files)
+    shown = ", ".join(names[:3])
+    return shown + (f" and {len(names) - 3} more" if len(names) > 3 else "")
 
 
 def _tail(output: str, lines: int = 30) -> str:

@@ -30,6 +30,8 @@ class UnitStatus:
     cpu_percent: float | None = None
     memory_bytes: int | None = None
     ever_running: bool = False
+    last_reload: str = ""
+    """The outcome of the latest hot reload, with its cause."""
 
     @property
     def ready(self) -> bool:

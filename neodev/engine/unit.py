@@ -188,8 +188,9 @@ class UnitSupervisor:
             self._set_state(UnitState.EXITED, reason="exited with code 0", exit_code=0)
         else:
             self._consecutive_failures += 1
-            tail = self.runner.recent_logs(1)
-            last = f"; last output: {tail[-1]}" if tail else ""
+            output = [e.line for e in self.engine.recent_logs(self.spec.name, 20)
+                      if e.stream != "neodev"]
+            last = f"; last output: {output[-1]}" if output else ""
             self._set_state(UnitState.CRASHED, reason=f"exited with code {exit_code}{last}",
                             exit_code=exit_code)
 

@@ -9,6 +9,8 @@ machine, dependency ordering and backoff are tested fast and deterministically.
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from neodev.engine.events import Health
@@ -38,6 +40,8 @@ class FakeRunner:
     stops: int = 0
     build_ok: bool = True
     builds: int = 0
+    sink: Callable[[str, str, float], None] | None = None
+    """Where the scripted output line of each run goes (the engine's log sink)."""
 
     def __post_init__(self) -> None:
         self._exited = asyncio.Event()
@@ -53,6 +57,8 @@ class FakeRunner:
         self.starts += 1
         self._current = self._script()
         self.journal.append(("start", self.name))
+        if self.sink is not None:
+            self.sink(f"{self.name} last line", "stdout", time.time())
         await asyncio.sleep(self._current.start_delay)
         if self._current.start_error:
             raise ProcessError(self._current.start_error)

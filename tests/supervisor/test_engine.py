@@ -33,7 +33,10 @@ def unit(name: str, *deps: tuple[str, DependencyCondition], restart: str = "no",
 def make_engine(specs: list[UnitSpec], runners: dict[str, FakeRunner]) -> Engine:
     for spec in specs:
         runners.setdefault(spec.name, FakeRunner(spec.name))
-    return Engine({s.name: s for s in specs}, runners, stats_interval=0.02)
+    engine = Engine({s.name: s for s in specs}, runners, stats_interval=0.02)
+    for name, runner in runners.items():
+        runner.sink = engine.log_sink(name)
+    return engine
 
 
 HEALTHY = DependencyCondition.HEALTHY
@@ -79,7 +82,7 @@ async def test_unhealthy_unit_fails_the_wait_with_its_health_detail() -> None:
     verdicts = {v.unit: v for v in await engine.wait_ready(["db", "other"], timeout=5)}
     assert not verdicts["db"].ok
     assert verdicts["db"].reason == "unhealthy: scripted"
-    assert verdicts["db"].last_logs == ()  # fake runner's lines go to its own ring, not the sink
+    assert verdicts["db"].last_logs == ("db last line",)
     assert verdicts["other"].ok
     await engine.stop()
 

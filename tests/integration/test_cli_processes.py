@@ -1,0 +1,140 @@
+"""Supervised processes through the real CLI and daemon: crash-loop backoff, a broken build
+that keeps the old process serving, and reloads visible in `neodev logs`.
+
+The apps are tiny stdlib programs written by the test; the file events are real (watchfiles).
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.integration.stack_workspace import NeodevCLI, StackWorkspace, wait_until
+
+SERVER = textwrap.dedent("""\
+    import http.server, os, pathlib
+    VERSION = pathlib.Path("src/version.txt").read_text().strip()  # read once: needs a restart
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = VERSION.encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        def log_message(self, *args):
+            pass
+    print("serving", VERSION, flush=True)
+    http.server.HTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_forever()
+    """)
+
+BUILD = ("import pathlib, sys\n"
+         "if pathlib.Path('src/BROKEN').exists():\n"
+         "    sys.exit('compile error: src/BROKEN is present')\n"
+         "print('build ok')\n")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Iterator[tuple[StackWorkspace, NeodevCLI, Path, int]]:
+    root = tmp_path / "ws"
+    app = root / "app"
+    (app / "src").mkdir(parents=True)
+    (root / "profiles").mkdir()
+    (app / "server.py").write_text(SERVER)
+    (app / "build.py").write_text(BUILD)
+    (app / "src" / "version.txt").write_text("v1\n")
+    port = _free_port()
+    py = sys.executable
+    (root / "profiles" / "local.toml").write_text(textwrap.dedent(f"""\
+        [project]
+        name = "ndp"
+
+        [processes.app]
+        cwd = "{app}"
+        command = ["{py}", "server.py"]
+        env = {{ PORT = "{port}" }}
+        port = {port}
+        watch = ["src/**"]
+        build = ["{py}", "build.py"]
+        reload = "restart"
+        stop_grace = 2
+        readiness = {{ http = "http://127.0.0.1:{port}/", interval = 0.2, start_period = 10 }}
+
+        [processes.crashy]
+        cwd = "{app}"
+        command = ["sh", "-c", "echo boom-on-stdout; exit 2"]
+        restart = "on-failure"
+        backoff = {{ initial = 0.2, factor = 2, maximum = 1 }}
+        """))
+    ws = StackWorkspace(root=root, project="ndp", ports={})
+    cli = NeodevCLI(ws)
+    yield ws, cli, app, port
+    cli("stop")
+
+
+def _unit(cli: NeodevCLI, name: str) -> dict:
+    return next(u for u in cli("status", "--json").json()["units"] if u["name"] == name)
+
+
+def test_crash_loop_is_backed_off_and_shown_with_exit_code_and_last_output(workspace) -> None:
+    _, cli, _, _ = workspace
+    assert cli("start", "crashy").code == 0
+    assert wait_until(lambda: "crash loop" in _unit(cli, "crashy")["reason"], timeout=30)
+    crashy = _unit(cli, "crashy")
+    assert crashy["state"] == "backoff"
+    assert crashy["exit_code"] == 2
+    assert "exited with code 2; last output: boom-on-stdout" in crashy["reason"]
+    assert crashy["restarts"] >= 2
+    text = cli("status").out
+    assert "crashy: crash loop" in text
+    # backed off, not retried at full speed: 0.2 + 0.4 + 0.8 + 1 + 1 ... seconds apart
+    restarts_then = crashy["restarts"]
+    wait_until(lambda: False, timeout=1.5)
+    assert _unit(cli, "crashy")["restarts"] - restarts_then <= 2
+    assert "boom-" in cli("logs", "crashy").out
+    assert _unit(cli, "app")["state"] == "pending"  # not requested, not affected
+
+
+def test_broken_build_keeps_the_old_process_serving_then_a_fix_reloads(workspace) -> None:
+    _, cli, app, port = workspace
+    result = cli("start", "--wait", "--timeout", "60", "app")
+    assert result.code == 0, result.err + result.out
+    url = f"http://127.0.0.1:{port}/"
+    with httpx.Client(trust_env=False, timeout=3) as http:
+        assert http.get(url).text == "v1"
+
+        (app / "src" / "BROKEN").write_text("x")
+        (app / "src" / "version.txt").write_text("v2\n")
+        assert wait_until(lambda: "build failed" in _unit(cli, "app")["last_reload"], 30)
+        assert http.get(url).text == "v1"  # the old process still serves
+        unit = _unit(cli, "app")
+        assert unit["restarts"] == 0 and unit["state"] == "running"
+        assert "compile error: src/BROKEN is present" in unit["last_reload"]
+        logs = cli("logs", "app").out
+        assert "app | reload: build failed" in logs
+        assert "app | compile error: src/BROKEN is present" in logs
+
+        (app / "src" / "BROKEN").unlink()
+        (app / "src" / "version.txt").write_text("v3\n")
+
+        def serves_v3() -> bool:
+            try:
+                return http.get(url).text == "v3"
+            except httpx.HTTPError:
+                return False
+        assert wait_until(serves_v3, timeout=30, interval=0.1)
+    assert wait_until(lambda: _unit(cli, "app")["last_reload"].startswith("restarted"), 10)
+    assert _unit(cli, "app")["restarts"] == 1
+    logs = cli("logs", "app").out
+    assert "reload: restarted and ready" in logs and "serving v3" in logs
