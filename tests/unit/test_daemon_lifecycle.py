@@ -1,0 +1,117 @@
+"""Finding the workspace daemon: the lock is the authority, a pid counts only with its
+create time, and leftovers of a killed daemon are removed."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+
+from neodev.daemon import lifecycle
+from neodev.daemon.client import error_from_dict
+from neodev.errors import ConfigError, DaemonError
+from neodev.paths import WorkspacePaths
+
+
+def _info(paths: WorkspacePaths, pid: int, create_time: float) -> lifecycle.DaemonInfo:
+    return lifecycle.DaemonInfo(pid=pid, create_time=create_time, socket=str(paths.socket),
+                                profile="local", workspace=str(paths.root),
+                                started_at=time.time(), version="0")
+
+
+def test_stale_socket_and_status_of_a_dead_daemon_are_removed(tmp_path: Path) -> None:
+    paths = WorkspacePaths(tmp_path)
+    paths.ensure_state_dir()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    lifecycle.write_info(paths, _info(paths, dead.pid, 12345.0))
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(paths.socket))
+    assert lifecycle.find_daemon(paths) is None
+    assert not paths.socket.exists() and not paths.status_file.exists()
+
+
+def test_a_reused_pid_is_not_our_daemon(tmp_path: Path) -> None:
+    paths = WorkspacePaths(tmp_path)
+    paths.ensure_state_dir()
+    me = psutil.Process()
+    # our own pid is alive, but with another create time it is a different process
+    lifecycle.write_info(paths, _info(paths, me.pid, me.create_time() - 100))
+    paths.socket.touch()
+    assert lifecycle.find_daemon(paths) is None
+    assert not paths.status_file.exists()
+
+
+def test_the_lock_is_exclusive_across_processes_and_freed_when_the_holder_dies(
+        tmp_path: Path) -> None:
+    paths = WorkspacePaths(tmp_path)
+    paths.ensure_state_dir()
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import fcntl, sys, time\n"
+         f"f = open({str(paths.lock_file)!r}, 'a+')\n"
+         "fcntl.flock(f.fileno(), fcntl.LOCK_EX)\n"
+         "print('locked', flush=True)\n"
+         "time.sleep(30)\n"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        assert not lifecycle.DaemonLock(paths).try_acquire()
+        # a starting daemon (locked, no status yet) is not mistaken for a dead one
+        lifecycle.write_info(paths, _info(paths, holder.pid,
+                                          psutil.Process(holder.pid).create_time()))
+        assert lifecycle.find_daemon(paths) is not None
+    finally:
+        holder.kill()
+        holder.wait()
+        if holder.stdout is not None:
+            holder.stdout.close()
+    lock = lifecycle.DaemonLock(paths)
+    assert lock.try_acquire()
+    lock.release()
+
+
+def test_startup_errors_come_back_as_the_same_error_type(tmp_path: Path) -> None:
+    paths = WorkspacePaths(tmp_path)
+    paths.ensure_state_dir()
+    lifecycle.record_startup_error(paths, ConfigError("bad key", file="p.toml", line=3).to_dict())
+    error = lifecycle.startup_error(paths)
+    assert isinstance(error, ConfigError) and error.exit_code == 2
+    assert error.message == "p.toml:3: bad key"
+    assert lifecycle.startup_error(paths) is None  # consumed
+    unknown = error_from_dict({"type": "Nope", "message": "m", "title": "t", "exit_code": 9})
+    assert unknown.exit_code == 9 and unknown.message == "m"
+
+
+def test_a_daemon_that_dies_while_starting_is_reported_with_its_log(tmp_path: Path) -> None:
+    paths = WorkspacePaths(tmp_path)
+    paths.ensure_state_dir()
+    paths.daemon_log.write_text("Traceback: something broke\n")
+    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.exit(3)"])
+    try:
+        lifecycle.wait_for_daemon(paths, child, timeout=10)
+    except DaemonError as exc:
+        assert "exited with code 3" in exc.message
+        assert "something broke" in exc.message
+    else:
+        raise AssertionError("expected a DaemonError")
+
+
+def test_socket_mode_is_0600_from_the_start(tmp_path: Path) -> None:
+    from neodev.daemon.server import bind_control_socket
+
+    path = tmp_path / "d.sock"
+    old = os.umask(0o022)
+    try:
+        sock = bind_control_socket(path)
+    finally:
+        os.umask(old)
+    try:
+        assert (path.stat().st_mode & 0o777) == 0o600
+    finally:
+        sock.close()
