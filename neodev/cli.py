@@ -271,7 +271,8 @@ def _cluster_command(action: str, profile: str, as_json: bool) -> None:
             items = list(_print_progress(client.cluster(action, profile), as_json))
     else:
         items = list(_print_progress(_cluster_in_process(paths, action, profile), as_json))
-    final = items[-1] if items else {"type": "error", "error": {"message": "no result"}}
+    final: dict[str, Any] = items[-1] if items else {
+        "type": "error", "error": {"message": "the cluster operation returned nothing"}}
     if final["type"] == "error":
         from neodev.daemon.client import error_from_dict
 

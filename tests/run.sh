@@ -65,6 +65,9 @@ lint_dirs=()
 for d in neodev tests benchmarks; do [[ -d "$d" ]] && lint_dirs+=("$d"); done
 "$VENV/bin/ruff" check "${lint_dirs[@]}" || die "ruff found problems"
 
+section "mypy"
+"$VENV/bin/mypy" || die "mypy found problems"
+
 section "pytest $*"
 set +e
 "$PY" -m pytest "$@"

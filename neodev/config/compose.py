@@ -231,8 +231,8 @@ def _environment(cf: ComposeFile, key: str, value: object, env: Mapping[str, str
     elif isinstance(value, list):
         items = []
         for entry in value:
-            k, sep, v = str(entry).partition("=")
-            items.append((k, v if sep else None))
+            name, sep, text = str(entry).partition("=")
+            items.append((name, text if sep else None))
     else:
         raise cf.error(key, f"`environment` must be a mapping or a list of KEY=VALUE, "
                        f"got {value!r}")

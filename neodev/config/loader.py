@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from neodev.config.compose import build_containers, load_compose
@@ -113,11 +113,11 @@ class _Recording(Mapping[str, str]):
             self.used.add(key)
         return key in self._data
 
-    def get(self, key: str, default: object = None):  # type: ignore[override]
+    def get(self, key: str, default: object = None) -> object:  # type: ignore[override]
         self.used.add(key)
         return self._data.get(key, default)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[str]:
         return iter(self._data)
 
     def __len__(self) -> int:
@@ -187,20 +187,19 @@ def load_plan(workspace: Path, profile: str = "local",
             containers[name] = container
             sources[name] = Source(str(cf.path), f"services.{name}", cf.lines)
         volumes += [v for v in used if v not in volumes]
-    profile_src = {"file": file, "lines": lines}
     for name, override in spec.services.items():
         if name not in containers:
             raise ConfigError(f"[services.{name}] overrides unknown compose service {name!r}"
                               f"{did_you_mean(name, containers)} (services: "
                               f"{', '.join(containers) or 'none'})", file=file,
                               line=lines.get(f"services.{name}"), key=f"services.{name}")
-        src = Source(key=f"services.{name}", **profile_src)
+        src = Source(key=f"services.{name}", file=file, lines=lines)
         containers[name] = _override(containers[name], override, src, dep_sources)
 
     processes: dict[str, ProcessSpec] = {}
     inherited = {k: variables[k] for k in sorted(file_keys)}
     for name, section in spec.processes.items():
-        src = Source(key=f"processes.{name}", **profile_src)
+        src = Source(key=f"processes.{name}", file=file, lines=lines)
         if not _UNIT_NAME.fullmatch(name):
             raise src.error("", f"process name {name!r} must start with a letter or digit and "
                             "use only letters, digits, '_', '.', '-'")
@@ -212,12 +211,14 @@ def load_plan(workspace: Path, profile: str = "local",
 
     cluster = None
     if spec.cluster is not None:
-        c = spec.cluster
+        cluster_section = spec.cluster
         cluster = ClusterSpec(
-            environment=c.environment, cluster_name=c.cluster_name or f"neodev-{profile_file.stem}",
-            overlay=(base / c.overlay).resolve(),
-            app_namespace=c.app_namespace or f"neotool-{c.environment}",
-            **c.model_dump(exclude={"environment", "cluster_name", "overlay", "app_namespace"}))
+            environment=cluster_section.environment,
+            cluster_name=cluster_section.cluster_name or f"neodev-{profile_file.stem}",
+            overlay=(base / cluster_section.overlay).resolve(),
+            app_namespace=cluster_section.app_namespace or f"neotool-{cluster_section.environment}",
+            **cluster_section.model_dump(exclude={"environment", "cluster_name", "overlay",
+                                          "app_namespace"}))
 
     plan = EnvironmentPlan(
         profile=profile_file.stem, project=project, workspace=workspace,

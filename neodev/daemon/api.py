@@ -139,8 +139,8 @@ async def _log_stream(env: Environment, names: list[str], n: int | None, since: 
     for name in names:
         backlog.extend(env.engine.recent_logs(name, n, since))
     backlog.sort(key=lambda e: e.ts)
-    for event in backlog:
-        yield _line(event.to_dict())
+    for line in backlog:
+        yield _line(line.to_dict())
     if subscription is None:
         return
     wanted = set(names)

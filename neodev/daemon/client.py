@@ -27,7 +27,7 @@ def error_from_dict(data: dict[str, Any]) -> NeodevError:
         cls = NeodevError
     error = cls.__new__(cls)
     NeodevError.__init__(error, str(data.get("message", "")), title=str(data.get("title", "")))
-    error.exit_code = int(data.get("exit_code", 1))  # type: ignore[misc]
+    error.exit_code = int(data.get("exit_code", 1))
     return error
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from neodev import ports
@@ -56,12 +56,12 @@ class Environment:
         self._tasks: set[asyncio.Task[Any]] = set()
         self.reaped: list[str] = []
         runners: dict[str, Runner] = {}
-        for name, spec in plan.containers.items():
-            runners[name] = ContainerRunner(spec, plan.project, plan.network,
+        for name, container in plan.containers.items():
+            runners[name] = ContainerRunner(container, plan.project, plan.network,
                                             self._sink(name), self.clients)
-        for name, spec in plan.processes.items():
-            runners[name] = ProcessRunner(spec, self._sink(name), paths.logs_dir, self.pids,
-                                          env_overrides=self._env_resolver(spec))
+        for name, process in plan.processes.items():
+            runners[name] = ProcessRunner(process, self._sink(name), paths.logs_dir, self.pids,
+                                          env_overrides=self._env_resolver(process))
         self.engine = Engine(plan.units, runners, self.bus)
         self.cluster = ClusterOperations(paths, self.bus)
 
@@ -167,7 +167,7 @@ class Environment:
 
     # -- port references and watchers -----------------------------------------------------
 
-    def _env_resolver(self, spec: ProcessSpec):  # type: ignore[no-untyped-def]
+    def _env_resolver(self, spec: ProcessSpec) -> Callable[[], dict[str, str]]:
         def resolve() -> dict[str, str]:
             return {key: PORT_REFERENCE.sub(self._published_port, value)
                     for key, value in spec.env.items() if PORT_REFERENCE.search(value)}
@@ -214,7 +214,7 @@ class Environment:
             self._watchers.append(watcher)
             self._spawn(watcher.run())
 
-    def _reload_callback(self, name: str):  # type: ignore[no-untyped-def]
+    def _reload_callback(self, name: str) -> Callable[[list[str]], None]:
         def on_change(files: list[str]) -> None:
             # Never block the watcher: the engine coalesces changes that arrive mid-reload.
             self._spawn(self.engine.reload(name, files))

@@ -16,6 +16,7 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -35,6 +36,15 @@ from neodev.daemon.lifecycle import (
 from neodev.errors import DaemonError, NeodevError
 from neodev.paths import WorkspacePaths
 from neodev.process.tree import become_subreaper
+
+
+class _QuietServer(uvicorn.Server):
+    """uvicorn without its own signal handlers: on SIGTERM/SIGINT the daemon must stop every
+    unit before the API goes away, which the handlers installed in `_serve_environment` do."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 def bind_control_socket(path: Path) -> socket.socket:
@@ -78,8 +88,7 @@ async def _serve_environment(env: Environment, paths: WorkspacePaths, profile: s
     app = create_app(env, request_shutdown)
     config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False,
                             timeout_graceful_shutdown=3)
-    server = uvicorn.Server(config)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    server = _QuietServer(config)
     loop = asyncio.get_running_loop()
     stop_signal = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -8,6 +8,7 @@ so containers created by `docker compose -p <project>` and by neodev are the sam
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -161,7 +162,7 @@ class DockerProject:
         containers = await self._clients.call(f"list containers of project {self.project}",
                                               self._containers_sync)
 
-        def remove(c: Container) -> str | None:
+        def remove(c: Container, _client: DockerClient) -> str | None:
             try:
                 c.stop(timeout=stop_timeout(grace))
                 c.remove(v=False)
@@ -172,7 +173,7 @@ class DockerProject:
         removed: list[str] = []
         problems: list[str] = []
         results = await asyncio.gather(
-            *(self._clients.call(f"remove container {c.name}", lambda _, c=c: remove(c))
+            *(self._clients.call(f"remove container {c.name}", functools.partial(remove, c))
               for c in containers), return_exceptions=True)
         for result in results:
             if isinstance(result, DockerError):
@@ -275,7 +276,7 @@ class DockerProject:
                 continue
             if owner is None:
                 owner = await self._clients.run(
-                    lambda p=port: port_owner(p.host_port, p.protocol))
+                    functools.partial(port_owner, port.host_port, port.protocol))
             else:
                 owner = f"container {owner}"
             conflicts.append(PortConflict(service, port.host_ip, port.host_port,

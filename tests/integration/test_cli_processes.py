@@ -6,6 +6,7 @@ The apps are tiny stdlib programs written by the test; the file events are real 
 
 from __future__ import annotations
 
+import json
 import socket
 import sys
 import textwrap
@@ -13,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 
 from tests.integration.stack_workspace import NeodevCLI, StackWorkspace, wait_until
@@ -138,3 +140,20 @@ def test_broken_build_keeps_the_old_process_serving_then_a_fix_reloads(workspace
     assert _unit(cli, "app")["restarts"] == 1
     logs = cli("logs", "app").out
     assert "reload: restarted and ready" in logs and "serving v3" in logs
+
+
+def test_sigterm_to_the_daemon_stops_its_processes_first(workspace) -> None:
+    _, cli, _, _ = workspace
+    assert cli("start", "--wait", "--timeout", "60", "app").code == 0
+    info = cli.daemon_info()
+    assert info is not None
+    daemon = psutil.Process(info["pid"])
+    assert daemon.create_time() == info["create_time"]
+    records = json.loads((cli.ws.root / ".neodev" / "pids.json").read_text())
+    app = psutil.Process(records["app"]["pid"])
+    assert app.create_time() == records["app"]["create_time"]
+    daemon.terminate()
+    daemon.wait(timeout=30)
+    assert not app.is_running() or app.status() == psutil.STATUS_ZOMBIE
+    assert not (cli.ws.root / ".neodev" / "daemon.sock").exists()
+    assert cli("status", "--json").json()["running"] is False
