@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -28,6 +29,8 @@ from neodev.docker.labels import (
 )
 from neodev.errors import DockerError
 from neodev.ports import can_bind, port_owner
+
+ANONYMOUS_VOLUME = re.compile(r"[0-9a-f]{64}")
 
 
 def network_name(project: str) -> str:
@@ -165,7 +168,9 @@ class DockerProject:
         def remove(c: Container, _client: DockerClient) -> str | None:
             try:
                 c.stop(timeout=stop_timeout(grace))
-                c.remove(v=False)
+                # Anonymous volumes (an image's VOLUME no named volume covers) go with their
+                # container only under --volumes, as with `docker compose down -v`.
+                c.remove(v=remove_volumes)
             except NotFound:
                 return None  # already gone: nothing to report
             return c.name
@@ -187,8 +192,10 @@ class DockerProject:
                                            lambda cl: self._remove_network(cl, problems))
         volumes: list[str] = []
         if remove_volumes:
-            volumes = await self._clients.call(f"remove volumes of project {self.project}",
-                                               lambda cl: self._remove_volumes(cl, problems))
+            volumes.extend(f"{name} (anonymous)" for c in containers
+                           for name in _anonymous_volumes(c))
+            volumes += await self._clients.call(f"remove volumes of project {self.project}",
+                                                lambda cl: self._remove_volumes(cl, problems))
         return DownReport(tuple(sorted(removed)), network, tuple(volumes), tuple(problems))
 
     def _remove_network(self, client: DockerClient, problems: list[str]) -> str | None:
@@ -292,6 +299,12 @@ class DockerProject:
             raise DockerError(
                 f"{service}: cannot publish on {port.host_ip}:{port.host_port}: {e}. Use "
                 "127.0.0.1 (or another address of this machine) as the host IP.") from e
+
+
+def _anonymous_volumes(c: Container) -> list[str]:
+    """Volumes Docker created for the container's image VOLUMEs: named by a 64-hex id."""
+    return [m["Name"] for m in c.attrs.get("Mounts") or []
+            if m.get("Type") == "volume" and ANONYMOUS_VOLUME.fullmatch(m.get("Name") or "")]
 
 
 def _info(c: Container) -> ContainerInfo:

@@ -226,6 +226,14 @@ def test_restart_and_stop_single_services(
     assert units["db"]["state"] == "running"
     assert cli("restart", "nope").code == 2
 
+    # the Prometheus image declares VOLUME /prometheus, which this stack does not name: Docker
+    # made an anonymous volume; `down --volumes` removes it too (as `compose down -v` does)
+    anonymous = [m["Name"] for m in metrics.attrs["Mounts"] if m["Destination"] == "/prometheus"]
+    assert len(anonymous) == 1
+    gone = cli("down", "--volumes")
+    assert f"deleted volume {anonymous[0]} (anonymous)" in gone.out
+    assert not docker_client.volumes.list(filters={"name": anonymous[0]})
+
 
 def test_config_error_exits_2_and_starts_nothing(tmp_path: Path) -> None:
     ws = new_workspace(tmp_path, {"db": 1, "metrics": 2})
