@@ -157,3 +157,27 @@ def test_sigterm_to_the_daemon_stops_its_processes_first(workspace) -> None:
     assert not app.is_running() or app.status() == psutil.STATUS_ZOMBIE
     assert not (cli.ws.root / ".neodev" / "daemon.sock").exists()
     assert cli("status", "--json").json()["running"] is False
+
+
+def test_a_burst_of_50_edits_restarts_the_process_once_or_twice(workspace) -> None:
+    _, cli, app, port = workspace
+    assert cli("start", "--wait", "--timeout", "60", "app").code == 0
+    for i in range(50):
+        (app / "src" / f"gen_{i}.txt").write_text(str(i))
+    (app / "src" / "version.txt").write_text("burst\n")
+
+    def serves_burst() -> bool:
+        try:
+            return httpx.get(f"http://127.0.0.1:{port}/", trust_env=False).text == "burst"
+        except httpx.HTTPError:
+            return False
+    assert wait_until(serves_burst, timeout=30, interval=0.1)
+    wait_until(lambda: False, timeout=2)  # a late second batch would show up by now
+    assert 1 <= _unit(cli, "app")["restarts"] <= 2
+    # ignored paths (editor swap files, .git) change nothing
+    restarts = _unit(cli, "app")["restarts"]
+    (app / "src" / ".version.txt.swp").write_text("x")
+    (app / ".git").mkdir()
+    (app / ".git" / "index").write_text("x")
+    wait_until(lambda: False, timeout=2)
+    assert _unit(cli, "app")["restarts"] == restarts
