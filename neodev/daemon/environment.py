@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from neodev import ports
+from neodev.config.display import mask_text, secret_values
 from neodev.config.model import ContainerSpec, EnvironmentPlan, ProcessSpec
 from neodev.daemon.cluster_ops import ClusterOperations
 from neodev.docker.client import ClientFactory
@@ -55,6 +56,7 @@ class Environment:
         self._watchers: list[FileWatcher] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self.reaped: list[str] = []
+        self._secrets = secret_values(plan)
         runners: dict[str, Runner] = {}
         for name, container in plan.containers.items():
             runners[name] = ContainerRunner(container, plan.project, plan.network,
@@ -67,8 +69,10 @@ class Environment:
 
     def _sink(self, unit: str) -> LogSink:
         # Runners exist before the engine that publishes their lines: look it up at call time.
+        # Known secret values (and URL passwords) are masked before a line reaches any output:
+        # apps print their connection strings more often than one would like.
         def sink(line: str, stream: str, ts: float) -> None:
-            self.engine.log_sink(unit)(line, stream, ts)
+            self.engine.log_sink(unit)(mask_text(line, self._secrets), stream, ts)
         return sink
 
     # -- lifecycle ------------------------------------------------------------------------

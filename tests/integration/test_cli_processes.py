@@ -61,6 +61,7 @@ def workspace(tmp_path: Path) -> Iterator[tuple[StackWorkspace, NeodevCLI, Path,
     (root / "profiles" / "local.toml").write_text(textwrap.dedent(f"""\
         [project]
         name = "ndp"
+        env_file = "../.env"
 
         [processes.app]
         cwd = "{app}"
@@ -73,12 +74,18 @@ def workspace(tmp_path: Path) -> Iterator[tuple[StackWorkspace, NeodevCLI, Path,
         stop_grace = 2
         readiness = {{ http = "http://127.0.0.1:{port}/", interval = 0.2, start_period = 10 }}
 
+        [processes.leaky]
+        cwd = "{app}"
+        command = ["sh", "-c", "echo password=$DB_PASSWORD url=postgres://app:$DB_PASSWORD@db/x"]
+        env = {{ DB_PASSWORD = "${{DB_PASSWORD}}" }}
+
         [processes.crashy]
         cwd = "{app}"
         command = ["sh", "-c", "echo boom-on-stdout; exit 2"]
         restart = "on-failure"
         backoff = {{ initial = 0.2, factor = 2, maximum = 1 }}
         """))
+    (root / ".env").write_text("DB_PASSWORD=s3cret-value-42\n")
     ws = StackWorkspace(root=root, project="ndp", ports={})
     cli = NeodevCLI(ws)
     yield ws, cli, app, port
@@ -181,3 +188,12 @@ def test_a_burst_of_50_edits_restarts_the_process_once_or_twice(workspace) -> No
     (app / ".git" / "index").write_text("x")
     wait_until(lambda: False, timeout=2)
     assert _unit(cli, "app")["restarts"] == restarts
+
+
+def test_secret_values_are_masked_in_logs(workspace) -> None:
+    _, cli, _, _ = workspace
+    assert cli("start", "leaky").code == 0
+    assert wait_until(lambda: _unit(cli, "leaky")["state"] == "exited", timeout=20)
+    logs = cli("logs", "leaky").out
+    assert "password=********" in logs and "postgres://app:********@db/x" in logs
+    assert "s3cret-value-42" not in logs
