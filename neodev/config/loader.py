@@ -171,7 +171,8 @@ def load_plan(workspace: Path, profile: str = "local",
     names = {cf.name for cf in composes if cf.name}
     project = spec.project.name or (sorted(names)[0] if names else DEFAULT_PROJECT)
     if names - {project}:
-        warnings.append(f"compose `name:` {sorted(names)} differs from the profile's project "
+        shown = ", ".join(repr(n) for n in sorted(names - {project}))
+        warnings.append(f"compose `name:` {shown} differs from the profile's project "
                         f"{project!r}: plain `docker compose` would use other container names")
 
     sources: dict[str, Source] = {}

@@ -30,6 +30,10 @@ class UnitStatus:
     cpu_percent: float | None = None
     memory_bytes: int | None = None
     ever_running: bool = False
+    failures: int = 0
+    """Consecutive failed runs (failed starts and non-zero exits); reset by a stable run."""
+    start_failed: bool = False
+    """The latest attempt failed before the unit ran (missing image, cwd, command...)."""
     last_reload: str = ""
     """The outcome of the latest hot reload, with its cause."""
 

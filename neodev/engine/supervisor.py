@@ -19,7 +19,7 @@ from neodev.engine.events import Event, EventBus, LogLine, ReloadEvent, UnitStat
 from neodev.engine.reload import ReloadCoordinator
 from neodev.engine.runner import LogSink, Runner
 from neodev.engine.status import ReadyVerdict, UnitStatus
-from neodev.engine.unit import UnitSupervisor, condition_met
+from neodev.engine.unit import CRASH_LOOP_FAILURES, UnitSupervisor, condition_met
 
 LOG_RING_SIZE = 5_000
 """Lines kept per unit for `logs -n` and error reports; older lines live in the log files."""
@@ -161,22 +161,35 @@ class Engine:
         if status.state is UnitState.EXITED and status.exit_code == 0 and \
                 spec.restart.value != "always":
             return self._make_verdict(status, ok=True)
+        failing = status.state in (UnitState.CRASHED, UnitState.BACKOFF)
         failed_for_good = (
-            status.state is UnitState.CRASHED and spec.restart.value == "no"
-        ) or (status.state is UnitState.RUNNING and status.health.value == "unhealthy")
-        if failed_for_good or self._blocked_by_failure(name):
+            (status.state is UnitState.CRASHED and spec.restart.value == "no")
+            or (status.state is UnitState.RUNNING and status.health.value == "unhealthy")
+            # The restart policy keeps trying in the background, but a wait gives up at once
+            # on what will not fix itself soon: a unit that cannot even start, or a crash loop.
+            or (failing and (status.start_failed or status.failures >= CRASH_LOOP_FAILURES))
+        )
+        if failed_for_good:
             return self._make_verdict(status, ok=False)
+        blocker = self._failed_dependency(name)
+        if blocker is not None:
+            verdict = self._make_verdict(status, ok=False)
+            return ReadyVerdict(unit=name, ok=False, state=verdict.state, health=verdict.health,
+                                reason=f"not started: it needs {blocker.unit}, which failed: "
+                                       f"{blocker.reason}")
         return None
 
-    def _blocked_by_failure(self, name: str) -> bool:
-        status = self.status_of(name)
-        if status.state is not UnitState.PENDING:
-            return False
+    def _failed_dependency(self, name: str) -> ReadyVerdict | None:
+        """The verdict of a dependency that failed for good while `name` waits for it."""
+        if self.status_of(name).state is not UnitState.PENDING:
+            return None
         for dep in self.units[name].depends_on:
+            if self.dependency_met(dep):
+                continue
             verdict = self._verdict(dep.service, final=False)
             if verdict is not None and not verdict.ok:
-                return True
-        return False
+                return verdict
+        return None
 
     def _timeout_verdict(self, name: str, timeout: float) -> ReadyVerdict:
         status = self.status_of(name)

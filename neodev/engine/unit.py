@@ -35,6 +35,8 @@ DOCKER_HEALTH_POLL = 0.2
 """Docker evaluates its own healthcheck; reading its verdict costs one inspect call. Polled
 this often only until healthy (STEADY_HEALTH_POLL after), since every dependent and
 `start --wait` waits on that moment."""
+CRASH_LOOP_FAILURES = 3
+"""Consecutive failures from which a unit is shown as crash-looping (and `--wait` gives up)."""
 STEADY_HEALTH_POLL = 5.0
 """Once healthy, a unit is checked at most this often: readiness is what `start --wait` and
 dependents wait for, so it is polled fast while starting; afterwards losing health is noticed
@@ -57,7 +59,6 @@ class UnitSupervisor:
         """Set while no `runner.stop()` is in flight: a restart waits for it before starting,
         so a driver never has a stop and a start of the same unit running at once."""
         self._runner_stopped.set()
-        self._consecutive_failures = 0
         self._run_started: float | None = None
 
     # -- commands -------------------------------------------------------------------------
@@ -70,7 +71,7 @@ class UnitSupervisor:
             return
         self._stop_requested = False
         self._restart_requested = False
-        self._consecutive_failures = 0
+        self.status.failures = 0
         self._task = asyncio.create_task(self._supervise(), name=f"unit:{self.spec.name}")
 
     async def stop(self) -> None:
@@ -102,7 +103,7 @@ class UnitSupervisor:
             self._set_state(UnitState.STOPPING, reason="restarting")
             await self._stop_runner()
         else:
-            self._consecutive_failures = 0
+            self.status.failures = 0
             self._wake.set()
 
     # -- the lifecycle loop ---------------------------------------------------------------
@@ -138,9 +139,11 @@ class UnitSupervisor:
         try:
             launch = await self.runner.start()
         except NeodevError as exc:
+            self.status.start_failed = True
+            self.status.failures += 1
             self._set_state(UnitState.CRASHED, reason=f"failed to start: {exc.message}")
-            self._consecutive_failures += 1
             return None
+        self.status.start_failed = False
         if self._stop_requested:
             await self._stop_runner()
             return None
@@ -165,7 +168,7 @@ class UnitSupervisor:
                 monitor.cancel()
             await asyncio.gather(*monitors, return_exceptions=True)
         if exit_code is None:
-            self._consecutive_failures += 1
+            self.status.failures += 1
             self.status.started_at = None
             self._set_health(Health.NONE, "")
             self._set_state(UnitState.CRASHED, reason=f"lost track of the unit: {lost}")
@@ -183,11 +186,11 @@ class UnitSupervisor:
             self._set_state(UnitState.STOPPED, reason="stopped", exit_code=exit_code)
             return
         if uptime >= self.spec.backoff.reset_after:
-            self._consecutive_failures = 0
+            self.status.failures = 0
         if exit_code == 0:
             self._set_state(UnitState.EXITED, reason="exited with code 0", exit_code=0)
         else:
-            self._consecutive_failures += 1
+            self.status.failures += 1
             output = [e.line for e in self.engine.recent_logs(self.spec.name, 20)
                       if e.stream != "neodev"]
             last = f"; last output: {output[-1]}" if output else ""
@@ -202,10 +205,11 @@ class UnitSupervisor:
 
     async def _backoff(self) -> None:
         backoff = self.spec.backoff
-        failures = max(self._consecutive_failures, 1)
+        failures = max(self.status.failures, 1)
         delay = min(backoff.initial * backoff.factor ** (failures - 1), backoff.maximum)
         previous = self.status.reason
-        loop_note = f"crash loop ({failures} failures in a row): " if failures >= 3 else ""
+        loop_note = (f"crash loop ({failures} failures in a row): "
+                     if failures >= CRASH_LOOP_FAILURES else "")
         self._set_state(UnitState.BACKOFF,
                         reason=f"{loop_note}restarting in {delay:.1f}s after: {previous}",
                         exit_code=self.status.exit_code)

@@ -69,7 +69,9 @@ async def test_failed_unit_holds_back_only_its_dependents() -> None:
     verdicts = {v.unit: v for v in await engine.wait_ready(["db", "api", "cache"], timeout=5)}
     assert verdicts["cache"].ok
     assert not verdicts["db"].ok and "image missing" in verdicts["db"].reason
-    assert not verdicts["api"].ok and "waiting for db" in verdicts["api"].reason
+    assert not verdicts["api"].ok
+    assert verdicts["api"].reason.startswith(
+        "not started: it needs db, which failed: failed to start: image missing")
     assert engine.status_of("api").state is UnitState.PENDING
     assert engine.status_of("cache").state is UnitState.RUNNING
     await engine.stop()
@@ -267,4 +269,33 @@ async def test_restart_never_starts_while_the_runner_is_still_stopping() -> None
     await engine.reload("api", ["a.py"])
     assert runner.starts == 2
     assert not runner.overlapped
+    await engine.stop()
+
+
+async def test_wait_gives_up_at_once_on_a_unit_that_cannot_start_even_with_restarts() -> None:
+    runners = {"loki": FakeRunner("loki", runs=[Run(start_error="image grafana/loki missing")])}
+    engine = make_engine([unit("loki", restart="always"), unit("db")], runners)
+    await engine.start()
+    started = asyncio.get_running_loop().time()
+    verdicts = {v.unit: v for v in await engine.wait_ready(["loki", "db"], timeout=30)}
+    assert asyncio.get_running_loop().time() - started < 5  # not the 30 s timeout
+    assert not verdicts["loki"].ok and "image grafana/loki missing" in verdicts["loki"].reason
+    assert verdicts["db"].ok
+    assert engine.status_of("loki").start_failed
+    await engine.stop()
+
+
+async def test_wait_gives_up_on_a_crash_loop_but_the_policy_keeps_restarting() -> None:
+    crash = Run(exit_after=0.01, exit_code=1, health=Health.STARTING)
+    runners = {"api": FakeRunner("api", runs=[crash])}
+    spec = unit("api", restart="on-failure").model_copy(
+        update={"backoff": Backoff(initial=0.01, factor=1.0, maximum=0.01, reset_after=5)})
+    engine = make_engine([spec], runners)
+    await engine.start()
+    [verdict] = await engine.wait_ready(["api"], timeout=30)
+    assert not verdict.ok and verdict.reason.startswith("crash loop (3 failures in a row)")
+    assert engine.status_of("api").failures >= 3
+    starts = runners["api"].starts
+    await asyncio.sleep(0.2)
+    assert runners["api"].starts > starts  # still restarting in the background
     await engine.stop()
