@@ -51,7 +51,10 @@ fi
 start_dockerd=1
 if [[ -f "$PID_FILE" ]]; then
     pid="$(cat "$PID_FILE" 2>/dev/null || true)"
-    if [[ "$pid" =~ ^[0-9]+$ && "$(cat "/proc/$pid/comm" 2>/dev/null)" == dockerd ]]; then
+    # A killed dockerd whose parent never reaps it stays a zombie named dockerd: not running.
+    state="$(awk '/^State:/ {print $2}' "/proc/$pid/status" 2>/dev/null || true)"
+    if [[ "$pid" =~ ^[0-9]+$ && "$(cat "/proc/$pid/comm" 2>/dev/null)" == dockerd \
+            && "$state" != Z ]]; then
         log "dockerd (pid $pid) is running but does not answer yet: waiting for it"
         start_dockerd=0
     else
