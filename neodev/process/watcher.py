@@ -31,6 +31,10 @@ DEFAULT_STEP_MS = 50
 """How long the tree must stay quiet before a batch is reported (watchfiles `step`)."""
 
 
+NEW_DIRECTORY_PROBE = "any-file"
+"""A file name standing for "anything inside" when asking whether a new directory matters."""
+
+
 class FileWatcher:
     """Watches one process's cwd and reports batches of matching changed paths.
 
@@ -66,6 +70,14 @@ class FileWatcher:
             rel = Path(path).resolve().relative_to(self._cwd).as_posix()
         except ValueError:
             return False
+        inside = f"{rel}/{NEW_DIRECTORY_PROBE}"
+        if Path(path).is_dir():
+            # A directory counts only when it is new and what it holds would count (`src/` for
+            # `src/**`, never `node_modules/`): files written into it in the same instant can
+            # land before inotify watches it (`mkdir src && echo x > src/a.kt`, git checkouts).
+            return change == Change.added and self.globs.matches(inside)
+        if change == Change.deleted and self.globs.is_ignored(inside):
+            return False  # gone, so it may have been an ignored directory (rm -rf node_modules)
         return self.globs.matches(rel)
 
     def watch_paths(self) -> list[tuple[list[Path], bool]]:

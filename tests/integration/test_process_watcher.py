@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+from watchfiles import Change
 
 from neodev.config.model import ProcessSpec
 from neodev.errors import ProcessError
@@ -146,9 +147,25 @@ async def test_watch_root_created_later_is_still_seen(tmp_path: Path) -> None:
         (tmp_path / "src").mkdir()
         (tmp_path / "src" / "a.kt").write_text("x")
         await got.wait(1)
-        assert "src/a.kt" in {p for b in got.got for p in b}
+        # the file, or (when it was written before inotify watched src/) the new directory
+        assert {"src/a.kt", "src"} & {p for b in got.got for p in b}
     finally:
         await w.stop()
+
+
+async def test_a_new_directory_counts_only_where_the_globs_reach(tmp_path: Path) -> None:
+    (tmp_path / "src").mkdir()
+    w = FileWatcher(spec(tmp_path, "backend", ("src/**",)), Batches())
+    (tmp_path / "src" / "pkg").mkdir()
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "src" / "node_modules").mkdir()
+    assert w.accepts(Change.added, str(tmp_path / "src" / "pkg"))
+    assert not w.accepts(Change.added, str(tmp_path / "docs"))
+    assert not w.accepts(Change.added, str(tmp_path / "src" / "node_modules"))
+    assert not w.accepts(Change.modified, str(tmp_path / "src" / "pkg"))
+    # deleted paths cannot be inspected: one that names an ignored directory does not count
+    assert not w.accepts(Change.deleted, str(tmp_path / "src" / "build"))
+    assert w.accepts(Change.deleted, str(tmp_path / "src" / "Main.kt"))
 
 
 async def test_missing_cwd_is_a_process_error(tmp_path: Path) -> None:
