@@ -168,9 +168,9 @@ class DockerProject:
         def remove(c: Container, _client: DockerClient) -> str | None:
             try:
                 c.stop(timeout=stop_timeout(grace))
-                # Anonymous volumes (an image's VOLUME no named volume covers) go with their
-                # container only under --volumes, as with `docker compose down -v`.
-                c.remove(v=remove_volumes)
+                # Anonymous volumes (an image's VOLUME no named volume covers) are removed
+                # below, by name, only with remove_volumes (as `docker compose down -v`).
+                c.remove(v=False)
             except NotFound:
                 return None  # already gone: nothing to report
             return c.name
@@ -192,8 +192,10 @@ class DockerProject:
                                            lambda cl: self._remove_network(cl, problems))
         volumes: list[str] = []
         if remove_volumes:
-            volumes.extend(f"{name} (anonymous)" for c in containers
-                           for name in _anonymous_volumes(c))
+            anonymous = sorted({name for c in containers for name in _anonymous_volumes(c)})
+            volumes += await self._clients.call(
+                "remove anonymous volumes",
+                lambda cl: self._remove_anonymous(cl, anonymous, problems))
             volumes += await self._clients.call(f"remove volumes of project {self.project}",
                                                 lambda cl: self._remove_volumes(cl, problems))
         return DownReport(tuple(sorted(removed)), network, tuple(volumes), tuple(problems))
@@ -211,6 +213,22 @@ class DockerProject:
                 return None
             return self.network
         return None
+
+    def _remove_anonymous(self, client: DockerClient, names: list[str],
+                          problems: list[str]) -> list[str]:
+        """Remove the anonymous volumes the project's containers used. `remove(v=True)` does
+        not cover them once a recreate mounted them again by name."""
+        deleted = []
+        for name in names:
+            try:
+                client.volumes.get(name).remove()
+            except NotFound:
+                continue  # already gone
+            except APIError as e:  # still used by a container outside the project
+                problems.append(translate(e, f"remove volume {name}").message)
+                continue
+            deleted.append(f"{name} (anonymous)")
+        return deleted
 
     def _remove_volumes(self, client: DockerClient, problems: list[str]) -> list[str]:
         deleted = []
@@ -301,10 +319,15 @@ class DockerProject:
                 "127.0.0.1 (or another address of this machine) as the host IP.") from e
 
 
+def anonymous_mounts(c: Container) -> dict[str, str]:
+    """Volumes Docker created for the container's image VOLUMEs (named by a 64-hex id), by
+    their mount destination."""
+    return {m["Destination"]: m["Name"] for m in c.attrs.get("Mounts") or []
+            if m.get("Type") == "volume" and ANONYMOUS_VOLUME.fullmatch(m.get("Name") or "")}
+
+
 def _anonymous_volumes(c: Container) -> list[str]:
-    """Volumes Docker created for the container's image VOLUMEs: named by a 64-hex id."""
-    return [m["Name"] for m in c.attrs.get("Mounts") or []
-            if m.get("Type") == "volume" and ANONYMOUS_VOLUME.fullmatch(m.get("Name") or "")]
+    return sorted(anonymous_mounts(c).values())
 
 
 def _info(c: Container) -> ContainerInfo:

@@ -38,6 +38,7 @@ from neodev.docker.labels import (
     container_name,
 )
 from neodev.docker.logs import SYSTEM, LogFollower
+from neodev.docker.project import anonymous_mounts
 from neodev.docker.stats import stats_from_sample
 from neodev.engine.events import Health
 from neodev.engine.runner import HealthReport, LaunchResult, LogSink, Stats
@@ -127,12 +128,13 @@ class ContainerRunner:
     def _launch(self, client: DockerClient, wanted: str) -> tuple[str, str]:
         """Blocking part of start: returns (container id, adopted|started|created)."""
         keep: Container | None = None
+        inherited: dict[str, str] = {}
         for c in client.containers.list(all=True, filters={"label": [
                 f"{COMPOSE_PROJECT}={self.project}", f"{COMPOSE_SERVICE}={self.spec.service}"]}):
             if keep is None and c.labels.get(CONFIG_HASH) == wanted:
                 keep = c
             else:  # stale config (or a duplicate): replace it, keeping its volumes
-                self._discard(c)
+                inherited.update(self._discard(c))
         if keep is not None:
             if keep.status == "running":
                 return keep.id, "adopted"
@@ -141,7 +143,7 @@ class ContainerRunner:
                 return keep.id, "adopted"
             keep.start()
             return keep.id, "started"
-        container = self._create(client, wanted)
+        container = self._create(client, wanted, inherited)
         try:
             container.start()
         except APIError:
@@ -150,14 +152,23 @@ class ContainerRunner:
             raise
         return container.id, "created"
 
-    def _discard(self, container: Container) -> None:
+    def _discard(self, container: Container) -> dict[str, str]:
+        """Stop and remove a container, keeping its volumes.
+
+        Returns:
+            Its anonymous volumes by destination, for the replacement to mount again (as
+            compose does on recreate), so their data is neither lost nor left dangling.
+        """
         try:
+            anonymous = anonymous_mounts(container)
             container.stop(timeout=stop_timeout(self.spec.stop_grace))
             container.remove(v=False)
         except NotFound:
-            pass  # already gone, which is what we wanted
+            return {}  # already gone, which is what we wanted
+        return anonymous
 
-    def _create(self, client: DockerClient, wanted: str) -> Container:
+    def _create(self, client: DockerClient, wanted: str,
+                inherited: dict[str, str] | None = None) -> Container:
         spec = self.spec
         labels = {**spec.labels,
                   **container_labels(self.project, spec.service, spec.name, wanted)}
@@ -167,7 +178,9 @@ class ContainerRunner:
             "environment": dict(spec.environment),
             "ports": _port_bindings(spec),
             "volumes": [f"{v.source}:{v.target}:{'ro' if v.read_only else 'rw'}"
-                        for v in spec.volumes],
+                        for v in spec.volumes] + [
+                f"{name}:{target}:rw" for target, name in (inherited or {}).items()
+                if target not in {v.target for v in spec.volumes}],
             "extra_hosts": dict(spec.extra_hosts),
             "network": self.network,
             "networking_config": {self.network: client.api.create_endpoint_config(

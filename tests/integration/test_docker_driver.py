@@ -390,3 +390,35 @@ def test_docker_log_timestamps_are_parsed_to_the_nanosecond_prefix() -> None:
     ts, _ = split_timestamp("2026-11-26T11:00:01+01:00 x")
     assert ts == pytest.approx(1795687201.0)
     assert split_timestamp("no prefix") == (None, "no prefix")
+
+
+async def test_recreate_carries_anonymous_volumes_over_and_down_volumes_removes_them(
+        project: DockerProject, clients: ClientFactory, engine: docker.DockerClient) -> None:
+    """The Prometheus image declares VOLUME /prometheus; this spec does not name a volume
+    there, so Docker makes an anonymous one. A recreate must neither lose nor orphan it."""
+    await project.ensure_network()
+    spec = postgres_spec(project.project, name="metrics", service="metrics",
+                         image=PROMETHEUS_IMAGE, image_variable="NEODEV_PROMETHEUS_IMAGE",
+                         environment={"A": "1"}, ports=(), volumes=(), healthcheck=None)
+    first = ContainerRunner(spec, project.project, project.network, Collector(), clients)
+    await first.start()
+    assert first.container_id is not None
+    old = engine.containers.get(first.container_id)
+    [volume] = [m["Name"] for m in old.attrs["Mounts"] if m["Destination"] == "/prometheus"]
+    code, _ = old.exec_run(["sh", "-c", "echo kept > /prometheus/marker"])
+    assert code == 0
+
+    changed = spec.model_copy(update={"environment": {"A": "2"}})
+    second = ContainerRunner(changed, project.project, project.network, Collector(), clients)
+    await second.start()
+    assert second.container_id != first.container_id
+    new = engine.containers.get(second.container_id)
+    assert [m["Name"] for m in new.attrs["Mounts"] if m["Destination"] == "/prometheus"] == \
+        [volume]
+    code, out = new.exec_run(["cat", "/prometheus/marker"])
+    assert (code, out.decode().strip()) == (0, "kept")
+    await second.stop(2)
+
+    report = await project.down(remove_volumes=True, grace=2)
+    assert f"{volume} (anonymous)" in report.volumes
+    assert not engine.volumes.list(filters={"name": volume})
