@@ -153,7 +153,7 @@ def test_port_of_our_own_container_is_ok_and_of_another_project_fails(
         assert check.status == "fail"
         assert unique_name in check.detail and project in check.detail
     finally:
-        running.remove(force=True)
+        running.remove(force=True, v=True)
 
 
 def test_env_file_and_process_dirs(tmp_path: Path) -> None:
