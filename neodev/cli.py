@@ -191,9 +191,19 @@ def start(profile: str | None, wait: bool, timeout: float, as_json: bool,
 def stop(services: tuple[str, ...]) -> None:
     """Stop SERVICES, or the whole environment (and its daemon) when none are named."""
     paths = _paths()
+    info = lifecycle.find_daemon(paths)
     with _running_client(paths) as client:
         result = client.stop(list(services)) if services else client.shutdown()
+    if not services and info is not None:
+        _wait_for_daemon_exit(info)
     click.echo(f"stopped {', '.join(result['stopped']) or 'nothing'}")
+
+
+def _wait_for_daemon_exit(info: lifecycle.DaemonInfo) -> None:
+    """Return only once the daemon is gone, so the next command never meets a dying one."""
+    if not lifecycle.wait_for_exit(info, timeout=60):
+        raise DaemonError(f"the daemon (pid {info.pid}) did not exit within 60 s after "
+                          "stopping its units; see .neodev/daemon.log")
 
 
 @main.command()
@@ -216,6 +226,9 @@ def down(profile: str | None, volumes: bool, as_json: bool) -> None:
     client, _ = _ensure_daemon(paths, info.profile if info else _profile(profile))
     with client:
         report = client.down(volumes)
+    after = lifecycle.read_info(paths)
+    if after is not None:
+        _wait_for_daemon_exit(after)
     click.echo(json.dumps(report, indent=2) if as_json else format_down(report, volumes))
 
 
@@ -225,14 +238,22 @@ def status(as_json: bool) -> None:
     """Show every unit: state, health, ports, uptime, restarts, CPU, memory."""
     paths = _paths()
     info = lifecycle.find_daemon(paths)
-    if info is None:
+    data: dict[str, Any] | None = None
+    if info is not None:
+        try:
+            with DaemonClient(Path(info.socket)) as client:
+                data = client.status()
+        except DaemonError:
+            if lifecycle.wait_for_exit(info, timeout=10):
+                data = None  # it was shutting down: now it is gone
+            else:
+                raise
+    if data is None:
         if as_json:
             click.echo(json.dumps({"running": False, "workspace": str(paths.root), "units": []}))
         else:
             click.echo(f"no neodev environment is running in {paths.root}")
         return
-    with DaemonClient(Path(info.socket)) as client:
-        data = client.status()
     data["running"] = True
     click.echo(json.dumps(data, indent=2) if as_json else format_status(data))
 

@@ -161,6 +161,20 @@ def wait_for_daemon(paths: WorkspacePaths, child: subprocess.Popen[bytes],
     raise DaemonError(f"the daemon did not answer within {timeout:.0f}s; see {paths.daemon_log}")
 
 
+def wait_for_exit(info: DaemonInfo, timeout: float = 60.0) -> bool:
+    """Wait until the daemon described by `info` has exited; False if it is still there."""
+    try:
+        process = psutil.Process(info.pid)
+        if process.create_time() != info.create_time:
+            return True
+        process.wait(timeout=timeout)
+    except psutil.NoSuchProcess:
+        return True
+    except psutil.TimeoutExpired:
+        return False
+    return True
+
+
 def startup_error_file(paths: WorkspacePaths) -> Path:
     return paths.state_dir / "startup-error.json"
 
