@@ -266,7 +266,9 @@ def status(as_json: bool) -> None:
 def logs(follow: bool, tail: int | None, since: str | None, services: tuple[str, ...]) -> None:
     """Print the output of SERVICES (all when none), prefixed like compose."""
     color = sys.stdout.isatty()
-    with _running_client(_paths()) as client:
+    paths = _paths()
+    info = lifecycle.find_daemon(paths)
+    with _running_client(paths) as client:
         names = list(services)
         width = max((len(n) for n in names), default=8)
         try:
@@ -275,6 +277,12 @@ def logs(follow: bool, tail: int | None, since: str | None, services: tuple[str,
                 click.echo(format_log_line(entry, width, color))
         except KeyboardInterrupt:
             return
+        except DaemonError:
+            # Following ends when the environment is stopped: that is not an error.
+            if not (follow and info is not None and lifecycle.wait_for_exit(info, timeout=10)):
+                raise
+        if follow:  # a follow only ends when the daemon went away
+            click.echo("(the environment was stopped)", err=True)
 
 
 @main.group()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
 import sys
 import textwrap
 import time
@@ -200,3 +201,25 @@ def test_secret_values_are_masked_in_logs(workspace) -> None:
     logs = cli("logs", "leaky").out
     assert "password=********" in logs and "postgres://app:********@db/x" in logs
     assert "s3cret-value-42" not in logs
+
+
+def test_logs_follow_prints_new_lines_and_ends_cleanly_when_the_environment_stops(
+        workspace) -> None:
+    _, cli, app, _ = workspace
+    assert cli("start", "--wait", "--timeout", "60", "app").code == 0
+    follower = subprocess.Popen([sys.executable, "-m", "neodev", "logs", "-f", "app"],
+                                cwd=cli.ws.root, env=cli.env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(1.5)  # the follower is connected
+        (app / "src" / "version.txt").write_text("followed\n")
+        assert wait_until(lambda: _unit(cli, "app")["last_reload"].startswith("restarted"), 30)
+        assert cli("stop").code == 0
+        out, err = follower.communicate(timeout=30)
+    finally:
+        if follower.poll() is None:
+            follower.kill()
+            follower.communicate()
+    assert follower.returncode == 0, err
+    assert "app | serving followed" in out  # a line written after the follow began
+    assert "(the environment was stopped)" in err
