@@ -7,7 +7,6 @@ publishes the OpenAPI document at `/openapi.json`.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Callable
@@ -61,7 +60,7 @@ def create_app(env: Environment, request_shutdown: Callable[[], None]) -> FastAP
 
     @app.post("/v1/wait")
     async def wait(body: WaitRequest) -> dict[str, Any]:
-        names = env.engine.resolve(body.units) if body.units else list(env.engine.units)
+        names = env.resolve(body.units)
         verdicts = await env.engine.wait_ready(names, body.timeout)
         return {"ok": all(v.ok for v in verdicts), "units": [v.to_dict() for v in verdicts]}
 
@@ -134,23 +133,24 @@ def _endpoints(env: Environment, name: str) -> list[str]:
 
 async def _log_stream(env: Environment, names: list[str], n: int | None, since: float | None,
                       follow: bool) -> AsyncIterator[bytes]:
+    # Subscribe before reading the backlog, so no line falls between the two.
     subscription = env.bus.subscribe() if follow else None
     backlog: list[LogLine] = []
     for name in names:
         backlog.extend(env.engine.recent_logs(name, n, since))
     backlog.sort(key=lambda e: e.ts)
-    for line in backlog:
-        yield _line(line.to_dict())
-    if subscription is None:
-        return
-    wanted = set(names)
     try:
+        for line in backlog:
+            yield _line(line.to_dict())
+        if subscription is None:
+            return
+        wanted = set(names)
         async for event in subscription:
             if isinstance(event, LogLine) and event.unit in wanted:
                 yield _line(event.to_dict())
-    except asyncio.CancelledError:
-        subscription.close()
-        raise
+    finally:  # a client that disconnects mid-backlog must not leave a subscriber behind
+        if subscription is not None:
+            subscription.close()
 
 
 async def _event_stream(env: Environment) -> AsyncIterator[bytes]:

@@ -25,7 +25,7 @@ from neodev.docker.runner import ContainerRunner
 from neodev.engine.events import EventBus, StateChanged, UnitState
 from neodev.engine.runner import LogSink, Runner
 from neodev.engine.supervisor import Engine
-from neodev.errors import DockerError, NeodevError
+from neodev.errors import ConfigError, DockerError, NeodevError
 from neodev.paths import WorkspacePaths
 from neodev.process.pids import PidRegistry, reap_orphans
 from neodev.process.runner import ProcessRunner
@@ -105,7 +105,7 @@ class Environment:
             PortConflictError: a needed host port is taken; nothing was started.
             DockerError: the engine is unreachable.
         """
-        order = self._resolve(names)
+        order = self.resolve(names)
         to_start = [n for n in order if self.engine.status_of(n).state in _STARTABLE]
         await self._check_ports(to_start)
         if any(n in self.plan.containers for n in to_start):
@@ -115,25 +115,25 @@ class Environment:
         self._start_watchers(started)
         return started
 
-    def _resolve(self, names: Iterable[str] | None) -> list[str]:
-        from neodev.errors import ConfigError
+    def resolve(self, names: Iterable[str] | None) -> list[str]:
+        """The named units (all when None or empty) and their dependencies, in start order.
 
-        try:
-            return self.engine.resolve(list(names) if names else None)
-        except KeyError as exc:
-            valid = ", ".join(sorted(self.plan.units))
-            raise ConfigError(f"unknown service {exc.args[0]!r}; valid services: {valid}",
-                              file=str(self.plan.profile_file)) from None
+        Raises:
+            ConfigError: an unknown unit name.
+        """
+        return self.engine.resolve(self.known_units(names))
 
     async def stop(self, names: Iterable[str] | None) -> list[str]:
-        names = self.known_units(names)
-        return await self.engine.stop(names)
+        return await self.engine.stop(self.known_units(names))
 
     def known_units(self, names: Iterable[str] | None) -> list[str] | None:
+        """The names, checked against the plan (None when none were given).
+
+        Raises:
+            ConfigError: naming the first unknown unit and the valid ones.
+        """
         if not names:
             return None
-        from neodev.errors import ConfigError
-
         names = list(names)
         unknown = [n for n in names if n not in self.plan.units]
         if unknown:
