@@ -7,7 +7,6 @@ failed build keeps the old process running and publishes the build output.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
@@ -98,7 +97,6 @@ class ReloadCoordinator:
                                    duration=duration, detail="" if ok else verdicts[0].reason),
                        f"reload: {summary}")
         supervisor.status.last_reload = f"{summary} ({cause})"
-        await asyncio.sleep(0)
 
     def _announce(self, event: ReloadEvent, line: str) -> None:
         """Publish the reload event, and the same news as neodev's own lines in the unit's log

@@ -37,7 +37,8 @@ class Stats:
 
 
 LogSink = Callable[[str, str, float], None]
-"""sink(line, stream, timestamp) — drivers call it for each output line of their unit."""
+"""sink(line, stream, timestamp) — drivers call it for each output line of their unit. The
+engine keeps each unit's recent lines (for `logs -n` and failure reports) from this sink."""
 
 
 class Runner(Protocol):
@@ -64,8 +65,4 @@ class Runner(Protocol):
 
     async def stats(self) -> Stats | None:
         """One CPU/memory sample, or None while not running."""
-        ...
-
-    def recent_logs(self, n: int) -> list[str]:
-        """The last n output lines kept in memory (for error reports)."""
         ...

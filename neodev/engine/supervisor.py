@@ -12,10 +12,11 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import replace
 
 from neodev.config.model import Dependency, UnitSpec
 from neodev.engine import graph
-from neodev.engine.events import Event, EventBus, LogLine, ReloadEvent, UnitState
+from neodev.engine.events import Event, EventBus, LogLine, UnitState
 from neodev.engine.reload import ReloadCoordinator
 from neodev.engine.runner import LogSink, Runner
 from neodev.engine.status import ReadyVerdict, UnitStatus
@@ -138,7 +139,7 @@ class Engine:
         verdicts: dict[str, ReadyVerdict] = {}
         while pending:
             for name in list(pending):
-                verdict = self._verdict(name, final=False)
+                verdict = self._verdict(name)
                 if verdict is not None:
                     verdicts[name] = verdict
                     pending.discard(name)
@@ -150,10 +151,11 @@ class Engine:
             if not done:
                 change.cancel()
         for name in pending:
-            verdicts[name] = self._verdict(name, final=True) or self._timeout_verdict(name, timeout)
+            verdicts[name] = self._verdict(name) or self._timeout_verdict(name, timeout)
         return [verdicts[n] for n in sorted(verdicts)]
 
-    def _verdict(self, name: str, *, final: bool) -> ReadyVerdict | None:
+    def _verdict(self, name: str) -> ReadyVerdict | None:
+        """The unit's verdict if it has one yet: ready, or failed for good; None while open."""
         status = self.status_of(name)
         spec = self.units[name]
         if status.ready:
@@ -173,10 +175,9 @@ class Engine:
             return self._make_verdict(status, ok=False)
         blocker = self._failed_dependency(name)
         if blocker is not None:
-            verdict = self._make_verdict(status, ok=False)
-            return ReadyVerdict(unit=name, ok=False, state=verdict.state, health=verdict.health,
-                                reason=f"not started: it needs {blocker.unit}, which failed: "
-                                       f"{blocker.reason}")
+            return replace(self._make_verdict(status, ok=False), last_logs=(),
+                           reason=f"not started: it needs {blocker.unit}, which failed: "
+                                  f"{blocker.reason}")
         return None
 
     def _failed_dependency(self, name: str) -> ReadyVerdict | None:
@@ -186,17 +187,14 @@ class Engine:
         for dep in self.units[name].depends_on:
             if self.dependency_met(dep):
                 continue
-            verdict = self._verdict(dep.service, final=False)
+            verdict = self._verdict(dep.service)
             if verdict is not None and not verdict.ok:
                 return verdict
         return None
 
     def _timeout_verdict(self, name: str, timeout: float) -> ReadyVerdict:
-        status = self.status_of(name)
-        verdict = self._make_verdict(status, ok=False)
-        return ReadyVerdict(unit=name, ok=False, state=verdict.state, health=verdict.health,
-                            reason=f"not ready after {timeout:.0f}s: {verdict.reason}",
-                            last_logs=verdict.last_logs)
+        verdict = self._make_verdict(self.status_of(name), ok=False)
+        return replace(verdict, reason=f"not ready after {timeout:.0f}s: {verdict.reason}")
 
     def _make_verdict(self, status: UnitStatus, *, ok: bool) -> ReadyVerdict:
         reason = status.reason
@@ -207,6 +205,3 @@ class Engine:
         tail = () if ok else tuple(e.line for e in self.recent_logs(status.name, 10))
         return ReadyVerdict(unit=status.name, ok=ok, state=str(status.state),
                             health=str(status.health), reason=reason, last_logs=tail)
-
-    def publish_reload(self, event: ReloadEvent) -> None:
-        self.publish(event)
