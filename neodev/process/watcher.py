@@ -3,7 +3,7 @@
 Not `watchfiles.run_process`: it signals only the direct child, installs a SIGTERM handler in our
 process and lets child output hit the terminal (reference §3). The watcher only reports batches
 of changed paths; restarting (and coalescing changes that arrive during a restart into exactly
-one more restart) is the engine's job, with `ReloadCoalescer` (coalesce.py) as a helper.
+one more restart) is the engine's job (neodev/engine/reload.py).
 
 Watches are placed only where the globs can match (`src/**` watches `src/`, `package.json`
 watches the cwd non-recursively), so a `node_modules` next to the sources costs no inotify

@@ -15,7 +15,7 @@ import httpx
 from neodev.config.model import Probe, ProcessSpec
 from neodev.engine.events import Health
 from neodev.engine.runner import HealthReport
-from neodev.process.coalesce import ReloadCoalescer
+from neodev.engine.supervisor import Engine
 from neodev.process.pids import PidRegistry
 from neodev.process.runner import ProcessRunner
 from neodev.process.watcher import FileWatcher
@@ -67,7 +67,7 @@ async def test_example_apps_chain_and_backend_hot_reload(tmp_path: Path) -> None
         ProcessSpec(name="backend", cwd=ws / "backend", command=("./gradlew", "run"),
                     env={"PORT": str(backend_port), "NEODEV_PYTHON": sys.executable,
                          "DB_PORT": str(free_port())},
-                    readiness=Probe(kind="http", interval=0.1,
+                    readiness=Probe(kind="http", interval=0.1, start_period=15,
                                     url=f"http://127.0.0.1:{backend_port}/health/liveness"),
                     watch=("src/**",), debounce_ms=100),
         ProcessSpec(name="router", cwd=ws / "router", command=("./router", "--config",
@@ -82,6 +82,7 @@ async def test_example_apps_chain_and_backend_hot_reload(tmp_path: Path) -> None
                for s in specs}
     client = httpx.Client(trust_env=False, timeout=5)
     watcher: FileWatcher | None = None
+    engine: Engine | None = None
     try:
         for runner in runners.values():
             await runner.start()
@@ -96,18 +97,16 @@ async def test_example_apps_chain_and_backend_hot_reload(tmp_path: Path) -> None
         assert 'http_requests_total{method="POST",path="/graphql",status="200"} 1' in metrics
         assert "http_request_duration_seconds_bucket{le=\"+Inf\"}" in metrics
 
-        # Hot reload: watcher -> coalescer -> stop + start, as the engine does it.
-        coalescer, reloads = ReloadCoalescer(), []
+        # Hot reload: watcher -> Engine.reload (build, restart, ready), as the daemon wires it.
+        engine = Engine({"backend": specs[0]}, {"backend": runners["backend"]})
+        await runners["backend"].stop(5.0)  # from here on the engine supervises it
+        await engine.start()
+        assert all(v.ok for v in await engine.wait_ready(["backend"], 15))
+        reloads: list[list[str]] = []
 
         async def on_change(paths: list[str]) -> None:
-            if not coalescer.submit(paths):
-                return
-            files = coalescer.begin()
-            while files is not None:
-                reloads.append(files)
-                await runners["backend"].stop(5.0)
-                await runners["backend"].start()
-                files = coalescer.finish()
+            reloads.append(paths)
+            await engine.reload("backend", paths)
 
         watcher = FileWatcher(specs[0], on_change)
         watcher.start()
@@ -120,10 +119,13 @@ async def test_example_apps_chain_and_backend_hot_reload(tmp_path: Path) -> None
         (ws / "backend" / "node_modules" / "x.js").write_text("ignored: not under src/")
         await asyncio.sleep(0.5)
         assert len(reloads) == 1
+        assert engine.reloads.completed["backend"] == 1
     finally:
         client.close()
         if watcher is not None:
             await watcher.stop()
+        if engine is not None:
+            await engine.stop()
         for runner in runners.values():
             await runner.stop(3.0)
     assert registry.load() == {}
