@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -170,7 +169,7 @@ def start(profile: str | None, wait: bool, timeout: float, as_json: bool,
             started = client.start(list(services))["started"]
         except NeodevError:
             if fresh:
-                client.shutdown()
+                _shutdown_spawned(paths, client)
             raise
         if not wait:
             click.echo(f"starting {', '.join(started)} (follow with `neodev status`)")
@@ -291,17 +290,23 @@ def cluster() -> None:
 
 
 def _cluster_command(action: str, profile: str, as_json: bool) -> None:
-    """Run a cluster action through the daemon when one runs (so the dashboard sees the
-    progress), else in this process; print each step with its duration, then the report."""
+    """Run a cluster action through the daemon (spawned for the occasion when none runs, so the
+    CLI never drives kind, kubectl or docker itself); print each finished step with its
+    duration on stderr, then the report."""
     paths = _paths()
-    info = lifecycle.find_daemon(paths)
-    if info is not None:
-        with DaemonClient(Path(info.socket)) as client:
-            items = list(_print_progress(client.cluster(action, profile), as_json))
-    else:
-        items = list(_print_progress(_cluster_in_process(paths, action, profile), as_json))
-    final: dict[str, Any] = items[-1] if items else {
+    running = lifecycle.find_daemon(paths)
+    client, fresh = _ensure_daemon(paths, running.profile if running else profile)
+    final: dict[str, Any] = {
         "type": "error", "error": {"message": "the cluster operation returned nothing"}}
+    try:
+        for item in client.cluster(action, profile):
+            if item["type"] == "progress" and item["outcome"] != "running":
+                click.echo(format_progress(item), err=True)
+            final = item
+    finally:
+        if fresh:
+            _shutdown_spawned(paths, client)
+        client.close()
     if final["type"] == "error":
         from neodev.daemon.client import error_from_dict
 
@@ -312,36 +317,12 @@ def _cluster_command(action: str, profile: str, as_json: bool) -> None:
         sys.exit(StartupFailed.exit_code)
 
 
-def _cluster_in_process(paths: WorkspacePaths, action: str, profile: str
-                        ) -> Iterator[dict[str, Any]]:
-    from neodev import cluster as mirror
-    from neodev.config.loader import load_plan
-
-    functions = {"up": mirror.cluster_up, "status": mirror.cluster_status,
-                 "down": mirror.cluster_down}
-    plan = load_plan(paths.root, profile, dict(os.environ))
-
-    def progress(step: mirror.ProgressStep) -> None:
-        _echo_step({"type": "progress", **step.to_dict()})
-
-    try:
-        report = functions[action](plan, paths, progress)
-    except NeodevError as error:
-        yield {"type": "error", "error": error.to_dict()}
-        return
-    yield {"type": "report", "report": report.to_dict()}
-
-
-def _echo_step(item: dict[str, Any]) -> None:
-    if item["outcome"] != "running":
-        click.echo(format_progress(item), err=True)
-
-
-def _print_progress(items: Iterator[dict[str, Any]], as_json: bool) -> Iterator[dict[str, Any]]:
-    for item in items:
-        if item["type"] == "progress" and item["outcome"] != "running":
-            click.echo(format_progress(item), err=True)
-        yield item
+def _shutdown_spawned(paths: WorkspacePaths, client: DaemonClient) -> None:
+    """End a daemon this command spawned only for itself."""
+    info = lifecycle.read_info(paths)
+    client.shutdown()
+    if info is not None:
+        _wait_for_daemon_exit(info)
 
 
 CLUSTER_PROFILE = click.option("--profile", "-p", default="staging", show_default=True,
