@@ -28,7 +28,7 @@ from docker.context import ContextAPI
 from docker.errors import DockerException, ImageNotFound
 
 from neodev.config.model import EnvironmentPlan
-from neodev.docker.labels import COMPOSE_PROJECT
+from neodev.docker.project import published_host_ports
 from neodev.paths import WorkspacePaths
 from neodev.ports import can_bind, port_owner
 
@@ -206,20 +206,9 @@ def _published_ports(client: DockerClient | None) -> dict[tuple[int, str], tuple
     if client is None:
         return {}
     try:
-        containers = client.containers.list()
+        return published_host_ports(client.containers.list())
     except (DockerException, requests.exceptions.RequestException):
         return {}  # the docker line already says the engine is in trouble
-    published: dict[tuple[int, str], tuple[str, str]] = {}
-    for container in containers:
-        labels = container.labels or {}
-        ports = (container.attrs.get("NetworkSettings") or {}).get("Ports") or {}
-        for key, bindings in ports.items():
-            protocol = key.partition("/")[2] or "tcp"
-            for binding in bindings or ():
-                if str(binding.get("HostPort", "")).isdigit():
-                    published[(int(binding["HostPort"]), protocol)] = (
-                        container.name, labels.get(COMPOSE_PROJECT, ""))
-    return published
 
 
 def check_ports(plan: EnvironmentPlan, client: DockerClient | None) -> list[Check]:

@@ -277,33 +277,23 @@ class DockerProject:
         if not wanted:
             return []
 
-        def published(client: DockerClient) -> dict[tuple[int, str], str]:
-            """(host port, proto) -> container name, for every running container."""
-            held: dict[tuple[int, str], str] = {}
-            for c in client.containers.list():
-                for key, bindings in (c.attrs.get("NetworkSettings", {}).get("Ports")
-                                      or {}).items():
-                    proto = key.partition("/")[2] or "tcp"
-                    for b in bindings or []:
-                        if b.get("HostPort"):
-                            mine = c.labels.get(COMPOSE_PROJECT) == self.project
-                            held[(int(b["HostPort"]), proto)] = "" if mine else c.name
-            return held
+        def published(client: DockerClient) -> dict[tuple[int, str], tuple[str, str]]:
+            return published_host_ports(client.containers.list())
 
         held = await self._clients.call("list published ports", published)
         conflicts = []
         for service, port in wanted:
             assert port.host_port is not None
-            owner = held.get((port.host_port, port.protocol))
-            if owner == "":
+            name, project = held.get((port.host_port, port.protocol), (None, None))
+            if project == self.project:
                 continue  # our own container holds it
-            if owner is None and self._free(service, port):
+            if name is not None:
+                owner: str | None = f"container {name}"
+            elif self._free(service, port):
                 continue
-            if owner is None:
+            else:
                 owner = await self._clients.run(
                     functools.partial(port_owner, port.host_port, port.protocol))
-            else:
-                owner = f"container {owner}"
             conflicts.append(PortConflict(service, port.host_ip, port.host_port,
                                           port.container_port, port.protocol, owner))
         return conflicts
@@ -317,6 +307,21 @@ class DockerProject:
             raise DockerError(
                 f"{service}: cannot publish on {port.host_ip}:{port.host_port}: {e}. Use "
                 "127.0.0.1 (or another address of this machine) as the host IP.") from e
+
+
+def published_host_ports(containers: Iterable[Container]
+                         ) -> dict[tuple[int, str], tuple[str, str]]:
+    """(host port, protocol) -> (container name, compose project) of running containers."""
+    published: dict[tuple[int, str], tuple[str, str]] = {}
+    for c in containers:
+        ports = (c.attrs.get("NetworkSettings") or {}).get("Ports") or {}
+        for key, bindings in ports.items():
+            protocol = key.partition("/")[2] or "tcp"
+            for binding in bindings or ():
+                if str(binding.get("HostPort", "")).isdigit():
+                    published[(int(binding["HostPort"]), protocol)] = (
+                        c.name, (c.labels or {}).get(COMPOSE_PROJECT, ""))
+    return published
 
 
 def anonymous_mounts(c: Container) -> dict[str, str]:
