@@ -65,6 +65,7 @@ class Environment:
             runners[name] = ProcessRunner(process, self._sink(name), paths.logs_dir, self.pids,
                                           env_overrides=self._env_resolver(process))
         self.engine = Engine(plan.units, runners, self.bus)
+        self._engine_sinks = {name: self.engine.log_sink(name) for name in plan.units}
         self.cluster = ClusterOperations(paths, self.bus)
 
     def _sink(self, unit: str) -> LogSink:
@@ -72,7 +73,7 @@ class Environment:
         # Known secret values (and URL passwords) are masked before a line reaches any output:
         # apps print their connection strings more often than one would like.
         def sink(line: str, stream: str, ts: float) -> None:
-            self.engine.log_sink(unit)(mask_text(line, self._secrets), stream, ts)
+            self._engine_sinks[unit](mask_text(line, self._secrets), stream, ts)
         return sink
 
     # -- lifecycle ------------------------------------------------------------------------
