@@ -16,7 +16,7 @@ from dataclasses import replace
 
 from neodev.config.model import Dependency, UnitSpec
 from neodev.engine import graph
-from neodev.engine.events import Event, EventBus, LogLine, UnitState
+from neodev.engine.events import Event, EventBus, LogLine, StatsSample, UnitState
 from neodev.engine.reload import ReloadCoordinator
 from neodev.engine.runner import LogSink, Runner
 from neodev.engine.status import ReadyVerdict, UnitStatus
@@ -58,12 +58,13 @@ class Engine:
     # -- events ---------------------------------------------------------------------------
 
     def publish(self, event: Event) -> None:
-        """Publish an event and wake everything waiting for a status change."""
+        """Publish an event; a status change also wakes everything waiting for one."""
+        self.bus.publish(event)
         if isinstance(event, LogLine):
             self._logs[event.unit].append(event)
-        self.bus.publish(event)
-        self._changed.set()
-        self._changed = asyncio.Event()
+        elif not isinstance(event, StatsSample):  # output and samples change no status
+            self._changed.set()
+            self._changed = asyncio.Event()
 
     async def wait_for_change(self) -> None:
         await self._changed.wait()
