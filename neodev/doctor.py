@@ -12,34 +12,39 @@ raises `DockerException` while the client is built and `requests.ConnectionError
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import subprocess
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
-import docker
 import requests
 from docker import DockerClient
-from docker.context import ContextAPI
 from docker.errors import DockerException, ImageNotFound
 
+from neodev.cluster import tools as cluster_tools
 from neodev.config.model import EnvironmentPlan
+from neodev.docker.client import (
+    connect_from_env,
+    docker_endpoint,
+    engine_location,
+    engine_unreachable,
+    start_engine_hint,
+)
 from neodev.docker.project import published_host_ports
 from neodev.paths import WorkspacePaths
-from neodev.ports import can_bind, port_owner
+from neodev.ports import PublishedPorts, check_claims, plan_claims
 
 Status = Literal["ok", "warn", "fail"]
-DEFAULT_ENDPOINT = "unix:///var/run/docker.sock"
 DOCKER_TIMEOUT = 10
 """Seconds any one engine call may take: doctor must answer even when the engine hangs."""
-TOOL_TIMEOUT = 10
-"""Seconds `kubectl version` / `kind version` may take."""
 
 Connect = Callable[[Mapping[str, str]], DockerClient]
+
+
+def _connect(environ: Mapping[str, str]) -> DockerClient:
+    return connect_from_env(environ, timeout=DOCKER_TIMEOUT)
 
 
 @dataclass(frozen=True)
@@ -76,7 +81,7 @@ def run_checks(plan: EnvironmentPlan | None, paths: WorkspacePaths,
     """
     env: Mapping[str, str] = os.environ if environ is None else environ
     checks: list[Check] = []
-    client, engine_check = _connect_engine(env, connect or _connect_from_env)
+    client, engine_check = _connect_engine(env, connect or _connect)
     checks.append(engine_check)
     try:
         if plan is None:
@@ -95,50 +100,28 @@ def run_checks(plan: EnvironmentPlan | None, paths: WorkspacePaths,
     return checks
 
 
-def docker_endpoint(environ: Mapping[str, str]) -> tuple[str, str]:
-    """Where the docker SDK will connect, and why: (endpoint, source).
-
-    Mirrors `docker.from_env`: DOCKER_HOST, else the current docker CLI context, else the
-    default socket.
-    """
-    if environ.get("DOCKER_HOST"):
-        return environ["DOCKER_HOST"], "DOCKER_HOST"
-    try:
-        host = ContextAPI.kwargs_from_context(environment=dict(environ)).get("base_url")
-    except DockerException:
-        host = None  # a broken context: from_env reports it when connecting
-    if host and str(host).replace("http+unix://", "unix://") != DEFAULT_ENDPOINT:
-        return str(host), "docker context"
-    return DEFAULT_ENDPOINT, "default"
-
-
-def _connect_from_env(environ: Mapping[str, str]) -> DockerClient:
-    return docker.from_env(environment=dict(environ), timeout=DOCKER_TIMEOUT)
-
-
 def _connect_engine(environ: Mapping[str, str],
                     connect: Connect) -> tuple[DockerClient | None, Check]:
-    endpoint, source = docker_endpoint(environ)
-    where = endpoint if source == "default" else f"{endpoint} (from {source})"
-    if source == "DOCKER_HOST":
-        hint = f"start the engine at {endpoint}, or unset DOCKER_HOST to use the local one"
-    else:
-        hint = ("start the Docker engine (`sudo systemctl start docker`, Docker Desktop, or "
-                "`setsid dockerd &` as root) and check that `docker info` answers")
+    endpoint, _ = docker_endpoint(environ)
+    hint = start_engine_hint(environ)
     socket_path = _unix_socket_path(endpoint)
     if socket_path is not None and not socket_path.exists():
         # Said plainly, and without letting docker-py try (it leaks the failed socket).
-        return None, Check("docker", "fail", f"no Docker engine at {where}: {socket_path} does "
-                           "not exist", hint)
+        cause = f"{socket_path} does not exist"
+        return None, Check("docker", "fail", _unreachable(cause, environ), hint)
     try:
         client = connect(environ)
         version = client.version()
     except (DockerException, requests.exceptions.RequestException) as e:
-        return None, Check("docker", "fail", f"no Docker engine answers at {where}: "
-                           f"{_first_line(e)}", hint)
+        return None, Check("docker", "fail", _unreachable(e, environ), hint)
     detail = (f"Docker Engine {version.get('Version', '?')} "
-              f"(API {version.get('ApiVersion', '?')}) at {where}")
+              f"(API {version.get('ApiVersion', '?')}) at {engine_location(environ)}")
     return client, Check("docker", "ok", detail)
+
+
+def _unreachable(cause: object, environ: Mapping[str, str]) -> str:
+    """The shared wording, without the fix (doctor shows it as the hint)."""
+    return engine_unreachable(cause, environ).message.partition(". To fix:")[0]
 
 
 def _unix_socket_path(endpoint: str) -> Path | None:
@@ -178,30 +161,7 @@ def check_images(plan: EnvironmentPlan, client: DockerClient | None) -> list[Che
     return checks
 
 
-@dataclass(frozen=True)
-class _WantedPort:
-    port: int
-    host_ip: str
-    protocol: str
-    unit: str
-
-
-def _wanted_ports(plan: EnvironmentPlan) -> list[_WantedPort]:
-    wanted: list[_WantedPort] = []
-    for spec in plan.containers.values():
-        for mapping in spec.ports:
-            if mapping.host_port is not None:
-                wanted.append(_WantedPort(mapping.host_port, mapping.host_ip, mapping.protocol,
-                                          spec.name))
-    for proc in plan.processes.values():
-        if proc.port is not None:
-            # A dev server may listen on any address: test the wildcard, which conflicts with
-            # every IPv4 listener on the port.
-            wanted.append(_WantedPort(proc.port, "0.0.0.0", "tcp", proc.name))
-    return wanted
-
-
-def _published_ports(client: DockerClient | None) -> dict[tuple[int, str], tuple[str, str]]:
+def _published_ports(client: DockerClient | None) -> PublishedPorts:
     """(host port, protocol) -> (container name, compose project) for running containers."""
     if client is None:
         return {}
@@ -212,90 +172,40 @@ def _published_ports(client: DockerClient | None) -> dict[tuple[int, str], tuple
 
 
 def check_ports(plan: EnvironmentPlan, client: DockerClient | None) -> list[Check]:
-    """One line per host port the plan publishes or listens on: free, ours, or whose."""
-    wanted = _wanted_ports(plan)
-    published = _published_ports(client)
-    by_port: dict[tuple[int, str], list[str]] = {}
-    for w in wanted:
-        by_port.setdefault((w.port, w.protocol), []).append(w.unit)
+    """One line per address the plan publishes or listens on: free, ours, or whose (the same
+    verdicts the daemon's pre-start check gives, from `neodev.ports`)."""
+    claims = plan_claims(plan)
+    by_port: dict[tuple[int, str], set[str]] = {}
+    for claim in claims:
+        by_port.setdefault((claim.port, claim.protocol), set()).add(claim.unit)
     checks: list[Check] = []
-    for w in wanted:
-        host = "*" if w.host_ip == "0.0.0.0" else w.host_ip
-        label = f"{host}:{w.port}/{w.protocol} ({w.unit})"
-        users = by_port[(w.port, w.protocol)]
-        if len(users) > 1:
-            checks.append(Check("port", "fail", f"{label}: also wanted by "
-                                f"{', '.join(u for u in users if u != w.unit)}",
+    for verdict in check_claims(claims, _published_ports(client), plan.project):
+        claim = verdict.claim
+        others = by_port[(claim.port, claim.protocol)] - {claim.unit}
+        if others:
+            checks.append(Check("port", "fail", f"{claim.label}: also wanted by "
+                                f"{', '.join(sorted(others))}",
                                 "give each unit its own port in the profile / compose file"))
-            continue
-        owner = published.get((w.port, w.protocol))
-        if owner is not None:
-            name, project = owner
-            if project == plan.project:
-                checks.append(Check("port", "ok", f"{label}: in use by neodev's own container "
-                                    f"{name}"))
-            else:
-                other = f" of project {project}" if project else ""
-                checks.append(Check("port", "fail", f"{label}: in use by container {name}{other}",
-                                    f"stop it (`docker stop {name}`) or change the port"))
-            continue
-        checks.append(_check_host_port(w, label))
+        else:
+            checks.append(Check("port", "ok" if verdict.ok else "fail", verdict.problem,
+                                verdict.hint))
     return checks
 
 
-def _check_host_port(w: _WantedPort, label: str) -> Check:
-    try:
-        free = can_bind(w.host_ip, w.port, w.protocol)
-    except OSError as e:
-        return Check("port", "fail", f"{label}: cannot bind: {e}",
-                     "use an address of this machine (127.0.0.1) in the profile / compose file")
-    if free:
-        return Check("port", "ok", f"{label}: free")
-    owner = port_owner(w.port, w.protocol) or "a process this user cannot see"
-    return Check("port", "fail", f"{label}: in use by {owner}",
-                 "stop that process, or change the port in the profile / compose file")
-
-
-_TOOL_HINTS = {
-    "kubectl": "install kubectl (https://kubernetes.io/docs/tasks/tools/); needed only for the "
-               "staging/prod cluster mirror",
-    "kind": "install kind (`go install sigs.k8s.io/kind@latest` or "
-            "https://kind.sigs.k8s.io/docs/user/quick-start/#installation); needed only for the "
-            "staging/prod cluster mirror",
-}
-
-
 def check_tools(environ: Mapping[str, str]) -> list[Check]:
-    """kubectl and kind: present (with their versions) or a warning with an install hint."""
-    return [
-        _check_tool("kubectl", ["version", "--client", "-o", "json"], environ, _kubectl_version),
-        _check_tool("kind", ["version"], environ, lambda out: out.strip()),
-    ]
+    """kind and kubectl, by the same check `cluster up` runs: present with their versions, or a
+    warning with the install hint (they are needed only for the cluster mirror)."""
+    def which(tool: str) -> str | None:
+        return shutil.which(tool, path=environ.get("PATH"))
 
-
-def _kubectl_version(out: str) -> str:
-    data = json.loads(out)
-    return f"kubectl {data['clientVersion']['gitVersion']}"
-
-
-def _check_tool(name: str, args: list[str], environ: Mapping[str, str],
-                parse: Callable[[str], str]) -> Check:
-    path = shutil.which(name, path=environ.get("PATH"))
-    if path is None:
-        return Check(name, "warn", f"{name} not found on PATH", _TOOL_HINTS[name])
-    try:
-        proc = subprocess.run([path, *args], capture_output=True, text=True,
-                              timeout=TOOL_TIMEOUT, check=False, env=dict(environ))
-    except (OSError, subprocess.TimeoutExpired) as e:
-        return Check(name, "warn", f"{path} did not run: {e}", _TOOL_HINTS[name])
-    if proc.returncode != 0:
-        return Check(name, "warn", f"`{name} {' '.join(args)}` exited {proc.returncode}: "
-                     f"{_first_line(proc.stderr or proc.stdout)}", _TOOL_HINTS[name])
-    try:
-        version = parse(proc.stdout)
-    except (ValueError, KeyError, TypeError):
-        version = _first_line(proc.stdout)
-    return Check(name, "ok", f"{version} at {path}")
+    checks = []
+    for tool in cluster_tools.check_tools(which=which, with_docker=False):
+        if tool.ok:
+            checks.append(Check(tool.name, "ok", f"{tool.version} at {tool.path}"))
+        else:
+            checks.append(Check(tool.name, "warn", tool.detail,
+                                f"{tool.hint}; needed only for the staging/prod cluster mirror"))
+    return sorted(checks, key=lambda c: c.name != "kubectl")
 
 
 def check_env_file(plan: EnvironmentPlan | None, paths: WorkspacePaths) -> Check:

@@ -1,17 +1,141 @@
-"""Host ports: is one free, and who holds it.
+"""Host ports: which ones an environment claims, whether each is free, and who holds it.
 
-Shared by `doctor`, the daemon's pre-start check and the container driver, so every place that
-says "port taken" says it the same way: the address, and the owning process and PID when the OS
-shows them (psutil sees only the current network namespace, and other users' sockets without
-their PID unless run as root).
+The one port check, used by `doctor` and by the daemon before anything starts, so a port never
+gets two verdicts. A unit claims every address it will bind: a container its published
+`host_ip:host_port`, a process its `port` on each bind address (loopback and the Docker bridge
+gateway, see `neodev.process.binding`). A claim is free when a socket can bind to exactly that
+address, ours when one of the project's own containers publishes it (it is adopted or
+recreated), and taken otherwise — then the holder is named: a container by name, a local
+process by name and PID when the OS shows it (psutil sees only the current network namespace,
+and other users' sockets without their PID unless run as root).
 """
 
 from __future__ import annotations
 
 import errno
 import socket
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Literal
 
 import psutil
+
+from neodev.config.model import EnvironmentPlan
+from neodev.process.binding import bind_hosts
+
+PublishedPorts = Mapping[tuple[int, str], tuple[str, str]]
+"""(host port, protocol) -> (container name, compose project) of the running containers."""
+
+Status = Literal["free", "ours", "taken", "unusable"]
+
+
+@dataclass(frozen=True)
+class PortClaim:
+    """One address a unit will listen on."""
+
+    unit: str
+    host_ip: str
+    port: int
+    protocol: str = "tcp"
+    container_port: int | None = None
+    """For a container: the container port published on this host port."""
+
+    @property
+    def label(self) -> str:
+        return f"{self.host_ip}:{self.port}/{self.protocol} ({self.unit})"
+
+    @property
+    def fix(self) -> str:
+        if self.container_port is None:
+            return f"change `port` of [processes.{self.unit}] in the profile"
+        return "change the published port in the compose file"
+
+
+@dataclass(frozen=True)
+class PortVerdict:
+    """The verdict on one claim."""
+
+    claim: PortClaim
+    status: Status
+    owner: str | None = None
+    """Who holds the port ("container x", "python3 (pid 42)"), when it can be told."""
+    detail: str = ""
+    """For `unusable`: why the address cannot be bound at all."""
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("free", "ours")
+
+    @property
+    def problem(self) -> str:
+        """What was found: `127.0.0.1:5432/tcp (postgres): already in use by x`."""
+        claim = self.claim
+        if self.status == "free":
+            return f"{claim.label}: free"
+        if self.status == "ours":
+            return f"{claim.label}: in use by neodev's own {self.owner}"
+        if self.status == "unusable":
+            return f"{claim.label}: cannot listen on {claim.host_ip}: {self.detail}"
+        return f"{claim.label}: already in use by {self.owner or 'another program'}"
+
+    @property
+    def hint(self) -> str:
+        """What to do about it (empty when ok)."""
+        if self.status == "unusable":
+            return "use 127.0.0.1 (or another address of this machine)"
+        return "" if self.ok else f"stop it, or {self.claim.fix}"
+
+    @property
+    def message(self) -> str:
+        return f"{self.problem}. {self.hint[:1].upper()}{self.hint[1:]}." if self.hint \
+            else self.problem
+
+
+def plan_claims(plan: EnvironmentPlan, units: Iterable[str] | None = None,
+                process_hosts: list[str] | None = None) -> list[PortClaim]:
+    """Every address the named units (all when None) will bind.
+
+    Args:
+        plan: The environment.
+        units: The units to check (default: all of the plan).
+        process_hosts: The addresses processes bind (default: `binding.bind_hosts()`).
+    """
+    names = set(plan.units if units is None else units)
+    hosts = process_hosts if process_hosts is not None else bind_hosts()
+    claims: list[PortClaim] = []
+    for spec in plan.containers.values():
+        if spec.name in names:
+            claims += [PortClaim(spec.name, p.host_ip, p.host_port, p.protocol, p.container_port)
+                       for p in spec.ports if p.host_port is not None]
+    for proc in plan.processes.values():
+        if proc.name in names and proc.port is not None:
+            claims += [PortClaim(proc.name, host, proc.port) for host in hosts]
+    return claims
+
+
+def check_claims(claims: Iterable[PortClaim], published: PublishedPorts, project: str
+                 ) -> list[PortVerdict]:
+    """One verdict per claim (blocking: binds sockets and may scan connections)."""
+    verdicts = []
+    for claim in claims:
+        holder = published.get((claim.port, claim.protocol))
+        if holder is not None:
+            name, owner_project = holder
+            status: Status = "ours" if owner_project == project else "taken"
+            other = f" of project {owner_project}" if owner_project and status == "taken" else ""
+            verdicts.append(PortVerdict(claim, status, f"container {name}{other}"))
+            continue
+        try:
+            free = can_bind(claim.host_ip, claim.port, claim.protocol)
+        except OSError as exc:
+            verdicts.append(PortVerdict(claim, "unusable", detail=exc.strerror or str(exc)))
+            continue
+        if free:
+            verdicts.append(PortVerdict(claim, "free"))
+        else:
+            verdicts.append(PortVerdict(claim, "taken",
+                                        port_owner(claim.port, claim.protocol, claim.host_ip)))
+    return verdicts
 
 
 def can_bind(host_ip: str, port: int, protocol: str = "tcp") -> bool:
@@ -34,18 +158,22 @@ def can_bind(host_ip: str, port: int, protocol: str = "tcp") -> bool:
     return True
 
 
-def port_owner(port: int, protocol: str = "tcp") -> str | None:
-    """'name (pid N)' of the local process listening on `port`, or None when not visible."""
+def port_owner(port: int, protocol: str = "tcp", host_ip: str | None = None) -> str | None:
+    """'name (pid N)' of the local process listening on `port`, or None when not visible.
+
+    With `host_ip`, a listener on exactly that address (or on the wildcard) is preferred over
+    one on another address of the same port.
+    """
     kind = "udp" if protocol == "udp" else "tcp"
     try:
         connections = psutil.net_connections(kind=kind)
     except psutil.AccessDenied:
         return None
-    for conn in connections:
-        if not conn.laddr or conn.laddr.port != port:
-            continue
-        if kind == "tcp" and conn.status != psutil.CONN_LISTEN:
-            continue
+    listeners = [c for c in connections if c.laddr and c.laddr.port == port
+                 and (kind == "udp" or c.status == psutil.CONN_LISTEN)]
+    if host_ip is not None:
+        listeners.sort(key=lambda c: c.laddr.ip not in (host_ip, "0.0.0.0", "::"))
+    for conn in listeners:
         if conn.pid is None:
             return "another user's process (run as root to see which)"
         try:

@@ -33,14 +33,15 @@ from neodev.cluster.plan import (
 from neodev.cluster.render import (
     DATA_NAMESPACE,
     OBSERVABILITY_NAMESPACE,
+    REQUIRED_SECRET_VARIABLES,
     registry_hosting_configmap,
     render_local,
 )
 from neodev.cluster.report import ClusterReport, HpaStatus, PodIssue, ProgressStep, WorkloadStatus
 from neodev.cluster.status import parse_namespace_list
 from neodev.cluster.tools import require_tools
-from neodev.config.envfile import read_env_file
 from neodev.config.model import ClusterSpec, EnvironmentPlan
+from neodev.config.secrets import ensure_secrets
 from neodev.errors import ClusterError, ConfigError, NeodevError
 from neodev.paths import WorkspacePaths
 
@@ -177,18 +178,20 @@ def cluster_up(plan: EnvironmentPlan, paths: WorkspacePaths, progress: ProgressC
         layer_dir = paths.cluster_dir / plan.profile
         root = neotool_root(plan.variables, plan.workspace, plan.profile_file)
         images = plan_images(spec, root, k8s_dir, plan.profile_file)
-        # The secrets neodev generated for the dev environment (.neodev/secrets.env) are the
-        # fallback: the mirror then uses the same passwords as the compose stack.
-        variables = {**read_env_file(paths.secrets_file), **plan.variables}
+        # Missing secrets come from (or are generated into) .neodev/secrets.env, as for the
+        # compose stack: the mirror then uses the same passwords as the dev environment.
+        secrets, generated = ensure_secrets(paths, REQUIRED_SECRET_VARIABLES, plan.variables)
+        notes = [f"{name} not set in .env: generated one into {paths.secrets_file}"
+                 for name in generated]
         rendered = render_local(spec, overlay, layer_dir, {i.base_name: i.ref for i in images},
-                                variables, executor)
+                                {**plan.variables, **secrets}, executor)
         kind_config = write_kind_config(spec, layer_dir / "kind-config.yaml")
         configmap = layer_dir / "local-registry-hosting.yaml"
         configmap.write_text(yaml.safe_dump(registry_hosting_configmap(spec.registry_port)))
     inputs = UpInputs(spec, kind_config, rendered.rendered_path, configmap, k8s_dir,
                       tuple(images), rollout_targets(rendered.docs))
     run_steps(up_plan(inputs), executor, recorder)
-    return _collect(plan, spec, executor, recorder, list(rendered.notes))
+    return _collect(plan, spec, executor, recorder, notes)
 
 
 def cluster_status(plan: EnvironmentPlan, paths: WorkspacePaths,

@@ -15,7 +15,6 @@ exact containers and claim templates that exist. Rendering is always the real `k
 from __future__ import annotations
 
 import os
-import secrets as secrets_module
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,13 +27,13 @@ from neodev.cluster.commands import Executor, run_subprocess
 from neodev.cluster.quantities import scale_resources
 from neodev.config.model import ClusterSpec
 from neodev.errors import ClusterError, ConfigError
+from neodev.statefile import write_private
 
 KUSTOMIZE_TIMEOUT = 120.0
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
 DATA_NAMESPACE = "neotool-data"
 OBSERVABILITY_NAMESPACE = "observability"
 POSTGRES_HOST = f"postgres.{DATA_NAMESPACE}.svc.cluster.local"
-GENERATED_SECRETS_FILE = "generated-secrets.env"
 REQUIRED_SECRET_VARIABLES = ("POSTGRES_PASSWORD", "JWT_SECRET", "GRAFANA_ADMIN_PASSWORD")
 
 
@@ -46,7 +45,6 @@ class RenderResult:
     rendered_path: Path
     """The rendered manifests (multi-document YAML, mode 0600: they hold Secret data)."""
     docs: list[dict[str, Any]]
-    notes: tuple[str, ...] = ()
 
 
 def kustomize(directory: Path, executor: Executor = run_subprocess) -> list[dict[str, Any]]:
@@ -114,46 +112,21 @@ def storage_patches(docs: Iterable[dict[str, Any]], spec: ClusterSpec) -> list[d
     return patches
 
 
-def _read_env_file(path: Path) -> dict[str, str]:
-    if not path.is_file():
-        return {}
-    pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
-    return {key.strip(): value for key, value in pairs}
+def secret_values(variables: dict[str, str]) -> dict[str, dict[str, str]]:
+    """The generated Secrets' contents from the resolved variables (pure).
 
-
-def _write_private(path: Path, text: str) -> None:
-    """Write `text` to `path` with mode 0600 from the first byte (atomic replace)."""
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
-
-
-def secret_values(variables: dict[str, str],
-                  layer_dir: Path) -> tuple[dict[str, dict[str, str]], list[str]]:
-    """The generated Secrets' contents from the .env variables, and notes for the person.
-
-    A missing secret variable gets a random value, kept in `<layer_dir>/generated-secrets.env`
-    (0600) so it stays the same on the next run (Postgres only reads its password on first init).
+    The caller makes sure every `REQUIRED_SECRET_VARIABLES` entry has a value first
+    (`neodev.config.secrets.ensure_secrets`, the one generator of missing secrets).
 
     Raises:
-        ConfigError: a value contains a newline (env files cannot hold it).
+        ConfigError: a required value is missing, or a value contains a newline (env files
+            cannot hold it).
     """
-    generated_path = layer_dir / GENERATED_SECRETS_FILE
-    generated = _read_env_file(generated_path)
     values = dict(variables)
-    notes: list[str] = []
-    for key in REQUIRED_SECRET_VARIABLES:
-        if values.get(key):
-            continue
-        if not generated.get(key):
-            generated[key] = secrets_module.token_urlsafe(24)
-        values[key] = generated[key]
-        notes.append(f"{key} not set in .env: generated one into {generated_path}")
-    if notes:
-        _write_private(generated_path, "".join(f"{k}={v}\n" for k, v in sorted(generated.items())))
+    missing = [key for key in REQUIRED_SECRET_VARIABLES if not values.get(key)]
+    if missing:
+        raise ConfigError(f"no value for {', '.join(missing)}: set it in .env (or let neodev "
+                          "generate it into .neodev/secrets.env)", key=missing[0])
     for key, value in values.items():
         if "\n" in value and key in (*REQUIRED_SECRET_VARIABLES, "POSTGRES_USER", "POSTGRES_DB"):
             raise ConfigError("value contains a newline; Kubernetes secrets are generated from "
@@ -170,7 +143,7 @@ def secret_values(variables: dict[str, str],
         "jwt-secret": {"JWT_SECRET": values["JWT_SECRET"]},
         "grafana-admin": {"GF_SECURITY_ADMIN_PASSWORD": values["GRAFANA_ADMIN_PASSWORD"]},
     }
-    return contents, notes
+    return contents
 
 
 def secret_namespaces(spec: ClusterSpec) -> dict[str, tuple[str, ...]]:
@@ -235,9 +208,9 @@ def render_local(spec: ClusterSpec, overlay: Path, layer_dir: Path, images: dict
     try:
         layer_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         (layer_dir / "secrets").mkdir(mode=0o700, exist_ok=True)
-        contents, notes = secret_values(variables, layer_dir)
+        contents = secret_values(variables)
         for name, pairs in contents.items():
-            _write_private(layer_dir / "secrets" / f"{name}.env",
+            write_private(layer_dir / "secrets" / f"{name}.env",
                            "".join(f"{k}={v}\n" for k, v in pairs.items()))
         kustomization = local_kustomization(spec, overlay_docs, overlay, layer_dir, images)
         (layer_dir / "kustomization.yaml").write_text(
@@ -247,8 +220,8 @@ def render_local(spec: ClusterSpec, overlay: Path, layer_dir: Path, images: dict
         raise ClusterError(f"cannot write the local layer in {layer_dir}: {exc}") from exc
     docs = kustomize(layer_dir, executor)
     rendered = layer_dir / "rendered.yaml"
-    _write_private(rendered, yaml.safe_dump_all(docs, sort_keys=False))
-    return RenderResult(layer_dir, rendered, docs, tuple(notes))
+    write_private(rendered, yaml.safe_dump_all(docs, sort_keys=False))
+    return RenderResult(layer_dir, rendered, docs)
 
 
 def registry_hosting_configmap(registry_port: int) -> dict[str, Any]:

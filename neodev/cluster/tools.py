@@ -31,12 +31,17 @@ VERSION_ARGV = {
 
 
 def check_tools(executor: Executor = run_subprocess,
-                which: Callable[[str], str | None] = shutil.which) -> list[ToolCheck]:
+                which: Callable[[str], str | None] = shutil.which,
+                with_docker: bool = True) -> list[ToolCheck]:
     """Check kind, kubectl, docker and the Docker engine; never raises.
+
+    The one check of these tools: `cluster up` refuses to start on a failure, `doctor` shows
+    the kind and kubectl lines (it checks the engine itself, through the SDK).
 
     Args:
         executor: runs the read-only version commands.
         which: finds a program on PATH (shutil.which).
+        with_docker: also check the docker CLI and the engine behind it.
 
     Returns:
         One ToolCheck per tool, in the order kind, kubectl, docker, docker-engine.
@@ -53,6 +58,8 @@ def check_tools(executor: Executor = run_subprocess,
         checks.append(ToolCheck(tool, result.ok, path, version,
                                 hint="" if result.ok else INSTALL_HINTS[tool],
                                 detail="" if result.ok else result.tail()))
+    if not with_docker:
+        return checks
     docker = which("docker")
     if docker is None:
         checks.append(ToolCheck("docker", False, None, hint=INSTALL_HINTS["docker"],

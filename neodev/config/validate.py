@@ -8,16 +8,13 @@ units publishing the same host port.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from neodev.config.hints import did_you_mean
 from neodev.config.model import DependencyCondition, EnvironmentPlan, ProcessSpec
+from neodev.config.references import EXAMPLE, find_references
 from neodev.errors import ConfigError
-
-PORT_REFERENCE = re.compile(r"@\{([^}]*)\}")
-_REFERENCE_BODY = re.compile(r"([A-Za-z0-9][A-Za-z0-9_.-]*):(\d+)")
 
 
 @dataclass(frozen=True)
@@ -106,17 +103,16 @@ def _check_references(plan: EnvironmentPlan, name: str, proc: ProcessSpec, src: 
         if probe is not None and probe.url:
             fields.append((f"{probe_name}.http", probe.url))
     for key, value in fields:
-        for match in PORT_REFERENCE.finditer(value):
-            body = _REFERENCE_BODY.fullmatch(match.group(1))
-            if body is None:
-                raise src.error(key, f"malformed reference {match.group()!r}: write "
-                                "@{service:container_port}, e.g. @{postgres:5432}")
-            svc, port = body.group(1), int(body.group(2))
+        for ref in find_references(value):
+            if ref.service is None:
+                raise src.error(key, f"malformed reference {ref.text!r}: write "
+                                f"@{{service:container_port}}, e.g. {EXAMPLE}")
+            svc, port = ref.service, ref.port
             if svc not in published:
-                raise src.error(key, f"{match.group()!r} names unknown container {svc!r}"
+                raise src.error(key, f"{ref.text!r} names unknown container {svc!r}"
                                 f"{did_you_mean(svc, published)} (valid: {valid})")
             if port not in published[svc]:
-                raise src.error(key, f"{match.group()!r}: container {svc!r} does not publish "
+                raise src.error(key, f"{ref.text!r}: container {svc!r} does not publish "
                                 f"port {port} (valid: {valid})")
 
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from neodev import ports
 from neodev.config.display import mask_text, secret_values
 from neodev.config.model import ContainerSpec, EnvironmentPlan, ProcessSpec
+from neodev.config.references import has_references, substitute
 from neodev.daemon.cluster_ops import ClusterOperations
 from neodev.docker.client import ClientFactory
 from neodev.docker.project import DockerProject
@@ -30,8 +30,6 @@ from neodev.paths import WorkspacePaths
 from neodev.process.pids import PidRegistry, reap_orphans
 from neodev.process.runner import ProcessRunner
 from neodev.process.watcher import FileWatcher
-
-PORT_REFERENCE = re.compile(r"@\{([A-Za-z0-9_.-]+):(\d+)\}")
 
 
 class PortConflictError(NeodevError):
@@ -159,14 +157,18 @@ class Environment:
     # -- pre-start checks -----------------------------------------------------------------
 
     async def _check_ports(self, names: list[str]) -> None:
-        containers = [self.plan.containers[n] for n in names if n in self.plan.containers]
-        problems = [c.message for c in await self.project.check_host_ports(containers)]
-        for name in names:
-            spec = self.plan.processes.get(name)
-            if spec is not None and spec.port is not None:
-                problem = await asyncio.to_thread(_process_port_problem, spec)
-                if problem:
-                    problems.append(problem)
+        claims = ports.plan_claims(self.plan, names)
+        if not claims:
+            return
+        try:
+            published = await self.project.published_ports()
+        except DockerError:
+            if any(n in self.plan.containers for n in names):
+                raise
+            published = {}  # processes only: a missing engine holds no port
+        verdicts = await asyncio.to_thread(ports.check_claims, claims, published,
+                                           self.plan.project)
+        problems = [v.message for v in verdicts if not v.ok]
         if problems:
             raise PortConflictError("nothing was started:\n  " + "\n  ".join(problems))
 
@@ -174,16 +176,15 @@ class Environment:
 
     def _env_resolver(self, spec: ProcessSpec) -> Callable[[], dict[str, str]]:
         def resolve() -> dict[str, str]:
-            return {key: PORT_REFERENCE.sub(self._published_port, value)
-                    for key, value in spec.env.items() if PORT_REFERENCE.search(value)}
+            return {key: substitute(value, self._host_port)
+                    for key, value in spec.env.items() if has_references(value)}
         return resolve
 
     def published_port(self, unit: str, container_port: int) -> int | None:
         """The host port Docker actually published for a running container unit, if known."""
         return self._published.get((unit, container_port))
 
-    def _published_port(self, match: re.Match[str]) -> str:
-        service, port = match.group(1), int(match.group(2))
+    def _host_port(self, service: str, port: int) -> str:
         actual = self._published.get((service, port))
         if actual is not None:
             return str(actual)
@@ -228,15 +229,3 @@ class Environment:
 
 _STARTABLE = frozenset({UnitState.PENDING, UnitState.STOPPED, UnitState.EXITED,
                         UnitState.CRASHED})
-
-
-def _process_port_problem(spec: ProcessSpec) -> str | None:
-    assert spec.port is not None
-    try:
-        if ports.can_bind("127.0.0.1", spec.port):
-            return None
-    except OSError as exc:
-        return f"{spec.name}: cannot check port {spec.port}: {exc}"
-    owner = ports.port_owner(spec.port) or "another program"
-    return (f"{spec.name}: port 127.0.0.1:{spec.port} is already in use by {owner}. Stop it, "
-            f"or change `port` of [processes.{spec.name}] in the profile.")

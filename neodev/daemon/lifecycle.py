@@ -24,6 +24,7 @@ import psutil
 
 from neodev.errors import DaemonError
 from neodev.paths import WorkspacePaths
+from neodev.statefile import write_private
 
 SPAWN_TIMEOUT = 60.0
 """Seconds a fresh daemon may take to load the plan and answer on its socket."""
@@ -75,11 +76,7 @@ class DaemonLock:
 
 def write_info(paths: WorkspacePaths, info: DaemonInfo) -> None:
     """Atomically write the status file (0600)."""
-    tmp = paths.status_file.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(asdict(info), handle)
-    tmp.replace(paths.status_file)
+    write_private(paths.status_file, json.dumps(asdict(info)))
 
 
 def read_info(paths: WorkspacePaths) -> DaemonInfo | None:

@@ -1,8 +1,6 @@
-"""Container driver: runs compose services on the Docker engine through the docker SDK."""
+"""Container driver: runs compose services on the Docker engine through the docker SDK.
 
-from neodev.docker.client import ClientFactory
-from neodev.docker.project import ContainerInfo, DockerProject, DownReport, PortConflict
-from neodev.docker.runner import ContainerRunner, config_hash
-
-__all__ = ["ClientFactory", "ContainerInfo", "ContainerRunner", "DockerProject", "DownReport",
-           "PortConflict", "config_hash"]
+Import what you need from the modules (`neodev.docker.runner`, `neodev.docker.project`,
+`neodev.docker.labels`...): this package does not re-export them, so the pure modules load
+without the docker SDK.
+"""

@@ -18,13 +18,14 @@ import contextlib
 import math
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 import docker
 import requests
 from docker import DockerClient
+from docker.context import ContextAPI
 from docker.errors import APIError, DockerException
 
 from neodev.errors import DockerError
@@ -39,14 +40,63 @@ DEFAULT_WORKERS = 8
 the default executor that Textual workers and psutil calls share (only cpu+4 threads)."""
 
 
-def connect_from_env() -> DockerClient:
-    """A client configured like the docker CLI (DOCKER_HOST, or the current context)."""
-    return docker.from_env()
+DEFAULT_ENDPOINT = "unix:///var/run/docker.sock"
+DEFAULT_TIMEOUT = 60
+"""Seconds one engine request may take (docker-py's default)."""
 
 
-def engine_location() -> str:
-    """Where the client looks for the engine, for error messages."""
-    return os.environ.get("DOCKER_HOST") or "the default socket (/var/run/docker.sock)"
+def connect_from_env(environ: Mapping[str, str] | None = None,
+                     timeout: int = DEFAULT_TIMEOUT) -> DockerClient:
+    """A client configured like the docker CLI (DOCKER_HOST, or the current context).
+
+    Raises:
+        DockerException: no engine answers (docker-py asks for the API version at once).
+    """
+    env = dict(os.environ if environ is None else environ)
+    return docker.from_env(environment=env, timeout=timeout)
+
+
+def docker_endpoint(environ: Mapping[str, str] | None = None) -> tuple[str, str]:
+    """Where the docker SDK will connect, and why: (endpoint, source).
+
+    Mirrors `docker.from_env`: DOCKER_HOST, else the current docker CLI context, else the
+    default socket.
+    """
+    env = os.environ if environ is None else environ
+    if env.get("DOCKER_HOST"):
+        return env["DOCKER_HOST"], "DOCKER_HOST"
+    try:
+        host = ContextAPI.kwargs_from_context(environment=dict(env)).get("base_url")
+    except DockerException:
+        host = None  # a broken context: from_env reports it when connecting
+    if host and str(host).replace("http+unix://", "unix://") != DEFAULT_ENDPOINT:
+        return str(host), "docker context"
+    return DEFAULT_ENDPOINT, "default"
+
+
+def engine_location(environ: Mapping[str, str] | None = None) -> str:
+    """Where the client looks for the engine, for messages: `unix:///... (from DOCKER_HOST)`."""
+    endpoint, source = docker_endpoint(environ)
+    return endpoint if source == "default" else f"{endpoint} (from {source})"
+
+
+def start_engine_hint(environ: Mapping[str, str] | None = None) -> str:
+    """What to do when no engine answers."""
+    endpoint, source = docker_endpoint(environ)
+    if source == "DOCKER_HOST":
+        return f"start the engine at {endpoint}, or unset DOCKER_HOST to use the local one"
+    return ("start the Docker engine (`sudo systemctl start docker`, Docker Desktop, or "
+            "`setsid dockerd &` as root) and check that `docker info` answers")
+
+
+def engine_unreachable(cause: object, environ: Mapping[str, str] | None = None,
+                       while_doing: str | None = None) -> DockerError:
+    """The one wording of "no Docker engine answers", for the daemon, the CLI and doctor."""
+    doing = f" while trying to {while_doing}" if while_doing else ""
+    first = str(cause).strip().splitlines()[0] if str(cause).strip() else "no answer"
+    return DockerError(f"no Docker engine answers at {engine_location(environ)}{doing}: "
+                       f"{first}. To fix: {start_engine_hint(environ)}; neodev reconnects on "
+                       "its next call.", title="Docker engine unreachable")
 
 
 def stop_timeout(grace: float) -> int:
@@ -65,10 +115,7 @@ def translate(exc: BaseException, what: str) -> DockerError:
         A DockerError to raise (`raise translate(e, ...) from e`).
     """
     if isinstance(exc, requests.exceptions.ConnectionError):
-        return DockerError(
-            f"Lost the connection to the Docker engine at {engine_location()} while trying to "
-            f"{what}: {exc}. Is dockerd still running? neodev reconnects on the next call.",
-            title="Docker engine unreachable")
+        return engine_unreachable(exc, while_doing=what)
     if isinstance(exc, requests.exceptions.Timeout):
         return DockerError(f"The Docker engine did not answer in time while trying to {what}: "
                            f"{exc}", title="Docker engine timeout")
@@ -100,9 +147,7 @@ class ClientFactory:
         try:
             return self._connect()
         except DockerException as e:
-            raise DockerError(
-                f"Cannot connect to the Docker engine at {engine_location()}: {e}. Start Docker "
-                "(or set DOCKER_HOST) and try again.", title="Docker engine unreachable") from e
+            raise engine_unreachable(e) from e
         except requests.exceptions.RequestException as e:
             raise translate(e, "connect") from e
 

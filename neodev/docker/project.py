@@ -17,7 +17,6 @@ from docker import DockerClient
 from docker.errors import APIError, NotFound
 from docker.models.containers import Container
 
-from neodev.config.model import ContainerSpec, PortMapping
 from neodev.docker.client import ClientFactory, stop_timeout, translate
 from neodev.docker.labels import (
     COMPOSE_NETWORK,
@@ -28,7 +27,6 @@ from neodev.docker.labels import (
     NEODEV_PROJECT,
 )
 from neodev.errors import DockerError
-from neodev.ports import can_bind, port_owner
 
 ANONYMOUS_VOLUME = re.compile(r"[0-9a-f]{64}")
 
@@ -61,26 +59,6 @@ class DownReport:
     """Deleted volumes; always empty unless `down(remove_volumes=True)`."""
     problems: tuple[str, ...] = ()
     """Things that could not be removed, with the engine's reason."""
-
-
-@dataclass(frozen=True)
-class PortConflict:
-    """A host port the plan publishes that something else already holds."""
-
-    service: str
-    host_ip: str
-    host_port: int
-    container_port: int
-    protocol: str
-    owner: str | None
-    """Who holds it ("container x", "process 123 (postgres)"), when it can be told."""
-
-    @property
-    def message(self) -> str:
-        who = self.owner or "another program"
-        return (f"{self.service}: host port {self.host_ip}:{self.host_port}/{self.protocol} "
-                f"(for container port {self.container_port}) is already in use by {who}. Stop "
-                "it, or change the published port in the compose file.")
 
 
 class DockerProject:
@@ -264,49 +242,14 @@ class DockerProject:
 
         return await self._clients.call(f"inspect ports of {service}", run)
 
-    async def check_host_ports(self, specs: Iterable[ContainerSpec]) -> list[PortConflict]:
-        """Host ports the plan publishes that something else already holds.
+    async def published_ports(self) -> dict[tuple[int, str], tuple[str, str]]:
+        """(host port, protocol) -> (container name, compose project) of every running
+        container on the engine (any project): what `neodev.ports` needs to name a holder."""
 
-        Ports held by this project's own running containers are not conflicts (they are adopted
-        or freed by a recreate). Each remaining port is tested by binding a socket to it.
-
-        Returns:
-            One PortConflict per taken port, with its owner named when it can be found.
-        """
-        wanted = [(s.service, p) for s in specs for p in s.ports if p.host_port]
-        if not wanted:
-            return []
-
-        def published(client: DockerClient) -> dict[tuple[int, str], tuple[str, str]]:
+        def run(client: DockerClient) -> dict[tuple[int, str], tuple[str, str]]:
             return published_host_ports(client.containers.list())
 
-        held = await self._clients.call("list published ports", published)
-        conflicts = []
-        for service, port in wanted:
-            assert port.host_port is not None
-            name, project = held.get((port.host_port, port.protocol), (None, None))
-            if project == self.project:
-                continue  # our own container holds it
-            if name is not None:
-                owner: str | None = f"container {name}"
-            elif self._free(service, port):
-                continue
-            else:
-                owner = await self._clients.run(
-                    functools.partial(port_owner, port.host_port, port.protocol))
-            conflicts.append(PortConflict(service, port.host_ip, port.host_port,
-                                          port.container_port, port.protocol, owner))
-        return conflicts
-
-    @staticmethod
-    def _free(service: str, port: PortMapping) -> bool:
-        assert port.host_port is not None
-        try:
-            return can_bind(port.host_ip, port.host_port, port.protocol)
-        except OSError as e:  # e.g. a host_ip that is not an address of this machine
-            raise DockerError(
-                f"{service}: cannot publish on {port.host_ip}:{port.host_port}: {e}. Use "
-                "127.0.0.1 (or another address of this machine) as the host IP.") from e
+        return await self._clients.call("list published ports", run)
 
 
 def published_host_ports(containers: Iterable[Container]

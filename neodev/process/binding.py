@@ -39,6 +39,18 @@ def docker_gateway_ip() -> str | None:
     return None
 
 
+def bind_hosts(gateway: str | None = None, detect: bool = True) -> list[str]:
+    """The addresses a process listens on: loopback, plus the bridge gateway when there is one.
+
+    Args:
+        gateway: The bridge gateway address (None = detect it when `detect`).
+        detect: Look up the docker0 address when `gateway` is None.
+    """
+    if gateway is None and detect:
+        gateway = docker_gateway_ip()
+    return [LOOPBACK] + ([gateway] if gateway and gateway != LOOPBACK else [])
+
+
 def bind_env(gateway: str | None = None, detect: bool = True) -> dict[str, str]:
     """The environment telling a process where to listen.
 
@@ -51,6 +63,6 @@ def bind_env(gateway: str | None = None, detect: bool = True) -> dict[str, str]:
     """
     if gateway is None and detect:
         gateway = docker_gateway_ip()
-    hosts = [LOOPBACK] + ([gateway] if gateway and gateway != LOOPBACK else [])
+    hosts = bind_hosts(gateway, detect=False)
     return {"NEODEV_BIND_HOSTS": ",".join(hosts), "NEODEV_GATEWAY_IP": gateway or "",
             "HOST": LOOPBACK}

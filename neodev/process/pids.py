@@ -8,16 +8,14 @@ create_time still matches: a pid reused by an unrelated process is never signall
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import psutil
 
 from neodev.process.tree import group_members, kill_tree, snapshot
+from neodev.statefile import write_private
 
 # create_time is a float from /proc with jiffy resolution; equal identities agree far closer.
 _CTIME_TOLERANCE = 0.05
@@ -56,20 +54,7 @@ class PidRegistry:
             self._write(entries)
 
     def _write(self, entries: dict[str, dict[str, Any]]) -> None:
-        # Write a temp file in the same directory and rename it over the old one: a crash
-        # mid-write leaves the previous file intact.
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".pids.", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(entries, fh, indent=2, sort_keys=True)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        write_private(self.path, json.dumps(entries, indent=2, sort_keys=True))
 
 
 def reap_orphans(registry: PidRegistry, grace: float = 3.0) -> list[str]:

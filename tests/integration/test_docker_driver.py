@@ -20,11 +20,14 @@ import requests
 from docker.errors import NotFound
 
 from neodev.config.model import PortMapping
-from neodev.docker import ClientFactory, ContainerRunner, DockerProject
+from neodev.docker.client import ClientFactory
 from neodev.docker.logs import split_timestamp
+from neodev.docker.project import DockerProject
+from neodev.docker.runner import ContainerRunner
 from neodev.docker.stats import stats_from_sample
 from neodev.engine.events import Health
 from neodev.errors import DockerError
+from neodev.ports import PortClaim, check_claims
 from tests.integration.docker_helpers import (
     POSTGRES_IMAGE,
     PROMETHEUS_IMAGE,
@@ -116,9 +119,9 @@ async def test_postgres_create_health_names_logs_stats_adopt_restart(
             pass
         assert await project.published_port("postgres", 9999) is None
         # a port held by the project's own container is not a conflict
-        fixed = spec.model_copy(update={"ports": (PortMapping(container_port=5432,
-                                                              host_port=port),)})
-        assert await project.check_host_ports([fixed]) == []
+        claim = PortClaim("postgres", "127.0.0.1", port, container_port=5432)
+        [verdict] = check_claims([claim], await project.published_ports(), project.project)
+        assert verdict.status == "ours" and c.name in (verdict.owner or "")
 
         # log lines reach the sink, on the event loop, with Docker's timestamps
         await wait_for(lambda: bool(sink.matching("ready to accept connections")), 10,
@@ -257,17 +260,15 @@ async def test_host_port_conflict_names_the_owner(
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        spec = postgres_spec(project.project, ports=(PortMapping(container_port=5432,
-                                                                 host_port=port),))
-        conflicts = await project.check_host_ports([spec])
-    assert len(conflicts) == 1
-    conflict = conflicts[0]
-    assert (conflict.service, conflict.host_port, conflict.container_port) == (
-        "postgres", port, 5432)
-    assert conflict.owner is not None and str(os.getpid()) in conflict.owner
-    assert f"127.0.0.1:{port}" in conflict.message
+        claim = PortClaim("postgres", "127.0.0.1", port, container_port=5432)
+        [verdict] = check_claims([claim], await project.published_ports(), project.project)
+    assert verdict.status == "taken"
+    assert verdict.owner is not None and str(os.getpid()) in verdict.owner
+    assert f"127.0.0.1:{port}/tcp (postgres)" in verdict.message
+    assert "compose file" in verdict.hint
     # the socket is closed now: no conflict any more
-    assert await project.check_host_ports([spec]) == []
+    [again] = check_claims([claim], await project.published_ports(), project.project)
+    assert again.status == "free"
 
 
 async def test_engine_going_away_mid_run_is_reported_and_reconnected(
@@ -297,7 +298,7 @@ async def test_engine_going_away_mid_run_is_reported_and_reconnected(
         proxy.stop()  # dockerd "dies"
         with pytest.raises(DockerError) as err:
             await runner.health()
-        assert "Lost the connection to the Docker engine" in err.value.message
+        assert "no Docker engine answers at" in err.value.message
         await wait_for(lambda: bool(sink.matching("log stream lost")), 10, "loss reported")
         before = len(connects)
         proxy.start()  # ... and comes back: the next call reconnects
@@ -343,7 +344,7 @@ async def test_engine_gone_is_a_docker_error_and_reconnects() -> None:
     try:
         with pytest.raises(DockerError) as err:
             await factory.call("ping the engine", lambda c: c.ping())
-        assert "Lost the connection to the Docker engine" in err.value.message
+        assert "no Docker engine answers at" in err.value.message
         assert "ping the engine" in err.value.message
         assert made[0].closed  # the broken client was dropped...
         with pytest.raises(DockerError):

@@ -16,6 +16,7 @@ import pytest
 from neodev.config.model import ContainerSpec, EnvironmentPlan, PortMapping, ProcessSpec
 from neodev.doctor import Check, exit_code, format_checks, run_checks
 from neodev.paths import WorkspacePaths
+from neodev.process.binding import bind_hosts, docker_gateway_ip
 from tests.constants import REPO_ROOT, TEST_LABELS, TEST_POSTGRES_IMAGE, TEST_PROMETHEUS_IMAGE
 
 pytestmark = pytest.mark.docker
@@ -118,7 +119,7 @@ def test_busy_port_names_this_process_and_its_pid(listener: int, free_port: int,
     assert busy.status == "fail", format_checks(checks)
     assert f"(pid {os.getpid()})" in busy.detail
     assert busy.detail.endswith(f"in use by {psutil.Process().name()} (pid {os.getpid()})")
-    free = only(checks, "port", f":{free_port}/")
+    free = only(checks, "port", f"127.0.0.1:{free_port}/")
     assert free.status == "ok" and "free" in free.detail
     assert exit_code(checks) == 1
 
@@ -126,9 +127,26 @@ def test_busy_port_names_this_process_and_its_pid(listener: int, free_port: int,
 def test_process_port_held_by_a_listener_fails(listener: int, tmp_path: Path) -> None:
     plan = make_plan(tmp_path, processes=(process("backend", tmp_path, port=listener),))
     checks = run_checks(plan, WorkspacePaths(tmp_path), dict(os.environ))
-    busy = only(checks, "port", f":{listener}/")
+    busy = only(checks, "port", f"127.0.0.1:{listener}/")
     assert busy.status == "fail"
     assert f"pid {os.getpid()}" in busy.detail and "backend" in busy.detail
+    assert "[processes.backend]" in busy.hint
+
+
+def test_process_port_held_on_the_bridge_address_fails(tmp_path: Path) -> None:
+    # A process listens on loopback and on the Docker bridge gateway (binding.py): a port
+    # held on the gateway address alone is as much a conflict as one held on loopback.
+    gateway = docker_gateway_ip()
+    assert gateway, "the test engine's docker0 bridge has no IPv4 address"
+    with socket.socket() as held:
+        held.bind((gateway, 0))
+        held.listen()
+        port = held.getsockname()[1]
+        plan = make_plan(tmp_path, processes=(process("backend", tmp_path, port=port),))
+        checks = run_checks(plan, WorkspacePaths(tmp_path), dict(os.environ))
+    assert only(checks, "port", f"127.0.0.1:{port}/").status == "ok"
+    busy = only(checks, "port", f"{gateway}:{port}/")
+    assert busy.status == "fail" and f"pid {os.getpid()}" in busy.detail
 
 
 def test_port_of_our_own_container_is_ok_and_of_another_project_fails(
@@ -221,11 +239,12 @@ def test_doctor_on_the_shipped_local_profile(tmp_path: Path) -> None:
     assert only(checks, ".env").status == "ok"
     for name in plan.processes:
         assert only(checks, "workdir", f"{name}:").status == "ok", report
-    # One port line per published container port and process port; whether each is free
-    # depends on what else runs on this machine, but every line must say ok or name the owner.
+    # One port line per published container port and per bind address of each process port;
+    # whether each is free depends on what else runs on this machine, but every line must say
+    # ok or name the owner.
     ports = [c for c in checks if c.name == "port"]
     expected = sum(1 for s in plan.containers.values() for p in s.ports if p.host_port) + sum(
-        1 for p in plan.processes.values() if p.port)
+        len(bind_hosts()) for p in plan.processes.values() if p.port)
     assert len(ports) == expected, report
     for check in ports:
         assert check.status == "ok" or " in use by " in check.detail, report

@@ -18,8 +18,11 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from neodev.cluster.render import kustomize, render_local
+from neodev.cluster.render import REQUIRED_SECRET_VARIABLES, kustomize, render_local
 from neodev.config.model import ClusterSpec
+from neodev.config.secrets import ensure_secrets
+from neodev.errors import ConfigError
+from neodev.paths import WorkspacePaths
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 K8S = REPO_ROOT / "profiles/k8s"
@@ -336,19 +339,31 @@ def test_overlays_render_no_secret_and_the_local_layer_generates_them(renders, e
     assert stat.S_IMODE(local.layer_dir.stat().st_mode) == 0o700
 
 
-def test_missing_secret_values_are_generated_once_and_kept(tmp_path):
+def test_a_missing_secret_value_is_refused_naming_it(tmp_path):
     spec = spec_for("staging")
     variables = {"POSTGRES_PASSWORD": "x", "GRAFANA_ADMIN_PASSWORD": "y"}
-    first = render_local(spec, spec.overlay, tmp_path, local_images("staging"), variables)
-    second = render_local(spec, spec.overlay, tmp_path, local_images("staging"), variables)
-    generated = tmp_path / "generated-secrets.env"
-    assert any("JWT_SECRET" in n and str(generated) in n for n in first.notes)
-    assert stat.S_IMODE(generated.stat().st_mode) == 0o600
+    with pytest.raises(ConfigError, match="JWT_SECRET") as raised:
+        render_local(spec, spec.overlay, tmp_path, local_images("staging"), variables)
+    assert raised.value.key == "JWT_SECRET"
+    assert not (tmp_path / "secrets").exists() or not list((tmp_path / "secrets").iterdir())
 
-    def jwt(docs):
-        return next(d["data"] for d in docs if d["kind"] == "Secret"
-                    and d["metadata"]["name"].startswith("jwt-secret"))
-    assert jwt(first.docs) == jwt(second.docs)
+
+def test_cluster_secrets_are_generated_by_the_one_generator_and_kept(tmp_path):
+    # The cluster's missing secrets land in .neodev/secrets.env, as the compose stack's do, so
+    # a second render (and the dev environment) sees the same values.
+    paths = WorkspacePaths(tmp_path)
+    variables = {"POSTGRES_PASSWORD": "x", "GRAFANA_ADMIN_PASSWORD": "y"}
+    first, generated = ensure_secrets(paths, REQUIRED_SECRET_VARIABLES, variables)
+    second, again = ensure_secrets(paths, REQUIRED_SECRET_VARIABLES, variables)
+    assert generated == ["JWT_SECRET"] and again == []
+    assert first == second and first["POSTGRES_PASSWORD"] == "x"
+    assert stat.S_IMODE(paths.secrets_file.stat().st_mode) == 0o600
+    spec = spec_for("staging")
+    docs = render_local(spec, spec.overlay, tmp_path / "layer", local_images("staging"),
+                        {**variables, **second}).docs
+    jwt = next(d["data"] for d in docs if d["kind"] == "Secret"
+               and d["metadata"]["name"].startswith("jwt-secret"))
+    assert base64.b64decode(jwt["JWT_SECRET"]).decode() == first["JWT_SECRET"]
 
 
 # --- the local layer changes only images, resources, storage ----------------------------------
