@@ -34,7 +34,7 @@ from pathlib import Path
 import httpx
 
 from neodev.config.model import Probe, ProcessSpec
-from neodev.engine.supervisor import Engine
+from neodev.engine.engine import Engine
 from neodev.process.pids import PidRegistry
 from neodev.process.runner import ProcessRunner
 from neodev.process.watcher import FileWatcher
@@ -87,7 +87,7 @@ def backend_spec(backend: Path, port: int) -> ProcessSpec:
 
 async def cold_start(backend: Path, runs: int, state: Path) -> list[float]:
     port = free_port()
-    runner = ProcessRunner(backend_spec(backend, port), lambda *a: None, state / "logs",
+    runner = ProcessRunner(backend_spec(backend, port), lambda *a: None,
                            PidRegistry(state / "pids.json"), bind=BIND)
     times = []
     async with httpx.AsyncClient(trust_env=False, timeout=2) as client:
@@ -103,8 +103,7 @@ async def cold_start(backend: Path, runs: int, state: Path) -> list[float]:
 async def neodev_reload(backend: Path, runs: int, state: Path) -> list[float]:
     port = free_port()
     spec = backend_spec(backend, port)
-    runner = ProcessRunner(spec, lambda *a: None, state / "logs", PidRegistry(state / "pids.json"),
-                           bind=BIND)
+    runner = ProcessRunner(spec, lambda *a: None, PidRegistry(state / "pids.json"), bind=BIND)
     tasks: set[asyncio.Task[None]] = set()
     engine = Engine({"backend": spec}, {"backend": runner})
     await engine.start()

@@ -14,24 +14,39 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from neodev import __version__
 from neodev.daemon import lifecycle
 from neodev.daemon.client import DaemonClient
-from neodev.errors import DaemonError, NeodevError, StartupFailed
+from neodev.errors import (
+    DaemonError,
+    NeodevError,
+    ProcessError,
+    StartupFailed,
+    UnitStateError,
+    error_from_dict,
+)
 from neodev.output import (
     format_cluster_report,
     format_down,
     format_log_line,
     format_progress,
+    format_reload,
     format_status,
     format_verdicts,
     parse_since,
 )
 from neodev.paths import WorkspacePaths, find_workspace
+
+if TYPE_CHECKING:
+    from neodev.config.loader import ProfileSource
+    from neodev.config.model import EnvironmentPlan
+
+PAGE = 5_000
+"""Lines asked for per request when printing retained logs."""
 
 # Configuration modules (pydantic) are imported inside the commands that need them, so that
 # `status`, `logs` and `stop` start fast: they only talk to the daemon.
@@ -54,11 +69,12 @@ def fail(error: NeodevError) -> NoReturn:
     sys.exit(error.exit_code)
 
 
-def _prepare_secrets(paths: WorkspacePaths, profile: str) -> None:
+def _prepare_secrets(paths: WorkspacePaths, profile: str,
+                     source: ProfileSource | None = None) -> None:
     """Generate missing secrets the profile lists into .neodev/ (never a tracked file)."""
     from neodev.config.secrets import prepare_secrets
 
-    generated, secrets_file = prepare_secrets(paths.root, profile, dict(os.environ))
+    generated, secrets_file = prepare_secrets(paths.root, profile, dict(os.environ), source)
     if generated:
         click.echo(f"generated {', '.join(generated)} into {secrets_file} (never tracked; "
                    "set them in .env to choose your own)", err=True)
@@ -72,17 +88,38 @@ def _running_client(paths: WorkspacePaths) -> DaemonClient:
     return DaemonClient(Path(info.socket))
 
 
-def _ensure_daemon(paths: WorkspacePaths, profile: str) -> tuple[DaemonClient, bool]:
-    """The running daemon's client (spawning one first if needed), and whether it is new."""
+def _ensure_daemon(paths: WorkspacePaths, profile: str, validate: bool = False
+                   ) -> tuple[DaemonClient, bool]:
+    """The running daemon's client (spawning one first if needed), and whether it is new.
+
+    With `validate`, the profile is read, checked and its missing secrets generated here — once
+    — so a configuration error exits 2 before anything is spawned; the daemon is handed the
+    plan instead of reading the profile again.
+    """
     info = lifecycle.find_daemon(paths)
     if info is not None:
         if info.profile != profile:
             raise DaemonError(f"the environment in {paths.root} runs profile {info.profile!r}; "
                               f"stop it first (`neodev stop`) to start {profile!r}")
         return DaemonClient(Path(info.socket)), False
-    child = lifecycle.spawn_daemon(paths, profile)
+    plan_file = None
+    if validate:
+        plan = _load_plan(paths, profile)
+        for warning in plan.warnings:
+            click.secho(f"warning: {warning}", fg="yellow", err=True)
+        plan_file = lifecycle.write_plan(paths, plan.model_dump_json())
+    child = lifecycle.spawn_daemon(paths, profile, plan_file=plan_file)
     info = lifecycle.wait_for_daemon(paths, child)
     return DaemonClient(Path(info.socket)), True
+
+
+def _load_plan(paths: WorkspacePaths, profile: str) -> EnvironmentPlan:
+    """Read the profile once: generate its missing secrets, then resolve the plan."""
+    from neodev.config.loader import load_plan, read_profile
+
+    source = read_profile(paths.root, profile)
+    _prepare_secrets(paths, profile, source)
+    return load_plan(paths.root, profile, dict(os.environ), source=source)
 
 
 class NeodevGroup(click.Group):
@@ -112,11 +149,8 @@ def main(ctx: click.Context) -> None:
 def config(profile: str | None, as_json: bool) -> None:
     """Print the resolved configuration model (secrets masked)."""
     from neodev.config.display import plan_for_display
-    from neodev.config.loader import load_plan
 
-    paths = _paths()
-    _prepare_secrets(paths, _profile(profile))
-    plan = load_plan(paths.root, _profile(profile), dict(os.environ))
+    plan = _load_plan(_paths(), _profile(profile))
     data = plan_for_display(plan)
     if as_json:
         click.echo(json.dumps(data, indent=2, default=str))
@@ -131,13 +165,11 @@ def config(profile: str | None, as_json: bool) -> None:
 def doctor(profile: str | None) -> None:
     """Check the machine: Docker, images, ports, kubectl/kind, .env."""
     from neodev import doctor as checks
-    from neodev.config.loader import load_plan
 
     paths = _paths()
     plan = None
     try:
-        _prepare_secrets(paths, _profile(profile))
-        plan = load_plan(paths.root, _profile(profile), dict(os.environ))
+        plan = _load_plan(paths, _profile(profile))
     except NeodevError as error:
         click.secho(f"fail  config     {error.message}", fg="red")
     results = checks.run_checks(plan, paths, dict(os.environ))
@@ -155,15 +187,9 @@ def doctor(profile: str | None) -> None:
 def start(profile: str | None, wait: bool, timeout: float, as_json: bool,
           services: tuple[str, ...]) -> None:
     """Start the environment (or SERVICES and what they depend on) in the background."""
-    from neodev.config.loader import load_plan
-
     paths = _paths()
     name = _profile(profile)
-    _prepare_secrets(paths, name)
-    plan = load_plan(paths.root, name, dict(os.environ))  # config errors: exit 2, nothing started
-    for warning in plan.warnings:
-        click.secho(f"warning: {warning}", fg="yellow", err=True)
-    client, fresh = _ensure_daemon(paths, name)
+    client, fresh = _ensure_daemon(paths, name, validate=True)
     with client:
         try:
             started = client.start(list(services))["started"]
@@ -172,7 +198,8 @@ def start(profile: str | None, wait: bool, timeout: float, as_json: bool,
                 _shutdown_spawned(paths, client)
             raise
         if not wait:
-            click.echo(f"starting {', '.join(started)} (follow with `neodev status`)")
+            click.echo(f"starting {', '.join(started) or 'nothing new'} (follow with "
+                       "`neodev status`)")
             return
         result = client.wait(list(services), timeout)
     if as_json:
@@ -191,11 +218,19 @@ def stop(services: tuple[str, ...]) -> None:
     """Stop SERVICES, or the whole environment (and its daemon) when none are named."""
     paths = _paths()
     info = lifecycle.find_daemon(paths)
+    stopped: list[str] = []
     with _running_client(paths) as client:
-        result = client.stop(list(services)) if services else client.shutdown()
+        if not services:
+            stopped = client.shutdown()["stopped"]
+        for service in services:
+            try:
+                client.act(service, "stop")
+                stopped.append(service)
+            except UnitStateError as error:  # stopping what is not running is not a failure
+                click.echo(error.message, err=True)
     if not services and info is not None:
         _wait_for_daemon_exit(info)
-    click.echo(f"stopped {', '.join(result['stopped']) or 'nothing'}")
+    click.echo(f"stopped {', '.join(stopped) or 'nothing'}")
 
 
 def _wait_for_daemon_exit(info: lifecycle.DaemonInfo) -> None:
@@ -210,8 +245,22 @@ def _wait_for_daemon_exit(info: lifecycle.DaemonInfo) -> None:
 def restart(service: str) -> None:
     """Restart one SERVICE now (no backoff)."""
     with _running_client(_paths()) as client:
-        client.restart(service)
+        client.act(service, "restart")
     click.echo(f"restarted {service}")
+
+
+@main.command()
+@click.argument("service")
+def reload(service: str) -> None:
+    """Reload one SERVICE now: its build step (if any), then a restart; a failed build keeps
+    the running process."""
+    with _running_client(_paths()) as client:
+        record = client.act(service, "reload")["unit"]
+    last = record.get("last_reload") or {}
+    outcome = last.get("outcome")
+    click.echo(f"{service}: {format_reload(last)}")
+    if outcome not in ("ok", None):
+        sys.exit(ProcessError.exit_code)
 
 
 @main.command()
@@ -251,37 +300,70 @@ def status(as_json: bool) -> None:
         if as_json:
             click.echo(json.dumps({"running": False, "workspace": str(paths.root), "units": []}))
         else:
-            click.echo(f"no neodev environment is running in {paths.root}")
-        return
+            click.echo(f"no neodev environment is running in {paths.root} (start one with "
+                       "`neodev start`)")
+        sys.exit(DaemonError.exit_code)
     data["running"] = True
     click.echo(json.dumps(data, indent=2) if as_json else format_status(data))
 
 
 @main.command()
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new lines.")
-@click.option("-n", "--tail", "tail", type=int, default=None, help="Last N lines per service.")
+@click.option("-n", "--tail", "tail", type=click.IntRange(min=0), default=None,
+              help="Last N lines (of the services shown, merged).")
 @click.option("--since", default=None, help="Only lines newer than 10s, 5m, 2h or an ISO time.")
+@click.option("--grep", default=None, help="Only lines containing this text (any case).")
 @click.argument("services", nargs=-1)
-def logs(follow: bool, tail: int | None, since: str | None, services: tuple[str, ...]) -> None:
+def logs(follow: bool, tail: int | None, since: str | None, grep: str | None,
+         services: tuple[str, ...]) -> None:
     """Print the output of SERVICES (all when none), prefixed like compose."""
     color = sys.stdout.isatty()
     paths = _paths()
     info = lifecycle.find_daemon(paths)
+    names = list(services)
+    width = max((len(n) for n in names), default=8)
+    start_at = parse_since(since)
     with _running_client(paths) as client:
-        names = list(services)
-        width = max((len(n) for n in names), default=8)
+        last = 0
+        for entry in _retained(client, names, tail, start_at, grep):
+            width = max(width, len(entry["unit"]))
+            click.echo(format_log_line(entry, width, color))
+            last = entry["id"]
+        if not follow:
+            return
         try:
-            for entry in client.logs(names, tail=tail, since=parse_since(since), follow=follow):
-                width = max(width, len(entry["unit"]))
-                click.echo(format_log_line(entry, width, color))
+            for item in client.follow_logs(names, after=last or client.logs(
+                    names, limit=0)["last_id"]):
+                if item["type"] == "gap":
+                    click.echo(f"[{item['missed']} lines were not kept]", err=True)
+                elif grep is None or grep.lower() in item["line"].lower():
+                    width = max(width, len(item["unit"]))
+                    click.echo(format_log_line(item, width, color))
         except KeyboardInterrupt:
             return
         except DaemonError:
             # Following ends when the environment is stopped: that is not an error.
-            if not (follow and info is not None and lifecycle.wait_for_exit(info, timeout=10)):
+            if not (info is not None and lifecycle.wait_for_exit(info, timeout=10)):
                 raise
-        if follow:  # a follow only ends when the daemon went away
-            click.echo("(the environment was stopped)", err=True)
+        click.echo("(the environment was stopped)", err=True)
+
+
+def _retained(client: DaemonClient, names: list[str], tail: int | None, since: float | None,
+              grep: str | None) -> list[dict[str, Any]]:
+    """The retained lines asked for, oldest first (paged backwards from the newest)."""
+    wanted = tail if tail is not None else None
+    found: list[dict[str, Any]] = []
+    before = None
+    while wanted is None or len(found) < wanted:
+        limit = PAGE if wanted is None else min(PAGE, wanted - len(found))
+        if limit <= 0:
+            break
+        page = client.logs(names, before=before, limit=limit, since=since, q=grep)
+        found = page["lines"] + found
+        if not page["more"] or not page["lines"]:
+            break
+        before = page["lines"][0]["id"]
+    return found
 
 
 @main.group()
@@ -290,28 +372,30 @@ def cluster() -> None:
 
 
 def _cluster_command(action: str, profile: str, as_json: bool) -> None:
-    """Run a cluster action through the daemon (spawned for the occasion when none runs, so the
-    CLI never drives kind, kubectl or docker itself); print each finished step with its
-    duration on stderr, then the report."""
+    """Run a cluster operation as a daemon job (a daemon is spawned for the occasion when none
+    runs, so the CLI never drives kind, kubectl or docker itself); print each finished step
+    with its duration on stderr, then the report. Interrupting the CLI leaves the job running
+    in the daemon."""
     paths = _paths()
     running = lifecycle.find_daemon(paths)
     client, fresh = _ensure_daemon(paths, running.profile if running else profile)
-    final: dict[str, Any] = {
-        "type": "error", "error": {"message": "the cluster operation returned nothing"}}
+    job: dict[str, Any] = {}
     try:
-        for item in client.cluster(action, profile):
-            if item["type"] == "progress" and item["outcome"] != "running":
-                click.echo(format_progress(item), err=True)
-            final = item
+        submitted = client.submit_job(action, profile)
+        shown = 0
+        for job in client.follow_job(submitted["id"]):
+            for step in job["steps"][shown:]:
+                if step["outcome"] != "running":
+                    click.echo(format_progress(step), err=True)
+            shown = len(job["steps"])
     finally:
         if fresh:
             _shutdown_spawned(paths, client)
         client.close()
-    if final["type"] == "error":
-        from neodev.daemon.client import error_from_dict
-
-        raise error_from_dict(final["error"])
-    report = final["report"]
+    if job.get("state") != "succeeded":
+        raise error_from_dict(job.get("error") or {
+            "message": "the cluster operation ended without a report"})
+    report = job["report"]
     click.echo(json.dumps(report, indent=2) if as_json else format_cluster_report(report))
     if action == "up" and not report["ready"]:
         sys.exit(StartupFailed.exit_code)

@@ -3,9 +3,16 @@
 Each error has a short title (what went wrong, in a few words), a message (the detail: which file,
 key or value, and what would be valid) and the process exit code the CLI uses for it. Lower layers
 raise these; the CLI and the daemon print or serialise them, never a traceback.
+
+Errors cross the daemon's socket as data (`to_dict`) and come back as the same class with the
+same fields (`error_from_dict`): a ConfigError raised in the daemon reaches the CLI with its file,
+line and key. Every error class lives in this module, so the client can always rebuild it.
 """
 
 from __future__ import annotations
+
+import sys
+from typing import Any, ClassVar
 
 
 class NeodevError(Exception):
@@ -13,6 +20,10 @@ class NeodevError(Exception):
 
     title = "neodev error"
     exit_code = 1
+    http_status = 500
+    """The daemon API's status code for this error."""
+    FIELDS: ClassVar[tuple[str, ...]] = ()
+    """Attributes that travel with the error across the socket."""
 
     def __init__(self, message: str, *, title: str | None = None) -> None:
         super().__init__(message)
@@ -22,8 +33,23 @@ class NeodevError(Exception):
 
     def to_dict(self) -> dict[str, object]:
         """The error as data, for the daemon API and `--json` output."""
-        return {"type": type(self).__name__, "title": self.title, "message": self.message,
-                "exit_code": self.exit_code}
+        data: dict[str, object] = {"type": type(self).__name__, "title": self.title,
+                                   "message": self.message, "exit_code": self.exit_code}
+        data.update({name: getattr(self, name, None) for name in self.FIELDS})
+        return data
+
+
+def error_from_dict(data: dict[str, Any]) -> NeodevError:
+    """Rebuild a NeodevError (the same subclass, with its fields) from its `to_dict()` form."""
+    cls = getattr(sys.modules[__name__], str(data.get("type", "")), None)
+    if not (isinstance(cls, type) and issubclass(cls, NeodevError)):
+        cls = NeodevError
+    error = cls.__new__(cls)
+    NeodevError.__init__(error, str(data.get("message", "")), title=str(data.get("title", "")))
+    for name in cls.FIELDS:
+        setattr(error, name, data.get(name))
+    error.exit_code = int(data.get("exit_code", cls.exit_code))
+    return error
 
 
 class ConfigError(NeodevError):
@@ -31,6 +57,8 @@ class ConfigError(NeodevError):
 
     title = "Configuration error"
     exit_code = 2
+    http_status = 400
+    FIELDS = ("file", "line", "key")
 
     def __init__(self, message: str, *, file: str | None = None, line: int | None = None,
                  key: str | None = None, title: str | None = None) -> None:
@@ -50,11 +78,67 @@ def _location(file: str | None, line: int | None, key: str | None) -> str:
     return ", ".join(parts)
 
 
+class RequestError(NeodevError):
+    """A request to the daemon API is malformed (a parameter out of range, of the wrong type)."""
+
+    title = "Invalid request"
+    exit_code = 2
+    http_status = 422
+    FIELDS = ("param",)
+
+    def __init__(self, message: str, *, param: str | None = None) -> None:
+        self.param = param
+        super().__init__(message)
+
+
+class UnknownUnitError(NeodevError):
+    """A unit name that is not in the plan."""
+
+    title = "Unknown service"
+    exit_code = 2
+    http_status = 404
+    FIELDS = ("unit", "valid")
+
+    def __init__(self, unit: str, valid: list[str]) -> None:
+        self.unit = unit
+        self.valid = sorted(valid)
+        super().__init__(f"unknown service {unit!r}; valid services: {', '.join(self.valid)}")
+
+
+class UnitStateError(NeodevError):
+    """An action that the unit's current state does not allow (stop a stopped unit...)."""
+
+    title = "Not possible now"
+    exit_code = 4
+    http_status = 409
+    FIELDS = ("unit", "state", "action")
+
+    def __init__(self, unit: str, state: str, action: str, message: str) -> None:
+        self.unit = unit
+        self.state = state
+        self.action = action
+        super().__init__(message)
+
+
 class DockerError(NeodevError):
     """The Docker engine is unreachable, or refused an operation."""
 
     title = "Docker error"
     exit_code = 3
+    http_status = 502
+
+
+class EngineUnreachable(DockerError):
+    """No Docker engine answers: nothing is wrong with the units, the engine is gone."""
+
+    title = "Docker engine unreachable"
+
+
+class PortConflictError(DockerError):
+    """A host port the environment needs is taken; nothing was started."""
+
+    title = "Host port already in use"
+    http_status = 409
 
 
 class ProcessError(NeodevError):
@@ -62,6 +146,7 @@ class ProcessError(NeodevError):
 
     title = "Process error"
     exit_code = 4
+    http_status = 409
 
 
 class ClusterError(NeodevError):
@@ -69,6 +154,7 @@ class ClusterError(NeodevError):
 
     title = "Cluster error"
     exit_code = 5
+    http_status = 502
 
 
 class DaemonError(NeodevError):
@@ -76,6 +162,7 @@ class DaemonError(NeodevError):
 
     title = "Daemon error"
     exit_code = 6
+    http_status = 503
 
 
 class StartupFailed(NeodevError):
@@ -83,3 +170,29 @@ class StartupFailed(NeodevError):
 
     title = "Environment not healthy"
     exit_code = 7
+
+
+class UnknownJobError(NeodevError):
+    """A job id the daemon does not know (jobs are kept for the daemon's lifetime)."""
+
+    title = "Unknown job"
+    exit_code = 2
+    http_status = 404
+    FIELDS = ("job",)
+
+    def __init__(self, job: str) -> None:
+        self.job = job
+        super().__init__(f"no job {job!r} in this daemon (see GET /v1/jobs)")
+
+
+class JobBusyError(NeodevError):
+    """Another job of the same kind is running; follow it or wait for it."""
+
+    title = "Another operation is running"
+    exit_code = 5
+    http_status = 409
+    FIELDS = ("job",)
+
+    def __init__(self, job: str, message: str) -> None:
+        self.job = job
+        super().__init__(message)

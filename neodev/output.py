@@ -7,6 +7,7 @@ Pure functions over the API's JSON documents, so what `status` prints is exactly
 from __future__ import annotations
 
 import re
+import time
 import zlib
 from datetime import UTC, datetime
 from typing import Any
@@ -23,15 +24,16 @@ STATE_COLORS = {"running": "green", "starting": "yellow", "pending": "yellow",
 SINCE_PATTERN = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
 
 
-def format_status(doc: dict[str, Any]) -> str:
+def format_status(doc: dict[str, Any], now: float | None = None) -> str:
     """The status table: unit, kind, state, health, endpoints, uptime, restarts, CPU, memory."""
+    now = time.time() if now is None else now
     header = ("UNIT", "KIND", "STATE", "HEALTH", "PORTS/URLS", "UPTIME", "RESTARTS", "CPU",
               "MEM")
     rows = [header]
     for unit in doc["units"]:
         rows.append((
             unit["name"], unit["kind"], _state_text(unit), unit["health"],
-            ", ".join(unit.get("endpoints") or []) or "-", format_duration(unit.get("uptime")),
+            ", ".join(unit.get("endpoints") or []) or "-", format_duration(uptime(unit, now)),
             str(unit["restarts"]),
             "-" if unit.get("cpu_percent") is None else f"{unit['cpu_percent']:.1f}%",
             format_bytes(unit.get("memory_bytes")),
@@ -42,13 +44,15 @@ def format_status(doc: dict[str, Any]) -> str:
         lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True))
                      .rstrip())
     problems = [u for u in doc["units"] if u["state"] in ("crashed", "backoff") or
-                u["health"] == "unhealthy" or (u["state"] == "pending" and u["reason"])]
+                u.get("crash_loop") or u["health"] == "unhealthy" or
+                (u["state"] == "pending" and u["reason"])]
     for unit in problems:
         detail = unit["health_detail"] if unit["health"] == "unhealthy" else unit["reason"]
         lines.append(f"  {unit['name']}: {detail}")
     for unit in doc["units"]:
-        if unit.get("last_reload", "").startswith("build failed"):
-            lines.append(f"  {unit['name']}: {unit['last_reload']}")
+        reload = unit.get("last_reload") or {}
+        if reload.get("outcome") == "build_failed":
+            lines.append(f"  {unit['name']}: {format_reload(reload)}")
     for report in (doc.get("clusters") or {}).values():
         lines.append("")
         lines.append(format_cluster_report(report))
@@ -58,8 +62,29 @@ def format_status(doc: dict[str, Any]) -> str:
 def _state_text(unit: dict[str, Any]) -> str:
     state = unit["state"]
     if state in ("exited", "crashed") and unit.get("exit_code") is not None:
-        return f"{state}({unit['exit_code']})"
+        state = f"{state}({unit['exit_code']})"
+    if unit.get("crash_loop"):
+        state += " crash-loop"
     return state
+
+
+def uptime(unit: dict[str, Any], now: float) -> float | None:
+    """Seconds since the unit's current run began (None while not running)."""
+    started = unit.get("started_at")
+    return None if started is None else max(now - started, 0.0)
+
+
+def format_reload(reload: dict[str, Any]) -> str:
+    """A unit's latest reload in a few words."""
+    outcome = reload.get("outcome")
+    if outcome is None:
+        return "not reloaded yet"
+    if outcome == "ok":
+        return f"reloaded, ready {reload.get('duration') or 0:.2f}s after the change"
+    if outcome == "build_failed":
+        return (f"build failed ({reload.get('cause')}), the previous process keeps running: "
+                f"{reload.get('detail')}")
+    return f"restarted but not ready: {reload.get('detail')}"
 
 
 def format_verdicts(verdicts: list[dict[str, Any]]) -> str:
@@ -72,7 +97,7 @@ def format_verdicts(verdicts: list[dict[str, Any]]) -> str:
         if not v["ok"] and v["reason"]:
             line += f" — {v['reason']}"
         lines.append(line)
-        if not v["ok"]:
+        if not v["ok"] and not v.get("held_back_by"):
             lines.extend(f"       | {log}" for log in v.get("last_logs") or [])
     return "\n".join(lines)
 

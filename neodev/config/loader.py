@@ -15,7 +15,9 @@ import os
 import re
 import shlex
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from neodev.config.compose import build_containers, load_compose
 from neodev.config.display import plan_for_display
@@ -46,7 +48,8 @@ from neodev.config.validate import Source, validate_plan
 from neodev.errors import ConfigError
 from neodev.paths import WorkspacePaths
 
-__all__ = ["available_profiles", "load_plan", "plan_for_display", "resolve_profile"]
+__all__ = ["ProfileSource", "available_profiles", "load_plan", "plan_for_display",
+           "read_profile", "resolve_profile"]
 
 DEFAULT_PROJECT = "neotool"
 ROOT_VARIABLE = "NEOTOOL_ROOT"
@@ -124,14 +127,45 @@ class _Recording(Mapping[str, str]):
         return len(self._data)
 
 
+@dataclass(frozen=True)
+class ProfileSource:
+    """A profile file read and parsed once, for everyone who needs it during one command."""
+
+    path: Path
+    raw: dict[str, Any]
+    """The parsed TOML, before interpolation."""
+    lines: dict[str, int]
+    """Dotted key path -> line number."""
+
+
+def read_profile(workspace: Path, profile: str) -> ProfileSource:
+    """Find, read and parse a profile, checking its structure (before any variable is used).
+
+    Raises:
+        ConfigError: no such profile, unreadable, a TOML syntax error or an invalid structure.
+    """
+    profile_file = resolve_profile(workspace.resolve(), profile)
+    file = str(profile_file)
+    try:
+        text = profile_file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read profile: {exc}", file=file) from exc
+    raw = parse_toml(text, file)
+    lines = toml_lines(text)
+    validate_profile(raw, file, lines)  # structure first, so typos fail before variables do
+    return ProfileSource(profile_file, raw, lines)
+
+
 def load_plan(workspace: Path, profile: str = "local",
-              environ: Mapping[str, str] | None = None) -> EnvironmentPlan:
+              environ: Mapping[str, str] | None = None,
+              source: ProfileSource | None = None) -> EnvironmentPlan:
     """Load and validate one profile into an EnvironmentPlan.
 
     Args:
         workspace: The workspace root (holds `profiles/` and `.neodev/`).
         profile: A profile name (`profiles/<name>.toml`) or a path to a profile file.
         environ: The process environment (default: `os.environ`).
+        source: The profile already read by `read_profile` (so a command reads it once).
 
     Returns:
         The frozen plan.
@@ -141,15 +175,9 @@ def load_plan(workspace: Path, profile: str = "local",
     """
     workspace = workspace.resolve()
     environ = dict(os.environ if environ is None else environ)
-    profile_file = resolve_profile(workspace, profile)
+    source = source or read_profile(workspace, profile)
+    profile_file, raw, lines = source.path, source.raw, source.lines
     file = str(profile_file)
-    try:
-        text = profile_file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read profile: {exc}", file=file) from exc
-    raw = parse_toml(text, file)
-    lines = toml_lines(text)
-    validate_profile(raw, file, lines)  # structure first, so typos fail before variables do
     variables, file_keys, env_file = profile_variables(workspace, profile_file, raw, environ)
     warnings: list[str] = []
     # Only the variables the configuration uses (or that come from files) go into the plan:
@@ -226,6 +254,7 @@ def load_plan(workspace: Path, profile: str = "local",
         profile_file=profile_file, compose_files=tuple(cf.path for cf in composes),
         env_file=env_file, network=f"{project}_default", containers=containers,
         processes=processes, volumes=tuple(volumes), cluster=cluster,
+        log_lines=spec.project.log_lines,
         variables={k: variables[k] for k in sorted(file_keys | recorded.used | {ROOT_VARIABLE})
                    if k in variables},
         warnings=tuple(dict.fromkeys(warnings)))
@@ -250,6 +279,8 @@ def _override(container: ContainerSpec, override: ServiceSection, src: Source,
         update["backoff"] = _backoff(override.backoff)
     if override.readiness is not None:
         update["readiness"] = _probe(override.readiness, src, "readiness")
+    if override.liveness is not None:
+        update["liveness"] = _probe(override.liveness, src, "liveness")
     if override.stop_grace is not None:
         update["stop_grace"] = override.stop_grace
     if override.depends_on:

@@ -135,7 +135,10 @@ class UnitSpec(Frozen):
     restart: RestartPolicy = RestartPolicy.NO
     backoff: Backoff = Field(default_factory=Backoff)
     readiness: Probe | None = None
-    """How to tell the unit is ready; None = ready as soon as it runs."""
+    """How to tell the unit is ready; None = ready once it stayed up a moment (settle time)."""
+    liveness: Probe | None = None
+    """Checked after the unit is ready; `retries` failures in a row restart it (Kubernetes'
+    liveness semantics: period = interval, failure threshold = retries)."""
     stop_grace: float = 10.0
     """Seconds between the polite stop signal and the kill."""
 
@@ -181,7 +184,6 @@ class ProcessSpec(UnitSpec):
     build: tuple[str, ...] | None = None
     """Optional argv run before a reload restart; on failure the old process keeps running."""
     debounce_ms: int = 300
-    liveness: Probe | None = None
 
 
 class ClusterSpec(Frozen):
@@ -228,6 +230,8 @@ class EnvironmentPlan(Frozen):
     """The resolved variable environment (.env + process env + generated secrets), for display."""
     warnings: tuple[str, ...] = ()
     """Non-fatal findings of the loader (unset variables, missing working directories...)."""
+    log_lines: int = 5_000
+    """Output lines the daemon keeps in memory per unit (older ones are in `.neodev/logs/`)."""
 
     @property
     def units(self) -> dict[str, UnitSpec]:

@@ -14,11 +14,14 @@ name = "neotool"                                   # compose project name (defau
 compose = ["../compose/docker-compose.local.yml"]
 env_file = "../.env"                               # optional; a missing file is fine
 secrets = ["POSTGRES_PASSWORD"]                    # generated into .neodev/secrets.env
+log_lines = 5000                                   # output lines kept per unit in memory
 
 [services.postgres]                                # per-container overrides
 restart = "on-failure"                             # no | on-failure | always
 backoff = { initial = 1, factor = 2, maximum = 30 }
 readiness = { tcp = 5432 }                         # replaces the compose healthcheck probe
+                                                   # (from the host: the published port)
+liveness = { tcp = 5432, interval = 10, retries = 3 }  # restart after 3 failures in a row
 depends_on = { other = "healthy" }                 # added to the compose depends_on
 
 [processes.backend]
@@ -75,6 +78,8 @@ class ProjectSection(Section):
     """The `.env` file, relative to the profile file; missing is fine."""
     secrets: list[str] = Field(default_factory=list)
     """Variables generated into .neodev/secrets.env when not set anywhere."""
+    log_lines: int = Field(default=5_000, ge=100, le=1_000_000)
+    """Output lines kept in memory per unit (for `logs`, search and the dashboard)."""
 
 
 class BackoffSection(Section):
@@ -123,6 +128,9 @@ class ServiceSection(Section):
     restart: Restart | None = None
     backoff: BackoffSection | None = None
     readiness: ProbeSection | None = None
+    """Replaces the compose healthcheck as readiness: probed from the host (tcp/http on the
+    published host port, exec on the host, log on the container's output)."""
+    liveness: ProbeSection | None = None
     depends_on: dict[str, Condition] = Field(default_factory=dict)
     stop_grace: float | None = Field(default=None, ge=0)
 

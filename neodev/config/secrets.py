@@ -16,8 +16,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from neodev.config.envfile import read_env_file
-from neodev.config.loader import profile_variables, resolve_profile
-from neodev.config.profile import parse_toml
+from neodev.config.loader import ProfileSource, profile_variables, read_profile
 from neodev.errors import ConfigError
 from neodev.paths import WorkspacePaths
 from neodev.statefile import write_private
@@ -77,16 +76,23 @@ def _append(paths: WorkspacePaths, new: dict[str, str]) -> None:
 
 
 def prepare_secrets(workspace: Path, profile: str = "local",
-                    environ: Mapping[str, str] | None = None) -> tuple[list[str], Path]:
+                    environ: Mapping[str, str] | None = None,
+                    source: ProfileSource | None = None) -> tuple[list[str], Path]:
     """Generate the missing secrets a profile lists; call before `load_plan`.
+
+    Args:
+        workspace: The workspace root.
+        profile: The profile name or file.
+        environ: The process environment (default: `os.environ`).
+        source: The profile already read by `read_profile` (then it is not read again).
 
     Returns:
         (names generated now, the secrets file they were written to).
     """
     workspace = workspace.resolve()
     environ = dict(os.environ if environ is None else environ)
-    profile_file = resolve_profile(workspace, profile)
-    raw = parse_toml(profile_file.read_text(encoding="utf-8"), str(profile_file))
+    source = source or read_profile(workspace, profile)
+    profile_file, raw = source.path, source.raw
     names = (raw.get("project") or {}).get("secrets") or []
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise ConfigError("`secrets` must be a list of variable names", file=str(profile_file),

@@ -1,38 +1,73 @@
 """The daemon's HTTP API (FastAPI), served on the workspace's Unix socket only.
 
-Every endpoint answers JSON; errors are data (`{"error": NeodevError.to_dict()}`) with a 4xx/5xx
-status, never a traceback. Logs and events stream as NDJSON, one object per line. FastAPI also
-publishes the OpenAPI document at `/openapi.json`.
+Every endpoint answers JSON built from the records of `neodev.protocol`; errors are data
+(`{"error": NeodevError.to_dict()}`, the error's own fields included) with a 4xx/5xx status,
+never a traceback. Every input is validated (types, finite numbers, bounds) before anything
+runs, so a stream never starts for a request that will fail. Streams (events, log follow, job
+follow) are NDJSON, one object per line. FastAPI also publishes the OpenAPI document at
+`/openapi.json`.
 """
 
 from __future__ import annotations
 
 import json
-import time
+import logging
+import os
+import re
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 from neodev import __version__
-from neodev.daemon.environment import Environment
-from neodev.engine.events import LogLine
-from neodev.errors import ConfigError, NeodevError
+from neodev.daemon.environment import ACTIONS, Environment
+from neodev.engine.logs import LogQuery
+from neodev.errors import NeodevError, RequestError
+from neodev.protocol import (
+    EVENT_TYPES,
+    PROTOCOL_VERSION,
+    Event,
+    LogEvent,
+    Resync,
+    Snapshot,
+)
+
+log = logging.getLogger("neodev.daemon")
+
+MAX_WAIT = 86_400.0
+"""Longest `timeout` a wait accepts (seconds)."""
+MAX_PAGE = 10_000
+"""Most log lines one page answers."""
+NAME = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
+
+UnitName = Annotated[str, Field(pattern=NAME)]
 
 
-class UnitsRequest(BaseModel):
-    units: list[str] | None = None
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
 
 
-class WaitRequest(BaseModel):
-    units: list[str] | None = None
-    timeout: float = 120.0
+class UnitsRequest(Body):
+    units: list[UnitName] | None = Field(default=None, max_length=256)
 
 
-class DownRequest(BaseModel):
+class WaitRequest(Body):
+    units: list[UnitName] | None = Field(default=None, max_length=256)
+    timeout: float = Field(default=120.0, ge=0, le=MAX_WAIT, allow_inf_nan=False)
+
+
+class DownRequest(Body):
     volumes: bool = False
+
+
+class JobRequest(Body):
+    kind: Literal["cluster"] = "cluster"
+    action: Literal["up", "status", "down"]
+    profile: str = Field(default="staging", min_length=1, max_length=4096)
+    """A profile name (`staging`) or the path of a profile file."""
 
 
 def create_app(env: Environment, request_shutdown: Callable[[], None]) -> FastAPI:
@@ -41,13 +76,28 @@ def create_app(env: Environment, request_shutdown: Callable[[], None]) -> FastAP
 
     @app.exception_handler(NeodevError)
     async def neodev_error(_: Request, exc: NeodevError) -> JSONResponse:
-        status = 400 if isinstance(exc, ConfigError) else 409
-        return JSONResponse({"error": exc.to_dict()}, status_code=status)
+        return JSONResponse({"error": exc.to_dict()}, status_code=exc.http_status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("body", "query"))
+        error = RequestError(f"{where or 'request'}: {first.get('msg', 'invalid')}",
+                             param=where or None)
+        return JSONResponse({"error": error.to_dict()}, status_code=error.http_status)
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error in the API")
+        error = NeodevError(f"the daemon failed unexpectedly: {exc!r} (see .neodev/daemon.log)")
+        return JSONResponse({"error": error.to_dict()}, status_code=500)
 
     @app.get("/v1/ping")
     async def ping() -> dict[str, Any]:
-        return {"version": __version__, "profile": env.plan.profile,
-                "workspace": str(env.paths.root)}
+        return {"protocol": PROTOCOL_VERSION, "version": __version__, "instance": env.instance,
+                "profile": env.plan.profile, "project": env.plan.project,
+                "workspace": str(env.paths.root), "pid": os.getpid(),
+                "started_at": env.started_at, "warnings": list(env.plan.warnings)}
 
     @app.get("/v1/status")
     async def status() -> dict[str, Any]:
@@ -55,8 +105,7 @@ def create_app(env: Environment, request_shutdown: Callable[[], None]) -> FastAP
 
     @app.post("/v1/start")
     async def start(body: UnitsRequest) -> dict[str, Any]:
-        started = await env.start(body.units)
-        return {"started": started}
+        return {"started": await env.start(body.units)}
 
     @app.post("/v1/wait")
     async def wait(body: WaitRequest) -> dict[str, Any]:
@@ -68,10 +117,18 @@ def create_app(env: Environment, request_shutdown: Callable[[], None]) -> FastAP
     async def stop(body: UnitsRequest) -> dict[str, Any]:
         return {"stopped": await env.stop(body.units)}
 
-    @app.post("/v1/units/{name}/restart")
-    async def restart(name: str) -> dict[str, Any]:
-        await env.restart(name)
-        return {"restarted": name}
+    @app.get("/v1/units/{name}")
+    async def unit(name: Annotated[str, Field(pattern=NAME)]) -> dict[str, Any]:
+        return env.details(name)
+
+    @app.post("/v1/units/{name}/{action}")
+    async def act(name: str, action: str) -> dict[str, Any]:
+        env.check_unit(name)
+        if action not in ACTIONS:
+            raise RequestError(f"unknown action {action!r}; valid: {', '.join(ACTIONS)}",
+                               param="action")
+        record = await env.act(name, action)
+        return {"unit": record.to_dict()}
 
     @app.post("/v1/down")
     async def down(body: DownRequest) -> dict[str, Any]:
@@ -86,82 +143,169 @@ def create_app(env: Environment, request_shutdown: Callable[[], None]) -> FastAP
         return {"stopped": stopped}
 
     @app.get("/v1/logs")
-    async def logs(unit: list[str] = Query(default=[]), n: int | None = None,  # noqa: B008
-                   since: float | None = None, follow: bool = False) -> StreamingResponse:
-        names = env.known_units(unit) or list(env.engine.units)
-        return StreamingResponse(_log_stream(env, names, n, since, follow),
-                                 media_type="application/x-ndjson")
+    async def logs(unit: Annotated[list[str] | None, Query(max_length=256)] = None,
+                   stream: Annotated[list[str] | None, Query(max_length=8)] = None,
+                   level: Annotated[list[str] | None, Query(max_length=8)] = None,
+                   q: Annotated[str | None, Query(max_length=1000)] = None,
+                   regex: Annotated[str | None, Query(max_length=1000)] = None,
+                   case: bool = False,
+                   before: Annotated[int | None, Query(ge=0)] = None,
+                   after: Annotated[int | None, Query(ge=0)] = None,
+                   since: Annotated[float | None, Query(allow_inf_nan=False)] = None,
+                   limit: Annotated[int, Query(ge=0, le=MAX_PAGE)] = 200) -> dict[str, Any]:
+        query = _query(env, unit, stream, level, q, regex, case)
+        try:
+            lines = env.logs.page(query, before=before, after=after, limit=limit, since=since)
+        except re.error as exc:
+            raise RequestError(f"regex {regex!r} is not a valid regular expression: {exc}",
+                               param="regex") from exc
+        return {"lines": [r.to_dict() for r in lines], "last_id": env.logs.last_id,
+                "more": len(lines) == limit}
 
-    @app.post("/v1/cluster/{action}")
-    async def cluster(action: str, profile: str = "staging") -> StreamingResponse:
-        async def lines() -> AsyncIterator[bytes]:
-            async for item in env.cluster.run(action, profile):
-                yield _line(item)
-        return StreamingResponse(lines(), media_type="application/x-ndjson")
+    @app.get("/v1/logs/follow")
+    async def follow_logs(unit: Annotated[list[str] | None, Query(max_length=256)] = None,
+                          stream: Annotated[list[str] | None, Query(max_length=8)] = None,
+                          after: Annotated[int | None, Query(ge=0)] = None,
+                          n: Annotated[int, Query(ge=0, le=MAX_PAGE)] = 0,
+                          since: Annotated[float | None, Query(allow_inf_nan=False)] = None,
+                          ) -> StreamingResponse:
+        query = _query(env, unit, stream, None, None, None, False)
+        return _ndjson(_log_follow(env, query, after, n, since))
 
     @app.get("/v1/events")
-    async def events() -> StreamingResponse:
-        return StreamingResponse(_event_stream(env), media_type="application/x-ndjson")
+    async def events(since: Annotated[int | None, Query(ge=0)] = None,
+                     instance: Annotated[str | None, Query(max_length=64)] = None,
+                     unit: Annotated[list[str] | None, Query(max_length=256)] = None,
+                     type: Annotated[list[str] | None, Query(max_length=8)] = None,
+                     follow: bool = True) -> StreamingResponse:
+        units = env.known_units(unit)
+        for kind in type or ():
+            if kind not in EVENT_TYPES:
+                raise RequestError(f"unknown event type {kind!r}; valid: "
+                                   f"{', '.join(EVENT_TYPES)}", param="type")
+        return _ndjson(_event_stream(env, since, instance, units, type, follow))
+
+    @app.post("/v1/jobs", status_code=202)
+    async def submit_job(body: JobRequest) -> dict[str, Any]:
+        return env.jobs.submit_cluster(body.action, body.profile).to_dict()
+
+    @app.get("/v1/jobs")
+    async def jobs() -> dict[str, Any]:
+        return {"jobs": [j.to_dict() for j in env.jobs.list()]}
+
+    @app.get("/v1/jobs/{job_id}")
+    async def job(job_id: str) -> dict[str, Any]:
+        return env.jobs.get(job_id).to_dict()
+
+    @app.get("/v1/jobs/{job_id}/follow")
+    async def follow_job(job_id: str) -> StreamingResponse:
+        env.jobs.get(job_id)  # an unknown id is a 404 before the stream starts
+
+        async def records() -> AsyncIterator[dict[str, Any]]:
+            async for record in env.jobs.follow(job_id):
+                yield record.to_dict()
+        return _ndjson(records())
 
     return app
 
 
 def status_document(env: Environment) -> dict[str, Any]:
-    """The environment as `neodev status --json` prints it."""
-    now = time.time()
-    units = []
-    for status in env.engine.status():
-        data = status.to_dict()
-        data["uptime"] = round(now - status.started_at, 1) if status.started_at else None
-        data["endpoints"] = _endpoints(env, status.name)
-        units.append(data)
-    return {"profile": env.plan.profile, "project": env.plan.project,
-            "workspace": str(env.paths.root), "units": units,
-            "reaped_orphans": env.reaped, "clusters": env.cluster.reports}
+    """The environment as `neodev status --json` prints it; `units` at `seq` equals the fold
+    of the event stream up to `seq`."""
+    return {"protocol": PROTOCOL_VERSION, "instance": env.instance, "seq": env.bus.seq,
+            "profile": env.plan.profile, "project": env.plan.project,
+            "workspace": str(env.paths.root), "units": [u.to_dict() for u in env.units()],
+            "reaped_orphans": env.reaped, "clusters": env.jobs.reports,
+            "jobs": [j.to_dict() for j in env.jobs.list() if j.state == "running"]}
 
 
-def _endpoints(env: Environment, name: str) -> list[str]:
-    container = env.plan.containers.get(name)
-    if container is not None:
-        return [f"{p.host_ip}:{env.published_port(name, p.container_port) or p.host_port}"
-                f"->{p.container_port}" for p in container.ports]
-    process = env.plan.processes.get(name)
-    if process is not None and process.port is not None:
-        return [f"http://127.0.0.1:{process.port}"]
-    return []
+def snapshot(env: Environment) -> Snapshot:
+    return Snapshot(seq=env.bus.seq, ts=env.bus.now(), instance=env.instance,
+                    units=tuple(env.units()))
 
 
-async def _log_stream(env: Environment, names: list[str], n: int | None, since: float | None,
-                      follow: bool) -> AsyncIterator[bytes]:
-    # Subscribe before reading the backlog, so no line falls between the two.
-    subscription = env.bus.subscribe() if follow else None
-    backlog: list[LogLine] = []
-    for name in names:
-        backlog.extend(env.engine.recent_logs(name, n, since))
-    backlog.sort(key=lambda e: e.ts)
+def _query(env: Environment, units: list[str] | None, streams: list[str] | None,
+           levels: list[str] | None, text: str | None, regex: str | None,
+           case: bool) -> LogQuery:
+    known = env.known_units(units)
+    return LogQuery(units=frozenset(known) if known else None,
+                    streams=frozenset(streams) if streams else None,
+                    levels=frozenset(levels) if levels else None,
+                    text=text or None, regex=regex or None, ignore_case=not case)
+
+
+async def _event_stream(env: Environment, since: int | None, instance: str | None,
+                        units: list[str] | None, types: list[str] | None,
+                        follow: bool) -> AsyncIterator[dict[str, Any]]:
+    # Subscribe and take the snapshot (or the replay) in one step of the event loop: no
+    # event can fall between them.
+    sub = env.bus.subscribe(units, types)
     try:
-        for line in backlog:
-            yield _line(line.to_dict())
-        if subscription is None:
+        replay = None
+        if since is not None and instance in (None, env.instance):
+            replay = env.bus.replay_since(since)
+        last = env.bus.seq
+        if replay is None:
+            if since is not None:
+                why = ("the daemon restarted" if instance not in (None, env.instance)
+                       else "the daemon no longer holds those events")
+                yield env.bus.resync(max(env.bus.seq - since, 0), why).to_dict()
+            yield snapshot(env).to_dict()
+        else:
+            for event in replay:
+                if sub.wants(event):
+                    yield event.to_dict()
+        if not follow:
             return
-        wanted = set(names)
-        async for event in subscription:
-            if isinstance(event, LogLine) and event.unit in wanted:
-                yield _line(event.to_dict())
-    finally:  # a client that disconnects mid-backlog must not leave a subscriber behind
-        if subscription is not None:
-            subscription.close()
-
-
-async def _event_stream(env: Environment) -> AsyncIterator[bytes]:
-    subscription = env.bus.subscribe()
-    yield _line({"type": "snapshot", **status_document(env)})
-    try:
-        async for event in subscription:
-            yield _line(event.to_dict())
+        while True:
+            next_event: Event = await sub.next()
+            if isinstance(next_event, Resync):
+                yield next_event.to_dict()
+                fresh = snapshot(env)
+                last = fresh.seq
+                yield fresh.to_dict()
+                continue
+            if next_event.seq <= last:
+                continue  # already covered by the snapshot sent after a resync
+            last = next_event.seq
+            yield next_event.to_dict()
     finally:
-        subscription.close()
+        sub.close()
 
 
-def _line(data: dict[str, Any]) -> bytes:
-    return (json.dumps(data, default=str) + "\n").encode()
+async def _log_follow(env: Environment, query: LogQuery, after: int | None, n: int,
+                      since: float | None) -> AsyncIterator[dict[str, Any]]:
+    sub = env.bus.subscribe(query.units, ("log",))
+    match = query.matcher()
+    try:
+        if after is None:
+            backlog = env.logs.page(query, limit=n, since=since) if n or since else []
+        else:
+            backlog = env.logs.page(query, after=after, limit=env.logs.lines_per_unit * 64)
+        last = backlog[-1].id if backlog else (after if after is not None else env.logs.last_id)
+        for record in backlog:
+            yield {"type": "log", **record.to_dict()}
+        while True:
+            event = await sub.next()
+            if isinstance(event, Resync):
+                # Fell behind: what is still retained is sent from the store, the rest counted.
+                missing = env.logs.page(query, after=last, limit=env.logs.lines_per_unit * 64)
+                lost = max(event.missed - len(missing), 0)
+                if lost:
+                    yield {"type": "gap", "missed": lost}
+                for record in missing:
+                    last = record.id
+                    yield {"type": "log", **record.to_dict()}
+                continue
+            if isinstance(event, LogEvent) and event.record.id > last and match(event.record):
+                last = event.record.id
+                yield {"type": "log", **event.record.to_dict()}
+    finally:
+        sub.close()
+
+
+def _ndjson(items: AsyncIterator[dict[str, Any]]) -> StreamingResponse:
+    async def lines() -> AsyncIterator[bytes]:
+        async for item in items:
+            yield (json.dumps(item, default=str) + "\n").encode()
+    return StreamingResponse(lines(), media_type="application/x-ndjson")

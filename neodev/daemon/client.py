@@ -1,38 +1,72 @@
-"""The client of the daemon's API: httpx over the workspace's Unix socket.
+"""Clients of the daemon's API: httpx over the workspace's Unix socket, sync and async.
 
-The CLI and the dashboard talk to units only through this client. Server-side errors come back
-as data (`{"error": {...}}`) and are turned back into the same NeodevError subclasses here, so a
-ConfigError raised in the daemon reaches the CLI with its title, message and exit code.
+The CLI (synchronous) and the dashboard (asyncio) talk to units only through these clients.
+Both build the same requests and read the same records (`neodev.protocol`). Server-side errors
+come back as data and are turned back into the same NeodevError subclasses with their fields
+(`neodev.errors.error_from_dict`), so a ConfigError raised in the daemon reaches the CLI with
+its file, line and key. The async client's followers reconnect by themselves: when the daemon
+goes away they say so (`Connection`), retry, and resume from the last sequence number (a
+restarted daemon answers with a resync and a fresh snapshot).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from neodev import errors
-from neodev.errors import DaemonError, NeodevError
+from neodev.errors import DaemonError, error_from_dict
+from neodev.protocol import Event, Snapshot, event_from_dict
 
 REQUEST_TIMEOUT = 30.0
+RECONNECT = (0.2, 2.0)
+"""First and longest pause between reconnection attempts of a follower."""
+
+__all__ = ["AsyncDaemonClient", "Connection", "DaemonClient", "error_from_dict"]
 
 
-def error_from_dict(data: dict[str, Any]) -> NeodevError:
-    """Rebuild a NeodevError from its `to_dict()` form."""
-    cls = getattr(errors, str(data.get("type", "")), None)
-    if not (isinstance(cls, type) and issubclass(cls, NeodevError)):
-        cls = NeodevError
-    error = cls.__new__(cls)
-    NeodevError.__init__(error, str(data.get("message", "")), title=str(data.get("title", "")))
-    error.exit_code = int(data.get("exit_code", 1))
-    return error
+@dataclass(frozen=True)
+class Connection:
+    """A follower's connection changed: yielded between events so a UI can say so."""
+
+    connected: bool
+    detail: str = ""
+
+
+def _log_params(units: list[str] | None, streams: list[str] | None = None,
+                levels: list[str] | None = None, **more: Any) -> dict[str, Any]:
+    params: dict[str, Any] = {k: v for k, v in more.items() if v is not None}
+    if units:
+        params["unit"] = units
+    if streams:
+        params["stream"] = streams
+    if levels:
+        params["level"] = levels
+    return params
+
+
+def _decode(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError as exc:
+        raise DaemonError(f"the daemon answered {response.status_code} with a body that is not "
+                          f"JSON: {response.text[:200]!r}") from exc
+    if response.status_code >= 400:
+        if isinstance(body, dict) and isinstance(body.get("error"), dict):
+            raise error_from_dict(body["error"])
+        raise DaemonError(f"the daemon answered {response.status_code}: {body}")
+    if not isinstance(body, dict):
+        raise DaemonError(f"the daemon answered with {type(body).__name__}, not an object")
+    return body
 
 
 class DaemonClient:
-    """Synchronous API client (the CLI is synchronous; the TUI runs it in thread workers)."""
+    """Synchronous API client (the CLI)."""
 
     def __init__(self, socket: Path, timeout: float = REQUEST_TIMEOUT) -> None:
         self.socket = socket
@@ -66,8 +100,12 @@ class DaemonClient:
     def stop(self, units: list[str] | None) -> dict[str, Any]:
         return self._call("POST", "/v1/stop", json={"units": units or None}, timeout=None)
 
-    def restart(self, unit: str) -> dict[str, Any]:
-        return self._call("POST", f"/v1/units/{unit}/restart", timeout=None)
+    def act(self, unit: str, action: str) -> dict[str, Any]:
+        """start | stop | restart | reload one unit; returns {"unit": record}."""
+        return self._call("POST", f"/v1/units/{unit}/{action}", timeout=None)
+
+    def unit(self, unit: str) -> dict[str, Any]:
+        return self._call("GET", f"/v1/units/{unit}")
 
     def down(self, volumes: bool) -> dict[str, Any]:
         return self._call("POST", "/v1/down", json={"volumes": volumes}, timeout=None)
@@ -75,38 +113,46 @@ class DaemonClient:
     def shutdown(self) -> dict[str, Any]:
         return self._call("POST", "/v1/shutdown", timeout=None)
 
-    def cluster(self, action: str, profile: str) -> Iterator[dict[str, Any]]:
-        """Progress dicts of a cluster operation, then a `report` or `error` dict."""
-        yield from self._stream(f"/v1/cluster/{action}", {"profile": profile}, method="POST")
+    def logs(self, units: list[str] | None = None, **query: Any) -> dict[str, Any]:
+        """A page of retained lines: before/after/limit/since/q/regex/case/streams/levels."""
+        streams, levels = query.pop("streams", None), query.pop("levels", None)
+        return self._call("GET", "/v1/logs", params=_log_params(units, streams, levels, **query))
 
-    def logs(self, units: list[str] | None, *, tail: int | None, since: float | None,
-             follow: bool) -> Iterator[dict[str, Any]]:
-        params: dict[str, Any] = {"follow": follow}
-        if units:
-            params["unit"] = units
-        if tail is not None:
-            params["n"] = tail
-        if since is not None:
-            params["since"] = since
-        yield from self._stream("/v1/logs", params)
+    def follow_logs(self, units: list[str] | None, *, n: int = 0, since: float | None = None,
+                    after: int | None = None) -> Iterator[dict[str, Any]]:
+        """Lines as they come: the last `n` (or after `after`), then live."""
+        yield from self._stream("/v1/logs/follow",
+                                _log_params(units, n=n, since=since, after=after))
 
-    def events(self) -> Iterator[dict[str, Any]]:
-        yield from self._stream("/v1/events", {})
+    def events(self, *, since: int | None = None, instance: str | None = None,
+               units: list[str] | None = None, types: list[str] | None = None,
+               follow: bool = True) -> Iterator[Event]:
+        params = _event_params(since, instance, units, types, follow)
+        for data in self._stream("/v1/events", params):
+            yield event_from_dict(data)
+
+    def submit_job(self, action: str, profile: str) -> dict[str, Any]:
+        return self._call("POST", "/v1/jobs", json={"kind": "cluster", "action": action,
+                                                   "profile": profile})
+
+    def follow_job(self, job_id: str) -> Iterator[dict[str, Any]]:
+        yield from self._stream(f"/v1/jobs/{job_id}/follow", {})
 
     # -- plumbing -------------------------------------------------------------------------
 
     def _call(self, method: str, path: str, *, json: Any = None,
+              params: dict[str, Any] | None = None,
               timeout: float | None = REQUEST_TIMEOUT) -> dict[str, Any]:
         try:
-            response = self._http.request(method, path, json=json, timeout=timeout)
+            response = self._http.request(method, path, json=json, params=params,
+                                          timeout=timeout)
         except httpx.TransportError as exc:
             raise DaemonError(f"cannot reach the daemon at {self.socket}: {exc}") from exc
         return _decode(response)
 
-    def _stream(self, path: str, params: dict[str, Any], method: str = "GET"
-                ) -> Iterator[dict[str, Any]]:
+    def _stream(self, path: str, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
         try:
-            with self._http.stream(method, path, params=params, timeout=None) as response:
+            with self._http.stream("GET", path, params=params, timeout=None) as response:
                 if response.status_code >= 400:
                     response.read()
                     _decode(response)
@@ -117,14 +163,136 @@ class DaemonClient:
             raise DaemonError(f"lost the daemon at {self.socket}: {exc}") from exc
 
 
-def _decode(response: httpx.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError as exc:
-        raise DaemonError(f"the daemon answered {response.status_code} with a body that is not "
-                          f"JSON: {response.text[:200]!r}") from exc
-    if response.status_code >= 400:
-        if isinstance(body, dict) and isinstance(body.get("error"), dict):
-            raise error_from_dict(body["error"])
-        raise DaemonError(f"the daemon answered {response.status_code}: {body}")
-    return body
+def _event_params(since: int | None, instance: str | None, units: list[str] | None,
+                  types: list[str] | None, follow: bool) -> dict[str, Any]:
+    params: dict[str, Any] = {"follow": follow}
+    if since is not None:
+        params["since"] = since
+    if instance:
+        params["instance"] = instance
+    if units:
+        params["unit"] = units
+    if types:
+        params["type"] = types
+    return params
+
+
+class AsyncDaemonClient:
+    """asyncio API client (the dashboard), with followers that reconnect by themselves.
+
+    Args:
+        socket: The daemon's control socket.
+        transport: Another transport (the in-process API tests use httpx's ASGI transport).
+    """
+
+    def __init__(self, socket: Path, timeout: float = REQUEST_TIMEOUT,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.socket = socket
+        self._http = httpx.AsyncClient(
+            transport=transport or httpx.AsyncHTTPTransport(uds=str(socket)),
+            base_url="http://neodev", timeout=timeout, trust_env=False)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncDaemonClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def ping(self) -> dict[str, Any]:
+        return await self._call("GET", "/v1/ping")
+
+    async def status(self) -> dict[str, Any]:
+        return await self._call("GET", "/v1/status")
+
+    async def start(self, units: list[str] | None) -> dict[str, Any]:
+        return await self._call("POST", "/v1/start", json={"units": units or None})
+
+    async def stop(self, units: list[str] | None) -> dict[str, Any]:
+        return await self._call("POST", "/v1/stop", json={"units": units or None},
+                                timeout=None)
+
+    async def act(self, unit: str, action: str) -> dict[str, Any]:
+        return await self._call("POST", f"/v1/units/{unit}/{action}", timeout=None)
+
+    async def unit(self, unit: str) -> dict[str, Any]:
+        return await self._call("GET", f"/v1/units/{unit}")
+
+    async def down(self, volumes: bool) -> dict[str, Any]:
+        return await self._call("POST", "/v1/down", json={"volumes": volumes}, timeout=None)
+
+    async def shutdown(self) -> dict[str, Any]:
+        return await self._call("POST", "/v1/shutdown", timeout=None)
+
+    async def logs(self, units: list[str] | None = None, **query: Any) -> dict[str, Any]:
+        streams, levels = query.pop("streams", None), query.pop("levels", None)
+        return await self._call("GET", "/v1/logs",
+                                params=_log_params(units, streams, levels, **query))
+
+    async def events(self, *, since: int | None = None, instance: str | None = None,
+                     units: list[str] | None = None, types: list[str] | None = None,
+                     follow: bool = True) -> AsyncIterator[Event]:
+        """One connection's events (no reconnect): for tests and one-shot readers."""
+        async for data in self._stream("/v1/events",
+                                       _event_params(since, instance, units, types, follow)):
+            yield event_from_dict(data)
+
+    async def follow_events(self, *, units: list[str] | None = None,
+                            types: list[str] | None = None) -> AsyncIterator[Event | Connection]:
+        """Events forever: reconnects when the daemon goes away, resuming from the last `seq`
+        of the same daemon instance (a new instance starts with a resync and a snapshot)."""
+        since: int | None = None
+        instance: str | None = None
+        pause = RECONNECT[0]
+        connected = False
+        while True:
+            try:
+                async for event in self.events(since=since, instance=instance, units=units,
+                                               types=types):
+                    if not connected:
+                        connected, pause = True, RECONNECT[0]
+                        yield Connection(True)
+                    if isinstance(event, Snapshot):
+                        instance = event.instance
+                    since = event.seq
+                    yield event
+                detail = "the daemon closed the stream"
+            except DaemonError as exc:
+                detail = exc.message
+            if connected:
+                connected = False
+                yield Connection(False, detail)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, RECONNECT[1])
+
+    async def follow_logs(self, units: list[str] | None, *, n: int = 0,
+                          after: int | None = None) -> AsyncIterator[dict[str, Any]]:
+        """Lines as they come (no reconnect: the dashboard restarts it with `after`)."""
+        async for item in self._stream("/v1/logs/follow",
+                                       _log_params(units, n=n, after=after)):
+            yield item
+
+    async def _call(self, method: str, path: str, *, json: Any = None,
+                    params: dict[str, Any] | None = None,
+                    timeout: float | None = REQUEST_TIMEOUT) -> dict[str, Any]:
+        try:
+            response = await self._http.request(method, path, json=json, params=params,
+                                                timeout=timeout)
+        except httpx.TransportError as exc:
+            raise DaemonError(f"cannot reach the daemon at {self.socket}: {exc}") from exc
+        return _decode(response)
+
+    async def _stream(self, path: str, params: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+        try:
+            async with self._http.stream("GET", path, params=params, timeout=None) as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                    _decode(response)
+                async for line in response.aiter_lines():
+                    if line:
+                        yield json.loads(line)
+        except httpx.TransportError as exc:
+            raise DaemonError(f"lost the daemon at {self.socket}: {exc}") from exc
+

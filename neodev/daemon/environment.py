@@ -1,98 +1,157 @@
 """The running environment: a plan wired to drivers and the engine.
 
-This is the composition root and the only place that knows both the engine and the drivers:
-it builds a `ContainerRunner` per compose service and a `ProcessRunner` per local process,
-hands them to the `Engine`, starts file watchers for hot reload, resolves `@{service:port}`
-references in process environments from the ports Docker actually published, and checks host
-ports before anything starts.
+This is the composition root and the only place that knows both the engine and the drivers.
+It creates the event bus and the log store first (every line is masked there, before it is kept,
+published or written to `.neodev/logs/`), then one runner per unit — a `ContainerRunner` per
+compose service, a `ProcessRunner` per local process — writing into that store, then the
+`Engine` over them. It starts file watchers for hot reload, resolves `@{service:port}`
+references from the ports Docker actually published, checks host ports before anything
+starts, and answers the per-unit actions of the API with typed errors.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import Callable, Iterable
-from typing import Any
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, Protocol
 
 from neodev import ports
 from neodev.config.display import mask_text, secret_values
-from neodev.config.model import ContainerSpec, EnvironmentPlan, ProcessSpec
-from neodev.config.references import has_references, substitute
-from neodev.daemon.cluster_ops import ClusterOperations
+from neodev.config.model import ContainerSpec, EnvironmentPlan, ProcessSpec, UnitSpec
+from neodev.config.references import substitute
+from neodev.daemon.jobs import Jobs
+from neodev.daemon.logfiles import LogFiles
 from neodev.docker.client import ClientFactory
 from neodev.docker.project import DockerProject
 from neodev.docker.runner import ContainerRunner
-from neodev.engine.events import EventBus, StateChanged, UnitState
+from neodev.engine.engine import Engine
+from neodev.engine.events import EventBus
+from neodev.engine.logs import LogStore
 from neodev.engine.runner import LogSink, Runner
-from neodev.engine.supervisor import Engine
-from neodev.errors import ConfigError, DockerError, NeodevError
+from neodev.errors import (
+    DockerError,
+    PortConflictError,
+    UnitStateError,
+    UnknownUnitError,
+)
 from neodev.paths import WorkspacePaths
 from neodev.process.pids import PidRegistry, reap_orphans
 from neodev.process.runner import ProcessRunner
 from neodev.process.watcher import FileWatcher
+from neodev.protocol import ReloadRecord, UnitRecord, UnitState
+
+ACTIONS = ("start", "stop", "restart", "reload")
+"""Per-unit actions of the API (`POST /v1/units/{name}/{action}`)."""
+_STARTABLE = frozenset({UnitState.PENDING, UnitState.STOPPED, UnitState.EXITED,
+                        UnitState.CRASHED})
 
 
-class PortConflictError(NeodevError):
-    """A host port the environment needs is taken; nothing was started."""
+class RunnerFactory(Protocol):
+    """Builds the runner of one unit (the daemon's drivers; scripted runners in API tests)."""
 
-    title = "Host port already in use"
-    exit_code = 3
+    def __call__(self, spec: UnitSpec, sink: LogSink) -> Runner: ...
 
 
 class Environment:
-    """One workspace's units under supervision, for the daemon's API."""
+    """One workspace's units under supervision, for the daemon's API.
 
-    def __init__(self, plan: EnvironmentPlan, paths: WorkspacePaths,
-                 clients: ClientFactory | None = None) -> None:
+    Args:
+        plan: The resolved profile.
+        paths: The workspace's state paths.
+        clients: Docker clients (a new factory when omitted; nothing connects until needed).
+        runner_factory: Builds each unit's runner (default: the Docker and process drivers).
+        clock, wall, sleep: Time, injected for tests.
+        stats_interval: Seconds between CPU/memory samples.
+    """
+
+    def __init__(self, plan: EnvironmentPlan, paths: WorkspacePaths, *,
+                 clients: ClientFactory | None = None,
+                 runner_factory: RunnerFactory | None = None,
+                 clock: Callable[[], float] = time.monotonic,
+                 wall: Callable[[], float] = time.time,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+                 stats_interval: float = 2.0) -> None:
         self.plan = plan
         self.paths = paths
-        self.bus = EventBus()
+        self.instance = uuid.uuid4().hex[:12]
+        self.started_at = wall()
+        self.bus = EventBus(self.instance, wall)
+        self.files = LogFiles(paths.logs_dir)
+        secrets = secret_values(plan)
+        self.logs = LogStore(plan.units, self.bus, plan.log_lines,
+                             mask=lambda text: mask_text(text, secrets),
+                             on_append=self.files.write)
         self.clients = clients or ClientFactory()
         self.project = DockerProject(plan.project, self.clients)
         self.pids = PidRegistry(paths.pids_file)
         self._published: dict[tuple[str, int], int] = {}
-        self._watchers: list[FileWatcher] = []
+        self._watchers: dict[str, FileWatcher] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self.reaped: list[str] = []
-        self._secrets = secret_values(plan)
-        runners: dict[str, Runner] = {}
-        for name, container in plan.containers.items():
-            runners[name] = ContainerRunner(container, plan.project, plan.network,
-                                            self._sink(name), self.clients)
-        for name, process in plan.processes.items():
-            runners[name] = ProcessRunner(process, self._sink(name), paths.logs_dir, self.pids,
-                                          env_overrides=self._env_resolver(process))
-        self.engine = Engine(plan.units, runners, self.bus)
-        self._engine_sinks = {name: self.engine.log_sink(name) for name in plan.units}
-        self.cluster = ClusterOperations(paths, self.bus)
+        factory = runner_factory or self._driver_runner
+        runners = {name: factory(spec, self._sink(name)) for name, spec in plan.units.items()}
+        self.engine = Engine(plan.units, runners, self.bus, self.logs, clock=clock, wall=wall,
+                             sleep=sleep, stats_interval=stats_interval,
+                             endpoints={n: self._endpoints(n) for n in plan.units})
+        self.jobs = Jobs(paths, self.bus, wall)
 
     def _sink(self, unit: str) -> LogSink:
-        # Runners exist before the engine that publishes their lines: look it up at call time.
-        # Known secret values (and URL passwords) are masked before a line reaches any output:
-        # apps print their connection strings more often than one would like.
         def sink(line: str, stream: str, ts: float) -> None:
-            self._engine_sinks[unit](mask_text(line, self._secrets), stream, ts)
+            self.logs.append(unit, line, stream, ts)
         return sink
+
+    def _driver_runner(self, spec: UnitSpec, sink: LogSink) -> Runner:
+        if isinstance(spec, ContainerSpec):
+            return ContainerRunner(spec, self.plan.project, self.plan.network, sink,
+                                   self.clients, on_ports=self._ports_published(spec.name))
+        assert isinstance(spec, ProcessSpec)
+        return ProcessRunner(spec, sink, self.pids, resolve=self.resolve_references)
 
     # -- lifecycle ------------------------------------------------------------------------
 
     async def open(self) -> None:
-        """Clean up after a daemon that died, and follow container ports as units start."""
+        """Clean up after a daemon that died."""
         self.reaped = await asyncio.to_thread(reap_orphans, self.pids)
-        self._spawn(self._follow_published_ports())
 
     async def close(self) -> None:
-        for watcher in self._watchers:
+        for watcher in self._watchers.values():
             await watcher.stop()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.jobs.close()
+        self.files.close()
         self.clients.close()
 
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.create_task(coro)
+    def _spawn(self, coro: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    # -- status ---------------------------------------------------------------------------
+
+    def units(self) -> list[UnitRecord]:
+        return self.engine.status()
+
+    def check_unit(self, name: str) -> None:
+        """Raises UnknownUnitError naming the valid units."""
+        if name not in self.plan.units:
+            raise UnknownUnitError(name, list(self.plan.units))
+
+    def known_units(self, names: Iterable[str] | None) -> list[str] | None:
+        """The names, checked against the plan (None when none were given).
+
+        Raises:
+            UnknownUnitError: naming the first unknown unit and the valid ones.
+        """
+        if not names:
+            return None
+        names = list(names)
+        for name in names:
+            self.check_unit(name)
+        return names
 
     # -- commands -------------------------------------------------------------------------
 
@@ -100,13 +159,14 @@ class Environment:
         """Pre-check, then start the named units (all when None) and their dependencies.
 
         Raises:
-            ConfigError: an unknown unit name.
+            UnknownUnitError: an unknown unit name.
             PortConflictError: a needed host port is taken; nothing was started.
             DockerError: the engine is unreachable.
         """
         order = self.resolve(names)
-        to_start = [n for n in order if self.engine.status_of(n).state in _STARTABLE]
-        await self._check_ports(to_start)
+        to_start = [n for n in order if not self.engine.supervisors[n].supervising]
+        await self._check_ports([n for n in to_start
+                                 if self.engine.status_of(n).state in _STARTABLE])
         if any(n in self.plan.containers for n in to_start):
             await self.project.ensure_network()
             await self.project.ensure_volumes(self.plan.volumes)
@@ -115,44 +175,66 @@ class Environment:
         return started
 
     def resolve(self, names: Iterable[str] | None) -> list[str]:
-        """The named units (all when None or empty) and their dependencies, in start order.
-
-        Raises:
-            ConfigError: an unknown unit name.
-        """
+        """The named units (all when None or empty) and their dependencies, in start order."""
         return self.engine.resolve(self.known_units(names))
 
     async def stop(self, names: Iterable[str] | None) -> list[str]:
         return await self.engine.stop(self.known_units(names))
 
-    def known_units(self, names: Iterable[str] | None) -> list[str] | None:
-        """The names, checked against the plan (None when none were given).
+    async def act(self, name: str, action: str) -> UnitRecord:
+        """One per-unit action; returns the unit's record afterwards.
 
         Raises:
-            ConfigError: naming the first unknown unit and the valid ones.
+            UnknownUnitError: no such unit.
+            UnitStateError: the unit's state does not allow the action (names both).
+            PortConflictError, DockerError: as for `start`.
         """
-        if not names:
-            return None
-        names = list(names)
-        unknown = [n for n in names if n not in self.plan.units]
-        if unknown:
-            raise ConfigError(f"unknown service {unknown[0]!r}; valid services: "
-                              f"{', '.join(sorted(self.plan.units))}",
-                              file=str(self.plan.profile_file))
-        return names
-
-    async def restart(self, name: str) -> None:
-        self.known_units([name])
-        if self.engine.status_of(name).state in _STARTABLE:
+        self.check_unit(name)
+        record = self.engine.status_of(name)
+        supervisor = self.engine.supervisors[name]
+        if action == "start":
+            if supervisor.supervising:
+                raise UnitStateError(name, str(record.state), action,
+                                     f"{name} is already {record.state} (use restart to start "
+                                     "it again)")
             await self.start([name])
+        elif action == "stop":
+            if not supervisor.supervising and record.state not in (UnitState.RUNNING,):
+                raise UnitStateError(name, str(record.state), action,
+                                     f"{name} is not running (it is {record.state})")
+            await self.engine.stop([name])
+        elif action == "restart":
+            if not supervisor.supervising:
+                await self.start([name])
+            else:
+                await self.engine.restart(name)
+        elif action == "reload":
+            if not supervisor.wanted:
+                raise UnitStateError(name, str(record.state), action,
+                                     f"{name} is {record.state}, not running: start it first")
+            await self.engine.reload(name, [], cause="reload requested")
         else:
-            await self.engine.restart(name)
+            raise UnitStateError(name, str(record.state), action,
+                                 f"unknown action {action!r}; valid: {', '.join(ACTIONS)}")
+        return self.engine.status_of(name)
 
     async def down(self, volumes: bool) -> dict[str, Any]:
         await self.engine.stop()
         report = await self.project.down(remove_volumes=volumes)
         return {"containers": list(report.containers), "network": report.network,
                 "volumes": list(report.volumes), "problems": list(report.problems)}
+
+    # -- details --------------------------------------------------------------------------
+
+    def details(self, name: str) -> dict[str, Any]:
+        """Everything known about one unit: spec (secrets masked), status, start timeline."""
+        from neodev.daemon.details import unit_details
+
+        self.check_unit(name)
+        return unit_details(self, name)
+
+    def last_reload(self, name: str) -> ReloadRecord | None:
+        return self.engine.status_of(name).last_reload
 
     # -- pre-start checks -----------------------------------------------------------------
 
@@ -161,7 +243,7 @@ class Environment:
         if not claims:
             return
         try:
-            published = await self.project.published_ports()
+            published = await self.project.host_ports_in_use()
         except DockerError:
             if any(n in self.plan.containers for n in names):
                 raise
@@ -172,13 +254,11 @@ class Environment:
         if problems:
             raise PortConflictError("nothing was started:\n  " + "\n  ".join(problems))
 
-    # -- port references and watchers -----------------------------------------------------
+    # -- port references, endpoints and watchers ------------------------------------------
 
-    def _env_resolver(self, spec: ProcessSpec) -> Callable[[], dict[str, str]]:
-        def resolve() -> dict[str, str]:
-            return {key: substitute(value, self._host_port)
-                    for key, value in spec.env.items() if has_references(value)}
-        return resolve
+    def resolve_references(self, value: str) -> str:
+        """`value` with `@{service:port}` replaced by the host port (published, else declared)."""
+        return substitute(value, self._host_port)
 
     def published_port(self, unit: str, container_port: int) -> int | None:
         """The host port Docker actually published for a running container unit, if known."""
@@ -188,44 +268,49 @@ class Environment:
         actual = self._published.get((service, port))
         if actual is not None:
             return str(actual)
-        spec: ContainerSpec | None = self.plan.containers.get(service)
+        spec = self.plan.containers.get(service)
         for mapping in spec.ports if spec else ():
             if mapping.container_port == port and mapping.host_port:
                 return str(mapping.host_port)
         return str(port)
 
-    async def _follow_published_ports(self) -> None:
-        sub = self.bus.subscribe()
-        async for event in sub:
-            if not (isinstance(event, StateChanged) and event.state is UnitState.RUNNING):
-                continue
-            spec = self.plan.containers.get(event.unit)
-            if spec is None:
-                continue
-            for mapping in spec.ports:
-                with contextlib.suppress(DockerError):
-                    actual = await self.project.published_port(spec.service,
-                                                               mapping.container_port,
-                                                               mapping.protocol)
-                    if actual is not None:
-                        self._published[(event.unit, mapping.container_port)] = actual
+    def _ports_published(self, unit: str) -> Callable[[dict[tuple[int, str], int]], None]:
+        def record(found: dict[tuple[int, str], int]) -> None:
+            for (container_port, _), host_port in found.items():
+                self._published[(unit, container_port)] = host_port
+            self.engine.set_endpoints(unit, self._endpoints(unit))
+        return record
+
+    def _endpoints(self, name: str) -> tuple[str, ...]:
+        container = self.plan.containers.get(name)
+        if container is not None:
+            return tuple(f"{p.host_ip}:{self.published_port(name, p.container_port) or p.host_port}"
+                         f"->{p.container_port}" for p in container.ports)
+        process = self.plan.processes.get(name)
+        if process is not None and process.port is not None:
+            return (f"http://127.0.0.1:{process.port}",)
+        return ()
 
     def _start_watchers(self, names: list[str]) -> None:
-        watched = {w.spec.name for w in self._watchers}
         for name in names:
             spec = self.plan.processes.get(name)
-            if spec is None or spec.reload != "restart" or not spec.watch or name in watched:
+            if spec is None or spec.reload != "restart" or not spec.watch \
+                    or name in self._watchers:
                 continue
             watcher = FileWatcher(spec, self._reload_callback(name))
-            self._watchers.append(watcher)
-            self._spawn(watcher.run())
+            self._watchers[name] = watcher
+            self._spawn(self._watch(name, watcher))
+
+    async def _watch(self, name: str, watcher: FileWatcher) -> None:
+        try:
+            await watcher.run()
+        except Exception as exc:  # a broken watcher must say so in the unit's log, not vanish
+            self.logs.append(name, f"hot reload stopped: {exc}", "neodev", time.time())
+            raise
 
     def _reload_callback(self, name: str) -> Callable[[list[str]], None]:
         def on_change(files: list[str]) -> None:
-            # Never block the watcher: the engine coalesces changes that arrive mid-reload.
+            # Never block the watcher: the engine coalesces changes that arrive mid-reload,
+            # and ignores them while the unit is not meant to run.
             self._spawn(self.engine.reload(name, files))
         return on_change
-
-
-_STARTABLE = frozenset({UnitState.PENDING, UnitState.STOPPED, UnitState.EXITED,
-                        UnitState.CRASHED})

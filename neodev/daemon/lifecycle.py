@@ -22,7 +22,7 @@ from typing import IO
 
 import psutil
 
-from neodev.errors import DaemonError
+from neodev.errors import DaemonError, error_from_dict
 from neodev.paths import WorkspacePaths
 from neodev.statefile import write_private
 
@@ -115,21 +115,37 @@ def remove_stale(paths: WorkspacePaths) -> list[str]:
     return removed
 
 
-def spawn_daemon(paths: WorkspacePaths, profile: str, environ: dict[str, str] | None = None
-                 ) -> subprocess.Popen[bytes]:
-    """Start `python -m neodev.daemon` detached (own session, output to .neodev/daemon.log)."""
+def spawn_daemon(paths: WorkspacePaths, profile: str, environ: dict[str, str] | None = None,
+                 plan_file: Path | None = None) -> subprocess.Popen[bytes]:
+    """Start `python -m neodev.daemon` detached (own session, output to .neodev/daemon.log).
+
+    Args:
+        paths: The workspace.
+        profile: The profile name (for the status file, and to load when no plan is given).
+        environ: The daemon's environment (default: ours).
+        plan_file: A plan the caller already loaded and validated (`write_plan`): the daemon
+            takes it as is instead of reading the profile a second time.
+    """
     paths.ensure_state_dir()
     log = open(paths.daemon_log, "ab")  # noqa: SIM115 — handed to the child
+    extra = ["--plan", str(plan_file)] if plan_file is not None else []
     try:
         return subprocess.Popen(
             [sys.executable, "-m", "neodev.daemon", "--workspace", str(paths.root),
-             "--profile", profile],
+             "--profile", profile, *extra],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True, env=environ if environ is not None else dict(os.environ),
             cwd=paths.root,
         )
     finally:
         log.close()
+
+
+def write_plan(paths: WorkspacePaths, plan_json: str) -> Path:
+    """Hand a validated plan to the daemon about to be spawned (0600: it holds secrets)."""
+    path = paths.state_dir / "plan.json"
+    write_private(path, plan_json)
+    return path
 
 
 def wait_for_daemon(paths: WorkspacePaths, child: subprocess.Popen[bytes],
@@ -181,8 +197,6 @@ def record_startup_error(paths: WorkspacePaths, error: dict[str, object]) -> Non
 
 
 def startup_error(paths: WorkspacePaths) -> Exception | None:
-    from neodev.daemon.client import error_from_dict
-
     path = startup_error_file(paths)
     try:
         data = json.loads(path.read_text())

@@ -24,6 +24,7 @@ import uvicorn
 
 from neodev import __version__
 from neodev.config.loader import load_plan
+from neodev.config.model import EnvironmentPlan
 from neodev.daemon.api import create_app
 from neodev.daemon.environment import Environment
 from neodev.daemon.lifecycle import (
@@ -60,7 +61,20 @@ def bind_control_socket(path: Path) -> socket.socket:
     return sock
 
 
-async def serve(paths: WorkspacePaths, profile: str) -> int:
+def read_plan(paths: WorkspacePaths, profile: str, plan_file: Path | None) -> EnvironmentPlan:
+    """The plan the spawning CLI validated (then the file is removed: it holds secrets), or
+    the profile loaded here when none was handed over."""
+    if plan_file is None:
+        return load_plan(paths.root, profile, dict(os.environ))
+    try:
+        return EnvironmentPlan.model_validate_json(plan_file.read_bytes())
+    except (OSError, ValueError) as exc:
+        raise DaemonError(f"cannot read the plan handed over in {plan_file}: {exc}") from exc
+    finally:
+        plan_file.unlink(missing_ok=True)
+
+
+async def serve(paths: WorkspacePaths, profile: str, plan_file: Path | None = None) -> int:
     lock = DaemonLock(paths)
     if not lock.try_acquire():
         raise DaemonError(f"another neodev daemon already runs for {paths.root}")
@@ -69,7 +83,7 @@ async def serve(paths: WorkspacePaths, profile: str) -> int:
         # Orphaned grandchildren of our processes are re-parented to us, not to a pid 1 that
         # may never reap them (containers, CI): the process driver reaps them by pid.
         become_subreaper()
-        plan = load_plan(paths.root, profile, dict(os.environ))
+        plan = read_plan(paths, profile, plan_file)
         env = Environment(plan, paths)
         await env.open()
         return await _serve_environment(env, paths, profile)
@@ -117,11 +131,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="neodev-daemon")
     parser.add_argument("--workspace", required=True, type=Path)
     parser.add_argument("--profile", default="local")
+    parser.add_argument("--plan", type=Path, default=None,
+                        help="A plan already loaded by the CLI (JSON, removed once read).")
     args = parser.parse_args(argv)
     paths = WorkspacePaths(args.workspace.resolve())
     paths.ensure_state_dir()
     try:
-        return asyncio.run(serve(paths, args.profile))
+        return asyncio.run(serve(paths, args.profile, args.plan))
     except NeodevError as exc:
         record_startup_error(paths, exc.to_dict())
         print(f"{exc.title}: {exc.message}", file=sys.stderr)

@@ -28,7 +28,7 @@ from docker import DockerClient
 from docker.context import ContextAPI
 from docker.errors import APIError, DockerException
 
-from neodev.errors import DockerError
+from neodev.errors import DockerError, EngineUnreachable
 
 T = TypeVar("T")
 
@@ -90,13 +90,13 @@ def start_engine_hint(environ: Mapping[str, str] | None = None) -> str:
 
 
 def engine_unreachable(cause: object, environ: Mapping[str, str] | None = None,
-                       while_doing: str | None = None) -> DockerError:
+                       while_doing: str | None = None) -> EngineUnreachable:
     """The one wording of "no Docker engine answers", for the daemon, the CLI and doctor."""
     doing = f" while trying to {while_doing}" if while_doing else ""
     first = str(cause).strip().splitlines()[0] if str(cause).strip() else "no answer"
-    return DockerError(f"no Docker engine answers at {engine_location(environ)}{doing}: "
-                       f"{first}. To fix: {start_engine_hint(environ)}; neodev reconnects on "
-                       "its next call.", title="Docker engine unreachable")
+    return EngineUnreachable(f"no Docker engine answers at {engine_location(environ)}{doing}: "
+                             f"{first}. To fix: {start_engine_hint(environ)}; neodev "
+                             "reconnects on its next call.")
 
 
 def stop_timeout(grace: float) -> int:

@@ -1,6 +1,7 @@
 """Follow a container's output on a thread of its own and hand it on line by line.
 
-The docker SDK streams byte chunks, not lines (reference §2), so they are buffered and split.
+The docker SDK streams byte chunks, not lines (reference §2): they go through the engine's
+`LineSplitter` (the same one the process driver uses), so a huge line is bounded here too.
 With `timestamps=True` every line starts with an RFC3339Nano time and a space; that time is
 parsed and passed on. The stream holds a client of its own for as long as it runs, and is ended
 with `stream.close()` from another thread. Lines reach the sink on the event loop (through
@@ -13,7 +14,6 @@ import asyncio
 import re
 import threading
 import time
-from collections import deque
 from datetime import datetime
 
 from docker import DockerClient
@@ -21,6 +21,7 @@ from docker.errors import NotFound
 from docker.types.daemon import CancellableStream
 
 from neodev.docker.client import ClientFactory, post_to_loop
+from neodev.engine.logs import MAX_LINE_CHARS, LineSplitter
 from neodev.engine.runner import LogSink
 from neodev.errors import DockerError
 
@@ -32,6 +33,8 @@ RETRY_FIRST = 0.5
 RETRY_MAX = 5.0
 """Backoff (seconds) between attempts to re-open a stream the engine dropped."""
 
+TIMESTAMP_CHARS = 36
+"""Room for Docker's RFC3339Nano prefix in front of a line."""
 _TIMESTAMP = re.compile(
     r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d) ")
 
@@ -64,18 +67,15 @@ class LogFollower:
         sink: receives (line, "stdout", timestamp) on the event loop.
         loop: the event loop the sink belongs to.
         since: epoch seconds of the first line wanted (None = all).
-        recent: a bounded deque the lines are also appended to (for error reports).
     """
 
     def __init__(self, clients: ClientFactory, container_id: str, sink: LogSink,
-                 loop: asyncio.AbstractEventLoop, since: float | None,
-                 recent: deque[str]) -> None:
+                 loop: asyncio.AbstractEventLoop, since: float | None) -> None:
         self._clients = clients
         self._container_id = container_id
         self._sink = sink
         self._loop = loop
         self._since = since
-        self._recent = recent
         self._lock = threading.Lock()
         self._stream: CancellableStream | None = None
         self._stopping = threading.Event()
@@ -100,16 +100,13 @@ class LogFollower:
         return self._thread.is_alive()
 
     def _say(self, text: str) -> None:
-        self._recent.append(text)
         post_to_loop(self._loop, self._sink, text, SYSTEM, time.time())
 
-    def _emit(self, raw: bytes) -> None:
-        text = raw.decode("utf-8", errors="replace").rstrip("\r")
+    def _emit(self, text: str) -> None:
         ts, line = split_timestamp(text)
         if ts is not None:
             # Resume after this line if the stream breaks (Docker's `since` is inclusive).
             self._since = ts + 1e-6
-        self._recent.append(line)
         post_to_loop(self._loop, self._sink, line, STDOUT, ts if ts is not None else time.time())
 
     def _run(self) -> None:
@@ -156,14 +153,12 @@ class LogFollower:
                 return False
         if resumed:
             self._say("log stream resumed")
-        buf = b""
+        splitter = LineSplitter(MAX_LINE_CHARS + TIMESTAMP_CHARS)
         for chunk in stream:
-            buf += chunk
-            *lines, buf = buf.split(b"\n")
-            for raw in lines:
-                self._emit(raw)
-        if buf:
-            self._emit(buf)
+            for text in splitter.feed(chunk):
+                self._emit(text)
+        for text in splitter.flush():
+            self._emit(text)
         if self._stopping.is_set():
             return False
         try:

@@ -233,16 +233,14 @@ class DockerProject:
             found = client.containers.list(filters={"label": [
                 f"{COMPOSE_PROJECT}={self.project}", f"{COMPOSE_SERVICE}={service}"]})
             for c in found:
-                bindings = (c.attrs.get("NetworkSettings", {}).get("Ports") or {}).get(
-                    f"{container_port}/{protocol}") or []
-                for b in bindings:
-                    if b.get("HostPort"):
-                        return int(b["HostPort"])
+                port = published_ports(c).get((container_port, protocol))
+                if port is not None:
+                    return port
             return None
 
         return await self._clients.call(f"inspect ports of {service}", run)
 
-    async def published_ports(self) -> dict[tuple[int, str], tuple[str, str]]:
+    async def host_ports_in_use(self) -> dict[tuple[int, str], tuple[str, str]]:
         """(host port, protocol) -> (container name, compose project) of every running
         container on the engine (any project): what `neodev.ports` needs to name a holder."""
 
@@ -257,14 +255,22 @@ def published_host_ports(containers: Iterable[Container]
     """(host port, protocol) -> (container name, compose project) of running containers."""
     published: dict[tuple[int, str], tuple[str, str]] = {}
     for c in containers:
-        ports = (c.attrs.get("NetworkSettings") or {}).get("Ports") or {}
-        for key, bindings in ports.items():
-            protocol = key.partition("/")[2] or "tcp"
-            for binding in bindings or ():
-                if str(binding.get("HostPort", "")).isdigit():
-                    published[(int(binding["HostPort"]), protocol)] = (
-                        c.name, (c.labels or {}).get(COMPOSE_PROJECT, ""))
+        project = (c.labels or {}).get(COMPOSE_PROJECT, "")
+        for (_, protocol), host_port in published_ports(c).items():
+            published[(host_port, protocol)] = (c.name, project)
     return published
+
+
+def published_ports(container: Container) -> dict[tuple[int, str], int]:
+    """{(container port, protocol): host port} of a container's published ports."""
+    found: dict[tuple[int, str], int] = {}
+    ports = (container.attrs.get("NetworkSettings") or {}).get("Ports") or {}
+    for key, bindings in ports.items():
+        number, _, protocol = key.partition("/")
+        for binding in bindings or ():
+            if str(binding.get("HostPort", "")).isdigit():
+                found.setdefault((int(number), protocol or "tcp"), int(binding["HostPort"]))
+    return found
 
 
 def anonymous_mounts(c: Container) -> dict[str, str]:

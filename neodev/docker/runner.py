@@ -14,7 +14,7 @@ import contextlib
 import hashlib
 import json
 import time
-from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from docker import DockerClient
@@ -38,14 +38,17 @@ from neodev.docker.labels import (
     container_name,
 )
 from neodev.docker.logs import SYSTEM, LogFollower
-from neodev.docker.project import anonymous_mounts
+from neodev.docker.project import anonymous_mounts, published_ports
 from neodev.docker.stats import stats_from_sample
-from neodev.engine.events import Health
-from neodev.engine.runner import HealthReport, LaunchResult, LogSink, Stats
+from neodev.engine.runner import BuildOutcome, HealthReport, LaunchResult, LogSink, Stats
 from neodev.errors import DockerError
+from neodev.health.unit import UnitProbes
+from neodev.protocol import Health
 
-RECENT_LINES = 500
 NANOS = 1_000_000_000
+DOCKER_HEALTH_POLL = 0.2
+"""Docker evaluates its own healthcheck; reading its verdict costs one inspect call, so it is
+read this often until healthy (every dependent and `start --wait` waits on that moment)."""
 
 HASHED_FIELDS = {"service", "image", "command", "entrypoint", "environment", "ports", "volumes",
                  "healthcheck", "extra_hosts", "labels", "user", "working_dir", "stop_signal"}
@@ -72,19 +75,25 @@ class ContainerRunner:
             Output lines come as "stdout" (Docker merges stdout and stderr in one follow
             stream); neodev's own lines (pull progress, stream lost) as "neodev".
         client_factory: the shared `ClientFactory` (a new one when omitted).
+        on_ports: called after each start with the host ports Docker actually published,
+            `{(container port, protocol): host port}` (for `@{service:port}` and endpoints).
     """
 
     def __init__(self, spec: ContainerSpec, project: str, network: str, sink: LogSink,
-                 client_factory: ClientFactory | None = None) -> None:
+                 client_factory: ClientFactory | None = None,
+                 on_ports: Callable[[dict[tuple[int, str], int]], None] | None = None) -> None:
         self.spec = spec
         self.project = project
         self.network = network
         self.container_name = container_name(project, spec.service)
         self._sink = sink
         self._clients = client_factory or ClientFactory()
-        self._recent: deque[str] = deque(maxlen=RECENT_LINES)
         self._container_id: str | None = None
         self._follower: LogFollower | None = None
+        self._on_ports = on_ports
+        # A readiness override (tcp/http/exec/log from the host) replaces Docker's healthcheck;
+        # a liveness probe runs on top of either.
+        self._probes = UnitProbes(spec.readiness, spec.liveness)
 
     @property
     def name(self) -> str:
@@ -95,8 +104,22 @@ class ContainerRunner:
         """Id of the container started or adopted by the last `start`."""
         return self._container_id
 
-    def recent_logs(self, n: int) -> list[str]:
-        return list(self._recent)[-n:] if n > 0 else []
+    @property
+    def health_poll(self) -> float:
+        if self._probes.has_readiness and self.spec.readiness is not None:
+            return self.spec.readiness.interval
+        return DOCKER_HEALTH_POLL
+
+    @property
+    def can_build(self) -> bool:
+        return False  # compose services run images; neodev does not build them
+
+    async def build(self) -> BuildOutcome:
+        return BuildOutcome(True, "", 0.0)
+
+    def _line(self, line: str, stream: str, ts: float) -> None:
+        self._sink(line, stream, ts)
+        self._probes.feed(line)
 
     async def start(self) -> LaunchResult:
         """Ensure the image, then adopt, restart or (re)create the container and follow its logs.
@@ -108,7 +131,6 @@ class ContainerRunner:
         spec = self.spec
 
         def progress(line: str) -> None:
-            self._recent.append(line)
             post_to_loop(loop, self._sink, f"pull {spec.image}: {line}", SYSTEM, time.time())
 
         image_id = await self._clients.call(
@@ -120,6 +142,11 @@ class ContainerRunner:
         container_id, outcome = await self._clients.call(
             f"start container {self.container_name}", lambda c: self._launch(c, wanted))
         self._container_id = container_id
+        if self._on_ports is not None and self.spec.ports:
+            self._on_ports(await self._clients.call(
+                f"inspect ports of {self.container_name}",
+                lambda c: published_ports(c.containers.get(container_id))))
+        self._probes.restart()
         # Adopted: only what comes next (the previous daemon already saw the rest).
         self._follow(loop, since if outcome != "created" else None)
         return LaunchResult(adopted=outcome == "adopted",
@@ -213,8 +240,8 @@ class ContainerRunner:
 
     def _follow(self, loop: asyncio.AbstractEventLoop, since: float | None) -> None:
         assert self._container_id is not None
-        self._follower = LogFollower(self._clients, self._container_id, self._sink, loop,
-                                     since, self._recent)
+        self._follower = LogFollower(self._clients, self._container_id, self._line, loop,
+                                     since)
         self._follower.start()
 
     async def _stop_following(self) -> None:
@@ -235,8 +262,7 @@ class ContainerRunner:
             try:
                 return int(client.containers.get(cid).wait()["StatusCode"])
             except NotFound:
-                self._recent.append(f"container {self.container_name} was removed")
-                return -1
+                return -1  # removed meanwhile (e.g. by `docker rm -f`)
             except Exception as e:
                 raise translate(e, f"wait for container {self.container_name}") from e
             finally:
@@ -245,8 +271,11 @@ class ContainerRunner:
         return await in_own_thread(wait, f"neodev-wait-{self.spec.name}")
 
     async def health(self) -> HealthReport:
-        """Docker's own health status of the container (NONE when it has no healthcheck)."""
+        """The readiness override's verdict when there is one, else Docker's own health status
+        (NONE when the container has no healthcheck)."""
         cid = self._require_container()
+        if self._probes.has_readiness:
+            return await self._probes.readiness()
 
         def inspect(client: DockerClient) -> HealthReport:
             try:
@@ -269,6 +298,10 @@ class ContainerRunner:
                 return HealthReport(Health.NONE, f"docker health status {health.get('Status')}")
 
         return await self._clients.call(f"inspect container {self.container_name}", inspect)
+
+    async def liveness(self) -> HealthReport | None:
+        """One liveness attempt (from the host), or None without a liveness probe."""
+        return await self._probes.liveness()
 
     async def stop(self, grace: float) -> None:
         """Stop the container (its stop signal, then SIGKILL after `grace` s). Idempotent."""

@@ -1,144 +1,131 @@
-"""The one event stream: everything that happens to a unit is one of these small records.
+"""The one event stream: everything that happens to a unit, numbered, fanned out, replayable.
 
-The engine publishes them on an `EventBus`; the daemon forwards them to API clients (status,
-logs, the TUI), so what the dashboard shows and what `status` prints come from the same source.
-Events are plain frozen dataclasses with a `type` tag so they serialise to JSON directly.
+The engine emits the wire records of `neodev.protocol` (a unit's new status record, a reload
+phase, an output line, a job's progress) on an `EventBus`. The bus numbers them (`seq`, one more
+per event), keeps the latest ones for clients that reconnect with `since=<seq>`, and hands
+them to any number of subscribers, each with its own filter and bounded queue. A subscriber
+that falls behind is never left with a silent gap: its queue is dropped and it is told how many
+events it missed (`Resync`), so it can start again from a snapshot.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from dataclasses import asdict, dataclass, field
-from enum import StrEnum
-from typing import Any
+from collections import deque
+from collections.abc import Callable, Collection
+from typing import Any, TypeVar
 
+from neodev.protocol import Event, Resync
 
-class UnitState(StrEnum):
-    PENDING = "pending"
-    STARTING = "starting"
-    RUNNING = "running"
-    STOPPING = "stopping"
-    STOPPED = "stopped"
-    EXITED = "exited"
-    CRASHED = "crashed"
-    BACKOFF = "backoff"
+E = TypeVar("E", bound=Event)
 
-
-class Health(StrEnum):
-    NONE = "none"
-    """The unit has no readiness check."""
-    STARTING = "starting"
-    HEALTHY = "healthy"
-    UNHEALTHY = "unhealthy"
-
-
-@dataclass(frozen=True)
-class Event:
-    unit: str
-    ts: float = field(default_factory=time.time, kw_only=True)
-    type: str = field(default="event", kw_only=True)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class StateChanged(Event):
-    state: UnitState = UnitState.PENDING
-    reason: str = ""
-    exit_code: int | None = None
-    type: str = field(default="state", kw_only=True)
-
-
-@dataclass(frozen=True)
-class HealthChanged(Event):
-    health: Health = Health.NONE
-    detail: str = ""
-    type: str = field(default="health", kw_only=True)
-
-
-@dataclass(frozen=True)
-class LogLine(Event):
-    line: str = ""
-    stream: str = "stdout"
-    type: str = field(default="log", kw_only=True)
-
-
-@dataclass(frozen=True)
-class StatsSample(Event):
-    cpu_percent: float = 0.0
-    memory_bytes: int = 0
-    type: str = field(default="stats", kw_only=True)
-
-
-@dataclass(frozen=True)
-class ReloadEvent(Event):
-    """A hot reload: `phase` is triggered | building | build_failed | restarted."""
-
-    phase: str = "triggered"
-    files: tuple[str, ...] = ()
-    duration: float | None = None
-    detail: str = ""
-    type: str = field(default="reload", kw_only=True)
-
-
-@dataclass(frozen=True)
-class ProgressEvent(Event):
-    """A step of a longer operation (cluster up, image pull): step, outcome, duration."""
-
-    step: str = ""
-    outcome: str = "running"
-    duration: float | None = None
-    detail: str = ""
-    type: str = field(default="progress", kw_only=True)
+REPLAY_EVENTS = 10_000
+"""Events kept for `since=` replays (at a log flood of 10k lines/s, about one second)."""
+QUEUE_EVENTS = 10_000
+"""Events one subscriber may have waiting before it counts as fallen behind."""
 
 
 class EventBus:
-    """Fan-out of events to any number of async subscribers, with bounded queues.
+    """Numbers, keeps and fans out events.
 
-    A slow subscriber loses its oldest events rather than blocking the engine; it is told how
-    many it missed through the `dropped` counter of its subscription.
+    Args:
+        instance: Identifies this daemon run; sequence numbers are only comparable within it.
+        wall: Wall clock for event timestamps (injected in tests).
+        replay: Events kept for replays.
+        queue_size: Per-subscriber queue bound.
     """
 
-    def __init__(self, queue_size: int = 10_000) -> None:
+    def __init__(self, instance: str = "", wall: Callable[[], float] = time.time,
+                 replay: int = REPLAY_EVENTS, queue_size: int = QUEUE_EVENTS) -> None:
+        self.instance = instance
+        self.seq = 0
+        self._wall = wall
+        self._ring: deque[Event] = deque(maxlen=replay)
         self._queue_size = queue_size
         self._subscribers: set[Subscription] = set()
 
-    def publish(self, event: Event) -> None:
+    def emit(self, cls: type[E], **fields: Any) -> E:
+        """Create the next event of type `cls` (seq and ts filled in) and publish it."""
+        self.seq += 1
+        event = cls(seq=self.seq, ts=self._wall(), **fields)
+        self._ring.append(event)
         for sub in list(self._subscribers):
             sub.offer(event)
+        return event
 
-    def subscribe(self) -> Subscription:
-        sub = Subscription(self, self._queue_size)
+    def replay_since(self, seq: int) -> list[Event] | None:
+        """The kept events after `seq`, or None when the ring no longer reaches back that far."""
+        if seq >= self.seq:
+            return []
+        if not self._ring or self._ring[0].seq > seq + 1:
+            return None
+        return [e for e in self._ring if e.seq > seq]
+
+    def subscribe(self, units: Collection[str] | None = None,
+                  types: Collection[str] | None = None) -> Subscription:
+        """A new subscriber for events from now on (optionally only these units / types)."""
+        sub = Subscription(self, self._queue_size, units, types)
         self._subscribers.add(sub)
         return sub
 
     def unsubscribe(self, sub: Subscription) -> None:
         self._subscribers.discard(sub)
 
+    def now(self) -> float:
+        return self._wall()
+
+    def resync(self, missed: int, why: str) -> Resync:
+        """A resync marker at the current position (not an event of its own: no new seq)."""
+        return Resync(seq=self.seq, ts=self._wall(), missed=missed, why=why)
+
 
 class Subscription:
-    """One subscriber's bounded queue; iterate it with `async for`."""
+    """One subscriber's filter and bounded queue; read it with `await next()`."""
 
-    def __init__(self, bus: EventBus, size: int) -> None:
+    def __init__(self, bus: EventBus, size: int, units: Collection[str] | None,
+                 types: Collection[str] | None) -> None:
         self._bus = bus
-        self.queue: asyncio.Queue[Event] = asyncio.Queue(maxsize=size)
-        self.dropped = 0
+        self._size = size
+        self.units = frozenset(units) if units else None
+        self.types = frozenset(types) if types else None
+        self._queue: deque[Event] = deque()
+        self._ready = asyncio.Event()
+        self.missed = 0
+        """Events lost since the last resync (0 while keeping up)."""
+
+    def wants(self, event: Event) -> bool:
+        if self.types is not None and event.type not in self.types:
+            return False
+        if self.units is None:
+            return True
+        unit = event.unit_name
+        return unit is None or unit in self.units
 
     def offer(self, event: Event) -> None:
-        if self.queue.full():
-            self.queue.get_nowait()
-            self.dropped += 1
-        self.queue.put_nowait(event)
+        if not self.wants(event):
+            return
+        if len(self._queue) >= self._size:
+            # Fallen behind: drop what is queued and say so once, instead of losing the oldest
+            # events one by one where the client cannot notice.
+            self.missed += len(self._queue) + 1
+            self._queue.clear()
+        else:
+            self._queue.append(event)
+        self._ready.set()
+
+    def pending(self) -> int:
+        return len(self._queue)
+
+    async def next(self) -> Event:
+        """The next wanted event, or a `Resync` when events were lost meanwhile."""
+        while not self._queue and not self.missed:
+            self._ready.clear()
+            await self._ready.wait()
+        if self.missed:
+            missed, self.missed = self.missed, 0
+            return self._bus.resync(missed, "the client fell behind")
+        return self._queue.popleft()
 
     def close(self) -> None:
         self._bus.unsubscribe(self)
-
-    async def __aiter__(self) -> AsyncIterator[Event]:
-        try:
-            while True:
-                yield await self.queue.get()
-        finally:
-            self.close()

@@ -2,34 +2,25 @@
 
 While a unit is reloading, further change batches are merged into one pending set; when the
 current reload ends, exactly one more reload runs for everything that arrived meanwhile. A
-failed build keeps the old process running and publishes the build output.
+failed build keeps the old process running and publishes the build output. A unit that is not
+meant to run (stopped by a person) is not reloaded: its watcher's changes are ignored.
+The reported reload time runs from the file event to the first successful readiness check.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from neodev.engine.events import LogLine, ReloadEvent
-
-if TYPE_CHECKING:
-    from neodev.engine.supervisor import Engine
+from neodev.engine.context import UnitContext
+from neodev.engine.supervisor import UnitSupervisor
+from neodev.engine.verdicts import Readiness
+from neodev.protocol import ReloadPhase, ReloadRecord
 
 READY_TIMEOUT = 120.0
 """How long a reloaded unit may take to become ready before the reload is reported failed."""
-
-
-@runtime_checkable
-class Buildable(Protocol):
-    """A runner that can run its unit's build step (process runners with `build` set)."""
-
-    async def build(self) -> BuildOutcome: ...
-
-
-class BuildOutcome(Protocol):
-    ok: bool
-    output: str
-    duration: float
+SHOWN_FILES = 20
+"""Changed files named in a reload's events (the count is always given)."""
 
 
 @dataclass
@@ -42,68 +33,86 @@ class _UnitReloadState:
 class ReloadCoordinator:
     """Serialises reloads per unit and coalesces changes that arrive during one."""
 
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
+    def __init__(self, supervisors: Mapping[str, UnitSupervisor], readiness: Readiness,
+                 ctx: UnitContext) -> None:
+        self._supervisors = supervisors
+        self._readiness = readiness
+        self._ctx = ctx
         self._units: dict[str, _UnitReloadState] = {}
         self.completed: dict[str, int] = {}
         """Reloads finished per unit (restarts actually performed), for tests and status."""
+        self.ignored: dict[str, int] = {}
+        """Change batches ignored per unit because it was not meant to run."""
 
-    async def request(self, unit: str, files: list[str], seen_at: float | None) -> None:
-        """Reload `unit` for `files`; returns at once if a reload is already running."""
+    async def request(self, unit: str, files: list[str], seen_at: float | None,
+                      cause: str | None = None) -> None:
+        """Reload `unit` for `files` (or for `cause`, e.g. a person asked); returns at once if
+        a reload is already running (the files are then merged into exactly one more)."""
+        if not self._supervisors[unit].wanted:
+            self.ignored[unit] = self.ignored.get(unit, 0) + 1
+            return
         state = self._units.setdefault(unit, _UnitReloadState())
-        seen = seen_at if seen_at is not None else self._engine.clock()
+        seen = seen_at if seen_at is not None else self._ctx.clock()
         if state.running:
             state.pending.extend(f for f in files if f not in state.pending)
             state.pending_since = state.pending_since or seen
             return
         state.running = True
         try:
-            batch, since = files, seen
-            while batch:
-                await self._reload_once(unit, batch, since)
-                batch, since = state.pending, state.pending_since or self._engine.clock()
+            batch, since, why = files, seen, cause
+            while (batch or why) and self._supervisors[unit].wanted:
+                await self._reload_once(unit, batch, since, why or _cause(batch))
+                batch, since, why = state.pending, state.pending_since or self._ctx.clock(), None
                 state.pending, state.pending_since = [], None
         finally:
             state.running = False
 
-    async def _reload_once(self, unit: str, files: list[str], seen_at: float) -> None:
-        engine = self._engine
-        supervisor = engine.supervisors[unit]
-        shown = tuple(sorted(files)[:20])
-        cause = _cause(files)
-        self._announce(ReloadEvent(unit, phase="triggered", files=shown,
-                                   detail=f"{len(files)} file(s) changed"),
-                       f"reload: {cause} changed")
+    async def _reload_once(self, unit: str, files: list[str], seen_at: float,
+                           cause: str) -> None:
+        supervisor = self._supervisors[unit]
+        shown = tuple(sorted(files)[:SHOWN_FILES])
+        what = f"{cause} changed" if files else cause
+        self._announce(unit, "triggered", shown, f"reload: {what}",
+                       detail=f"{len(files)} file(s) changed" if files else cause)
         runner = supervisor.runner
-        if getattr(supervisor.spec, "build", None) and isinstance(runner, Buildable):
-            self._announce(ReloadEvent(unit, phase="building", files=shown), "reload: building")
+        if runner.can_build:
+            self._announce(unit, "building", shown, "reload: building")
             outcome = await runner.build()
             if not outcome.ok:
-                output = _tail(outcome.output)
-                self._announce(ReloadEvent(unit, phase="build_failed", files=shown,
-                                           duration=outcome.duration, detail=output),
+                output = self._ctx.logs.mask(_tail(outcome.output))
+                self._announce(unit, "build_failed", shown,
                                f"reload: build failed after {outcome.duration:.1f}s, the "
-                               f"previous process keeps running:\n{output}")
-                supervisor.status.last_reload = f"build failed ({cause}): {_last_words(output)}"
+                               f"previous process keeps running:\n{output}",
+                               duration=outcome.duration, detail=output)
+                supervisor.set_last_reload(ReloadRecord(
+                    "build_failed", cause, shown, outcome.duration, _last_words(output),
+                    self._ctx.wall()))
                 return
         await supervisor.restart()
-        verdicts = await engine.wait_ready([unit], READY_TIMEOUT)
-        duration = engine.clock() - seen_at
+        [verdict] = await self._readiness.wait([unit], READY_TIMEOUT)
+        duration = self._ctx.clock() - seen_at
         self.completed[unit] = self.completed.get(unit, 0) + 1
-        ok = verdicts[0].ok
-        summary = (f"restarted and ready {duration:.2f}s after the change" if ok
-                   else f"restarted but not ready: {verdicts[0].reason}")
-        self._announce(ReloadEvent(unit, phase="restarted" if ok else "failed", files=shown,
-                                   duration=duration, detail="" if ok else verdicts[0].reason),
-                       f"reload: {summary}")
-        supervisor.status.last_reload = f"{summary} ({cause})"
+        if verdict.ok:
+            summary = f"restarted and ready {duration:.2f}s after the change"
+            record = ReloadRecord("ok", cause, shown, duration, "", self._ctx.wall())
+        else:
+            summary = f"restarted but not ready: {verdict.reason}"
+            record = ReloadRecord("failed", cause, shown, duration, verdict.reason,
+                                  self._ctx.wall())
+        self._announce(unit, "restarted" if verdict.ok else "failed", shown,
+                       f"reload: {summary}", duration=duration,
+                       detail="" if verdict.ok else verdict.reason)
+        supervisor.set_last_reload(record)
 
-    def _announce(self, event: ReloadEvent, line: str) -> None:
-        """Publish the reload event, and the same news as neodev's own lines in the unit's log
+    def _announce(self, unit: str, phase: str, files: tuple[str, ...], line: str, *,
+                  duration: float | None = None, detail: str = "") -> None:
+        """Publish the reload phase, and the same news as neodev's own lines in the unit's log
         (so `neodev logs -f` shows reloads between the process's output)."""
-        self._engine.publish(event)
+        self._ctx.bus.emit(ReloadPhase, unit=unit, phase=phase, files=files, duration=duration,
+                           detail=detail)
+        now = self._ctx.wall()
         for text in line.splitlines():
-            self._engine.publish(LogLine(event.unit, line=text, stream="neodev"))
+            self._ctx.logs.append(unit, text, "neodev", now)
 
 
 def _last_words(output: str) -> str:

@@ -3,7 +3,9 @@
 The engine drives units through `Runner` objects and never learns whether a unit is a
 container or a process. A driver (neodev.docker, neodev.process) implements `Runner` for its
 kind of unit; the daemon builds the runners and hands them to the engine. Every method is async:
-drivers push blocking work (docker SDK, psutil) to threads themselves.
+drivers push blocking work (docker SDK, psutil) to threads themselves. What differs between
+drivers is declared here, not guessed by the engine: how often health may be observed
+(`health_poll`) and whether a build step exists (`can_build`).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from neodev.engine.events import Health
+from neodev.protocol import Health
 
 
 @dataclass(frozen=True)
@@ -36,9 +38,20 @@ class Stats:
     memory_bytes: int
 
 
+@dataclass(frozen=True)
+class BuildOutcome:
+    """Outcome of a unit's build step (run before a reload restart)."""
+
+    ok: bool
+    output: str
+    """Combined stdout and stderr (or why it could not run)."""
+    duration: float
+    """Seconds."""
+
+
 LogSink = Callable[[str, str, float], None]
-"""sink(line, stream, timestamp) — drivers call it for each output line of their unit. The
-engine keeps each unit's recent lines (for `logs -n` and failure reports) from this sink."""
+"""sink(line, stream, timestamp) — drivers call it for each output line of their unit (on the
+event loop). The daemon masks secrets and keeps the line in the engine's log store."""
 
 
 class Runner(Protocol):
@@ -47,8 +60,21 @@ class Runner(Protocol):
     @property
     def name(self) -> str: ...
 
+    @property
+    def health_poll(self) -> float:
+        """Longest pause between health observations until the unit is healthy (the engine
+        starts faster, right after a start): the probe's interval for a process, a fraction
+        of a second for Docker's own healthcheck, which Docker evaluates itself."""
+        ...
+
+    @property
+    def can_build(self) -> bool:
+        """Whether `build()` does something (a process with a build step)."""
+        ...
+
     async def start(self) -> LaunchResult:
-        """Create (or adopt) and launch the unit; return once it runs. Raise NeodevError."""
+        """Create (or adopt) and launch the unit; return once it runs. Raise NeodevError
+        (EngineUnreachable when the unit's engine is gone, not the unit)."""
         ...
 
     async def wait_exit(self) -> int:
@@ -56,7 +82,12 @@ class Runner(Protocol):
         ...
 
     async def health(self) -> HealthReport:
-        """One health observation (Docker's health status, or one readiness probe attempt)."""
+        """One readiness observation (Docker's health status, or one probe attempt)."""
+        ...
+
+    async def liveness(self) -> HealthReport | None:
+        """One liveness attempt (UNHEALTHY once its failure threshold is reached), or None
+        when the unit has no liveness probe."""
         ...
 
     async def stop(self, grace: float) -> None:
@@ -65,4 +96,8 @@ class Runner(Protocol):
 
     async def stats(self) -> Stats | None:
         """One CPU/memory sample, or None while not running."""
+        ...
+
+    async def build(self) -> BuildOutcome:
+        """Run the build step; ok when there is none."""
         ...

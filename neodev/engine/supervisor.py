@@ -1,208 +1,429 @@
-"""The engine: a plan's units driven to their desired state, observed through one event stream.
+"""One unit's lifecycle: the state machine every container and process goes through.
 
-The engine is handed unit specs and their runners (built by the daemon from the drivers), so it
-knows units, never Docker or processes. Time (`clock`, `wall`, `sleep`) is injected so the
-supervision logic is tested with scripted fake runners; the integration tests prove the same
-code with real containers and processes.
+    pending -> starting -> running(healthy|unhealthy) -> stopping -> stopped
+    running -> exited(code) | crashed -> backoff -> starting
+
+A `UnitSupervisor` owns one asyncio task per supervision of its unit. It waits for the unit's
+dependencies, starts it through its `Runner`, watches readiness, liveness and resource use
+while it runs, and applies the restart policy with exponential backoff when it ends. Its status
+record changes only through `_update`, which publishes the whole new record: the event stream
+and `status` can never disagree. It never talks to Docker or the OS itself; the runner does.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
+import contextlib
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from typing import Any
 
-from neodev.config.model import Dependency, UnitSpec
-from neodev.engine import graph
-from neodev.engine.events import Event, EventBus, LogLine, StatsSample, UnitState
-from neodev.engine.reload import ReloadCoordinator
-from neodev.engine.runner import LogSink, Runner
-from neodev.engine.status import ReadyVerdict, UnitStatus
-from neodev.engine.unit import CRASH_LOOP_FAILURES, UnitSupervisor, condition_met
+from neodev.config.model import RestartPolicy, UnitSpec
+from neodev.engine.context import UnitContext
+from neodev.engine.runner import HealthReport, Runner
+from neodev.engine.verdicts import CRASH_LOOP_FAILURES, condition_met
+from neodev.errors import EngineUnreachable, NeodevError
+from neodev.protocol import Health, UnitRecord, UnitState
 
-LOG_RING_SIZE = 5_000
-"""Lines kept per unit for `logs -n` and error reports; older lines live in the log files."""
+FIRST_HEALTH_POLL = 0.01
+"""Right after a start, readiness is checked this soon, then at doubling pauses up to the
+runner's `health_poll`: a reload is reported ready within milliseconds of the app answering."""
+STEADY_HEALTH_POLL = 5.0
+"""Once healthy, a unit is checked at most this often: readiness is what `start --wait` and
+dependents wait for, so it is polled fast while starting; afterwards losing health is noticed
+within seconds at a fraction of the cost (the daemon's idle CPU)."""
+SETTLE_SECONDS = 1.0
+"""A unit without a readiness check counts as ready once it stayed up this long, so a process
+that dies at once is a failure, not "ok"."""
+OUTAGE_RETRY = (1.0, 10.0)
+"""First and longest pause between attempts while the Docker engine is unreachable."""
+TIMELINE_ENTRIES = 50
 
 
-class Engine:
-    """Starts, stops, restarts and reloads units; publishes everything on `bus`."""
+@dataclass(frozen=True)
+class TimelineEntry:
+    """One step of a unit's start: waited for dependencies, started, ready..."""
 
-    def __init__(
-        self,
-        units: Mapping[str, UnitSpec],
-        runners: Mapping[str, Runner],
-        bus: EventBus | None = None,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        wall: Callable[[], float] = time.time,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-        stats_interval: float = 2.0,
-    ) -> None:
-        missing = set(units) - set(runners)
-        if missing:
-            raise ValueError(f"no runner for units: {', '.join(sorted(missing))}")
-        self.units = dict(units)
-        self.bus = bus or EventBus()
-        self.clock = clock
-        self.wall = wall
-        self.sleep = sleep
-        self.stats_interval = stats_interval
-        self._changed = asyncio.Event()
-        self._logs: dict[str, deque[LogLine]] = {n: deque(maxlen=LOG_RING_SIZE) for n in units}
-        self.supervisors = {name: UnitSupervisor(spec, runners[name], self)
-                            for name, spec in units.items()}
-        self.reloads = ReloadCoordinator(self)
+    ts: float
+    what: str
+    detail: str = ""
 
-    # -- events ---------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {"ts": self.ts, "what": self.what, "detail": self.detail}
 
-    def publish(self, event: Event) -> None:
-        """Publish an event; a status change also wakes everything waiting for one."""
-        self.bus.publish(event)
-        if isinstance(event, LogLine):
-            self._logs[event.unit].append(event)
-        elif not isinstance(event, StatsSample):  # output and samples change no status
-            self._changed.set()
-            self._changed = asyncio.Event()
 
-    async def wait_for_change(self) -> None:
-        await self._changed.wait()
+@dataclass(frozen=True)
+class _RunEnd:
+    """How one run ended."""
 
-    def log_sink(self, unit: str) -> LogSink:
-        """The callback a driver gives each output line of `unit` to."""
-        def sink(line: str, stream: str, ts: float) -> None:
-            self.publish(LogLine(unit, line=line, stream=stream, ts=ts))
-        return sink
+    exit_code: int | None = None
+    """The unit's exit code; None when it never ran or was lost."""
+    outage: str | None = None
+    """Set when the unit's engine (Docker) was unreachable: not the unit's fault."""
 
-    def recent_logs(self, unit: str, n: int | None = None, since: float | None = None
-                    ) -> list[LogLine]:
-        lines = [e for e in self._logs[unit] if since is None or e.ts >= since]
-        return lines if n is None else lines[-n:] if n > 0 else []
 
-    # -- status ---------------------------------------------------------------------------
+class UnitSupervisor:
+    """Drives one unit to its desired state and keeps its status record true."""
 
-    def status_of(self, unit: str) -> UnitStatus:
-        return self.supervisors[unit].status
+    def __init__(self, spec: UnitSpec, runner: Runner, ctx: UnitContext,
+                 endpoints: tuple[str, ...] = ()) -> None:
+        self.spec = spec
+        self.runner = runner
+        self._ctx = ctx
+        self.record = UnitRecord(name=spec.name, kind=str(spec.kind), endpoints=endpoints)
+        self.timeline: deque[TimelineEntry] = deque(maxlen=TIMELINE_ENTRIES)
+        self._task: asyncio.Task[None] | None = None
+        self._stop_requested = False
+        self._restart_requested = False
+        self._liveness_failure: str | None = None
+        self._last_failure = ""
+        self._run_detail = ""
+        self._settled = False
+        self._outages = 0
+        self._wake = asyncio.Event()
+        self._runner_stopped = asyncio.Event()
+        """Set while no `runner.stop()` is in flight: a restart waits for it before starting,
+        so a driver never has a stop and a start of the same unit running at once."""
+        self._runner_stopped.set()
+        self._run_started: float | None = None
+        self._runs = 0
+        self.last_exit_code: int | None = None
 
-    def status(self) -> list[UnitStatus]:
-        return [s.status for s in self.supervisors.values()]
+    @property
+    def name(self) -> str:
+        return self.spec.name
 
-    def dependency_met(self, dep: Dependency) -> bool:
-        return condition_met(dep.condition, self.status_of(dep.service))
+    @property
+    def wanted(self) -> bool:
+        """Whether the unit is meant to run (launched and not stopped since)."""
+        return self.record.desired == "running"
+
+    @property
+    def supervising(self) -> bool:
+        return self._task is not None and not self._task.done()
 
     # -- commands -------------------------------------------------------------------------
 
-    def resolve(self, names: Iterable[str] | None) -> list[str]:
-        """The named units (all when None) plus their dependencies, in start order.
+    def launch(self) -> None:
+        """Start supervising (no-op while already supervising)."""
+        self._stop_requested = False
+        self._update(desired="running")
+        if self.supervising:
+            self._wake.set()
+            return
+        self._restart_requested = False
+        self._update(failures=0, crash_loop=False)
+        self.timeline.clear()
+        self._task = asyncio.create_task(self._supervise(), name=f"unit:{self.spec.name}")
 
-        Raises:
-            KeyError: naming an unknown unit.
-        """
-        selected = graph.with_dependencies(self.units, self.units if names is None else names)
-        return [name for wave in graph.start_waves(self.units, selected) for name in wave]
+    async def stop(self) -> None:
+        """Stop the unit and end supervision; returns once it is stopped."""
+        self._stop_requested = True
+        self._update(desired="stopped")
+        self._wake.set()
+        task = self._task
+        if task is None or task.done():
+            if self.record.state not in (UnitState.EXITED, UnitState.CRASHED):
+                self._update(state=UnitState.STOPPED, reason="stopped")
+            return
+        if self.record.state is UnitState.RUNNING:
+            self._update(state=UnitState.STOPPING, reason="stop requested")
+            await self._stop_runner()
+        elif self.record.state in (UnitState.PENDING, UnitState.BACKOFF):
+            task.cancel()
+        # STARTING: the task notices the flag as soon as runner.start() returns.
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        self._update(state=UnitState.STOPPED, reason="stopped", health=Health.NONE,
+                     health_detail="", started_at=None, cpu_percent=None, memory_bytes=None)
 
-    async def start(self, names: Iterable[str] | None = None) -> list[str]:
-        """Start the named units and their dependencies; returns the units started.
+    async def restart(self) -> None:
+        """Stop and start again now, without backoff (a manual restart or a reload)."""
+        if not self.supervising:
+            self.launch()
+            return
+        if self.record.state is UnitState.RUNNING:
+            runs = self._runs
+            self._restart_requested = True
+            self._update(state=UnitState.STOPPING, reason="restarting")
+            await self._stop_runner()
+            # Return once the next run has begun, so the caller sees the unit starting again.
+            while self._runs == runs and self.supervising:
+                await self._ctx.changes.wait()
+        else:
+            self._update(failures=0, crash_loop=False)
+            self._wake.set()
 
-        Each unit starts as soon as its own dependencies meet their conditions, so independent
-        units start in parallel and a failed unit holds back only its dependents.
-        """
-        order = self.resolve(names)
-        for name in order:
-            self.supervisors[name].launch()
-        return order
+    def set_endpoints(self, endpoints: tuple[str, ...]) -> None:
+        self._update(endpoints=endpoints)
 
-    async def stop(self, names: Iterable[str] | None = None) -> list[str]:
-        """Stop the named units (all when None), dependents first, each wave in parallel."""
-        selected = list(self.units if names is None else names)
-        stopped: list[str] = []
-        for wave in graph.stop_waves(self.units, selected):
-            await asyncio.gather(*(self.supervisors[n].stop() for n in wave))
-            stopped.extend(wave)
-        return stopped
+    def set_last_reload(self, reload: Any) -> None:
+        self._update(last_reload=reload)
 
-    async def restart(self, name: str) -> None:
-        await self.supervisors[name].restart()
+    # -- the lifecycle loop ---------------------------------------------------------------
 
-    async def reload(self, name: str, files: Iterable[str], seen_at: float | None = None) -> None:
-        """A watched file changed: rebuild (if configured) and restart, coalescing bursts."""
-        await self.reloads.request(name, list(files), seen_at)
+    async def _supervise(self) -> None:
+        try:
+            await self._wait_for_dependencies()
+            first = True
+            while not self._stop_requested:
+                if not first:
+                    self._update(restarts=self.record.restarts + 1)
+                first = False
+                end = await self._run_once()
+                if self._stop_requested:
+                    break
+                if self._restart_requested:
+                    await self._runner_stopped.wait()
+                    self._restart_requested = False
+                    continue
+                if end.outage is not None:
+                    await self._wait_out_outage(end.outage)
+                    first = True  # nothing restarted: the engine went away, not the unit
+                    continue
+                if not self._should_restart(end.exit_code):
+                    break
+                await self._backoff()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bug must surface as a crashed unit, not a silent dead task
+            self._update(state=UnitState.CRASHED, reason=f"supervisor error: {exc!r}")
+            raise
 
-    async def wait_ready(self, names: Iterable[str], timeout: float) -> list[ReadyVerdict]:
-        """Wait until every named unit is ready, one has failed for good, or `timeout` passes.
+    async def _run_once(self) -> _RunEnd:
+        """One run: start, watch until it exits."""
+        self._settled = False
+        self._runs += 1
+        reason = self._crash_loop_note("starting again") if self.record.crash_loop else ""
+        self._update(state=UnitState.STARTING, reason=reason, exit_code=None)
+        self._note("starting")
+        try:
+            launch = await self.runner.start()
+        except EngineUnreachable as exc:
+            return _RunEnd(outage=exc.message)
+        except NeodevError as exc:
+            self._fail(f"failed to start: {exc.message}", start_failed=True)
+            self._note("failed to start", exc.message)
+            return _RunEnd()
+        self._outages = 0
+        if self._stop_requested:
+            await self._stop_runner()
+            return _RunEnd()
+        self._run_started = self._ctx.clock()
+        detail = "adopted running container" if launch.adopted else launch.detail
+        self._run_detail = detail
+        reason = self._crash_loop_note(detail) if self.record.crash_loop else detail
+        self._update(state=UnitState.RUNNING, reason=reason, started_at=self._ctx.wall(),
+                     adopted=launch.adopted, start_failed=False,
+                     health=Health.STARTING if self.spec.readiness else Health.NONE,
+                     health_detail="")
+        self._note("running", detail)
+        monitors = [asyncio.create_task(self._watch_health()),
+                    asyncio.create_task(self._watch_liveness()),
+                    asyncio.create_task(self._settle_and_stabilise()),
+                    asyncio.create_task(self._sample_stats())]
+        lost: str | None = None
+        outage: str | None = None
+        try:
+            exit_code: int | None = await self.runner.wait_exit()
+        except EngineUnreachable as exc:
+            exit_code, outage = None, exc.message
+        except NeodevError as exc:
+            # The driver lost sight of the unit: count it as a failed run, so the restart
+            # policy applies and the next start re-adopts it.
+            exit_code, lost = None, exc.message
+        finally:
+            for monitor in monitors:
+                monitor.cancel()
+            await asyncio.gather(*monitors, return_exceptions=True)
+        self._update(started_at=None, cpu_percent=None, memory_bytes=None,
+                     health=Health.NONE, health_detail="")
+        if outage is not None:
+            return _RunEnd(outage=outage)
+        if exit_code is None:
+            self._fail(f"lost track of the unit: {lost}")
+            return _RunEnd()
+        self._after_exit(exit_code)
+        return _RunEnd(exit_code=exit_code)
 
-        A failed unit does not end the wait for the others early: the wait ends when each unit
-        has a verdict, so the report says exactly what is up and what is not.
-        """
-        pending = set(names)
-        deadline = self.clock() + timeout
-        verdicts: dict[str, ReadyVerdict] = {}
-        while pending:
-            for name in list(pending):
-                verdict = self._verdict(name)
-                if verdict is not None:
-                    verdicts[name] = verdict
-                    pending.discard(name)
-            remaining = deadline - self.clock()
-            if not pending or remaining <= 0:
-                break
-            change = asyncio.ensure_future(self.wait_for_change())
-            done, _ = await asyncio.wait({change}, timeout=min(remaining, 1.0))
-            if not done:
-                change.cancel()
-        for name in pending:
-            verdicts[name] = self._verdict(name) or self._timeout_verdict(name, timeout)
-        return [verdicts[n] for n in sorted(verdicts)]
+    def _after_exit(self, exit_code: int) -> None:
+        self.last_exit_code = exit_code
+        if self._liveness_failure is not None:
+            why, self._liveness_failure = self._liveness_failure, None
+            self._fail(f"restarted: liveness probe failed: {why}", exit_code=exit_code)
+            return
+        if self._stop_requested or self._restart_requested:
+            self._update(state=UnitState.STOPPED, reason="stopped", exit_code=exit_code)
+            return
+        if exit_code == 0:
+            self._update(state=UnitState.EXITED, reason="exited with code 0", exit_code=0)
+            self._note("exited", "code 0")
+            return
+        output = [r.line for r in self._ctx.logs.tail(self.spec.name, 20)
+                  if r.stream != "neodev"]
+        last = f"; last output: {output[-1]}" if output else ""
+        self._fail(f"exited with code {exit_code}{last}", exit_code=exit_code)
+        self._note("exited", f"code {exit_code}")
 
-    def _verdict(self, name: str) -> ReadyVerdict | None:
-        """The unit's verdict if it has one yet: ready, or failed for good; None while open."""
-        status = self.status_of(name)
-        spec = self.units[name]
-        if status.ready:
-            return self._make_verdict(status, ok=True)
-        if status.state is UnitState.EXITED and status.exit_code == 0 and \
-                spec.restart.value != "always":
-            return self._make_verdict(status, ok=True)
-        failing = status.state in (UnitState.CRASHED, UnitState.BACKOFF)
-        failed_for_good = (
-            (status.state is UnitState.CRASHED and spec.restart.value == "no")
-            or (status.state is UnitState.RUNNING and status.health.value == "unhealthy")
-            # The restart policy keeps trying in the background, but a wait gives up at once
-            # on what will not fix itself soon: a unit that cannot even start, or a crash loop.
-            or (failing and (status.start_failed or status.failures >= CRASH_LOOP_FAILURES))
-        )
-        if failed_for_good:
-            return self._make_verdict(status, ok=False)
-        blocker = self._failed_dependency(name)
-        if blocker is not None:
-            return replace(self._make_verdict(status, ok=False), last_logs=(),
-                           reason=f"not started: it needs {blocker.unit}, which failed: "
-                                  f"{blocker.reason}")
-        return None
+    def _fail(self, reason: str, *, exit_code: int | None = None,
+              start_failed: bool = False) -> None:
+        """A failed run: count it, and show a crash loop once there are enough in a row."""
+        failures = self.record.failures + 1
+        self._last_failure = reason
+        crash_loop = failures >= CRASH_LOOP_FAILURES
+        if crash_loop:
+            reason = self._crash_loop_note("", failures)
+        self._update(state=UnitState.CRASHED, reason=reason, exit_code=exit_code,
+                     failures=failures, crash_loop=crash_loop, start_failed=start_failed)
 
-    def _failed_dependency(self, name: str) -> ReadyVerdict | None:
-        """The verdict of a dependency that failed for good while `name` waits for it."""
-        if self.status_of(name).state is not UnitState.PENDING:
-            return None
-        for dep in self.units[name].depends_on:
-            if self.dependency_met(dep):
-                continue
-            verdict = self._verdict(dep.service)
-            if verdict is not None and not verdict.ok:
-                return verdict
-        return None
+    def _crash_loop_note(self, now: str, failures: int | None = None) -> str:
+        count = failures if failures is not None else self.record.failures
+        note = f"crash loop ({count} failures in a row; last: {self._last_failure})"
+        return f"{note}; {now}" if now else note
 
-    def _timeout_verdict(self, name: str, timeout: float) -> ReadyVerdict:
-        verdict = self._make_verdict(self.status_of(name), ok=False)
-        return replace(verdict, reason=f"not ready after {timeout:.0f}s: {verdict.reason}")
+    def _should_restart(self, exit_code: int | None) -> bool:
+        policy = self.spec.restart
+        if policy is RestartPolicy.ALWAYS:
+            return True
+        return policy is RestartPolicy.ON_FAILURE and exit_code != 0
 
-    def _make_verdict(self, status: UnitStatus, *, ok: bool) -> ReadyVerdict:
-        reason = status.reason
-        if status.health.value == "unhealthy":
-            reason = f"unhealthy: {status.health_detail}".strip()
-        elif status.state is UnitState.RUNNING and status.health.value == "starting":
-            reason = f"health check still starting: {status.health_detail}".strip(": ")
-        tail = () if ok else tuple(e.line for e in self.recent_logs(status.name, 10))
-        return ReadyVerdict(unit=status.name, ok=ok, state=str(status.state),
-                            health=str(status.health), reason=reason, last_logs=tail)
+    async def _backoff(self) -> None:
+        backoff = self.spec.backoff
+        failures = max(self.record.failures, 1)
+        delay = min(backoff.initial * backoff.factor ** (failures - 1), backoff.maximum)
+        if self.record.crash_loop:
+            reason = self._crash_loop_note(f"restarting in {delay:.1f}s")
+        else:
+            reason = f"restarting in {delay:.1f}s after: {self.record.reason}"
+        self._update(state=UnitState.BACKOFF, reason=reason)
+        await self._pause(delay)
+
+    async def _wait_out_outage(self, why: str) -> None:
+        """The engine is gone, not the unit: say so, and try again without counting a failure."""
+        first, longest = OUTAGE_RETRY
+        delay = min(first * 2 ** self._outages, longest)
+        self._outages += 1
+        self._update(state=UnitState.BACKOFF, reason=f"Docker engine unreachable, retrying in "
+                     f"{delay:.0f}s: {why}", health=Health.NONE, health_detail="")
+        await self._pause(delay)
+
+    async def _pause(self, delay: float) -> None:
+        """Sleep up to `delay`, or until woken (a manual restart or stop)."""
+        self._wake.clear()
+        sleeper = asyncio.ensure_future(self._ctx.sleep(delay))
+        waker = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeper.cancel()
+            waker.cancel()
+
+    async def _wait_for_dependencies(self) -> None:
+        waited = False
+        for dep in self.spec.depends_on:
+            while not condition_met(dep.condition.value, self._ctx.status_of(dep.service)):
+                other = self._ctx.status_of(dep.service)
+                if not waited:
+                    self._note("waiting for dependencies",
+                               ", ".join(f"{d.service} ({d.condition})"
+                                         for d in self.spec.depends_on))
+                    waited = True
+                self._update(reason=f"waiting for {dep.service} ({dep.condition}); it is "
+                                    f"{other.state}")
+                await self._ctx.changes.wait()
+        if waited:
+            self._note("dependencies met")
+
+    # -- monitors -------------------------------------------------------------------------
+
+    async def _watch_health(self) -> None:
+        if self.spec.readiness is None:
+            return
+        pause = FIRST_HEALTH_POLL
+        while True:
+            try:
+                report = await self.runner.health()
+            except NeodevError as exc:
+                report = HealthReport(Health.UNHEALTHY, exc.message)
+            was_ready = self.record.ready
+            self._update(health=report.health, health_detail=report.detail)
+            if self.record.ready and not was_ready:
+                self._note("ready", report.detail)
+            if report.health is Health.HEALTHY:
+                await self._ctx.sleep(max(self.runner.health_poll, STEADY_HEALTH_POLL))
+            else:
+                await self._ctx.sleep(pause)
+                pause = min(pause * 2, self.runner.health_poll)
+
+    async def _watch_liveness(self) -> None:
+        probe = self.spec.liveness
+        if probe is None:
+            return
+        while not self.record.ready:  # Kubernetes semantics: liveness counts after readiness
+            await self._ctx.changes.wait()
+        while True:
+            await self._ctx.sleep(probe.interval)
+            report = await self.runner.liveness()
+            if report is not None and report.health is Health.UNHEALTHY:
+                self._liveness_failure = report.detail
+                self._update(state=UnitState.STOPPING,
+                             reason=f"liveness probe failed: {report.detail}; restarting")
+                await self._stop_runner()
+                return
+
+    async def _settle_and_stabilise(self) -> None:
+        """Ready without a probe after SETTLE_SECONDS; failures forgiven after a stable run."""
+        await self._ctx.sleep(SETTLE_SECONDS)
+        self._settled = True
+        self._update()
+        if self.spec.readiness is None:
+            self._note("ready", f"up for {SETTLE_SECONDS:g}s")
+        stable_after = max(self.spec.backoff.reset_after - SETTLE_SECONDS, 0.0)
+        await self._ctx.sleep(stable_after)
+        if self.record.failures or self.record.crash_loop:
+            reason = self._run_detail if self.record.crash_loop else self.record.reason
+            self._update(failures=0, crash_loop=False, reason=reason)
+
+    async def _sample_stats(self) -> None:
+        while True:
+            await self._ctx.sleep(self._ctx.stats_interval)
+            try:
+                sample = await self.runner.stats()
+            except NeodevError:
+                continue  # a missed sample is not worth an error; the next one may succeed
+            if sample is not None:
+                self._update(cpu_percent=sample.cpu_percent, memory_bytes=sample.memory_bytes)
+
+    async def _stop_runner(self) -> None:
+        self._runner_stopped.clear()
+        try:
+            await self.runner.stop(self.spec.stop_grace)
+        except NeodevError as exc:
+            self._update(reason=f"stop failed: {exc.message}")
+        finally:
+            self._runner_stopped.set()
+
+    # -- the record -----------------------------------------------------------------------
+
+    def _update(self, **changes: Any) -> None:
+        """Change the status record and publish the whole new record when anything changed."""
+        for key in ("reason", "health_detail"):  # they may quote output: mask like output
+            if key in changes:
+                changes[key] = self._ctx.logs.mask(changes[key])
+        new = replace(self.record, **changes)
+        ready = new.state is UnitState.RUNNING and (
+            new.health is Health.HEALTHY
+            or (new.health is Health.NONE and self.spec.readiness is None and self._settled))
+        if ready != new.ready:
+            new = replace(new, ready=ready)
+        if new == self.record:
+            return
+        old, self.record = self.record, new
+        changed = tuple(name for name in UNIT_FIELDS if getattr(old, name) != getattr(new, name))
+        self._ctx.publish_status(new, changed)
+
+    def _note(self, what: str, detail: str = "") -> None:
+        self.timeline.append(TimelineEntry(self._ctx.wall(), what, detail))
+
+
+UNIT_FIELDS = tuple(UnitRecord.__dataclass_fields__)

@@ -14,9 +14,9 @@ import time
 from collections.abc import Callable
 
 from neodev.config.model import Probe
-from neodev.engine.events import Health
 from neodev.engine.runner import HealthReport
 from neodev.health.probes import ProbeResult, Strategy
+from neodev.protocol import Health
 
 # An attempt gets the probe's own timeout plus this margin before the tracker gives up on it
 # (the strategies bound themselves; this only guards against a strategy that does not).

@@ -2,9 +2,11 @@
 
 Each start spawns the command in its own session (`start_new_session=True`: pgid == pid, no
 controlling terminal, so it cannot grab the TUI's terminal or get its Ctrl+C). Output is read
-line by line into the unit's log (sink + ring + rotating file). Stop is SIGTERM to the whole
-group, a grace period, then SIGKILL to the group and to every survivor of a psutil snapshot of
-the tree taken before the first signal (a child that left the group is still found).
+in chunks and split into bounded lines (`LineSplitter`), each handed to the sink — the daemon
+masks it and keeps it in the engine's log store, which is the only copy. Stop is SIGTERM to
+the whole group, a grace period, then SIGKILL to the group and to every survivor of a psutil
+snapshot of the tree taken before the first signal (a child that left the group is still
+found).
 
 Exit codes: a process ended by a signal reports 128 + signal number (shell convention:
 SIGTERM -> 143, SIGKILL -> 137), not asyncio's negative number.
@@ -21,36 +23,24 @@ import os
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
 
 from neodev.config.model import ProcessSpec
-from neodev.engine.events import Health
-from neodev.engine.runner import HealthReport, LaunchResult, LogSink, Stats
+from neodev.engine.logs import LineSplitter
+from neodev.engine.runner import BuildOutcome, HealthReport, LaunchResult, LogSink, Stats
 from neodev.errors import ProcessError
-from neodev.health import LogLineProbe, ProbeTracker, build_strategy
+from neodev.health.unit import UnitProbes
 from neodev.process.binding import bind_env
-from neodev.process.logs import DEFAULT_MAX_BYTES, DEFAULT_RING_LINES, RotatingFile, UnitLog
 from neodev.process.pids import PidRegistry
 from neodev.process.tree import TreeSampler, group_members, kill_tree, snapshot
+from neodev.protocol import Health
 
-_LINE_LIMIT = 1024 * 1024
+_READ_CHUNK = 64 * 1024
 _LEFTOVER_GRACE = 2.0
 _DRAIN_TIMEOUT = 2.0
 _EXIT_POLL = 0.25
-
-
-@dataclass(frozen=True)
-class BuildResult:
-    """Outcome of a unit's build command (run before a reload restart)."""
-
-    ok: bool
-    output: str
-    """Combined stdout and stderr (or why it could not run)."""
-    duration: float
-    """Seconds."""
 
 
 def exit_code(returncode: int) -> int:
@@ -84,28 +74,22 @@ class ProcessRunner:
     Args:
         spec: The process unit.
         sink: Receives every output line: `sink(line, stream, timestamp)`.
-        logs_dir: Directory of the unit log files (`.neodev/logs/`).
         pid_registry: Where started process groups are recorded.
-        env_overrides: Called at each start for late-bound variables (e.g. `DATABASE_URL` with
-            the Postgres container's actual host port); they win over everything else.
+        resolve: Applied to every environment value, command argument and probe URL at each
+            start: substitutes `@{service:port}` with the port Docker actually published.
         bind: The bind environment (binding.py); None = detect at each start.
-        ring_lines: Output lines kept in memory.
-        log_max_bytes: Size at which the log file rotates.
         build_timeout: Seconds the build command may run.
     """
 
-    def __init__(self, spec: ProcessSpec, sink: LogSink, logs_dir: Path,
-                 pid_registry: PidRegistry,
-                 env_overrides: Callable[[], dict[str, str]] | None = None, *,
-                 bind: dict[str, str] | None = None, ring_lines: int = DEFAULT_RING_LINES,
-                 log_max_bytes: int = DEFAULT_MAX_BYTES, build_timeout: float = 600.0) -> None:
+    def __init__(self, spec: ProcessSpec, sink: LogSink, pid_registry: PidRegistry,
+                 resolve: Callable[[str], str] | None = None, *,
+                 bind: dict[str, str] | None = None, build_timeout: float = 600.0) -> None:
         self.spec = spec
         self.pid_registry = pid_registry
-        self.env_overrides = env_overrides
+        self.resolve = resolve or (lambda value: value)
         self.bind = bind
         self.build_timeout = build_timeout
-        self.log = UnitLog(sink, RotatingFile(Path(logs_dir) / f"{spec.name}.log",
-                                              max_bytes=log_max_bytes), ring_lines)
+        self._sink = sink
         self.pid: int | None = None
         self.last_exit_code: int | None = None
         self._proc: asyncio.subprocess.Process | None = None
@@ -116,9 +100,7 @@ class ProcessRunner:
         self._stop_lock = asyncio.Lock()
         self._sampler = TreeSampler()
         self._env: dict[str, str] = {}
-        self._log_probe: LogLineProbe | None = None
-        self._readiness: ProbeTracker | None = None
-        self._liveness: ProbeTracker | None = None
+        self._probes = UnitProbes(spec.readiness, spec.liveness, cwd=str(spec.cwd))
 
     @property
     def name(self) -> str:
@@ -128,13 +110,20 @@ class ProcessRunner:
     def running(self) -> bool:
         return self._exit is not None and not self._exit.done()
 
+    @property
+    def health_poll(self) -> float:
+        return self.spec.readiness.interval if self.spec.readiness else 1.0
+
+    @property
+    def can_build(self) -> bool:
+        return bool(self.spec.build)
+
     def environment(self) -> dict[str, str]:
-        """The child's environment: inherited < bind addresses < spec.env < overrides."""
+        """The child's environment: inherited < bind addresses < spec.env (references
+        resolved)."""
         env = dict(os.environ)
         env.update(self.bind if self.bind is not None else bind_env())
-        env.update(self.spec.env)
-        if self.env_overrides is not None:
-            env.update(self.env_overrides())
+        env.update({key: self.resolve(value) for key, value in self.spec.env.items()})
         return env
 
     def resolve_command(self, env: dict[str, str]) -> list[str]:
@@ -168,23 +157,7 @@ class ProcessRunner:
                 raise ProcessError(f"{self.name}: executable {program!r} not found on PATH "
                                    f"({env.get('PATH', '')})", title="Process cannot start")
             resolved = found
-        return [resolved, *self.spec.command[1:]]
-
-    def _probes(self, env: dict[str, str]) -> None:
-        cwd = str(self.spec.cwd)
-        if self._readiness is None and self.spec.readiness is not None:
-            strategy = build_strategy(self.spec.readiness, cwd=cwd, env=env)
-            self._readiness = ProbeTracker(strategy, self.spec.readiness)
-            if isinstance(strategy, LogLineProbe):
-                self._log_probe = strategy
-        if self._liveness is None and self.spec.liveness is not None:
-            self._liveness = ProbeTracker(
-                build_strategy(self.spec.liveness, cwd=cwd, env=env), self.spec.liveness)
-        for tracker in (self._readiness, self._liveness):
-            if tracker is not None:
-                tracker.restart()
-        if self._log_probe is not None:
-            self._log_probe.reset()
+        return [resolved, *(self.resolve(arg) for arg in self.spec.command[1:])]
 
     async def start(self) -> LaunchResult:
         """Spawn the process in a new session; return once it runs.
@@ -196,12 +169,12 @@ class ProcessRunner:
             return LaunchResult(detail=f"already running (pid {self.pid})")
         env = self.environment()
         argv = self.resolve_command(env)
-        self._probes(env)
+        self._probes.restart(env, self.resolve)
         try:
             proc = await asyncio.create_subprocess_exec(
                 *argv, cwd=self.spec.cwd, env=env, stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-                start_new_session=True, limit=_LINE_LIMIT)
+                start_new_session=True)
         except OSError as exc:
             raise ProcessError(f"{self.name}: cannot start {' '.join(argv)} in "
                                f"{self.spec.cwd}: {exc.strerror or exc}",
@@ -221,19 +194,16 @@ class ProcessRunner:
         return LaunchResult(detail=f"pid {proc.pid}")
 
     async def _pump(self, stream: asyncio.StreamReader, name: str) -> None:
+        splitter = LineSplitter()
         while True:
-            try:
-                raw = await stream.readline()
-            except ValueError:  # a line longer than the limit: asyncio dropped it
-                self.log.emit(f"[neodev: a line longer than {_LINE_LIMIT} bytes was dropped]",
-                              name)
-                continue
-            if not raw:
+            chunk = await stream.read(_READ_CHUNK)
+            lines = splitter.feed(chunk) if chunk else splitter.flush()
+            now = time.time()
+            for line in lines:
+                self._sink(line, name, now)
+                self._probes.feed(line)
+            if not chunk:
                 return
-            line = raw.decode("utf-8", "replace").rstrip("\r\n")
-            self.log.emit(line, name)
-            if self._log_probe is not None:
-                self._log_probe.feed(line)
 
     async def _watch_exit(self, proc: asyncio.subprocess.Process) -> None:
         code = exit_code(await _returncode(proc))
@@ -248,7 +218,6 @@ class ProcessRunner:
         for task in pending:
             task.cancel()
         self.last_exit_code = code
-        self.log.close()  # reopened by the next line written (next start)
         self.pid_registry.remove(self.name)
         assert self._exit is not None
         if not self._exit.done():
@@ -281,8 +250,8 @@ class ProcessRunner:
             if procs:
                 survivors = await asyncio.to_thread(kill_tree, pid, procs, grace, pid)
                 if survivors:
-                    self.log.emit(f"[neodev: {len(survivors)} process(es) survived SIGKILL: "
-                                  f"{[p.pid for p in survivors]}]", "stderr")
+                    self._sink(f"[neodev: {len(survivors)} process(es) survived SIGKILL: "
+                               f"{[p.pid for p in survivors]}]", "neodev", time.time())
             try:
                 await asyncio.wait_for(asyncio.shield(self._waiter), 10.0)
             except TimeoutError as exc:
@@ -293,15 +262,13 @@ class ProcessRunner:
         if not self.running:
             return HealthReport(Health.UNHEALTHY,
                                 f"process is not running (last exit code {self.last_exit_code})")
-        if self._readiness is None:
-            return HealthReport(Health.NONE, "no readiness check")
-        return await self._readiness.observe()
+        return await self._probes.readiness()
 
     async def liveness(self) -> HealthReport | None:
         """One liveness attempt, or None when the unit has no liveness probe."""
-        if self._liveness is None or not self.running:
+        if not self.running:
             return None
-        return await self._liveness.observe()
+        return await self._probes.liveness()
 
     async def stats(self) -> Stats | None:
         """CPU % (summed, first sample 0) and RSS of the whole tree, or None when not running."""
@@ -312,25 +279,21 @@ class ProcessRunner:
             return None
         return Stats(cpu_percent=sample[0], memory_bytes=sample[1])
 
-    def recent_logs(self, n: int) -> list[str]:
-        """The last n output lines, each prefixed with its UTC timestamp and stream."""
-        return self.log.recent(n)
-
-    async def build(self) -> BuildResult:
+    async def build(self) -> BuildOutcome:
         """Run `spec.build` in the cwd (combined output, `build_timeout`); ok when no build."""
         if not self.spec.build:
-            return BuildResult(True, "", 0.0)
+            return BuildOutcome(True, "", 0.0)
         started = time.monotonic()
         env = self.environment()
         if not Path(self.spec.cwd).is_dir():
-            return BuildResult(False, f"working directory {self.spec.cwd} does not exist", 0.0)
+            return BuildOutcome(False, f"working directory {self.spec.cwd} does not exist", 0.0)
         try:
             proc = await asyncio.create_subprocess_exec(
                 *self.spec.build, cwd=self.spec.cwd, env=env, stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
                 start_new_session=True)
         except OSError as exc:
-            return BuildResult(False, f"cannot run build {' '.join(self.spec.build)}: "
+            return BuildOutcome(False, f"cannot run build {' '.join(self.spec.build)}: "
                                       f"{exc.strerror or exc}", time.monotonic() - started)
         try:
             out, _ = await asyncio.wait_for(proc.communicate(), self.build_timeout)
@@ -339,14 +302,10 @@ class ProcessRunner:
             await asyncio.to_thread(kill_tree, proc.pid, procs, 0.5, proc.pid)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(proc.wait(), 5.0)
-            return BuildResult(False, f"build {' '.join(self.spec.build)} killed after "
+            return BuildOutcome(False, f"build {' '.join(self.spec.build)} killed after "
                                       f"{self.build_timeout:g}s", time.monotonic() - started)
         output = out.decode("utf-8", "replace")
         code = exit_code(proc.returncode if proc.returncode is not None else -9)
         if code != 0:
             output += f"\n[build exited with code {code}]"
-        return BuildResult(code == 0, output, time.monotonic() - started)
-
-    def close(self) -> None:
-        """Close the log file (after the final stop)."""
-        self.log.close()
+        return BuildOutcome(code == 0, output, time.monotonic() - started)

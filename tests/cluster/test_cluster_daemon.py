@@ -1,4 +1,4 @@
-"""Cluster operations through the daemon: progress on the event stream, last report kept.
+"""Cluster operations as daemon jobs: progress as job events, the report kept.
 
 kind cannot run here: the `standin` fixture (tests/cluster/conftest.py) puts recording
 STAND-INS for kind, docker and kubectl on PATH; renders go through the real kubectl.
@@ -10,60 +10,66 @@ from pathlib import Path
 
 import pytest
 
-from neodev.daemon.cluster_ops import ClusterOperations
-from neodev.engine.events import EventBus, ProgressEvent
+from neodev.daemon.jobs import Jobs
+from neodev.engine.events import EventBus
+from neodev.errors import ConfigError, RequestError
 from neodev.paths import WorkspacePaths
+from neodev.protocol import JobChanged, JobRecord
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STAGING = str(REPO_ROOT / "profiles/staging.toml")
 
 
 @pytest.fixture
-def operations(standin, workspace: WorkspacePaths, monkeypatch: pytest.MonkeyPatch
-               ) -> tuple[ClusterOperations, EventBus]:
+def jobs(standin, workspace: WorkspacePaths, monkeypatch: pytest.MonkeyPatch
+         ) -> tuple[Jobs, EventBus]:
     monkeypatch.setenv("NEOTOOL_ROOT", str(REPO_ROOT / "examples/neotool-mini"))
     workspace.ensure_state_dir()
-    bus = EventBus()
-    return ClusterOperations(workspace, bus), bus
+    bus = EventBus("test")
+    return Jobs(workspace, bus, wall=lambda: 0.0), bus
 
 
-async def test_up_streams_progress_events_and_keeps_the_report(operations) -> None:
-    ops, bus = operations
+async def run_to_end(jobs: Jobs, action: str) -> list[JobRecord]:
+    job = jobs.submit_cluster(action, STAGING)
+    return [record async for record in jobs.follow(job.id)]
+
+
+async def test_up_publishes_progress_as_job_events_and_keeps_the_report(jobs) -> None:
+    manager, bus = jobs
     sub = bus.subscribe()
-    items = [item async for item in ops.run("up", STAGING)]
-    assert items[-1]["type"] == "report"
-    report = items[-1]["report"]
-    assert report["cluster_name"] == "neodev-staging" and report["exists"]
-    progress = [i for i in items if i["type"] == "progress"]
-    finished = {i["step"]: i for i in progress if i["outcome"] != "running"}
+    records = await run_to_end(manager, "up")
+    final = records[-1]
+    assert final.state == "succeeded", final.error
+    assert final.report is not None and final.report["cluster_name"] == "neodev-staging"
+    finished = {s["step"]: s for s in final.steps if s["outcome"] != "running"}
     assert {"check-tools", "render", "cluster-create", "apply"} <= set(finished)
-    assert all(i["duration"] is not None for i in finished.values())
+    assert all(s["duration"] is not None for s in finished.values())
     published = []
-    while not sub.queue.empty():
-        published.append(sub.queue.get_nowait())
-    assert all(isinstance(e, ProgressEvent) and e.unit == f"cluster:{STAGING}"
-               for e in published)
-    assert len(published) == len(progress)
-    assert ops.reports[STAGING]["cluster_name"] == "neodev-staging"
+    while sub.pending():
+        published.append(await sub.next())
+    assert published and all(isinstance(e, JobChanged) for e in published)
+    assert published[-1].job == final  # the whole record travels with every event
+    assert manager.reports[STAGING]["cluster_name"] == "neodev-staging"
 
-    down = [item async for item in ops.run("down", STAGING)]
-    assert down[-1]["type"] == "report" and down[-1]["report"]["exists"] is False
-    assert STAGING not in ops.reports
+    down = await run_to_end(manager, "down")
+    assert down[-1].state == "succeeded" and down[-1].report["exists"] is False
+    assert STAGING not in manager.reports
 
 
-async def test_a_failed_step_comes_back_as_an_error_item(operations, standin) -> None:
-    ops, _ = operations
+async def test_a_failed_step_ends_the_job_with_the_error(jobs, standin) -> None:
+    manager, _ = jobs
     standin.remove_tool("kind")
-    items = [item async for item in ops.run("up", STAGING)]
-    assert items[-1]["type"] == "error"
-    assert items[-1]["error"]["type"] == "ClusterError"
-    assert "kind" in items[-1]["error"]["message"]
+    final = (await run_to_end(manager, "up"))[-1]
+    assert final.state == "failed" and final.error is not None
+    assert final.error["type"] == "ClusterError"
+    assert "kind" in final.error["message"]
     assert not any(line[:2] == ["kind", "create"] for line in standin.calls())
 
 
-async def test_unknown_action_is_a_config_error(operations) -> None:
-    from neodev.errors import ConfigError
-
-    ops, _ = operations
-    with pytest.raises(ConfigError, match="valid: up, status, down"):
-        [item async for item in ops.run("explode", STAGING)]
+def test_unknown_action_and_profile_are_refused_before_anything_runs(jobs) -> None:
+    manager, _ = jobs
+    with pytest.raises(RequestError, match="valid: up, status, down"):
+        manager.submit_cluster("explode", STAGING)
+    with pytest.raises(ConfigError, match="unknown profile"):
+        manager.submit_cluster("up", "nosuchprofile")
+    assert manager.list() == []

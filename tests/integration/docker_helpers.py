@@ -15,8 +15,8 @@ import docker
 from docker.errors import ImageNotFound
 
 from neodev.config.model import ContainerSpec, HealthcheckSpec, PortMapping, VolumeMount
-from neodev.engine.events import Health
 from neodev.engine.runner import Runner
+from neodev.protocol import Health
 from tests.constants import BUILD_IMAGES_HINT, TEST_LABELS
 from tests.constants import TEST_POSTGRES_IMAGE as POSTGRES_IMAGE
 from tests.constants import TEST_PROMETHEUS_IMAGE as PROMETHEUS_IMAGE
@@ -85,7 +85,7 @@ async def wait_healthy(runner: Runner, timeout: float = 60.0) -> None:
     try:
         await wait_for(healthy, timeout, f"{runner.name} healthy")
     except AssertionError as e:
-        raise AssertionError(f"{e}; last report {last}; logs: {runner.recent_logs(20)}") from e
+        raise AssertionError(f"{e}; last report {last}") from e
 
 
 def require_images(client: docker.DockerClient, *names: str, timeout: float = 900.0) -> None:

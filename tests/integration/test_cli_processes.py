@@ -19,6 +19,7 @@ import httpx
 import psutil
 import pytest
 
+from tests.integration.lines import LineReader
 from tests.integration.stack_workspace import NeodevCLI, StackWorkspace, wait_until
 
 SERVER = textwrap.dedent("""\
@@ -98,17 +99,26 @@ def _unit(cli: NeodevCLI, name: str) -> dict:
     return next(u for u in cli("status", "--json").json()["units"] if u["name"] == name)
 
 
+def _reload(cli: NeodevCLI, name: str) -> dict:
+    return _unit(cli, name)["last_reload"] or {}
+
+
 def test_crash_loop_is_backed_off_and_shown_with_exit_code_and_last_output(workspace) -> None:
     _, cli, _, _ = workspace
     assert cli("start", "crashy").code == 0
-    assert wait_until(lambda: "crash loop" in _unit(cli, "crashy")["reason"], timeout=30)
-    crashy = _unit(cli, "crashy")
-    assert crashy["state"] == "backoff"
-    assert crashy["exit_code"] == 2
-    assert "exited with code 2; last output: boom-on-stdout" in crashy["reason"]
+    assert wait_until(lambda: _unit(cli, "crashy")["crash_loop"], timeout=30)
+    # Every time it is asked — backing off, or being started again — status says crash loop,
+    # with the exit code and the last line of output (like Kubernetes' CrashLoopBackOff).
+    states = set()
+    for _ in range(15):
+        crashy = _unit(cli, "crashy")
+        states.add(crashy["state"])
+        assert crashy["crash_loop"], crashy
+        assert "exited with code 2; last output: boom-on-stdout" in crashy["reason"], crashy
+        text = cli("status").out
+        assert "crash-loop" in text and "crashy: crash loop" in text
+    assert "backoff" in states
     assert crashy["restarts"] >= 2
-    text = cli("status").out
-    assert "crashy: crash loop" in text
     # backed off, not retried at full speed: 0.2, 0.4, 0.8, then 1 s (the cap) apart
     restarts_then, since = crashy["restarts"], time.monotonic()
     wait_until(lambda: False, timeout=2)
@@ -129,11 +139,11 @@ def test_broken_build_keeps_the_old_process_serving_then_a_fix_reloads(workspace
 
         (app / "src" / "BROKEN").write_text("x")
         (app / "src" / "version.txt").write_text("v2\n")
-        assert wait_until(lambda: "build failed" in _unit(cli, "app")["last_reload"], 30)
+        assert wait_until(lambda: _reload(cli, "app").get("outcome") == "build_failed", 30)
         assert http.get(url).text == "v1"  # the old process still serves
         unit = _unit(cli, "app")
         assert unit["restarts"] == 0 and unit["state"] == "running"
-        assert "compile error: src/BROKEN is present" in unit["last_reload"]
+        assert "compile error: src/BROKEN is present" in unit["last_reload"]["detail"]
         logs = cli("logs", "app").out
         assert "app | reload: build failed" in logs
         assert "app | compile error: src/BROKEN is present" in logs
@@ -147,7 +157,7 @@ def test_broken_build_keeps_the_old_process_serving_then_a_fix_reloads(workspace
             except httpx.HTTPError:
                 return False
         assert wait_until(serves_v3, timeout=30, interval=0.1)
-    assert wait_until(lambda: _unit(cli, "app")["last_reload"].startswith("restarted"), 10)
+    assert wait_until(lambda: _reload(cli, "app").get("outcome") == "ok", 10)
     assert _unit(cli, "app")["restarts"] == 1
     logs = cli("logs", "app").out
     assert "reload: restarted and ready" in logs and "serving v3" in logs
@@ -210,16 +220,22 @@ def test_logs_follow_prints_new_lines_and_ends_cleanly_when_the_environment_stop
     follower = subprocess.Popen([sys.executable, "-m", "neodev", "logs", "-f", "app"],
                                 cwd=cli.ws.root, env=cli.env, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
+    lines = LineReader(follower.stdout)
     try:
-        time.sleep(1.5)  # the follower is connected
+        # Connected once it printed the retained lines (the app's start-up line among them).
+        assert lines.wait_for("serving v1", 20), lines.seen
         (app / "src" / "version.txt").write_text("followed\n")
-        assert wait_until(lambda: _unit(cli, "app")["last_reload"].startswith("restarted"), 30)
+        assert wait_until(lambda: _reload(cli, "app").get("outcome") == "ok", 30)
         assert cli("stop").code == 0
-        out, err = follower.communicate(timeout=30)
+        follower.wait(timeout=30)
+        err = follower.stderr.read()  # type: ignore[union-attr]
     finally:
         if follower.poll() is None:
             follower.kill()
             follower.communicate()
     assert follower.returncode == 0, err
-    assert "app | serving followed" in out  # a line written after the follow began
+    assert lines.wait_for("app | serving followed", 5)  # a line written after it began
+    lines.join()
+    follower.stdout.close()  # type: ignore[union-attr]
+    follower.stderr.close()  # type: ignore[union-attr]
     assert "(the environment was stopped)" in err

@@ -13,12 +13,12 @@ from pathlib import Path
 import httpx
 
 from neodev.config.model import Probe, ProcessSpec
-from neodev.engine.events import Health
+from neodev.engine.engine import Engine
 from neodev.engine.runner import HealthReport
-from neodev.engine.supervisor import Engine
 from neodev.process.pids import PidRegistry
 from neodev.process.runner import ProcessRunner
 from neodev.process.watcher import FileWatcher
+from neodev.protocol import Health
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "neotool-mini"
 BIND = {"NEODEV_BIND_HOSTS": "127.0.0.1", "HOST": "127.0.0.1"}
@@ -36,7 +36,7 @@ async def healthy(runner: ProcessRunner, timeout: float = 15.0) -> HealthReport:
     while report.health is not Health.HEALTHY and time.monotonic() < deadline:
         await asyncio.sleep(0.1)
         report = await runner.health()
-    assert report.health is Health.HEALTHY, (report, runner.recent_logs(20))
+    assert report.health is Health.HEALTHY, report
     return report
 
 
@@ -62,7 +62,7 @@ async def test_example_apps_chain_and_backend_hot_reload(tmp_path: Path) -> None
         f"supergraph:\n  listen: 127.0.0.1:{router_port}\n  path: /graphql\n"
         f"health_check:\n  listen: 127.0.0.1:{health_port}\n  path: /health\n"
         f"override_subgraph_url:\n  backend: http://127.0.0.1:{backend_port}/graphql\n")
-    registry, logs = PidRegistry(tmp_path / "pids.json"), tmp_path / "logs"
+    registry = PidRegistry(tmp_path / "pids.json")
     specs = [
         ProcessSpec(name="backend", cwd=ws / "backend", command=("./gradlew", "run"),
                     env={"PORT": str(backend_port), "NEODEV_PYTHON": sys.executable,
@@ -78,8 +78,7 @@ async def test_example_apps_chain_and_backend_hot_reload(tmp_path: Path) -> None
                          "ROUTER_URL": f"http://127.0.0.1:{router_port}/graphql"},
                     readiness=Probe(kind="log", pattern=r"started server on")),
     ]
-    runners = {s.name: ProcessRunner(s, lambda *a: None, logs, registry, bind=BIND)
-               for s in specs}
+    runners = {s.name: ProcessRunner(s, lambda *a: None, registry, bind=BIND) for s in specs}
     client = httpx.Client(trust_env=False, timeout=5)
     watcher: FileWatcher | None = None
     engine: Engine | None = None

@@ -73,7 +73,7 @@ def test_reap_orphans_kills_the_group_of_a_sigkilled_daemon(tmp_path: Path) -> N
         async def main():
             spec = ProcessSpec(name="backend", cwd=Path({str(tmp_path)!r}),
                                command=("sh", "-c", "trap '' TERM; sleep 60 & sleep 61"))
-            runner = ProcessRunner(spec, lambda *a: None, Path({str(tmp_path)!r}) / "logs",
+            runner = ProcessRunner(spec, lambda *a: None,
                                    PidRegistry(Path({str(tmp_path)!r}) / "pids.json"))
             await runner.start()
             print(runner.pid, flush=True)

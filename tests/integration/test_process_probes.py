@@ -14,8 +14,8 @@ import psutil
 import pytest
 
 from neodev.config.model import Probe
-from neodev.engine.events import Health
 from neodev.health import ExecProbe, HttpProbe, ProbeTracker, TcpProbe, build_strategy
+from neodev.protocol import Health
 
 
 class Handler(BaseHTTPRequestHandler):

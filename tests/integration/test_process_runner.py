@@ -14,11 +14,11 @@ import psutil
 import pytest
 
 from neodev.config.model import Probe, ProcessSpec
-from neodev.engine.events import Health
 from neodev.errors import ProcessError
 from neodev.process.pids import PidRegistry
 from neodev.process.runner import ProcessRunner
 from neodev.process.tree import become_subreaper
+from neodev.protocol import Health
 
 PY = sys.executable
 
@@ -43,12 +43,18 @@ class Sink:
         return [line for line, _, _ in self.lines]
 
 
+def kw_resolve(value: str) -> str:
+    """Stands in for the daemon's `@{service:port}` resolver: postgres is on 6543."""
+    return value.replace("@{postgres:5432}", "6543")
+
+
 def make(tmp_path: Path, command: tuple[str, ...], **kw: object) -> tuple[ProcessRunner, Sink]:
     sink = Sink()
     spec = ProcessSpec(name=str(kw.pop("name", "app")), cwd=Path(str(kw.pop("cwd", tmp_path))),
                        command=command, **kw)  # type: ignore[arg-type]
-    runner = ProcessRunner(spec, sink, tmp_path / "logs", PidRegistry(tmp_path / "pids.json"),
-                           bind={"NEODEV_BIND_HOSTS": "127.0.0.1", "HOST": "127.0.0.1"})
+    runner = ProcessRunner(spec, sink, PidRegistry(tmp_path / "pids.json"),
+                           resolve=kw_resolve, bind={"NEODEV_BIND_HOSTS": "127.0.0.1",
+                                                     "HOST": "127.0.0.1"})
     return runner, sink
 
 
@@ -78,7 +84,7 @@ def still_there(ident: list[tuple[int, float]]) -> list[str]:
     return found
 
 
-async def test_output_reaches_sink_ring_and_file_with_timestamps(tmp_path: Path) -> None:
+async def test_output_reaches_the_sink_with_streams_and_timestamps(tmp_path: Path) -> None:
     script = "import sys; print('hello out'); print('hello err', file=sys.stderr); sys.exit(3)"
     runner, sink = make(tmp_path, (PY, "-c", script))
     before = time.time()
@@ -87,22 +93,30 @@ async def test_output_reaches_sink_ring_and_file_with_timestamps(tmp_path: Path)
     assert ("hello out", "stdout") in [(line, s) for line, s, _ in sink.lines]
     assert ("hello err", "stderr") in [(line, s) for line, s, _ in sink.lines]
     assert all(before - 1 <= ts <= time.time() + 1 for _, _, ts in sink.lines)
-    recent = runner.recent_logs(10)
-    assert any(r.endswith("stdout | hello out") and r[:4].isdigit() for r in recent)
-    log_file = (tmp_path / "logs" / "app.log").read_text()
-    assert "stderr | hello err" in log_file
-    assert "stdout | hello out" in log_file
+    assert not (tmp_path / "logs").exists()  # the daemon writes files, after masking
     assert PidRegistry(tmp_path / "pids.json").load() == {}  # exited: forgotten
-    runner.close()
 
 
-async def test_environment_layers_and_overrides(tmp_path: Path) -> None:
-    script = "import os; print(os.environ['A'], os.environ['B'], os.environ['NEODEV_BIND_HOSTS'])"
-    runner, sink = make(tmp_path, (PY, "-c", script), env={"A": "spec", "B": "spec"})
-    runner.env_overrides = lambda: {"B": "override"}
+async def test_a_huge_line_is_cut_with_a_marker_and_the_next_line_survives(
+        tmp_path: Path) -> None:
+    script = "import sys; sys.stdout.write('x' * 3_000_000 + '\\nafter\\n')"
+    runner, sink = make(tmp_path, (PY, "-c", script))
+    await runner.start()
+    assert (await asyncio.wait_for(runner.wait_exit(), 10)) == 0
+    first, second = sink.text()
+    assert first.startswith("xxxx") and len(first) < 20_000
+    assert "more bytes of this line not kept" in first
+    assert second == "after"
+
+
+async def test_environment_and_command_resolve_port_references(tmp_path: Path) -> None:
+    script = "import os, sys; print(os.environ['A'], os.environ['B'], sys.argv[1], " \
+             "os.environ['NEODEV_BIND_HOSTS'])"
+    runner, sink = make(tmp_path, (PY, "-c", script, "--db=@{postgres:5432}"),
+                        env={"A": "spec", "B": "127.0.0.1:@{postgres:5432}"})
     await runner.start()
     await asyncio.wait_for(runner.wait_exit(), 10)
-    assert sink.text() == ["spec override 127.0.0.1"]
+    assert sink.text() == ["spec 127.0.0.1:6543 --db=6543 127.0.0.1"]
 
 
 async def test_polite_process_stops_on_sigterm_within_grace(tmp_path: Path) -> None:
@@ -213,14 +227,14 @@ async def test_stats_cover_the_whole_tree(tmp_path: Path) -> None:
 async def test_log_line_readiness_is_fed_from_output(tmp_path: Path) -> None:
     script = "import time; time.sleep(0.3); print('Server listening on 8080', flush=True); " \
              "time.sleep(60)"
-    runner, _ = make(tmp_path, (PY, "-c", script),
-                     readiness=Probe(kind="log", pattern=r"listening on \d+"))
+    runner, sink = make(tmp_path, (PY, "-c", script),
+                        readiness=Probe(kind="log", pattern=r"listening on \d+"))
     await runner.start()
     try:
         report = await runner.health()
         assert report.health is Health.STARTING
         assert "no output yet" in report.detail
-        await until(lambda: bool(runner.recent_logs(1)), 5, "the line")
+        await until(lambda: bool(sink.text()), 5, "the line")
         report = await runner.health()
         assert report.health is Health.HEALTHY, report
     finally:

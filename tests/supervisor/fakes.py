@@ -2,20 +2,20 @@
 
 These stand in for the container and process drivers (which have their own integration tests
 against a real Docker engine and real processes): each run of a FakeRunner follows a script —
-fail to start, exit with a code after a delay, report a health sequence — so the engine's state
-machine, dependency ordering and backoff are tested fast and deterministically.
+fail to start, exit with a code after a delay, report a health sequence, fail its liveness
+probe — so the engine's state machine, dependency ordering and backoff are tested fast and
+deterministically under virtual time (vclock.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from neodev.engine.events import Health
-from neodev.engine.runner import HealthReport, LaunchResult, Stats
-from neodev.errors import ProcessError
+from neodev.engine.runner import BuildOutcome, HealthReport, LaunchResult, Stats
+from neodev.errors import EngineUnreachable, ProcessError
+from neodev.protocol import Health
 
 
 @dataclass
@@ -23,11 +23,19 @@ class Run:
     """The script of one run of a fake unit."""
 
     start_error: str | None = None
+    unreachable: bool = False
+    """The start fails because the unit's engine is gone (EngineUnreachable)."""
     exit_after: float | None = None
     """Seconds until the unit exits by itself (None: runs until stopped)."""
     exit_code: int = 0
     health: Health = Health.HEALTHY
+    healthy_after: float = 0.0
+    """Seconds after the start before the health check passes (STARTING until then)."""
+    live_for: float | None = None
+    """Seconds after the start before the liveness check fails (None: never)."""
     start_delay: float = 0.0
+    output: str | None = None
+    """The line the run prints when it starts (default: `<name> last line`)."""
 
 
 @dataclass
@@ -40,13 +48,17 @@ class FakeRunner:
     stops: int = 0
     build_ok: bool = True
     builds: int = 0
+    can_build: bool = False
+    health_poll: float = 0.5
     sink: Callable[[str, str, float], None] | None = None
     """Where the scripted output line of each run goes (the engine's log sink)."""
+    health_checks: int = 0
 
     def __post_init__(self) -> None:
         self._exited = asyncio.Event()
         self._code = 0
         self._current = Run()
+        self._started_at = 0.0
 
     def _script(self) -> Run:
         if not self.runs:
@@ -57,28 +69,45 @@ class FakeRunner:
         self.starts += 1
         self._current = self._script()
         self.journal.append(("start", self.name))
+        loop = asyncio.get_running_loop()
         if self.sink is not None:
-            self.sink(f"{self.name} last line", "stdout", time.time())
+            self.sink(self._current.output or f"{self.name} last line", "stdout", loop.time())
         await asyncio.sleep(self._current.start_delay)
+        if self._current.unreachable:
+            raise EngineUnreachable("no Docker engine answers at unix:///var/run/docker.sock")
         if self._current.start_error:
             raise ProcessError(self._current.start_error)
         self._exited = asyncio.Event()
+        self._started_at = loop.time()
         if self._current.exit_after is not None:
-            asyncio.get_running_loop().call_later(self._current.exit_after, self._exit,
-                                                  self._current.exit_code)
-        return LaunchResult()
+            loop.call_later(self._current.exit_after, self._exit, self._current.exit_code)
+        return LaunchResult(detail=f"run {self.starts}")
 
     def _exit(self, code: int) -> None:
         if not self._exited.is_set():
             self._code = code
             self._exited.set()
 
+    def _age(self) -> float:
+        return asyncio.get_running_loop().time() - self._started_at
+
     async def wait_exit(self) -> int:
         await self._exited.wait()
         return self._code
 
     async def health(self) -> HealthReport:
+        self.health_checks += 1
+        if self._age() < self._current.healthy_after:
+            return HealthReport(Health.STARTING, "scripted: not yet")
         return HealthReport(self._current.health, "scripted")
+
+    async def liveness(self) -> HealthReport | None:
+        live_for = self._current.live_for
+        if live_for is None:
+            return HealthReport(Health.HEALTHY, "alive")
+        if self._age() >= live_for:
+            return HealthReport(Health.UNHEALTHY, "GET /live -> 500 (failure 3/3)")
+        return HealthReport(Health.HEALTHY, "alive")
 
     async def stop(self, grace: float) -> None:
         self.stops += 1
@@ -88,19 +117,9 @@ class FakeRunner:
     async def stats(self) -> Stats | None:
         return Stats(cpu_percent=1.5, memory_bytes=1024)
 
-    def recent_logs(self, n: int) -> list[str]:
-        return [f"{self.name} last line"][-n:]
-
-    async def build(self) -> object:
+    async def build(self) -> BuildOutcome:
         self.builds += 1
-        ok = self.build_ok
-
-        class Outcome:
-            pass
-
-        outcome = Outcome()
-        outcome.ok = ok  # type: ignore[attr-defined]
-        outcome.output = "compile error: x" if not ok else "built"  # type: ignore[attr-defined]
-        outcome.duration = 0.01  # type: ignore[attr-defined]
         await asyncio.sleep(0.01)
-        return outcome
+        if self.build_ok:
+            return BuildOutcome(True, "built", 0.01)
+        return BuildOutcome(False, "compile error: x", 0.01)

@@ -7,9 +7,9 @@ import asyncio
 import pytest
 
 from neodev.config.model import Probe
-from neodev.engine.events import Health
 from neodev.errors import ProcessError
 from neodev.health import ExecProbe, LogLineProbe, ProbeResult, ProbeTracker, build_strategy
+from neodev.protocol import Health
 
 
 class Clock:

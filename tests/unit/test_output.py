@@ -16,37 +16,48 @@ from neodev.output import (
     format_verdicts,
     parse_since,
 )
+from neodev.protocol import Health, ReloadRecord, UnitRecord, UnitState
+
+NOW = 1_767_225_600.0
 
 
 def unit(name: str, **over: object) -> dict:
-    base = {"name": name, "kind": "container", "state": "running", "health": "healthy",
-            "reason": "", "health_detail": "", "exit_code": None, "restarts": 0,
-            "uptime": 75.0, "endpoints": ["127.0.0.1:5432->5432"], "cpu_percent": 1.25,
-            "memory_bytes": 52 * 2**20, "last_reload": ""}
-    return {**base, **over}
+    """A unit as the API sends it (the wire record's own `to_dict`)."""
+    base: dict[str, object] = {
+        "name": name, "kind": "container", "state": UnitState.RUNNING,
+        "health": Health.HEALTHY, "ready": True, "started_at": NOW - 75.0,
+        "endpoints": ("127.0.0.1:5432->5432",), "cpu_percent": 1.25,
+        "memory_bytes": 52 * 2**20}
+    base.update(over)
+    return UnitRecord(**base).to_dict()  # type: ignore[arg-type]
 
 
 def test_status_table_has_every_column_and_explains_problems() -> None:
+    failed = ReloadRecord("build_failed", "src/a.kt", ("src/a.kt",), 1.5, "e: boom", NOW)
     doc = {"profile": "local", "project": "neotool", "workspace": "/w", "units": [
         unit("postgres"),
-        unit("backend", kind="process", state="backoff", health="none", restarts=3,
-             reason="crash loop (3 failures in a row): restarting in 4.0s", uptime=None,
-             endpoints=["http://127.0.0.1:8080"], cpu_percent=None, memory_bytes=None),
-        unit("broken", health="unhealthy", health_detail="exit 1: false"),
-        unit("web", kind="process", last_reload="build failed (src/a.kt): e: boom"),
+        unit("backend", kind="process", state=UnitState.BACKOFF, health=Health.NONE,
+             restarts=3, crash_loop=True, ready=False,
+             reason="crash loop (3 failures in a row; last: exited with code 1); restarting "
+                    "in 4.0s", started_at=None,
+             endpoints=("http://127.0.0.1:8080",), cpu_percent=None, memory_bytes=None),
+        unit("broken", health=Health.UNHEALTHY, health_detail="exit 1: false"),
+        unit("web", kind="process", last_reload=failed),
     ]}
-    text = format_status(doc).splitlines()
+    text = format_status(doc, now=NOW).splitlines()
     assert text[0] == "profile local · project neotool · /w"
     header = text[1].split()
     assert header == ["UNIT", "KIND", "STATE", "HEALTH", "PORTS/URLS", "UPTIME", "RESTARTS",
                       "CPU", "MEM"]
     assert text[2].split() == ["postgres", "container", "running", "healthy",
                                "127.0.0.1:5432->5432", "1m15s", "0", "1.2%", "52.0MiB"]
-    assert text[3].split()[:7] == ["backend", "process", "backoff", "none",
+    assert text[3].split()[:8] == ["backend", "process", "backoff", "crash-loop", "none",
                                    "http://127.0.0.1:8080", "-", "3"]
-    assert "  backend: crash loop (3 failures in a row): restarting in 4.0s" in text
+    assert ("  backend: crash loop (3 failures in a row; last: exited with code 1); "
+            "restarting in 4.0s") in text
     assert "  broken: exit 1: false" in text
-    assert "  web: build failed (src/a.kt): e: boom" in text
+    assert ("  web: build failed (src/a.kt), the previous process keeps running: "
+            "e: boom") in text
 
 
 def test_status_lists_a_kind_mirror() -> None:

@@ -1,0 +1,56 @@
+"""`GET /v1/units/{name}`: everything known about one unit, secrets masked.
+
+The spec as configured (through the same masking `neodev config` uses), the ports declared and
+published, the dependencies and whether each condition is met now, the current status record,
+the last exit code and reload, and the unit's start timeline (waited for dependencies from/to,
+started, ready).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from neodev.config.display import plan_for_display
+from neodev.engine.verdicts import condition_met
+
+if TYPE_CHECKING:
+    from neodev.daemon.environment import Environment
+
+
+def unit_details(env: Environment, name: str) -> dict[str, Any]:
+    """The details document of one unit (the unit must exist)."""
+    plan = env.plan
+    shown = plan_for_display(plan)
+    is_container = name in plan.containers
+    spec: dict[str, Any] = (shown["containers"] if is_container else shown["processes"])[name]
+    record = env.engine.status_of(name)
+    supervisor = env.engine.supervisors[name]
+    ports: list[dict[str, Any]] = []
+    container = plan.containers.get(name)
+    for mapping in container.ports if container else ():
+        ports.append({"container_port": mapping.container_port, "host_ip": mapping.host_ip,
+                      "declared_host_port": mapping.host_port, "protocol": mapping.protocol,
+                      "published_host_port": env.published_port(name, mapping.container_port)})
+    process = plan.processes.get(name)
+    if process is not None and process.port is not None:
+        ports.append({"port": process.port, "protocol": "tcp"})
+    unit_spec = plan.units[name]
+    dependencies = [{"service": dep.service, "condition": str(dep.condition),
+                     "met": condition_met(dep.condition.value, env.engine.status_of(dep.service)),
+                     "state": str(env.engine.status_of(dep.service).state)}
+                    for dep in unit_spec.depends_on]
+    return {
+        "name": name,
+        "kind": record.kind,
+        "status": record.to_dict(),
+        "spec": spec,
+        "ports": ports,
+        "restart": str(unit_spec.restart),
+        "backoff": unit_spec.backoff.model_dump(),
+        "readiness": unit_spec.readiness.model_dump(mode="json") if unit_spec.readiness else None,
+        "liveness": unit_spec.liveness.model_dump(mode="json") if unit_spec.liveness else None,
+        "depends_on": dependencies,
+        "last_exit_code": supervisor.last_exit_code,
+        "last_reload": record.last_reload.to_dict() if record.last_reload else None,
+        "timeline": [entry.to_dict() for entry in env.engine.timeline(name)],
+    }

@@ -1,0 +1,236 @@
+"""Every unit's output as a queryable store: one bounded ring per unit, one id sequence.
+
+All output lines of all units pass through `LogStore.append` — after the daemon masked their
+secrets — and nowhere else is a copy kept in memory: error reports, `logs -n`, the dashboard's
+scroll-back and search all read from here. Each retained line gets an `id` that grows across
+units, so a client pages backwards (`before=<id>`) or follows (`after=<id>`) a merged view
+without gaps, and a search answers only the matching lines, each with its id.
+
+A line is bounded when it enters: beyond `MAX_LINE_CHARS` it is cut and marked, so one huge line
+(a JSON blob, a minified bundle) costs a bounded amount of memory and time everywhere after.
+"""
+
+from __future__ import annotations
+
+import heapq
+import re
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+from neodev.engine.events import EventBus
+from neodev.protocol import LogEvent, LogRecord
+
+DEFAULT_LINES_PER_UNIT = 5_000
+"""Lines kept per unit unless the profile says otherwise (`[project] log_lines`)."""
+MAX_LINE_CHARS = 16_384
+"""A longer line is cut here and marked; the rest is counted, not kept."""
+LEVEL_SCAN_CHARS = 200
+"""Only the start of a line is read for its level: the level is written near the front."""
+
+_LEVEL_WORDS = (
+    ("error", re.compile(r"\b(?:ERROR|ERR|FATAL|CRITICAL|PANIC|SEVERE|Traceback|Exception)\b|"
+                         r"level[\"']?\s*[=:]\s*[\"']?(?:error|fatal|critical|panic)\b",
+                         re.IGNORECASE)),
+    ("warn", re.compile(r"\b(?:WARN|WARNING)\b|level[\"']?\s*[=:]\s*[\"']?warn", re.IGNORECASE)),
+    ("info", re.compile(r"\bINFO\b|level[\"']?\s*[=:]\s*[\"']?info\b", re.IGNORECASE)),
+    ("debug", re.compile(r"\b(?:DEBUG|TRACE)\b|level[\"']?\s*[=:]\s*[\"']?(?:debug|trace)\b",
+                         re.IGNORECASE)),
+)
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)")
+
+
+def detect_level(line: str) -> str | None:
+    """error | warn | info | debug when the start of the line says so, else None."""
+    head = _ANSI.sub("", line[:LEVEL_SCAN_CHARS])
+    for level, pattern in _LEVEL_WORDS:
+        if pattern.search(head):
+            return level
+    return None
+
+
+def strip_ansi(text: str) -> str:
+    """`text` without terminal escape sequences (for searching what a person sees)."""
+    return _ANSI.sub("", text) if "\x1b" in text else text
+
+
+def bound_line(line: str, limit: int = MAX_LINE_CHARS) -> str:
+    """The line, cut at `limit` characters with a marker saying how much was dropped."""
+    if len(line) <= limit:
+        return line
+    return f"{line[:limit]} … [neodev: {len(line) - limit} more characters not kept]"
+
+
+class LineSplitter:
+    """Bytes of output in, complete text lines out, in bounded memory.
+
+    Both drivers read output in chunks (a process's pipes, Docker's log stream) and hand the
+    chunks here. A line longer than `limit` bytes is cut at the limit with a marker, and the
+    rest of it is skipped up to its newline, so neither memory nor the time spent on one line
+    grows with its length.
+    """
+
+    def __init__(self, limit: int = MAX_LINE_CHARS) -> None:
+        self._limit = limit
+        self._buffer = bytearray()
+        self._skipped = 0
+        """Bytes of the current over-long line dropped so far (0: not in one)."""
+
+    def feed(self, chunk: bytes) -> list[str]:
+        """The lines completed by `chunk` (without their newline, `\r` stripped)."""
+        lines: list[str] = []
+        start = 0
+        while True:
+            end = chunk.find(b"\n", start)
+            if end < 0:
+                self._take(chunk[start:], lines)
+                return lines
+            self._take(chunk[start:end], lines)
+            lines.append(self._finish())
+            start = end + 1
+
+    def flush(self) -> list[str]:
+        """What is left at the end of the stream, as a last line (if anything)."""
+        if not self._buffer and not self._skipped:
+            return []
+        return [self._finish()]
+
+    def _take(self, piece: bytes, lines: list[str]) -> None:
+        if self._skipped:
+            self._skipped += len(piece)
+            return
+        room = self._limit - len(self._buffer)
+        if len(piece) <= room:
+            self._buffer += piece
+        else:
+            self._buffer += piece[:room]
+            self._skipped = len(piece) - room
+
+    def _finish(self) -> str:
+        text = self._buffer.decode("utf-8", "replace").rstrip("\r")
+        if self._skipped:
+            text += f" … [neodev: {self._skipped} more bytes of this line not kept]"
+        self._buffer = bytearray()
+        self._skipped = 0
+        return text
+
+
+@dataclass(frozen=True)
+class LogQuery:
+    """What to look for: a substring (`text`) or a regular expression, and where."""
+
+    units: frozenset[str] | None = None
+    streams: frozenset[str] | None = None
+    text: str | None = None
+    regex: str | None = None
+    ignore_case: bool = True
+    levels: frozenset[str] | None = None
+
+    def matcher(self) -> Callable[[LogRecord], bool]:
+        """A predicate over records.
+
+        Raises:
+            re.error: an invalid regular expression.
+        """
+        flags = re.IGNORECASE if self.ignore_case else 0
+        pattern = re.compile(self.regex, flags) if self.regex else None
+        needle = self.text.lower() if self.text and self.ignore_case else self.text
+
+        def match(record: LogRecord) -> bool:
+            if self.streams is not None and record.stream not in self.streams:
+                return False
+            if self.levels is not None and record.level not in self.levels:
+                return False
+            if needle is None and pattern is None:
+                return True
+            line = strip_ansi(record.line)
+            if needle is not None and needle not in (line.lower() if self.ignore_case
+                                                     else line):
+                return False
+            return pattern is None or pattern.search(line) is not None
+
+        return match
+
+
+Mask = Callable[[str], str]
+"""Replaces secret values in a text (the daemon's `mask_text` over the plan's secrets)."""
+
+
+class LogStore:
+    """The retained output of every unit — the one place a line enters neodev's memory.
+
+    Args:
+        units: The unit names.
+        bus: Where each new line is published (as a `LogEvent`).
+        lines_per_unit: Ring size per unit.
+        mask: Applied to every line before it is kept, published or written anywhere.
+        on_append: Called with each kept record (the daemon's log files).
+    """
+
+    def __init__(self, units: Iterable[str], bus: EventBus,
+                 lines_per_unit: int = DEFAULT_LINES_PER_UNIT, *, mask: Mask | None = None,
+                 on_append: Callable[[LogRecord], None] | None = None) -> None:
+        self._bus = bus
+        self.mask: Mask = mask or (lambda text: text)
+        self._on_append = on_append
+        self.lines_per_unit = lines_per_unit
+        self._rings: dict[str, deque[LogRecord]] = {
+            name: deque(maxlen=lines_per_unit) for name in units}
+        self.last_id = 0
+
+    @property
+    def units(self) -> list[str]:
+        return list(self._rings)
+
+    def append(self, unit: str, line: str, stream: str, ts: float) -> LogRecord:
+        """Mask, bound and keep one line; publish it and hand it on."""
+        self.last_id += 1
+        line = bound_line(self.mask(line))
+        record = LogRecord(self.last_id, unit, ts, stream, line, detect_level(line))
+        self._rings[unit].append(record)
+        self._bus.emit(LogEvent, record=record)
+        if self._on_append is not None:
+            self._on_append(record)
+        return record
+
+    def tail(self, unit: str, n: int) -> list[LogRecord]:
+        """The last `n` lines of one unit, oldest first."""
+        ring = self._rings[unit]
+        if n <= 0:
+            return []
+        return list(ring)[-n:] if n < len(ring) else list(ring)
+
+    def page(self, query: LogQuery, *, before: int | None = None, after: int | None = None,
+             limit: int = 200, since: float | None = None) -> list[LogRecord]:
+        """Matching lines, oldest first: the newest `limit` before `before` (paging backwards),
+        or the oldest `limit` after `after` (following). Merged across the queried units.
+
+        Raises:
+            re.error: the query's regular expression is invalid.
+        """
+        match = query.matcher()
+        names = [u for u in self._rings if query.units is None or u in query.units]
+        if after is not None:
+            found = [r for r in self._merged(names, reverse=False)
+                     if r.id > after and (since is None or r.ts >= since) and match(r)]
+            return found[:limit]
+        picked: list[LogRecord] = []
+        for record in self._merged(names, reverse=True):
+            if before is not None and record.id >= before:
+                continue
+            if since is not None and record.ts < since:
+                continue
+            if match(record):
+                picked.append(record)
+                if len(picked) >= limit:
+                    break
+        picked.reverse()
+        return picked
+
+    def _merged(self, names: list[str], reverse: bool) -> Iterator[LogRecord]:
+        """Every retained line of `names` by id (each ring is already in id order)."""
+        rings = [reversed(self._rings[n]) if reverse else iter(self._rings[n]) for n in names]
+        return heapq.merge(*rings, key=lambda r: r.id, reverse=reverse)
+
+    def count(self, unit: str) -> int:
+        return len(self._rings[unit])
