@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from neodev import __version__
 from neodev.daemon.environment import ACTIONS, Environment
+from neodev.engine.events import StreamEnded
 from neodev.engine.logs import LogQuery
 from neodev.errors import NeodevError, RequestError
 from neodev.protocol import (
@@ -306,6 +307,9 @@ async def _log_follow(env: Environment, query: LogQuery, after: int | None, n: i
 
 def _ndjson(items: AsyncIterator[dict[str, Any]]) -> StreamingResponse:
     async def lines() -> AsyncIterator[bytes]:
-        async for item in items:
-            yield (json.dumps(item, default=str) + "\n").encode()
+        try:
+            async for item in items:
+                yield (json.dumps(item, default=str) + "\n").encode()
+        except StreamEnded:
+            return  # the daemon is shutting down: end the stream cleanly
     return StreamingResponse(lines(), media_type="application/x-ndjson")

@@ -52,5 +52,7 @@ def unit_details(env: Environment, name: str) -> dict[str, Any]:
         "depends_on": dependencies,
         "last_exit_code": supervisor.last_exit_code,
         "last_reload": record.last_reload.to_dict() if record.last_reload else None,
+        "reloads": {"completed": env.engine.reloads.completed.get(name, 0),
+                    "ignored_while_stopped": env.engine.reloads.ignored.get(name, 0)},
         "timeline": [entry.to_dict() for entry in env.engine.timeline(name)],
     }

@@ -96,6 +96,7 @@ async def _serve_environment(env: Environment, paths: WorkspacePaths, profile: s
     server: uvicorn.Server | None = None
 
     def request_shutdown() -> None:
+        env.bus.close()  # open streams (followers) end now, not after a grace period
         if server is not None:
             server.should_exit = True
 
@@ -119,7 +120,7 @@ async def _serve_environment(env: Environment, paths: WorkspacePaths, profile: s
     if signalled.done():
         # SIGTERM/SIGINT: stop every unit, like `neodev stop`, then leave.
         await env.engine.stop()
-        server.should_exit = True
+        request_shutdown()
     with contextlib.suppress(asyncio.CancelledError):
         await serving
     signalled.cancel()

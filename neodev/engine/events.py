@@ -20,6 +20,10 @@ from neodev.protocol import Event, Resync
 
 E = TypeVar("E", bound=Event)
 
+
+class StreamEnded(Exception):
+    """The bus was closed (the daemon is shutting down): a subscriber's stream is over."""
+
 REPLAY_EVENTS = 10_000
 """Events kept for `since=` replays (at a log flood of 10k lines/s, about one second)."""
 QUEUE_EVENTS = 10_000
@@ -44,6 +48,14 @@ class EventBus:
         self._ring: deque[Event] = deque(maxlen=replay)
         self._queue_size = queue_size
         self._subscribers: set[Subscription] = set()
+        self.closed = False
+
+    def close(self) -> None:
+        """End every subscriber's stream (after what is queued), so open HTTP streams finish
+        at once when the daemon shuts down instead of holding the shutdown up."""
+        self.closed = True
+        for sub in list(self._subscribers):
+            sub.wake()
 
     def emit(self, cls: type[E], **fields: Any) -> E:
         """Create the next event of type `cls` (seq and ts filled in) and publish it."""
@@ -117,9 +129,18 @@ class Subscription:
     def pending(self) -> int:
         return len(self._queue)
 
+    def wake(self) -> None:
+        self._ready.set()
+
     async def next(self) -> Event:
-        """The next wanted event, or a `Resync` when events were lost meanwhile."""
+        """The next wanted event, or a `Resync` when events were lost meanwhile.
+
+        Raises:
+            StreamEnded: the bus was closed and nothing is queued any more.
+        """
         while not self._queue and not self.missed:
+            if self._bus.closed:
+                raise StreamEnded
             self._ready.clear()
             await self._ready.wait()
         if self.missed:

@@ -19,6 +19,7 @@ import httpx
 import psutil
 import pytest
 
+from neodev.daemon.client import DaemonClient
 from tests.integration.lines import LineReader
 from tests.integration.stack_workspace import NeodevCLI, StackWorkspace, wait_until
 
@@ -204,6 +205,24 @@ def test_a_burst_of_50_edits_restarts_the_process_once_or_twice(workspace) -> No
     assert _unit(cli, "app")["restarts"] == restarts
 
 
+def test_an_edit_after_stop_does_not_start_the_unit_again(workspace) -> None:
+    _, cli, app, port = workspace
+    assert cli("start", "--wait", "--timeout", "60", "app").code == 0
+    assert cli("stop", "app").code == 0
+    info = cli.daemon_info()
+    assert info is not None
+    with DaemonClient(Path(info["socket"])) as api:
+        (app / "src" / "version.txt").write_text("edited while stopped\n")
+        # The watcher saw the change and the engine ignored it (the unit is not wanted).
+        assert wait_until(lambda: api.unit("app")["reloads"]["ignored_while_stopped"] >= 1,
+                          timeout=20)
+        unit = api.unit("app")["status"]
+        assert unit["state"] == "stopped" and unit["desired"] == "stopped"
+        assert unit["restarts"] == 0
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(f"http://127.0.0.1:{port}/", trust_env=False, timeout=1)
+
+
 def test_secret_values_are_masked_in_logs(workspace) -> None:
     _, cli, _, _ = workspace
     assert cli("start", "leaky").code == 0
@@ -211,6 +230,17 @@ def test_secret_values_are_masked_in_logs(workspace) -> None:
     logs = cli("logs", "leaky").out
     assert "password=********" in logs and "postgres://app:********@db/x" in logs
     assert "s3cret-value-42" not in logs
+    # Every sink: the log file on disk, the event stream, status, the unit's details.
+    on_disk = (cli.ws.root / ".neodev" / "logs" / "leaky.log").read_text()
+    assert "password=********" in on_disk and "s3cret-value-42" not in on_disk
+    info = cli.daemon_info()
+    assert info is not None
+    with DaemonClient(Path(info["socket"])) as api:
+        events = [e.to_dict() for e in api.events(since=0, follow=False)]
+        assert any("password=********" in str(e) for e in events)
+        assert "s3cret-value-42" not in str(events)
+        assert "s3cret-value-42" not in str(api.unit("leaky"))
+        assert "s3cret-value-42" not in str(api.status())
 
 
 def test_logs_follow_prints_new_lines_and_ends_cleanly_when_the_environment_stops(
