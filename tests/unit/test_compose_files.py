@@ -125,6 +125,9 @@ def test_compose_file_shape_for_plain_docker_compose() -> None:
             source = volume.split(":")[0]
             if not source.startswith("."):
                 assert source in raw["volumes"], (name, volume)
+            elif source.startswith("../.neodev/"):
+                # run-time state written by neodev, untracked: the targets directory only
+                assert (name, source) == ("prometheus", "../.neodev/prometheus/targets")
             else:
                 assert (COMPOSE / source).exists(), (name, volume)
     postgres = raw["services"]["postgres"]
@@ -147,13 +150,20 @@ def test_no_literal_passwords() -> None:
                 assert re.fullmatch(r"\$\{\w+:\?[^}]+\}", value), (key, value)
 
 
-def test_prometheus_config_scrapes_backend_and_router() -> None:
+def test_prometheus_config_reads_file_sd_and_keeps_static_defaults() -> None:
     config = yaml.safe_load((COMPOSE / "prometheus.yml").read_text())
-    targets = {job["job_name"]: job["static_configs"][0]["targets"]
-               for job in config["scrape_configs"]}
-    assert targets["backend"] == ["host.docker.internal:8080"]
-    assert targets["router"] == ["host.docker.internal:9088"]
-    assert targets["prometheus"] == ["127.0.0.1:9090"]
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    assert set(jobs) == {"prometheus", "neodev"}
+    assert jobs["prometheus"]["static_configs"][0]["targets"] == ["127.0.0.1:9090"]
+    neodev = jobs["neodev"]
+    # neodev's targets: every *.json of the mounted directory
+    mounts = dict(v.split(":")[:2] for v in _raw()["services"]["prometheus"]["volumes"])
+    (sd,) = neodev["file_sd_configs"]
+    assert sd["files"] == [mounts["../.neodev/prometheus/targets"] + "/*.json"]
+    # plain `docker compose`: the apps run by hand on their usual ports are still scraped
+    static = {s["targets"][0]: s["labels"]["unit"] for s in neodev["static_configs"]}
+    assert static == {"host.docker.internal:8080": "backend",
+                      "host.docker.internal:9088": "router"}
 
 
 def test_loki_config_shape() -> None:
