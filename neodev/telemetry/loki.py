@@ -46,6 +46,10 @@ LABEL_NAMES: Final = ("project", "unit", "kind", "stream")
 """The stream labels of every pushed line (Grafana queries select on these)."""
 METADATA_NAMES: Final = ("level",)
 """Structured metadata a line may carry (queried as `| level="error"`)."""
+ERROR_LEVELS: Final = ("error", "critical", "fatal")
+"""The `level` values the provisioned dashboard counts as errors: the daemon's level detection
+should name levels in lower case, like Grafana's log levels (trace, debug, info, warn, error,
+critical, fatal)."""
 MAX_LINE_BYTES: Final = 250_000
 """Longer lines are cut (with a marker): Loki refuses lines over 256 KB (`max_line_size`), and
 one such line would get its whole batch refused."""
@@ -81,7 +85,8 @@ class ShippedLine:
     """When the line was read, in epoch seconds."""
     line: str
     level: str | None
-    """Lower-case log level found by the daemon (`debug`, `info`, `warn`, `error`...), if any."""
+    """Lower-case log level found by the daemon (`debug`, `info`, `warn`, `error`...), if any;
+    `ERROR_LEVELS` are the ones the dashboard counts as errors."""
 
 
 @dataclass(frozen=True)

@@ -141,7 +141,8 @@ class MetricsServer:
         assert servers, f"no port free on all of {self.hosts}"
         self.port = port
         self._servers = servers
-        self._threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in servers]
+        self._threads = [threading.Thread(target=s.serve_forever, args=(0.05,), daemon=True)
+                         for s in servers]
         for thread in self._threads:
             thread.start()
 
@@ -151,6 +152,41 @@ class MetricsServer:
             server.server_close()
         for thread in self._threads:
             thread.join(timeout=5)
+
+
+def free_port_everywhere(hosts: list[str]) -> int:
+    """A port that was free on every one of `hosts` a moment ago."""
+    for _attempt in range(20):
+        port = _free_port()
+        sockets: list[socket.socket] = []
+        try:
+            for host in hosts:
+                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                sockets.append(sock)
+                sock.bind((host, port))
+            return port
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+    raise AssertionError(f"no port free on all of {hosts}")
+
+
+def promtool(client: docker.DockerClient, directory: Path, command: list[str],
+             entrypoint: str = "promtool") -> tuple[int, str]:
+    """Run a command of the test image (promtool by default) on files mounted at /work."""
+    directory.chmod(0o755)  # the image runs as nobody
+    for path in directory.iterdir():
+        path.chmod(0o644)
+    container = client.containers.run(TEST_PROMETHEUS_IMAGE, entrypoint=[entrypoint],
+                                      command=command, volumes=[f"{directory}:/work:ro"],
+                                      labels=TEST_LABELS, detach=True)
+    try:
+        code = int(container.wait(timeout=60)["StatusCode"])
+        return code, container.logs().decode(errors="replace")
+    finally:
+        container.remove(force=True, v=True)  # and the image's anonymous /prometheus volume
 
 
 def _free_port() -> int:

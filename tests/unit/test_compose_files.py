@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import subprocess
@@ -173,32 +172,6 @@ def test_loki_config_shape() -> None:
     assert config["schema_config"]["configs"][0]["store"] == "tsdb"
     assert config["common"]["path_prefix"] == "/loki"  # the loki-data volume
     assert "/loki" in [v.split(":")[1] for v in _raw()["services"]["loki"]["volumes"]]
-
-
-def test_grafana_provisioning_and_dashboard_refer_by_uid() -> None:
-    provisioning = COMPOSE / "grafana" / "provisioning"
-    datasources = yaml.safe_load((provisioning / "datasources" / "neotool.yaml").read_text())
-    uids = {d["type"]: d["uid"] for d in datasources["datasources"]}
-    assert uids == {"prometheus": "neotool-prometheus", "loki": "neotool-loki"}
-    urls = {d["type"]: d["url"] for d in datasources["datasources"]}
-    assert urls == {"prometheus": "http://prometheus:9090", "loki": "http://loki:3100"}
-    providers = yaml.safe_load((provisioning / "dashboards" / "neotool.yaml").read_text())
-    provider = providers["providers"][0]
-    mounts = dict(v.split(":")[:2] for v in _raw()["services"]["grafana"]["volumes"])
-    assert mounts["./grafana/dashboards"] == provider["options"]["path"]
-    assert mounts["./grafana/provisioning"] == "/etc/grafana/provisioning"
-    dashboard = json.loads((COMPOSE / "grafana" / "dashboards" / "neotool-overview.json")
-                           .read_text())
-    assert dashboard["uid"] == "neotool-overview"
-    titles = {p["title"]: p for p in dashboard["panels"]}
-    assert {"Request rate", "Error rate (5xx share)", "Latency p95", "Logs"} <= set(titles)
-    assert titles["Logs"]["type"] == "logs"
-    assert titles["Logs"]["datasource"] == {"type": "loki", "uid": "neotool-loki"}
-    for panel in dashboard["panels"]:
-        assert panel["datasource"]["uid"] in uids.values()
-        for target in panel["targets"]:
-            assert target["datasource"]["uid"] == panel["datasource"]["uid"]
-    assert "histogram_quantile(0.95" in titles["Latency p95"]["targets"][0]["expr"]
 
 
 def test_env_example(ws: Path) -> None:
