@@ -40,9 +40,11 @@ from typing import Final, Literal
 
 import httpx
 
+from neodev.telemetry import labels
+
 PUSH_PATH: Final = "/loki/api/v1/push"
 READY_PATH: Final = "/ready"
-LABEL_NAMES: Final = ("project", "unit", "kind", "stream")
+LABEL_NAMES: Final = (labels.PROJECT, labels.UNIT, labels.KIND, labels.STREAM)
 """The stream labels of every pushed line (Grafana queries select on these)."""
 METADATA_NAMES: Final = ("level",)
 """Structured metadata a line may carry (queried as `| level="error"`)."""

@@ -38,6 +38,7 @@ from neodev.config.model import (
 )
 from neodev.process.binding import HOST_FROM_CONTAINERS
 from neodev.statefile import write_private
+from neodev.telemetry import labels
 
 TARGETS_MOUNT = "/etc/prometheus/targets"
 """Where the Prometheus container sees the targets directory (`file_sd_configs` in
@@ -50,9 +51,6 @@ TARGET_DIR_MODE = 0o755
 """The mounted directory itself must be listable by that user; its parents need not be (the
 bind mount exposes the directory alone, so `.neodev/` stays 0700)."""
 
-LABEL_PROJECT = "project"
-LABEL_UNIT = "unit"
-LABEL_KIND = "kind"
 METRICS_PATH_LABEL = "__metrics_path__"
 """Prometheus' own label for the scrape path of a target (overrides the job's `metrics_path`)."""
 
@@ -123,8 +121,8 @@ def target_groups(plan: EnvironmentPlan, running: Iterable[str]) -> list[TargetG
         if address is None or metrics is None:
             continue
         groups.append({"targets": [address],
-                       "labels": {LABEL_PROJECT: plan.project, LABEL_UNIT: name,
-                                  LABEL_KIND: spec.kind.value,
+                       "labels": {labels.PROJECT: plan.project, labels.UNIT: name,
+                                  labels.KIND: spec.kind.value,
                                   METRICS_PATH_LABEL: metrics.path}})
     return groups
 
@@ -205,7 +203,7 @@ class TargetWriter:
         """
         by_unit: dict[str, list[TargetGroup]] = {}
         for group in groups:
-            unit = group["labels"].get(LABEL_UNIT)
+            unit = group["labels"].get(labels.UNIT)
             if unit is None or unit not in self._units:
                 raise ValueError(f"target group for unit {unit!r}: not a unit of this writer")
             by_unit.setdefault(unit, []).append(group)

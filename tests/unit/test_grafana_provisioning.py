@@ -17,8 +17,8 @@ import yaml
 
 from neodev.config.loader import load_plan
 from neodev.config.secrets import prepare_secrets
+from neodev.telemetry import labels
 from neodev.telemetry import loki as shipper
-from neodev.telemetry import targets
 from tests import grafana_files as files
 from tests.constants import REPO_ROOT
 
@@ -91,7 +91,7 @@ def test_promql_uses_the_demo_backends_metrics_and_the_target_labels() -> None:
     exported = files.exported_metrics(files.demo_backend_metrics())
     assert {"http_requests_total", "http_request_duration_seconds_bucket"} <= set(exported)
     metric_labels = set().union(*exported.values())
-    target_labels = {targets.LABEL_PROJECT, targets.LABEL_UNIT, targets.LABEL_KIND}
+    target_labels = {labels.PROJECT, labels.UNIT, labels.KIND}  # what targets.py writes
     exprs = files.queries("prometheus")
     assert len(exprs) >= 5
     for where, expr in exprs:
@@ -103,7 +103,7 @@ def test_promql_uses_the_demo_backends_metrics_and_the_target_labels() -> None:
         used = files.matcher_labels(expr) | files.grouping_labels(expr)
         assert used <= target_labels | metric_labels | PROMETHEUS_OWN_LABELS, (where, used)
     variables = {v["name"]: v for v in files.dashboard()["templating"]["list"]}
-    assert variables["project"]["query"]["query"] == f"label_values(up, {targets.LABEL_PROJECT})"
+    assert variables["project"]["query"]["query"] == f"label_values(up, {labels.PROJECT})"
 
 
 def test_logql_uses_only_what_the_shipper_sends() -> None:
