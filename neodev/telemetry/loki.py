@@ -170,7 +170,11 @@ class LokiShipper:
     # -- the event loop side ------------------------------------------------------------------
 
     def offer(self, line: ShippedLine) -> None:
-        """Queue one line; never blocks. A full queue drops (and counts) its oldest line."""
+        """Queue one line: O(1), never blocks. A full queue drops (and counts) its oldest line.
+
+        Call it on the event loop's thread (the daemon's log sinks run there): it may set an
+        asyncio.Event, which is not thread-safe. Mask secrets before: lines leave the machine.
+        """
         queue = self._queue
         if len(queue) == self._max_queue:
             self._dropped += 1
