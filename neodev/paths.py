@@ -1,8 +1,8 @@
 """Where a workspace's runtime state lives.
 
 Everything neodev writes at run time goes under `<workspace>/.neodev/`: the daemon's control
-socket, its pid/status file, unit log files, generated secrets and cluster renders. Nothing is
-written to tracked files.
+socket, its pid/status file, unit log files, generated secrets, cluster renders and the
+Prometheus target files. Nothing is written to tracked files.
 """
 
 from __future__ import annotations
@@ -56,6 +56,11 @@ class WorkspacePaths:
     @property
     def cluster_dir(self) -> Path:
         return self.state_dir / "cluster"
+
+    @property
+    def prometheus_targets_dir(self) -> Path:
+        """Prometheus file_sd targets, mounted into the Prometheus container (compose file)."""
+        return self.state_dir / "prometheus" / "targets"
 
     def ensure_state_dir(self) -> Path:
         """Create `.neodev/` (mode 0700: it holds the socket and generated secrets)."""

@@ -31,12 +31,14 @@ from neodev.config.model import (
     Dependency,
     DependencyCondition,
     EnvironmentPlan,
+    MetricsEndpoint,
     Probe,
     ProcessSpec,
     RestartPolicy,
 )
 from neodev.config.profile import (
     BackoffSection,
+    MetricsSection,
     ProbeSection,
     ProcessSection,
     ServiceSection,
@@ -283,6 +285,9 @@ def _override(container: ContainerSpec, override: ServiceSection, src: Source,
         update["liveness"] = _probe(override.liveness, src, "liveness")
     if override.stop_grace is not None:
         update["stop_grace"] = override.stop_grace
+    if override.metrics is not None:
+        own = sorted({p.container_port for p in container.ports})
+        update["metrics"] = _metrics(override.metrics, own, src, "container")
     if override.depends_on:
         merged = {d.service: d for d in container.depends_on}
         for dep in _dependencies(override.depends_on):
@@ -331,6 +336,34 @@ def _probe(section: ProbeSection, src: Source, key: str) -> Probe:
     return Probe(kind="log", pattern=section.log, **common)
 
 
+def _metrics(value: MetricsSection | str | bool, own_ports: list[int], src: Source,
+             kind: str) -> MetricsEndpoint | None:
+    """A profile `metrics` value -> the endpoint Prometheus scrapes (None when disabled).
+
+    Args:
+        value: The validated profile value (a path, a table or false).
+        own_ports: The unit's own ports: a process's `port`, a container's container ports.
+        src: Where the unit is defined, for errors.
+        kind: "process" or "container", for the wording of errors.
+    """
+    if value is False:
+        return None
+    section = MetricsSection(path=value) if isinstance(value, str) else value
+    assert isinstance(section, MetricsSection)  # True was refused by the profile schema
+    if section.port is not None:
+        return MetricsEndpoint(path=section.path, port=section.port)
+    if len(own_ports) == 1:
+        return MetricsEndpoint(path=section.path, port=own_ports[0])
+    example = f'metrics = {{ path = "{section.path}", port = 8080 }}'
+    if kind == "process":
+        raise src.error("metrics", f"metrics without a port needs the process's `port`: set "
+                        f"`port`, or name the metrics port ({example})")
+    shown = ", ".join(str(p) for p in own_ports) or "none"
+    raise src.error("metrics", f"metrics without a port needs exactly one container port in "
+                    f"the compose `ports:` (this service has: {shown}); name the container "
+                    f"port Prometheus scrapes on the project network ({example})")
+
+
 def _scalar(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -353,4 +386,6 @@ def _process(name: str, section: ProcessSection, base: Path, inherited: dict[str
         build=_argv(section.build, src, "build") if section.build is not None else None,
         restart=RestartPolicy(section.restart), backoff=_backoff(section.backoff),
         depends_on=_dependencies(section.depends_on), debounce_ms=section.debounce_ms,
-        stop_grace=section.stop_grace)
+        stop_grace=section.stop_grace,
+        metrics=(_metrics(section.metrics, [section.port] if section.port else [], src,
+                          "process") if section.metrics is not None else None))

@@ -126,6 +126,20 @@ class VolumeMount(Frozen):
     read_only: bool = False
 
 
+class MetricsEndpoint(Frozen):
+    """Where Prometheus scrapes a unit's metrics (Prometheus text format over HTTP).
+
+    For a process the port is a port on the host (reached from the Prometheus container as
+    `host.docker.internal`); for a container it is a container port, reached on the project
+    network by service name, so it need not be published.
+    """
+
+    path: str = "/metrics"
+    """HTTP path of the metrics endpoint (starts with '/')."""
+    port: int
+    """Process: the host port it listens on; container: the container port."""
+
+
 class UnitSpec(Frozen):
     """What the engine needs to know about any unit, whatever runs it."""
 
@@ -163,6 +177,8 @@ class ContainerSpec(UnitSpec):
     user: str | None = None
     working_dir: str | None = None
     stop_signal: str | None = None
+    metrics: MetricsEndpoint | None = None
+    """Prometheus metrics endpoint (profile `[services.<name>] metrics`); None = not scraped."""
 
 
 class ProcessSpec(UnitSpec):
@@ -184,6 +200,8 @@ class ProcessSpec(UnitSpec):
     build: tuple[str, ...] | None = None
     """Optional argv run before a reload restart; on failure the old process keeps running."""
     debounce_ms: int = 300
+    metrics: MetricsEndpoint | None = None
+    """Prometheus metrics endpoint (profile `metrics`); None = not scraped."""
 
 
 class ClusterSpec(Frozen):

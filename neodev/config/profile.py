@@ -23,6 +23,8 @@ readiness = { tcp = 5432 }                         # replaces the compose health
                                                    # (from the host: the published port)
 liveness = { tcp = 5432, interval = 10, retries = 3 }  # restart after 3 failures in a row
 depends_on = { other = "healthy" }                 # added to the compose depends_on
+metrics = { path = "/metrics", port = 9187 }       # Prometheus scrapes <service>:<port> on the
+                                                   # project network (a container port)
 
 [processes.backend]
 cwd = "${NEOTOOL_ROOT}/backend"
@@ -38,12 +40,23 @@ reload = "restart"                                 # restart | none
 build = "./gradlew classes"                        # run before a reload restart
 restart = "on-failure"
 depends_on = { postgres = "healthy" }              # started | healthy | completed_successfully
+metrics = "/metrics"                               # Prometheus scrapes this path on `port`
+#         or { path = "/metrics", port = 8081 }    # another port (path defaults to /metrics)
+#         or false                                 # not scraped (the default when absent)
 
 [cluster]                                          # staging / prod: see model.ClusterSpec
 environment = "staging"
 overlay = "k8s/overlays/staging"
 workers = 1
 ```
+
+`metrics` (processes and `[services.<name>]`): where Prometheus scrapes the unit. neodev writes
+one Prometheus file_sd target file per running unit that has it (`neodev.telemetry.targets`).
+A string is the path on the unit's own port: a process's `port`, or a container's only
+container port (a container with several must use the table form). A process is reached from
+the Prometheus container as `host.docker.internal:<port>`, so it must listen on the addresses in
+`NEODEV_BIND_HOSTS` (docs/decisions/loopback-and-prometheus.md); a container is reached on the
+project network as `<service>:<port>`.
 """
 
 from __future__ import annotations
@@ -53,7 +66,14 @@ import tomllib
 import types
 from typing import Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from neodev.config.hints import did_you_mean
 from neodev.config.interpolate import line_for
@@ -122,6 +142,38 @@ class ProbeSection(Section):
         return self
 
 
+_METRICS_FORMS = ('metrics = "/metrics" (path on the unit\'s port), '
+                  'metrics = { path = "/metrics", port = 8080 }, or metrics = false')
+
+
+def _metrics_path(value: object) -> object:
+    # Prometheus takes query parameters separately (`params`), so a path is only a path.
+    if isinstance(value, str) and not re.fullmatch(r"/[^\s?#]*", value):
+        raise ValueError("a metrics path must start with '/' and contain no spaces, '?' or "
+                         f"'#' (e.g. \"/metrics\"): write {_METRICS_FORMS}")
+    return value
+
+
+def _metrics_value(value: object) -> object:
+    """Check the shape of a `metrics` value before pydantic picks a member of the union."""
+    if value is True:
+        raise ValueError(f"metrics = true is ambiguous: write {_METRICS_FORMS}")
+    if not isinstance(value, str | dict | bool) and value is not None:
+        raise ValueError(f"expected {_METRICS_FORMS}")
+    return _metrics_path(value)
+
+
+class MetricsSection(Section):
+    """A metrics endpoint written as a table."""
+
+    path: str = "/metrics"
+    """HTTP path of the Prometheus text endpoint."""
+    port: int | None = Field(default=None, ge=1, le=65535)
+    """Process: the host port; container: the container port. Default: the unit's own port."""
+
+    _check_path = field_validator("path", mode="before")(_metrics_path)
+
+
 class ServiceSection(Section):
     """Overrides for one compose service."""
 
@@ -133,6 +185,10 @@ class ServiceSection(Section):
     liveness: ProbeSection | None = None
     depends_on: dict[str, Condition] = Field(default_factory=dict)
     stop_grace: float | None = Field(default=None, ge=0)
+    metrics: MetricsSection | str | bool | None = None
+    """Prometheus endpoint of the container (see the module docstring); absent = not scraped."""
+
+    _check_metrics = field_validator("metrics", mode="before")(_metrics_value)
 
 
 class ProcessSection(Section):
@@ -155,6 +211,10 @@ class ProcessSection(Section):
     depends_on: dict[str, Condition] = Field(default_factory=dict)
     debounce_ms: int = Field(default=300, ge=0)
     stop_grace: float = Field(default=10.0, ge=0)
+    metrics: MetricsSection | str | bool | None = None
+    """Prometheus endpoint of the process (see the module docstring); absent = not scraped."""
+
+    _check_metrics = field_validator("metrics", mode="before")(_metrics_value)
 
 
 class ClusterSection(Section):

@@ -26,6 +26,10 @@ import psutil
 
 LOOPBACK = "127.0.0.1"
 BRIDGE_INTERFACE = "docker0"
+HOST_FROM_CONTAINERS = "host.docker.internal"
+"""The name containers use for this host (`extra_hosts: host.docker.internal:host-gateway` on
+Linux, built in on Docker Desktop): where Prometheus reaches the processes listening on the
+addresses above."""
 
 
 def docker_gateway_ip() -> str | None:
@@ -35,7 +39,7 @@ def docker_gateway_ip() -> str | None:
         return override or None
     for addr in psutil.net_if_addrs().get(BRIDGE_INTERFACE, []):
         if addr.family == socket.AF_INET:
-            return addr.address
+            return str(addr.address)
     return None
 
 

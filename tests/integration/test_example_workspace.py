@@ -99,7 +99,7 @@ def test_local_profile_runs_the_demo_with_hot_reload_and_survives_a_daemon_kill(
         # Prometheus (a container) scrapes the host backend through the bridge gateway
         def backend_scraped() -> bool:
             targets = http.get("http://127.0.0.1:9090/api/v1/targets").json()
-            return any(t["labels"].get("job") == "backend" and t["health"] == "up"
+            return any(t["labels"].get("unit") == "backend" and t["health"] == "up"
                        for t in targets["data"]["activeTargets"])
         assert wait_until(backend_scraped, timeout=40, interval=1)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import subprocess
@@ -125,6 +124,9 @@ def test_compose_file_shape_for_plain_docker_compose() -> None:
             source = volume.split(":")[0]
             if not source.startswith("."):
                 assert source in raw["volumes"], (name, volume)
+            elif source.startswith("../.neodev/"):
+                # run-time state written by neodev, untracked: the targets directory only
+                assert (name, source) == ("prometheus", "../.neodev/prometheus/targets")
             else:
                 assert (COMPOSE / source).exists(), (name, volume)
     postgres = raw["services"]["postgres"]
@@ -147,13 +149,20 @@ def test_no_literal_passwords() -> None:
                 assert re.fullmatch(r"\$\{\w+:\?[^}]+\}", value), (key, value)
 
 
-def test_prometheus_config_scrapes_backend_and_router() -> None:
+def test_prometheus_config_reads_file_sd_and_keeps_static_defaults() -> None:
     config = yaml.safe_load((COMPOSE / "prometheus.yml").read_text())
-    targets = {job["job_name"]: job["static_configs"][0]["targets"]
-               for job in config["scrape_configs"]}
-    assert targets["backend"] == ["host.docker.internal:8080"]
-    assert targets["router"] == ["host.docker.internal:9088"]
-    assert targets["prometheus"] == ["127.0.0.1:9090"]
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    assert set(jobs) == {"prometheus", "neodev"}
+    assert jobs["prometheus"]["static_configs"][0]["targets"] == ["127.0.0.1:9090"]
+    neodev = jobs["neodev"]
+    # neodev's targets: every *.json of the mounted directory
+    mounts = dict(v.split(":")[:2] for v in _raw()["services"]["prometheus"]["volumes"])
+    (sd,) = neodev["file_sd_configs"]
+    assert sd["files"] == [mounts["../.neodev/prometheus/targets"] + "/*.json"]
+    # plain `docker compose`: the apps run by hand on their usual ports are still scraped
+    static = {s["targets"][0]: s["labels"]["unit"] for s in neodev["static_configs"]}
+    assert static == {"host.docker.internal:8080": "backend",
+                      "host.docker.internal:9088": "router"}
 
 
 def test_loki_config_shape() -> None:
@@ -163,32 +172,6 @@ def test_loki_config_shape() -> None:
     assert config["schema_config"]["configs"][0]["store"] == "tsdb"
     assert config["common"]["path_prefix"] == "/loki"  # the loki-data volume
     assert "/loki" in [v.split(":")[1] for v in _raw()["services"]["loki"]["volumes"]]
-
-
-def test_grafana_provisioning_and_dashboard_refer_by_uid() -> None:
-    provisioning = COMPOSE / "grafana" / "provisioning"
-    datasources = yaml.safe_load((provisioning / "datasources" / "neotool.yaml").read_text())
-    uids = {d["type"]: d["uid"] for d in datasources["datasources"]}
-    assert uids == {"prometheus": "neotool-prometheus", "loki": "neotool-loki"}
-    urls = {d["type"]: d["url"] for d in datasources["datasources"]}
-    assert urls == {"prometheus": "http://prometheus:9090", "loki": "http://loki:3100"}
-    providers = yaml.safe_load((provisioning / "dashboards" / "neotool.yaml").read_text())
-    provider = providers["providers"][0]
-    mounts = dict(v.split(":")[:2] for v in _raw()["services"]["grafana"]["volumes"])
-    assert mounts["./grafana/dashboards"] == provider["options"]["path"]
-    assert mounts["./grafana/provisioning"] == "/etc/grafana/provisioning"
-    dashboard = json.loads((COMPOSE / "grafana" / "dashboards" / "neotool-overview.json")
-                           .read_text())
-    assert dashboard["uid"] == "neotool-overview"
-    titles = {p["title"]: p for p in dashboard["panels"]}
-    assert {"Request rate", "Error rate (5xx share)", "Latency p95", "Logs"} <= set(titles)
-    assert titles["Logs"]["type"] == "logs"
-    assert titles["Logs"]["datasource"] == {"type": "loki", "uid": "neotool-loki"}
-    for panel in dashboard["panels"]:
-        assert panel["datasource"]["uid"] in uids.values()
-        for target in panel["targets"]:
-            assert target["datasource"]["uid"] == panel["datasource"]["uid"]
-    assert "histogram_quantile(0.95" in titles["Latency p95"]["targets"][0]["expr"]
 
 
 def test_env_example(ws: Path) -> None:
