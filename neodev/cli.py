@@ -22,11 +22,13 @@ from neodev import __version__
 from neodev.daemon import lifecycle
 from neodev.daemon.client import DaemonClient
 from neodev.errors import (
+    ConfigError,
     DaemonError,
     NeodevError,
     ProcessError,
     StartupFailed,
     UnitStateError,
+    UnknownUnitError,
     error_from_dict,
 )
 from neodev.output import (
@@ -44,6 +46,7 @@ from neodev.paths import WorkspacePaths, find_workspace
 if TYPE_CHECKING:
     from neodev.config.loader import ProfileSource
     from neodev.config.model import EnvironmentPlan
+    from neodev.doctor import Check
 
 PAGE = 5_000
 """Lines asked for per request when printing retained logs."""
@@ -173,9 +176,23 @@ def doctor(profile: str | None) -> None:
     except NeodevError as error:
         click.secho(f"fail  config     {error.message}", fg="red")
     results = checks.run_checks(plan, paths, dict(os.environ))
+    results += _wiring(paths)
     click.echo(checks.format_checks(results))
     code = checks.exit_code(results)
     sys.exit(code if plan is not None else max(code, 2))
+
+
+def _wiring(paths: WorkspacePaths) -> list[Check]:
+    """The observability wiring, checked by the running daemon (nothing when none runs)."""
+    from neodev.doctor import Check
+
+    info = lifecycle.find_daemon(paths)
+    if info is None:
+        return [Check("wiring", "warn", "no environment running: metrics targets, Loki and "
+                      "Grafana not checked", "start it with `neodev start`")]
+    with DaemonClient(Path(info.socket)) as client:
+        found = client.wiring()["checks"]
+    return [Check(f"wiring:{c['name']}", c["status"], c["detail"]) for c in found]
 
 
 @main.command()
@@ -364,6 +381,35 @@ def _retained(client: DaemonClient, names: list[str], tail: int | None, since: f
             break
         before = page["lines"][0]["id"]
     return found
+
+
+OPEN_TARGETS = ("grafana", "prometheus", "loki", "logs")
+
+
+@main.command("open")
+@click.argument("what", type=click.Choice(OPEN_TARGETS))
+@click.argument("unit", required=False)
+def open_(what: str, unit: str | None) -> None:
+    """Open Grafana, Prometheus or Loki in the browser, or `logs UNIT`: Grafana Explore on that
+    unit's lines. The URL is printed too (for a terminal without a browser)."""
+    import webbrowser
+
+    with _running_client(_paths()) as client:
+        telemetry = client.status().get("telemetry") or {}
+    if what == "logs":
+        if unit is None:
+            raise ConfigError("`neodev open logs` needs a UNIT (e.g. `neodev open logs backend`)")
+        links = telemetry.get("logs") or {}
+        if unit not in links:
+            raise UnknownUnitError(unit, list(links))
+        url = links[unit]
+    else:
+        url = (telemetry.get("urls") or {}).get(what)
+    if not url:
+        raise ConfigError(f"this profile has no {'Grafana' if what == 'logs' else what} "
+                          "service (see compose/docker-compose.local.yml)")
+    click.echo(url)
+    webbrowser.open(url)
 
 
 @main.group()

@@ -53,6 +53,13 @@ def format_status(doc: dict[str, Any], now: float | None = None) -> str:
         reload = unit.get("last_reload") or {}
         if reload.get("outcome") == "build_failed":
             lines.append(f"  {unit['name']}: {format_reload(reload)}")
+    telemetry = doc.get("telemetry") or {}
+    urls = [f"{name} {url}" for name, url in (telemetry.get("urls") or {}).items() if url]
+    if urls:
+        lines.append("observability: " + " · ".join(urls))
+    shipper = telemetry.get("shipper")
+    if shipper:
+        lines.append(f"logs to Loki: {format_shipper(shipper)}")
     for report in (doc.get("clusters") or {}).values():
         lines.append("")
         lines.append(format_cluster_report(report))
@@ -85,6 +92,21 @@ def format_reload(reload: dict[str, Any]) -> str:
         return (f"build failed ({reload.get('cause')}), the previous process keeps running: "
                 f"{reload.get('detail')}")
     return f"restarted but not ready: {reload.get('detail')}"
+
+
+def format_shipper(state: dict[str, Any]) -> str:
+    """The Loki shipper in a few words: `shipping (1200 sent)`, `behind 3000`, `Loki down`."""
+    name = state.get("state")
+    counts = f"{state.get('sent', 0)} sent"
+    if state.get("dropped"):
+        counts += f", {state['dropped']} dropped"
+    if state.get("rejected"):
+        counts += f", {state['rejected']} refused: {state.get('last_rejection')}"
+    if name == "down":
+        return f"Loki down ({state.get('last_error')}); {counts}"
+    if name == "behind":
+        return f"behind {state.get('behind')} lines; {counts}"
+    return f"{name} ({counts})"
 
 
 def format_verdicts(verdicts: list[dict[str, Any]]) -> str:

@@ -186,6 +186,10 @@ def create_app(env: Environment, request_shutdown: Callable[[], None]) -> FastAP
                                    f"{', '.join(EVENT_TYPES)}", param="type")
         return _ndjson(_event_stream(env, since, instance, units, type, follow))
 
+    @app.get("/v1/wiring")
+    async def wiring() -> dict[str, Any]:
+        return {"checks": await env.observability.check()}
+
     @app.post("/v1/jobs", status_code=202)
     async def submit_job(body: JobRequest) -> dict[str, Any]:
         return env.jobs.submit_cluster(body.action, body.profile).to_dict()
@@ -217,6 +221,7 @@ def status_document(env: Environment) -> dict[str, Any]:
             "profile": env.plan.profile, "project": env.plan.project,
             "workspace": str(env.paths.root), "units": [u.to_dict() for u in env.units()],
             "reaped_orphans": env.reaped, "clusters": env.jobs.reports,
+            "telemetry": env.observability.state(),
             "jobs": [j.to_dict() for j in env.jobs.list() if j.state == "running"]}
 
 

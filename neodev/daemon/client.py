@@ -131,6 +131,9 @@ class DaemonClient:
         for data in self._stream("/v1/events", params):
             yield event_from_dict(data)
 
+    def wiring(self) -> dict[str, Any]:
+        return self._call("GET", "/v1/wiring", timeout=60)
+
     def submit_job(self, action: str, profile: str) -> dict[str, Any]:
         return self._call("POST", "/v1/jobs", json={"kind": "cluster", "action": action,
                                                    "profile": profile})

@@ -23,6 +23,7 @@ from neodev.config.model import ContainerSpec, EnvironmentPlan, ProcessSpec, Uni
 from neodev.config.references import substitute
 from neodev.daemon.jobs import Jobs
 from neodev.daemon.logfiles import LogFiles
+from neodev.daemon.observability import Observability
 from neodev.docker.client import ClientFactory
 from neodev.docker.project import DockerProject
 from neodev.docker.runner import ContainerRunner
@@ -40,7 +41,7 @@ from neodev.paths import WorkspacePaths
 from neodev.process.pids import PidRegistry, reap_orphans
 from neodev.process.runner import ProcessRunner
 from neodev.process.watcher import FileWatcher
-from neodev.protocol import ReloadRecord, UnitRecord, UnitState
+from neodev.protocol import LogRecord, ReloadRecord, UnitRecord, UnitState
 
 ACTIONS = ("start", "stop", "restart", "reload")
 """Per-unit actions of the API (`POST /v1/units/{name}/{action}`)."""
@@ -79,10 +80,12 @@ class Environment:
         self.started_at = wall()
         self.bus = EventBus(self.instance, wall)
         self.files = LogFiles(paths.logs_dir)
+        self.observability = Observability(plan, self.bus, self.published_port,
+                                           lambda name: self.engine.status_of(name))
         secrets = secret_values(plan)
         self.logs = LogStore(plan.units, self.bus, plan.log_lines,
                              mask=lambda text: mask_text(text, secrets),
-                             on_append=self.files.write)
+                             on_append=self._kept)
         self.clients = clients or ClientFactory()
         self.project = DockerProject(plan.project, self.clients)
         self.pids = PidRegistry(paths.pids_file)
@@ -96,6 +99,11 @@ class Environment:
                              sleep=sleep, stats_interval=stats_interval,
                              endpoints={n: self._endpoints(n) for n in plan.units})
         self.jobs = Jobs(paths, self.bus, wall)
+
+    def _kept(self, record: LogRecord) -> None:
+        """A line the log store kept (masked): onto disk, and on its way to Loki."""
+        self.files.write(record)
+        self.observability.offer(record)
 
     def _sink(self, unit: str) -> LogSink:
         def sink(line: str, stream: str, ts: float) -> None:
@@ -112,8 +120,9 @@ class Environment:
     # -- lifecycle ------------------------------------------------------------------------
 
     async def open(self) -> None:
-        """Clean up after a daemon that died."""
+        """Clean up after a daemon that died; wire up observability before anything starts."""
         self.reaped = await asyncio.to_thread(reap_orphans, self.pids)
+        await self.observability.open()
 
     async def close(self) -> None:
         for watcher in self._watchers.values():
@@ -122,6 +131,7 @@ class Environment:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.jobs.close()
+        await self.observability.close()
         self.files.close()
         self.clients.close()
 

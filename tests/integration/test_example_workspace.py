@@ -96,12 +96,43 @@ def test_local_profile_runs_the_demo_with_hot_reload_and_survives_a_daemon_kill(
                            json={"query": "{ items { id name } }"}).json()
         assert {"name": "from-test"} in [{"name": i["name"]} for i in listed["data"]["items"]]
 
-        # Prometheus (a container) scrapes the host backend through the bridge gateway
-        def backend_scraped() -> bool:
+        # Prometheus (a container) scrapes the host backend through the bridge gateway, from
+        # the target file neodev wrote (the compose file's static defaults say project
+        # "neotool"; this workspace's project is unique, so only neodev's file matches).
+        def backend_target() -> str | None:
             targets = http.get("http://127.0.0.1:9090/api/v1/targets").json()
-            return any(t["labels"].get("unit") == "backend" and t["health"] == "up"
-                       for t in targets["data"]["activeTargets"])
-        assert wait_until(backend_scraped, timeout=40, interval=1)
+            found = [t for t in targets["data"]["activeTargets"]
+                     if t["labels"].get("unit") == "backend"
+                     and t["labels"].get("project") == ws.project]
+            return found[0]["health"] if found else None
+        assert wait_until(lambda: backend_target() == "up", timeout=40, interval=1)
+        target_file = ws.root / ".neodev/prometheus/targets/backend.json"
+        assert json.loads(target_file.read_text())[0]["targets"] == [
+            "host.docker.internal:8080"]
+
+        def metric_queryable() -> bool:
+            query = f'http_requests_total{{project="{ws.project}", unit="backend"}}'
+            answer = http.get("http://127.0.0.1:9090/api/v1/query",
+                              params={"query": query}).json()
+            return bool(answer["data"]["result"])
+        http.get("http://127.0.0.1:8080/version")  # at least one request to count
+        assert wait_until(metric_queryable, timeout=40, interval=1)
+        doctor = cli("doctor").out
+        assert "backend: up in Prometheus" in doctor, doctor
+        status = cli("status", "--json").json()
+        assert status["telemetry"]["targets"] == ["backend"]
+        assert status["telemetry"]["urls"]["prometheus"] == "http://127.0.0.1:9090"
+        assert "prometheus http://127.0.0.1:9090" in cli("status").out
+        assert cli("open", "prometheus").out.strip() == "http://127.0.0.1:9090"
+
+        # stopped: the file goes and Prometheus drops the target; started again: it is back,
+        # without restarting Prometheus
+        assert cli("stop", "backend").code == 0
+        assert not target_file.exists()
+        assert wait_until(lambda: backend_target() is None, timeout=40, interval=1)
+        assert cli("start", "--wait", "--timeout", "60", "backend").code == 0
+        assert wait_until(lambda: backend_target() == "up", timeout=40, interval=1)
+        assert units_by_name(cli)["prometheus"]["restarts"] == 0
 
         # an edit of the backend's source restarts the backend only, and serves the new code
         app = ws.root / "examples/neotool-mini/backend/src/app.py"
