@@ -1,6 +1,6 @@
-"""`python -m neodev` runs the same CLI as the `neodev` console script."""
+"""`python -m neodev` runs the same command as the `neodev` console script."""
 
-from neodev.cli import main
+from neodev.entry import main
 
 if __name__ == "__main__":
     main()

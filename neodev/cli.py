@@ -21,6 +21,7 @@ import click
 from neodev import __version__
 from neodev.daemon import lifecycle
 from neodev.daemon.client import DaemonClient
+from neodev.daemon.launch import Launched, ensure_daemon
 from neodev.errors import (
     ConfigError,
     DaemonError,
@@ -44,7 +45,6 @@ from neodev.output import (
 from neodev.paths import WorkspacePaths, find_workspace
 
 if TYPE_CHECKING:
-    from neodev.config.loader import ProfileSource
     from neodev.config.model import EnvironmentPlan
     from neodev.doctor import Check
 
@@ -72,15 +72,24 @@ def fail(error: NeodevError) -> NoReturn:
     sys.exit(error.exit_code)
 
 
-def _prepare_secrets(paths: WorkspacePaths, profile: str,
-                     source: ProfileSource | None = None) -> None:
-    """Generate missing secrets the profile lists into .neodev/ (never a tracked file)."""
-    from neodev.config.secrets import prepare_secrets
+def _tell(launched: Launched) -> None:
+    """What the person should know about a daemon just spawned: warnings, generated secrets."""
+    for warning in launched.warnings:
+        click.secho(f"warning: {warning}", fg="yellow", err=True)
+    if launched.generated:
+        click.echo(f"generated {', '.join(launched.generated)} into {launched.secrets_file} "
+                   "(never tracked; set them in .env to choose your own)", err=True)
 
-    generated, secrets_file = prepare_secrets(paths.root, profile, dict(os.environ), source)
+
+def _load_plan(paths: WorkspacePaths, profile: str) -> EnvironmentPlan:
+    """The validated plan (missing secrets generated, and said so)."""
+    from neodev.daemon.launch import load_validated
+
+    plan, generated, secrets_file = load_validated(paths, profile)
     if generated:
-        click.echo(f"generated {', '.join(generated)} into {secrets_file} (never tracked; "
-                   "set them in .env to choose your own)", err=True)
+        click.echo(f"generated {', '.join(generated)} into {secrets_file} (never tracked; set "
+                   "them in .env to choose your own)", err=True)
+    return plan
 
 
 def _running_client(paths: WorkspacePaths) -> DaemonClient:
@@ -93,36 +102,10 @@ def _running_client(paths: WorkspacePaths) -> DaemonClient:
 
 def _ensure_daemon(paths: WorkspacePaths, profile: str, validate: bool = False
                    ) -> tuple[DaemonClient, bool]:
-    """The running daemon's client (spawning one first if needed), and whether it is new.
-
-    With `validate`, the profile is read, checked and its missing secrets generated here — once
-    — so a configuration error exits 2 before anything is spawned; the daemon is handed the
-    plan instead of reading the profile again.
-    """
-    info = lifecycle.find_daemon(paths)
-    if info is not None:
-        if info.profile != profile:
-            raise DaemonError(f"the environment in {paths.root} runs profile {info.profile!r}; "
-                              f"stop it first (`neodev stop`) to start {profile!r}")
-        return DaemonClient(Path(info.socket)), False
-    plan_file = None
-    if validate:
-        plan = _load_plan(paths, profile)
-        for warning in plan.warnings:
-            click.secho(f"warning: {warning}", fg="yellow", err=True)
-        plan_file = lifecycle.write_plan(paths, plan.model_dump_json())
-    child = lifecycle.spawn_daemon(paths, profile, plan_file=plan_file)
-    info = lifecycle.wait_for_daemon(paths, child)
-    return DaemonClient(Path(info.socket)), True
-
-
-def _load_plan(paths: WorkspacePaths, profile: str) -> EnvironmentPlan:
-    """Read the profile once: generate its missing secrets, then resolve the plan."""
-    from neodev.config.loader import load_plan, read_profile
-
-    source = read_profile(paths.root, profile)
-    _prepare_secrets(paths, profile, source)
-    return load_plan(paths.root, profile, dict(os.environ), source=source)
+    """The running daemon's client (spawning one first if needed), and whether it is new."""
+    launched = ensure_daemon(paths, profile, validate=validate)
+    _tell(launched)
+    return DaemonClient(launched.socket), launched.fresh
 
 
 class NeodevGroup(click.Group):
@@ -141,9 +124,11 @@ class NeodevGroup(click.Group):
 def main(ctx: click.Context) -> None:
     """neodev: the NeoTool local development environment in one tool."""
     if ctx.invoked_subcommand is None:
+        # `neodev` on a terminal opens the dashboard (neodev.entry); here stdin or stdout is
+        # not a terminal (a script, a pipe): say what there is instead.
         click.echo(ctx.get_help())
-        click.echo("\nThe dashboard is not built yet: use `neodev start --wait` and "
-                   "`neodev status`.")
+        click.echo("\n`neodev` alone opens the dashboard in a terminal; in scripts use "
+                   "`neodev start --wait`, `neodev status --json`, `neodev logs`.")
 
 
 @main.command()

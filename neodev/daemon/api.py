@@ -23,6 +23,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from neodev import __version__
+from neodev.daemon.details import connection_string
 from neodev.daemon.environment import ACTIONS, Environment
 from neodev.engine.events import StreamEnded
 from neodev.engine.logs import LogQuery
@@ -121,6 +122,11 @@ def create_app(env: Environment, request_shutdown: Callable[[], None]) -> FastAP
     @app.get("/v1/units/{name}")
     async def unit(name: Annotated[str, Field(pattern=NAME)]) -> dict[str, Any]:
         return env.details(name)
+
+    @app.get("/v1/units/{name}/connection")
+    async def connection(name: Annotated[str, Field(pattern=NAME)]) -> dict[str, Any]:
+        env.check_unit(name)
+        return connection_string(env, name)
 
     @app.post("/v1/units/{name}/{action}")
     async def act(name: str, action: str) -> dict[str, Any]:
@@ -221,7 +227,7 @@ def status_document(env: Environment) -> dict[str, Any]:
             "profile": env.plan.profile, "project": env.plan.project,
             "workspace": str(env.paths.root), "units": [u.to_dict() for u in env.units()],
             "reaped_orphans": env.reaped, "clusters": env.jobs.reports,
-            "telemetry": env.observability.state(),
+            "telemetry": env.observability.state(), "volumes": list(env.plan.volumes),
             "jobs": [j.to_dict() for j in env.jobs.list() if j.state == "running"]}
 
 

@@ -223,6 +223,9 @@ class AsyncDaemonClient:
     async def unit(self, unit: str) -> dict[str, Any]:
         return await self._call("GET", f"/v1/units/{unit}")
 
+    async def connection(self, unit: str) -> dict[str, Any]:
+        return await self._call("GET", f"/v1/units/{unit}/connection")
+
     async def down(self, volumes: bool) -> dict[str, Any]:
         return await self._call("POST", "/v1/down", json={"volumes": volumes}, timeout=None)
 

@@ -9,6 +9,7 @@ started, ready).
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from neodev.config.display import plan_for_display
 from neodev.engine.verdicts import condition_met
@@ -56,3 +57,28 @@ def unit_details(env: Environment, name: str) -> dict[str, Any]:
                     "ignored_while_stopped": env.engine.reloads.ignored.get(name, 0)},
         "timeline": [entry.to_dict() for entry in env.engine.timeline(name)],
     }
+
+
+def connection_string(env: Environment, name: str) -> dict[str, str | None]:
+    """How to connect to a unit, secrets included (the person asked for it, on the 0600
+    socket): a libpq DSN for a Postgres container, else the unit's first URL or address."""
+    container = env.plan.containers.get(name)
+    if container is not None:
+        variables = container.environment
+        pg = next((p for p in container.ports if p.container_port == 5432), None)
+        if pg is not None and "POSTGRES_PASSWORD" in variables:
+            port = env.published_port(name, 5432) or pg.host_port
+            user = variables.get("POSTGRES_USER") or "postgres"
+            database = variables.get("POSTGRES_DB") or user
+            dsn = (f"postgresql://{quote(user, safe='')}:"
+                   f"{quote(variables['POSTGRES_PASSWORD'], safe='')}@127.0.0.1:{port}/"
+                   f"{quote(database, safe='')}")
+            return {"kind": "postgres", "value": dsn}
+    endpoints = env.engine.status_of(name).endpoints
+    if not endpoints:
+        return {"kind": None, "value": None}
+    first = endpoints[0]
+    if first.startswith("http"):
+        return {"kind": "url", "value": first}
+    address = first.split("->")[0]
+    return {"kind": "address", "value": f"http://{address}"}

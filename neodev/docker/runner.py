@@ -40,7 +40,14 @@ from neodev.docker.labels import (
 from neodev.docker.logs import SYSTEM, LogFollower
 from neodev.docker.project import anonymous_mounts, published_ports
 from neodev.docker.stats import stats_from_sample
-from neodev.engine.runner import BuildOutcome, HealthReport, LaunchResult, LogSink, Stats
+from neodev.engine.runner import (
+    BuildOutcome,
+    HealthReport,
+    LaunchResult,
+    LogSink,
+    Progress,
+    Stats,
+)
 from neodev.errors import DockerError
 from neodev.health.unit import UnitProbes
 from neodev.protocol import Health
@@ -121,7 +128,7 @@ class ContainerRunner:
         self._sink(line, stream, ts)
         self._probes.feed(line)
 
-    async def start(self) -> LaunchResult:
+    async def start(self, progress: Progress | None = None) -> LaunchResult:
         """Ensure the image, then adopt, restart or (re)create the container and follow its logs.
 
         Raises:
@@ -130,15 +137,23 @@ class ContainerRunner:
         loop = asyncio.get_running_loop()
         spec = self.spec
 
-        def progress(line: str) -> None:
+        say = progress or (lambda step: None)
+        pulling = False
+
+        def pull_progress(line: str) -> None:
+            nonlocal pulling
+            if not pulling:
+                pulling = True
+                post_to_loop(loop, say, f"pulling image {spec.image}")
             post_to_loop(loop, self._sink, f"pull {spec.image}: {line}", SYSTEM, time.time())
 
         image_id = await self._clients.call(
             f"look up image {spec.image}",
-            lambda c: ensure_image(c, spec.image, spec.image_variable, progress))
+            lambda c: ensure_image(c, spec.image, spec.image_variable, pull_progress))
         wanted = config_hash(spec, self.project, self.network, image_id)
         await self._stop_following()
         since = time.time()
+        say(f"starting container {self.container_name}")
         container_id, outcome = await self._clients.call(
             f"start container {self.container_name}", lambda c: self._launch(c, wanted))
         self._container_id = container_id

@@ -49,6 +49,10 @@ class BuildOutcome:
     """Seconds."""
 
 
+Progress = Callable[[str], None]
+"""progress(step) — what a start is doing now ("pulling image x", "creating container"): the
+engine shows it as the unit's reason while it starts."""
+
 LogSink = Callable[[str, str, float], None]
 """sink(line, stream, timestamp) — drivers call it for each output line of their unit (on the
 event loop). The daemon masks secrets and keeps the line in the engine's log store."""
@@ -72,7 +76,7 @@ class Runner(Protocol):
         """Whether `build()` does something (a process with a build step)."""
         ...
 
-    async def start(self) -> LaunchResult:
+    async def start(self, progress: Progress | None = None) -> LaunchResult:
         """Create (or adopt) and launch the unit; return once it runs. Raise NeodevError
         (EngineUnreachable when the unit's engine is gone, not the unit)."""
         ...

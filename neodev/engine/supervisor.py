@@ -198,7 +198,7 @@ class UnitSupervisor:
         self._update(state=UnitState.STARTING, reason=reason, exit_code=None)
         self._note("starting")
         try:
-            launch = await self.runner.start()
+            launch = await self.runner.start(self._progress)
         except EngineUnreachable as exc:
             return _RunEnd(outage=exc.message)
         except NeodevError as exc:
@@ -421,6 +421,13 @@ class UnitSupervisor:
         old, self.record = self.record, new
         changed = tuple(name for name in UNIT_FIELDS if getattr(old, name) != getattr(new, name))
         self._ctx.publish_status(new, changed)
+
+    def _progress(self, step: str) -> None:
+        """The runner says what the start is doing (pulling, creating...)."""
+        if self.record.state is UnitState.STARTING:
+            note = self._crash_loop_note(step) if self.record.crash_loop else step
+            self._update(reason=note)
+            self._note(step)
 
     def _note(self, what: str, detail: str = "") -> None:
         self.timeline.append(TimelineEntry(self._ctx.wall(), what, detail))

@@ -29,7 +29,14 @@ import psutil
 
 from neodev.config.model import ProcessSpec
 from neodev.engine.logs import LineSplitter
-from neodev.engine.runner import BuildOutcome, HealthReport, LaunchResult, LogSink, Stats
+from neodev.engine.runner import (
+    BuildOutcome,
+    HealthReport,
+    LaunchResult,
+    LogSink,
+    Progress,
+    Stats,
+)
 from neodev.errors import ProcessError
 from neodev.health.unit import UnitProbes
 from neodev.process.binding import bind_env
@@ -159,7 +166,7 @@ class ProcessRunner:
             resolved = found
         return [resolved, *(self.resolve(arg) for arg in self.spec.command[1:])]
 
-    async def start(self) -> LaunchResult:
+    async def start(self, progress: Progress | None = None) -> LaunchResult:
         """Spawn the process in a new session; return once it runs.
 
         Raises:

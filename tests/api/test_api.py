@@ -188,8 +188,8 @@ async def test_unit_details_mask_secrets_and_show_the_start_timeline(tmp_path: P
         assert details["depends_on"] == [{"service": "db", "condition": "healthy",
                                           "met": True, "state": "running"}]
         steps = [t["what"] for t in details["timeline"]]
-        assert steps[:4] == ["waiting for dependencies", "dependencies met", "starting",
-                             "running"]
+        assert steps[:5] == ["waiting for dependencies", "dependencies met", "starting",
+                             "starting run 1", "running"]
         assert "ready" in steps
         assert details["status"]["name"] == "api" and details["restart"] == "on-failure"
         assert details["readiness"]["kind"] == "tcp"

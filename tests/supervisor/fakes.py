@@ -13,7 +13,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from neodev.engine.runner import BuildOutcome, HealthReport, LaunchResult, Stats
+from neodev.engine.runner import BuildOutcome, HealthReport, LaunchResult, Progress, Stats
 from neodev.errors import EngineUnreachable, ProcessError
 from neodev.protocol import Health
 
@@ -65,8 +65,10 @@ class FakeRunner:
             return Run()
         return self.runs[min(self.starts, len(self.runs)) - 1]
 
-    async def start(self) -> LaunchResult:
+    async def start(self, progress: Progress | None = None) -> LaunchResult:
         self.starts += 1
+        if progress is not None:
+            progress(f"starting run {self.starts}")
         self._current = self._script()
         self.journal.append(("start", self.name))
         loop = asyncio.get_running_loop()

@@ -95,8 +95,8 @@ async def test_units_start_after_their_dependencies_are_healthy_and_stop_in_reve
     assert stops.index("web") < stops.index("api") < stops.index("db")
     assert {s.state for s in engine.status()} == {UnitState.STOPPED}
     timeline = [e.what for e in engine.timeline("api")]
-    assert timeline[:4] == ["waiting for dependencies", "dependencies met", "starting",
-                            "running"]
+    assert timeline[:5] == ["waiting for dependencies", "dependencies met", "starting",
+                            "starting run 1", "running"]
     assert "ready" in timeline
 
 
@@ -396,9 +396,9 @@ async def test_restart_never_starts_while_the_runner_is_still_stopping() -> None
         stopping = False
         overlapped = False
 
-        async def start(self):  # type: ignore[no-untyped-def]
+        async def start(self, progress=None):  # type: ignore[no-untyped-def]
             self.overlapped = self.overlapped or self.stopping
-            return await super().start()
+            return await super().start(progress)
 
         async def stop(self, grace: float) -> None:
             self.stopping = True

@@ -1,0 +1,39 @@
+"""The `neodev` command: the dashboard when no command is given on a terminal, else the CLI.
+
+The dashboard (`neodev.tui`) and the headless CLI (`neodev.cli`) are independent of each
+other; this is the one place that chooses between them, importing Textual only when the
+dashboard is what was asked for.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+PROFILE_FLAGS = ("-p", "--profile")
+
+
+def dashboard_profile(args: list[str]) -> str | None:
+    """The profile when `args` ask for the dashboard (nothing, or only a profile option)."""
+    if not args:
+        return os.environ.get("NEODEV_PROFILE") or "local"
+    if len(args) == 2 and args[0] in PROFILE_FLAGS:
+        return args[1]
+    if len(args) == 1 and args[0].startswith("--profile="):
+        return args[0].partition("=")[2]
+    return None
+
+
+def main() -> None:
+    profile = dashboard_profile(sys.argv[1:])
+    if profile is not None and sys.stdin.isatty() and sys.stdout.isatty():
+        from neodev.paths import WorkspacePaths, find_workspace
+        from neodev.tui.app import run_dashboard
+
+        message = run_dashboard(WorkspacePaths(find_workspace()), profile)
+        if message:
+            print(message)
+        return
+    from neodev.cli import main as cli
+
+    cli()

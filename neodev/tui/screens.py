@@ -1,0 +1,158 @@
+"""The dashboard's other screens: a unit's details, the key help, the `down --volumes` question.
+
+Each is self-contained: it is handed what it shows (the details document of `GET
+/v1/units/{name}`, the app's bindings, the volume names) and never talks to the daemon itself.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Button, Footer, Label, Static
+
+
+def _when(ts: float | None) -> str:
+    return "-" if ts is None else datetime.fromtimestamp(ts).strftime("%H:%M:%S.%f")[:-3]
+
+
+def details_renderables(details: dict[str, Any]) -> list[Any]:
+    """The details document as readable tables (pure: tested without a screen)."""
+    status = details["status"]
+    head = Table.grid(padding=(0, 2))
+    head.add_column(style="bold")
+    head.add_column()
+    spec = details.get("spec") or {}
+    what = spec.get("image") or " ".join(spec.get("command") or []) or "-"
+    rows = [("unit", f"{details['name']} ({details['kind']})"),
+            ("state", f"{status['state']} · health {status['health']} · "
+                      f"{'ready' if status['ready'] else 'not ready'}"),
+            ("why", status.get("reason") or "-"),
+            ("health check", status.get("health_detail") or "-"),
+            ("runs", what),
+            ("cwd", str(spec.get("cwd") or "-")),
+            ("restart", f"{details['restart']} · restarts {status['restarts']} · failures "
+                        f"{status['failures']}" + (" · crash loop" if status.get("crash_loop")
+                                                   else "")),
+            ("backoff", ", ".join(f"{k} {v}" for k, v in (details.get("backoff") or {}).items())),
+            ("last exit", str(details.get("last_exit_code"))),
+            ("readiness", _probe(details.get("readiness"))),
+            ("liveness", _probe(details.get("liveness")))]
+    reload = details.get("last_reload")
+    if reload:
+        rows.append(("last reload", f"{reload['outcome']} ({reload['cause']}) "
+                                    f"{reload.get('duration') or 0:.2f}s {reload.get('detail')}"))
+    for name, value in rows:
+        head.add_row(name, Text(str(value)))
+    out: list[Any] = [head]
+
+    ports = Table(title="ports", title_justify="left", expand=False)
+    for column in ("container", "host", "published", "protocol"):
+        ports.add_column(column)
+    for port in details.get("ports") or []:
+        ports.add_row(str(port.get("container_port", port.get("port"))),
+                      f"{port.get('host_ip', '127.0.0.1')}:{port.get('declared_host_port') or ''}",
+                      str(port.get("published_host_port") or "-"), port.get("protocol", "tcp"))
+    out.append(ports)
+
+    deps = Table(title="depends on", title_justify="left")
+    for column in ("unit", "condition", "met", "it is"):
+        deps.add_column(column)
+    for dep in details.get("depends_on") or []:
+        deps.add_row(dep["service"], dep["condition"], "yes" if dep["met"] else "no",
+                     dep["state"])
+    out.append(deps)
+
+    env = Table(title="environment (secrets masked)", title_justify="left")
+    env.add_column("name")
+    env.add_column("value", overflow="fold")
+    values = spec.get("env") or spec.get("environment") or {}
+    for key in sorted(values):
+        env.add_row(key, str(values[key]))
+    out.append(env)
+
+    timeline = Table(title="start timeline", title_justify="left")
+    for column in ("time", "step", "detail"):
+        timeline.add_column(column)
+    for entry in details.get("timeline") or []:
+        timeline.add_row(_when(entry["ts"]), entry["what"], entry.get("detail") or "")
+    out.append(timeline)
+    return out
+
+
+def _probe(probe: dict[str, Any] | None) -> str:
+    if not probe:
+        return "-"
+    target = probe.get("url") or (f"{probe.get('host')}:{probe.get('port')}"
+                                  if probe.get("kind") == "tcp" else
+                                  " ".join(probe.get("command") or []) or probe.get("pattern"))
+    return (f"{probe['kind']} {target or ''} · every {probe.get('interval')}s · "
+            f"{probe.get('retries')} retries · start period {probe.get('start_period')}s")
+
+
+class DetailsScreen(Screen[None]):
+    """Everything `GET /v1/units/{name}` gives, secrets masked."""
+
+    BINDINGS = [Binding("escape,q", "app.pop_screen", "Back", id="details.back")]
+
+    def __init__(self, details: dict[str, Any]) -> None:
+        super().__init__()
+        self.details = details
+
+    def compose(self) -> ComposeResult:
+        yield Label(f" {self.details['name']} — details", id="details-title")
+        with VerticalScroll(id="details-body"):
+            for renderable in details_renderables(self.details):
+                yield Static(renderable)
+        yield Footer()
+
+
+class HelpScreen(ModalScreen[None]):
+    """Every binding of the dashboard, with its key (after the user's keymap)."""
+
+    BINDINGS = [Binding("escape,q,question_mark", "app.pop_screen", "Close", id="help.close")]
+
+    def __init__(self, rows: list[tuple[str, str, str]]) -> None:
+        super().__init__()
+        self.rows = rows
+
+    def compose(self) -> ComposeResult:
+        table = Table(title="neodev — keys", expand=True)
+        table.add_column("key", style="bold cyan", no_wrap=True)
+        table.add_column("does")
+        table.add_column("id", style="dim")
+        for key, description, binding_id in self.rows:
+            table.add_row(key, description, binding_id)
+        with VerticalScroll(id="help-body"):
+            yield Static(table)
+            yield Static(Text("Remap keys in ~/.config/neodev/keymap.toml (or $NEODEV_KEYMAP): "
+                              "[keys] restart = \"ctrl+r\" — the ids are on the right.",
+                              style="dim"))
+
+
+class ConfirmDown(ModalScreen[bool]):
+    """`down --volumes` deletes data: say which volumes, and ask."""
+
+    BINDINGS = [Binding("escape,n", "dismiss(False)", "No", id="confirm.no"),
+                Binding("y", "dismiss(True)", "Yes, delete", id="confirm.yes")]
+
+    def __init__(self, volumes: list[str]) -> None:
+        super().__init__()
+        self.volumes = volumes
+
+    def compose(self) -> ComposeResult:
+        names = "\n".join(f"  • {v}" for v in self.volumes) or "  (no named volumes)"
+        yield Static(Text(f"Stop everything, remove the containers and DELETE these volumes "
+                          f"(their data is gone):\n{names}\n\nDelete? (y/n)"), id="confirm-text")
+        with Horizontal(id="confirm-buttons"):
+            yield Button("Delete the data", variant="error", id="yes")
+            yield Button("Keep it", variant="primary", id="no")
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")

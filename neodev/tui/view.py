@@ -1,0 +1,96 @@
+"""What the dashboard knows about the environment: the fold of the daemon's event stream.
+
+Kept apart from the widgets so it has one job: apply events (snapshots, unit records, reload
+phases, connection changes) and answer what the screen shows — the units in order, a minute of
+CPU and memory per unit for the sparklines, the Docker engine's state as the units report it,
+and the problems to show once each (root causes, not every dependent's repetition).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from neodev.daemon.client import Connection
+from neodev.protocol import Event, Snapshot, UnitChanged, UnitRecord, UnitState, fold
+
+HISTORY = 30
+"""Samples kept per unit for the sparklines: a minute at the daemon's 2 s stats interval."""
+OUTAGE = "Docker engine unreachable"
+SPARKS = "▁▂▃▄▅▆▇█"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something to tell the person once: a unit failed, and why."""
+
+    unit: str
+    text: str
+
+
+@dataclass
+class EnvironmentView:
+    """The client's fold of the event stream."""
+
+    units: dict[str, UnitRecord] = field(default_factory=dict)
+    connected: bool = False
+    connection_detail: str = "connecting…"
+    instance: str | None = None
+    seq: int = 0
+    cpu: dict[str, deque[float]] = field(default_factory=dict)
+    memory: dict[str, deque[int]] = field(default_factory=dict)
+
+    def apply(self, item: Event | Connection) -> list[str]:
+        """Fold one item in; returns the names of the units whose record changed."""
+        if isinstance(item, Connection):
+            self.connected = item.connected
+            self.connection_detail = item.detail or ("connected" if item.connected
+                                                     else "disconnected")
+            return []
+        self.seq = item.seq
+        if isinstance(item, Snapshot):
+            self.instance = item.instance
+            fold(self.units, item)
+            return list(self.units)
+        if isinstance(item, UnitChanged):
+            fold(self.units, item)
+            record = item.status
+            if "cpu_percent" in item.changed and record.cpu_percent is not None:
+                self.cpu.setdefault(record.name, deque(maxlen=HISTORY)).append(
+                    record.cpu_percent)
+            if "memory_bytes" in item.changed and record.memory_bytes is not None:
+                self.memory.setdefault(record.name, deque(maxlen=HISTORY)).append(
+                    record.memory_bytes)
+            return [record.name]
+        return []
+
+    def docker_state(self) -> str:
+        """`ok`, `unreachable` or `unknown`, as the container units report it."""
+        containers = [u for u in self.units.values() if u.kind == "container"]
+        if any(u.reason.startswith(OUTAGE) for u in containers):
+            return "unreachable"
+        if any(u.state is UnitState.RUNNING for u in containers):
+            return "ok"
+        return "unknown"
+
+    def problems(self) -> list[Problem]:
+        """Units that failed, with their own reason; dependents held back by them are not
+        listed again (their reason names the unit that failed)."""
+        found = []
+        for record in self.units.values():
+            failed = record.state in (UnitState.CRASHED, UnitState.BACKOFF) and (
+                record.start_failed or record.crash_loop or record.state is UnitState.CRASHED)
+            if failed or record.health.value == "unhealthy":
+                text = record.health_detail if record.health.value == "unhealthy" \
+                    else record.reason
+                found.append(Problem(record.name, text))
+        return found
+
+    def sparkline(self, unit: str, width: int = 8) -> str:
+        """The last `width` CPU samples of a unit as block characters."""
+        samples = list(self.cpu.get(unit, ()))[-width:]
+        if not samples:
+            return ""
+        top = max(max(samples), 1.0)
+        return "".join(SPARKS[min(int(s / top * (len(SPARKS) - 1)), len(SPARKS) - 1)]
+                       for s in samples)
