@@ -25,6 +25,11 @@ from neodev.statefile import write_private
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
+def generate_secret() -> str:
+    """A new random secret value (URL-safe, 32 characters)."""
+    return _random.token_urlsafe(24)
+
+
 def ensure_secrets(paths: WorkspacePaths, names: Iterable[str], environ: Mapping[str, str]
                    ) -> tuple[dict[str, str], list[str]]:
     """Make sure every named secret has a value, generating the missing ones.
@@ -52,7 +57,7 @@ def ensure_secrets(paths: WorkspacePaths, names: Iterable[str], environ: Mapping
     for name in names:
         value = environ.get(name) or stored.get(name)
         if not value:
-            value = _random.token_urlsafe(24)
+            value = generate_secret()
             generated.append(name)
         values[name] = value
     if generated:
@@ -76,14 +81,9 @@ def _append(paths: WorkspacePaths, new: dict[str, str]) -> None:
         raise ConfigError(f"cannot write generated secrets: {exc}", file=str(path)) from exc
 
 
-def prepare_secrets(workspace: Path, profile: str = "local",
-                    environ: Mapping[str, str] | None = None) -> tuple[list[str], Path]:
-    """Generate the missing secrets a profile lists; call before `load_plan`.
-
-    Returns:
-        (names generated now, the secrets file they were written to).
-    """
-    workspace = workspace.resolve()
+def _listed_secrets(workspace: Path, profile: str, environ: Mapping[str, str] | None
+                    ) -> tuple[list[str], dict[str, str]]:
+    """(the secret names a profile lists, the variables every layer already sets)."""
     environ = dict(os.environ if environ is None else environ)
     profile_file = resolve_profile(workspace, profile)
     raw = parse_toml(profile_file.read_text(encoding="utf-8"), str(profile_file))
@@ -92,6 +92,32 @@ def prepare_secrets(workspace: Path, profile: str = "local",
         raise ConfigError("`secrets` must be a list of variable names", file=str(profile_file),
                           key="project.secrets")
     variables, _, _ = profile_variables(workspace, profile_file, raw, environ)
+    return names, variables
+
+
+def missing_secrets(workspace: Path, profile: str = "local",
+                    environ: Mapping[str, str] | None = None) -> list[str]:
+    """The secrets a profile lists that no layer sets (environment, `.env`, generated file).
+
+    Writes nothing: for callers that supply values of their own (the pytest plugin's
+    throwaway containers) instead of generating persistent ones.
+
+    Raises:
+        ConfigError: the profile is unknown or its `secrets` list is malformed.
+    """
+    names, variables = _listed_secrets(workspace.resolve(), profile, environ)
+    return [name for name in dict.fromkeys(names) if not variables.get(name)]
+
+
+def prepare_secrets(workspace: Path, profile: str = "local",
+                    environ: Mapping[str, str] | None = None) -> tuple[list[str], Path]:
+    """Generate the missing secrets a profile lists; call before `load_plan`.
+
+    Returns:
+        (names generated now, the secrets file they were written to).
+    """
+    workspace = workspace.resolve()
+    names, variables = _listed_secrets(workspace, profile, environ)
     paths = WorkspacePaths(workspace)
     _, generated = ensure_secrets(paths, names, variables)
     return generated, paths.secrets_file
