@@ -1,0 +1,96 @@
+"""The adapter to testcontainers: `start()` creates the container with exactly the arguments
+`create_args` made — ports bound on 127.0.0.1, binds, throwaway mounts, labels, network and
+healthcheck — which `with_bind_ports` alone could not do. Docker is replaced by a recorder of
+the `create` call (testcontainers' own client class), so no engine is needed."""
+
+from __future__ import annotations
+
+import types
+from typing import Any
+
+import pytest
+import testcontainers.core.container as tc_container
+from testcontainers.core.wait_strategies import (
+    ContainerStatusWaitStrategy,
+    HealthcheckWaitStrategy,
+)
+
+from neodev.config.model import ContainerSpec, HealthcheckSpec, PortMapping, VolumeMount
+from neodev.docker.create_args import CreateOptions, create_args
+from neodev.testing.containers import readiness, to_testcontainer
+
+
+class RecordingClient:
+    """Stands in for testcontainers' DockerClient: records create(), starts nothing."""
+
+    created: list[dict[str, Any]] = []
+
+    def __init__(self, **_: Any) -> None:
+        self.client = self
+
+    def create(self, image: str, **kwargs: Any) -> object:
+        RecordingClient.created.append({"image": image, **kwargs})
+        return types.SimpleNamespace(short_id="0123456789ab")
+
+    def start(self, container: object) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class Ready:
+    def wait_until_ready(self, container: object) -> None:
+        pass
+
+
+def test_start_creates_the_container_with_the_translated_arguments(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tc_container, "DockerClient", RecordingClient)
+    monkeypatch.setattr(tc_container.c, "ryuk_disabled", True)
+    RecordingClient.created.clear()
+    spec = ContainerSpec(
+        name="prometheus", service="prometheus", image="neodev-test/prometheus:2.42",
+        command=("--config.file=/etc/prometheus/prometheus.yml",),
+        environment={"A": "1"},
+        ports=(PortMapping(container_port=9090, host_port=9090),),
+        volumes=(VolumeMount(type="bind", source="/ws/compose/prometheus.yml",
+                             target="/etc/prometheus/prometheus.yml", read_only=True),
+                 VolumeMount(type="volume", source="neotool_prometheus-data",
+                             target="/prometheus")),
+        healthcheck=HealthcheckSpec(test=("CMD", "true"), interval=5, timeout=5, retries=12),
+        extra_hosts={"host.docker.internal": "host-gateway"})
+    labels = {"dev.neodev.pytest.session": "abc"}
+    args = create_args(spec, "neotool-pytest-abc", "neotool-pytest-abc_default", "hash",
+                       CreateOptions(name="neotool-pytest-abc-prometheus-1",
+                                     random_loopback_ports=True, throwaway_volumes=True,
+                                     labels=labels, max_health_interval=0.5))
+    args["networking_config"] = {"neotool-pytest-abc_default": {"Aliases": ["prometheus"]}}
+    # The compose healthcheck is the wait strategy; without one, "running" is.
+    assert isinstance(readiness(args, 30), HealthcheckWaitStrategy)
+    assert isinstance(readiness({**args, "healthcheck": None}, 30), ContainerStatusWaitStrategy)
+    to_testcontainer(args, startup_timeout=30).waiting_for(Ready()).start()
+
+    (created,) = RecordingClient.created
+    assert created["image"] == "neodev-test/prometheus:2.42"
+    assert created["name"] == "neotool-pytest-abc-prometheus-1"
+    assert created["command"] == ["--config.file=/etc/prometheus/prometheus.yml"]
+    assert created["environment"] == {"A": "1"}
+    assert created["ports"] == {"9090/tcp": ("127.0.0.1", None)}
+    assert created["volumes"] == {"/ws/compose/prometheus.yml": {
+        "bind": "/etc/prometheus/prometheus.yml", "mode": "ro"}}
+    assert created["mounts"] == [{"Type": "volume", "Target": "/prometheus", "ReadOnly": False,
+                                  "VolumeOptions": {"Labels": labels}}]
+    assert created["network"] == "neotool-pytest-abc_default"
+    assert created["networking_config"] == args["networking_config"]
+    assert created["labels"]["dev.neodev.pytest.session"] == "abc"
+    assert created["healthcheck"]["interval"] == 500_000_000
+    assert created["restart_policy"] == {"Name": "no"}
+    assert created["extra_hosts"] == {"host.docker.internal": "host-gateway"}
+
+
+def test_a_source_mounted_twice_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tc_container, "DockerClient", RecordingClient)
+    args = {"image": "x", "volumes": ["/a:/one:ro", "/a:/two:ro"], "ports": {}}
+    with pytest.raises(ValueError, match="/a is mounted twice"):
+        to_testcontainer(args, startup_timeout=1)
