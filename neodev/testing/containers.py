@@ -2,7 +2,7 @@
 
 `neodev.docker.create_args` speaks docker-py's `containers.create(**kwargs)`. `DockerContainer`
 passes unknown keyword arguments straight to that call, but a few names it sets itself
-(`environment`, `ports`, `volumes`, `name`, `command`) and would pass twice, and its own
+(`environment`, `ports`, `volumes`, `tmpfs`, `name`, `command`) and would pass twice, and its own
 `with_bind_ports` cannot bind a host IP. So those few go where `DockerContainer` keeps them —
 ports as docker-py bindings (`("127.0.0.1", None)`: a random host port on the loopback),
 bind strings as volume mappings — and everything else goes through as kwargs. This module is
@@ -44,6 +44,7 @@ def to_testcontainer(args: dict[str, Any], startup_timeout: float) -> DockerCont
     command = kwargs.pop("command", None)
     ports = kwargs.pop("ports", {})
     binds = kwargs.pop("volumes", [])
+    tmpfs = kwargs.pop("tmpfs", {})
     container = DockerContainer(image, env=dict(kwargs.pop("environment", {})),
                                 name=kwargs.pop("name", None))
     # Through with_kwargs, not the constructor: its own `network` parameter wants a
@@ -53,6 +54,7 @@ def to_testcontainer(args: dict[str, Any], startup_timeout: float) -> DockerCont
         container.with_command(command)
     # testcontainers types `ports` as {port: host port}; docker-py also takes (ip, port).
     container.ports.update(ports)
+    container.tmpfs.update(tmpfs)  # {path: Docker tmpfs options}, passed to create() as is
     for bind in binds:
         source, target, mode = str(bind).rsplit(":", 2)
         if source in container.volumes:

@@ -8,7 +8,7 @@ report of a failing test.
 
 Options: `--neodev-profile` / ini `neodev_profile` (default `local`), `--neodev-attach` / ini
 `neodev_attach`, ini `neodev_migrate`, `neodev_startup_timeout`, `neodev_pull_timeout`,
-`neodev_log_lines`. Marker: `@pytest.mark.neodev("postgres", ...)`. Fixtures:
+`neodev_log_lines`, `neodev_volumes`. Marker: `@pytest.mark.neodev("postgres", ...)`. Fixtures:
 `neodev_session`, `neodev_service`, `neodev_services`, `neodev_postgres`, `neodev_prometheus`,
 `neodev_db`. Hook: `pytest_neodev_migrate(dsn, postgres)`.
 """
@@ -16,7 +16,7 @@ Options: `--neodev-profile` / ini `neodev_profile` (default `local`), `--neodev-
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Iterator
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 import pytest
 
@@ -70,6 +70,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                   default=str(DEFAULT_PULL_TIMEOUT))
     parser.addini("neodev_log_lines", "service log lines attached to a failing test's report",
                   default=str(DEFAULT_LOG_LINES))
+    parser.addini("neodev_volumes", "what replaces the profile's named volumes: tmpfs "
+                  "(in memory, the default) or anonymous (on disk, removed with the container)",
+                  default="tmpfs")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -142,7 +145,17 @@ def _settings(config: pytest.Config) -> Settings:
         startup_timeout=_number(config, "neodev_startup_timeout"),
         pull_timeout=_number(config, "neodev_pull_timeout"),
         log_lines=int(_number(config, "neodev_log_lines")),
+        volumes=_volumes(config),
     )
+
+
+def _volumes(config: pytest.Config) -> Literal["tmpfs", "anonymous"]:
+    raw = str(config.getini("neodev_volumes") or "tmpfs").strip()
+    if raw == "anonymous":
+        return "anonymous"
+    if raw != "tmpfs":
+        raise pytest.UsageError(f"ini option neodev_volumes = {raw!r}: use tmpfs or anonymous")
+    return "tmpfs"
 
 
 def _number(config: pytest.Config, name: str) -> float:

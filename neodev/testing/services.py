@@ -217,10 +217,14 @@ class NeodevSession:
         image_id = self._docker(f"look up image {spec.image}", lambda: ensure_image(
             client, spec.image, spec.image_variable,
             lambda line: log.info("%s: %s", spec.name, line), self.settings.pull_timeout))
+        image_user = self._docker(f"inspect image {spec.image}", lambda: str(
+            (client.images.get(image_id).attrs.get("Config") or {}).get("User") or ""))
         args = create_args(spec, self.project, network,
                            config_hash(spec, self.project, network, image_id),
                            CreateOptions(name=container_name(self.project, spec.service),
-                                         random_loopback_ports=True, throwaway_volumes=True,
+                                         random_loopback_ports=True,
+                                         throwaway_volumes=self.settings.volumes,
+                                         image_user=image_user,
                                          labels=self.run.labels,
                                          max_health_interval=self.settings.health_interval))
         # Other services reach it by its compose name, as in the dev environment.

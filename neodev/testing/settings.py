@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from neodev.config.loader import load_plan
 from neodev.config.model import EnvironmentPlan
@@ -53,6 +54,9 @@ class Settings:
     """Lines of each used service's log attached to a failing test's report."""
     health_interval: float = DEFAULT_HEALTH_INTERVAL
     """Cap on the healthcheck interval while a test waits for it (the check is unchanged)."""
+    volumes: Literal["tmpfs", "anonymous"] = "tmpfs"
+    """What replaces the profile's named volumes: memory (fast, nothing on disk) or labelled
+    anonymous volumes removed with the container (for data bigger than memory)."""
 
     @property
     def lock_timeout(self) -> float:

@@ -68,7 +68,7 @@ def dev_postgres(engine: docker.DockerClient, tmp_path: Path,
     plan = load_plan(workspace, "devlike")
     args = create_args(plan.containers["postgres"], project, "bridge", "dev-hash", CreateOptions(
         name=container_name(project, "postgres"), random_loopback_ports=True,
-        throwaway_volumes=True, labels=TEST_LABELS))
+        throwaway_volumes="tmpfs", labels=TEST_LABELS))
     assert args["image"] == TEST_POSTGRES_IMAGE
     container = engine.containers.create(**args)
     try:

@@ -38,6 +38,8 @@ def test_next_run(neodev_prometheus):
 def test_the_next_run_removes_what_a_killed_run_left(
         pytester: pytest.Pytester, plugin_env: pytest.MonkeyPatch,
         engine: docker.DockerClient) -> None:
+    # On-disk throwaway volumes this time: they must be found by their labels, too.
+    pytester.makeini("[pytest]\nneodev_volumes = anonymous\n")
     crashed = run_inner(pytester, CRASHING_SUITE, timeout=120)
     assert crashed.result.ret == -9, crashed.result.stdout.str()
     left = leftovers(engine, crashed.session)

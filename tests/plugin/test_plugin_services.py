@@ -34,7 +34,7 @@ def describe(service, container_id):
     record("containers.jsonl", service=service, id=c.id, name=c.name,
            ports=c.attrs["NetworkSettings"]["Ports"], mounts=c.attrs["Mounts"],
            networks=list(c.attrs["NetworkSettings"]["Networks"]), labels=c.labels,
-           healthcheck=c.attrs["Config"]["Healthcheck"],
+           healthcheck=c.attrs["Config"]["Healthcheck"], tmpfs=c.attrs["HostConfig"].get("Tmpfs"),
            restart=c.attrs["HostConfig"]["RestartPolicy"])
 
 
@@ -80,10 +80,14 @@ def test_fixtures_start_the_profile_services_alone_and_leave_nothing(
         for bindings in c["ports"].values():
             assert bindings and all(b["HostIp"] == "127.0.0.1" for b in bindings), c["ports"]
             assert all(b["HostPort"] not in ("5432", "9090") for b in bindings)
-        # Throwaway volumes: anonymous, labelled with the run; never the dev named volumes.
+        # Throwaway volumes, never the dev named volumes: Postgres (root entrypoint) in
+        # memory, Prometheus (runs as `nobody`) on an anonymous volume of the run.
         volumes = [m for m in c["mounts"] if m["Type"] == "volume"]
-        assert volumes and all(len(m["Name"]) == 64 for m in volumes), c["mounts"]
         assert not any(m["Name"].startswith("neotool_") for m in volumes)
+        if service == "postgres":
+            assert volumes == [] and c["tmpfs"] == {"/var/lib/postgresql": "rw"}
+        else:
+            assert [(len(m["Name"]), m["Destination"]) for m in volumes] == [(64, "/prometheus")]
         # A network of the run's own, the run's labels, Docker never restarts it.
         assert c["networks"] == [f"neotool-pytest-{inner.session}_default"]
         assert c["name"] == f"neotool-pytest-{inner.session}-{service}-1"

@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from neodev.config.loader import load_plan
 from neodev.config.model import ContainerSpec, HealthcheckSpec, PortMapping, VolumeMount
 from neodev.docker.create_args import (
@@ -19,6 +21,7 @@ from neodev.docker.create_args import (
     create_args,
     healthcheck_nanos,
     port_bindings,
+    tmpfs_owner,
 )
 from tests.constants import REPO_ROOT
 
@@ -99,8 +102,8 @@ def test_ports_fixed_random_twice_and_random_loopback() -> None:
 def test_throwaway_volumes_are_labelled_anonymous_mounts_and_binds_stay() -> None:
     labels = {"dev.neodev.pytest.session": "abc"}
     args = create_args(spec(), "neotool-pytest-abc", "net", "h",
-                       CreateOptions(throwaway_volumes=True, random_loopback_ports=True,
-                                     labels=labels))
+                       CreateOptions(throwaway_volumes="anonymous",
+                                     random_loopback_ports=True, labels=labels))
     assert args["mounts"] == [{"Type": "volume", "Target": "/var/lib/postgresql",
                                "ReadOnly": False, "VolumeOptions": {"Labels": labels}}]
     # The developer's named volume is not mounted at all.
@@ -109,6 +112,29 @@ def test_throwaway_volumes_are_labelled_anonymous_mounts_and_binds_stay() -> Non
     assert args["ports"] == {"5432/tcp": ("127.0.0.1", None)}
     assert args["labels"]["dev.neodev.pytest.session"] == "abc"
     assert args["labels"]["com.docker.compose.project"] == "neotool-pytest-abc"
+    assert "tmpfs" not in args
+
+
+def test_tmpfs_throwaway_volumes_live_in_memory_only() -> None:
+    args = create_args(spec(), "t", "net", "h", CreateOptions(throwaway_volumes="tmpfs"))
+    assert args["tmpfs"] == {"/var/lib/postgresql": "rw"}
+    assert "mounts" not in args
+    assert args["volumes"] == ["/ws/compose/init.sql:/docker-entrypoint-initdb.d/init.sql:ro"]
+    # A numeric user gets the tmpfs; a user name cannot: an anonymous volume instead.
+    numeric = create_args(spec(user="472"), "t", "net", "h",
+                          CreateOptions(throwaway_volumes="tmpfs", image_user="nobody"))
+    assert numeric["tmpfs"] == {"/var/lib/postgresql": "rw,uid=472,gid=472"}
+    named = create_args(spec(), "t", "net", "h",
+                        CreateOptions(throwaway_volumes="tmpfs", image_user="nobody"))
+    assert "tmpfs" not in named
+    assert [m["Target"] for m in named["mounts"]] == ["/var/lib/postgresql"]
+
+
+@pytest.mark.parametrize(("user", "options"), [
+    ("", ""), ("root", ""), ("0:0", ""), ("10001", "uid=10001,gid=10001"),
+    ("472:0", "uid=472,gid=0"), ("nobody", None), ("1000:staff", None)])
+def test_tmpfs_owner(user: str, options: str | None) -> None:
+    assert tmpfs_owner(user) == options
 
 
 def test_inherited_anonymous_volumes_are_mounted_where_the_spec_has_none() -> None:
@@ -148,7 +174,7 @@ def test_the_local_profile_translates_without_a_host_port_on_another_interface()
             for host_ip, _ in binding if isinstance(binding, list) else [binding]:
                 assert host_ip == "127.0.0.1", name
         test_args = create_args(container, "t", "t_net", "h", CreateOptions(
-            throwaway_volumes=True, random_loopback_ports=True))
+            throwaway_volumes="tmpfs", random_loopback_ports=True))
         assert not any(v.split(":")[0] in plan.volumes for v in test_args["volumes"]), name
 
 

@@ -63,7 +63,7 @@ def test_start_creates_the_container_with_the_translated_arguments(
     labels = {"dev.neodev.pytest.session": "abc"}
     args = create_args(spec, "neotool-pytest-abc", "neotool-pytest-abc_default", "hash",
                        CreateOptions(name="neotool-pytest-abc-prometheus-1",
-                                     random_loopback_ports=True, throwaway_volumes=True,
+                                     random_loopback_ports=True, throwaway_volumes="anonymous",
                                      labels=labels, max_health_interval=0.5))
     args["networking_config"] = {"neotool-pytest-abc_default": {"Aliases": ["prometheus"]}}
     # The compose healthcheck is the wait strategy; without one, "running" is.
@@ -87,6 +87,15 @@ def test_start_creates_the_container_with_the_translated_arguments(
     assert created["healthcheck"]["interval"] == 500_000_000
     assert created["restart_policy"] == {"Name": "no"}
     assert created["extra_hosts"] == {"host.docker.internal": "host-gateway"}
+
+
+def test_tmpfs_goes_where_testcontainers_keeps_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tc_container, "DockerClient", RecordingClient)
+    monkeypatch.setattr(tc_container.c, "ryuk_disabled", True)
+    RecordingClient.created.clear()
+    args = {"image": "x", "ports": {}, "volumes": [], "tmpfs": {"/var/lib/postgresql": ""}}
+    to_testcontainer(args, startup_timeout=1).waiting_for(Ready()).start()
+    assert RecordingClient.created[0]["tmpfs"] == {"/var/lib/postgresql": ""}
 
 
 def test_a_source_mounted_twice_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
