@@ -34,13 +34,13 @@ from neodev.docker.client import connect_from_env, engine_unreachable, translate
 from neodev.docker.create_args import CreateOptions, config_hash, create_args
 from neodev.docker.images import ensure_image
 from neodev.docker.labels import PYTEST_SESSION, container_name
-from neodev.docker.project import container_published_port, running_service_containers
+from neodev.docker.project import container_published_port
 from neodev.engine.graph import start_waves, with_dependencies
 from neodev.errors import NeodevError
+from neodev.testing.attach import dev_postgres
 from neodev.testing.containers import to_testcontainer
 from neodev.testing.databases import DatabaseError, Databases, Migrate
 from neodev.testing.endpoints import (
-    POSTGRES_PORT,
     PostgresService,
     ServiceEndpoint,
     postgres_endpoint,
@@ -270,32 +270,10 @@ class NeodevSession:
         return databases.create(name)
 
     def _dev_postgres(self, spec: ContainerSpec) -> PostgresService:
-        plan = self.plan
-        if "POSTGRES_PASSWORD" in self._throwaway:
-            raise ServiceError(
-                "attach mode logs in to the dev environment's Postgres, but POSTGRES_PASSWORD "
-                f"is set neither in the environment, nor in {plan.env_file or '.env'}, nor in "
-                ".neodev/secrets.env (where `neodev start` generates it). Set it, or run "
-                "without --neodev-attach to get a Postgres of the tests' own.")
-        client = self.client()
-        found = self._docker("find the dev Postgres", lambda: running_service_containers(
-            client, plan.project, spec.service))
-        where = (f"compose project {plan.project!r}, service {spec.service!r} (labels "
-                 f"com.docker.compose.project={plan.project}, "
-                 f"com.docker.compose.service={spec.service})")
-        if not found:
-            raise ServiceError(f"attach mode: no running Postgres container of {where}. Start "
-                               f"the dev environment first: `neodev start --wait {spec.name}`.")
-        container = found[0]
-        health = ((container.attrs.get("State") or {}).get("Health") or {}).get("Status")
-        if health not in (None, "healthy"):
-            raise ServiceError(f"attach mode: the dev Postgres {container.name} is {health}; "
-                               "wait until `neodev status` shows it healthy.")
-        port = container_published_port(container, POSTGRES_PORT)
-        if port is None:
-            raise ServiceError(f"attach mode: the dev Postgres {container.name} of {where} does "
-                               f"not publish port {POSTGRES_PORT} on the host.")
-        return postgres_endpoint(spec, {POSTGRES_PORT: port}, str(container.id))
+        plan, client = self.plan, self.client()
+        return self._docker("find the dev Postgres", lambda: dev_postgres(
+            client, plan.project, spec, "POSTGRES_PASSWORD" not in self._throwaway,
+            plan.env_file))
 
     # -- databases ------------------------------------------------------------------------
 
@@ -406,10 +384,16 @@ class NeodevSession:
     # -- the end --------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Close this process's connections (every process, at the end of its session)."""
+        """Close this process's connections (every process, at the end of its session).
+
+        Services stay up: the run's owner removes them (`finish`), after every worker.
+        """
         if self._databases is not None:
             self._databases.close()
             self._databases = None
+        if self._client is not None:
+            self._client.close()
+            self._client = None
 
     def finish(self) -> list[str]:
         """End the run (its owner only): remove its containers, volumes, network, databases.
@@ -441,8 +425,7 @@ class NeodevSession:
                 problems.append(str(e))
             except NeodevError as e:
                 problems.append(e.message)
-        if self._client is not None:
-            self._client.close()
+        self.close()
         shutil.rmtree(state.directory, ignore_errors=True)  # a private temp dir
         return problems
 
