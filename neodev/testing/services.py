@@ -41,6 +41,7 @@ from neodev.testing.attach import dev_postgres
 from neodev.testing.containers import to_testcontainer
 from neodev.testing.databases import DatabaseError, Databases, Migrate
 from neodev.testing.endpoints import (
+    POSTGRES_PORT,
     PostgresService,
     ServiceEndpoint,
     postgres_endpoint,
@@ -230,7 +231,8 @@ class NeodevSession:
         # Other services reach it by its compose name, as in the dev environment.
         args["networking_config"] = {network: client.api.create_endpoint_config(
             aliases=[spec.service])}
-        container = to_testcontainer(args, self.settings.startup_timeout)
+        container = to_testcontainer(args, self.settings.startup_timeout,
+                                     POSTGRES_PORT if spec.name == POSTGRES else None)
         try:
             container.start()
         except (TimeoutError, RuntimeError) as e:

@@ -197,10 +197,13 @@ def test_ready_means_initialised(neodev_postgres):
 '''
 
 
+@pytest.mark.parametrize("healthcheck", ["compose", "socket-only"])
 def test_postgres_readiness_waits_for_the_first_run_initialisation(
-        pytester: pytest.Pytester, plugin_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+        pytester: pytest.Pytester, plugin_env: pytest.MonkeyPatch, tmp_path: Path,
+        healthcheck: str) -> None:
     # A workspace whose compose file is the repository's Postgres service verbatim, plus an
-    # init script that keeps the socket-only init server busy for 3 s.
+    # init script that keeps the socket-only init server busy for 3 s. "socket-only": a
+    # healthcheck that forgot `-h` and passes during the init; the plugin must still wait.
     workspace = tmp_path / "ws"
     (workspace / "profiles").mkdir(parents=True)
     (workspace / "compose" / "initdb").mkdir(parents=True)
@@ -210,6 +213,8 @@ def test_postgres_readiness_waits_for_the_first_run_initialisation(
     compose = yaml.safe_load((REPO_ROOT / "compose/docker-compose.local.yml").read_text())
     postgres = compose["services"]["postgres"]
     postgres["volumes"].append("./initdb:/docker-entrypoint-initdb.d:ro")
+    if healthcheck == "socket-only":
+        postgres["healthcheck"]["test"] = ["CMD-SHELL", 'pg_isready -U "$${POSTGRES_USER}"']
     (workspace / "compose" / "stack.yml").write_text(yaml.safe_dump(
         {"name": "ndslowinit", "services": {"postgres": postgres},
          "volumes": {"postgres-data": None}}))

@@ -5,19 +5,22 @@ the `create` call (testcontainers' own client class), so no engine is needed."""
 
 from __future__ import annotations
 
+import socket
+import threading
 import types
 from typing import Any
 
 import pytest
 import testcontainers.core.container as tc_container
 from testcontainers.core.wait_strategies import (
+    CompositeWaitStrategy,
     ContainerStatusWaitStrategy,
     HealthcheckWaitStrategy,
 )
 
 from neodev.config.model import ContainerSpec, HealthcheckSpec, PortMapping, VolumeMount
 from neodev.docker.create_args import CreateOptions, create_args
-from neodev.testing.containers import readiness, to_testcontainer
+from neodev.testing.containers import answers_ssl_request, readiness, to_testcontainer
 
 
 class RecordingClient:
@@ -103,3 +106,39 @@ def test_a_source_mounted_twice_is_refused(monkeypatch: pytest.MonkeyPatch) -> N
     args = {"image": "x", "volumes": ["/a:/one:ro", "/a:/two:ro"], "ports": {}}
     with pytest.raises(ValueError, match="/a is mounted twice"):
         to_testcontainer(args, startup_timeout=1)
+
+
+def _server(reply: bytes) -> tuple[socket.socket, threading.Thread]:
+    """A one-connection TCP server on 127.0.0.1 that reads 8 bytes and sends `reply`."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(8)
+            if reply:
+                conn.sendall(reply)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return listener, thread
+
+
+@pytest.mark.parametrize(("reply", "ready"), [(b"N", True), (b"S", True), (b"", False)])
+def test_postgres_must_answer_the_ssl_request(reply: bytes, ready: bool) -> None:
+    # b"": what Docker's port proxy does while nothing listens in the container.
+    listener, thread = _server(reply)
+    with listener:
+        assert answers_ssl_request("127.0.0.1", listener.getsockname()[1]) is ready
+        thread.join(timeout=5)
+
+
+def test_nothing_listening_is_not_ready() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        port = probe.getsockname()[1]
+    assert answers_ssl_request("127.0.0.1", port) is False
+
+
+def test_postgres_readiness_adds_the_host_check_to_the_healthcheck() -> None:
+    strategy = readiness({"healthcheck": {"test": ["CMD", "true"]}}, 30, postgres_port=5432)
+    assert isinstance(strategy, CompositeWaitStrategy)
