@@ -237,8 +237,10 @@ class NeodevSession:
             container.start()
         except (TimeoutError, RuntimeError) as e:
             logs = self._tail_of(container, self.settings.log_lines)
+            # A half-started container is removed at once; should that fail too, the error
+            # below is the one to report, and the run's owner removes it by label anyway.
             with contextlib.suppress(DockerException, requests.exceptions.RequestException):
-                container.stop()  # a half-started container is removed at once
+                container.stop()
             raise ServiceError(
                 f"service {spec.name} (image {spec.image}) did not become ready within "
                 f"{self.settings.startup_timeout:g} s: {self._mask(str(e).splitlines()[0])}"
@@ -246,7 +248,7 @@ class NeodevSession:
             ) from e
         except (DockerException, requests.exceptions.RequestException) as e:
             with contextlib.suppress(DockerException, requests.exceptions.RequestException):
-                container.stop()
+                container.stop()  # as above: the owner's cleanup by label is the backstop
             raise translate(e, f"start container for service {spec.name}") from e
         wrapped = container.get_wrapped_container()
         self._docker(f"inspect service {spec.name}", wrapped.reload)
