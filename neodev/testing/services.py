@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 import requests
 from docker import DockerClient
 from docker.errors import DockerException, NotFound
+from testcontainers.core.config import testcontainers_config
 
 from neodev.config.display import mask_text, secret_values
 from neodev.config.hints import did_you_mean
@@ -233,6 +234,11 @@ class NeodevSession:
             aliases=[spec.service])}
         container = to_testcontainer(args, self.settings.startup_timeout,
                                      POSTGRES_PORT if spec.name == POSTGRES else None)
+        if self.run.worker:
+            # Ryuk (where it can be pulled) would remove the container as soon as this worker
+            # ends, while other workers of the run still use it; the run's owner and the
+            # janitor remove it instead.
+            testcontainers_config.ryuk_disabled = True
         try:
             container.start()
         except (TimeoutError, RuntimeError) as e:
