@@ -34,6 +34,10 @@ from docker.errors import DockerException, NotFound  # noqa: E402
 
 from tests.constants import TEST_LABEL, TEST_SESSION_ID, TEST_SESSION_LABEL  # noqa: E402
 
+# tests/plugin/ runs small suites with pytester. pytest refuses `pytest_plugins` in a conftest
+# below the top level (tests/plugin/conftest.py) once a whole-suite run collects it, so here.
+pytest_plugins = ["pytester"]
+
 ENGINE_HINT = (
     "The Docker tests need a running Docker engine and never skip. Run the suite with "
     "`bash tests/run.sh` (it installs and starts dockerd on Debian as root), or start Docker "

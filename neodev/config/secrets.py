@@ -24,6 +24,11 @@ from neodev.statefile import write_private
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
+def generate_secret() -> str:
+    """A new random secret value (URL-safe, 32 characters)."""
+    return _random.token_urlsafe(24)
+
+
 def ensure_secrets(paths: WorkspacePaths, names: Iterable[str], environ: Mapping[str, str]
                    ) -> tuple[dict[str, str], list[str]]:
     """Make sure every named secret has a value, generating the missing ones.
@@ -51,7 +56,7 @@ def ensure_secrets(paths: WorkspacePaths, names: Iterable[str], environ: Mapping
     for name in names:
         value = environ.get(name) or stored.get(name)
         if not value:
-            value = _random.token_urlsafe(24)
+            value = generate_secret()
             generated.append(name)
         values[name] = value
     if generated:
@@ -75,6 +80,34 @@ def _append(paths: WorkspacePaths, new: dict[str, str]) -> None:
         raise ConfigError(f"cannot write generated secrets: {exc}", file=str(path)) from exc
 
 
+def _listed_secrets(workspace: Path, profile: str, environ: Mapping[str, str] | None,
+                    source: ProfileSource | None = None) -> tuple[list[str], dict[str, str]]:
+    """(the secret names a profile lists, the variables every layer already sets)."""
+    environ = dict(os.environ if environ is None else environ)
+    source = source or read_profile(workspace, profile)
+    profile_file, raw = source.path, source.raw
+    names = (raw.get("project") or {}).get("secrets") or []
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ConfigError("`secrets` must be a list of variable names", file=str(profile_file),
+                          key="project.secrets")
+    variables, _, _ = profile_variables(workspace, profile_file, raw, environ)
+    return names, variables
+
+
+def missing_secrets(workspace: Path, profile: str = "local",
+                    environ: Mapping[str, str] | None = None) -> list[str]:
+    """The secrets a profile lists that no layer sets (environment, `.env`, generated file).
+
+    Writes nothing: for callers that supply values of their own (the pytest plugin's
+    throwaway containers) instead of generating persistent ones.
+
+    Raises:
+        ConfigError: the profile is unknown or its `secrets` list is malformed.
+    """
+    names, variables = _listed_secrets(workspace.resolve(), profile, environ)
+    return [name for name in dict.fromkeys(names) if not variables.get(name)]
+
+
 def prepare_secrets(workspace: Path, profile: str = "local",
                     environ: Mapping[str, str] | None = None,
                     source: ProfileSource | None = None) -> tuple[list[str], Path]:
@@ -90,14 +123,7 @@ def prepare_secrets(workspace: Path, profile: str = "local",
         (names generated now, the secrets file they were written to).
     """
     workspace = workspace.resolve()
-    environ = dict(os.environ if environ is None else environ)
-    source = source or read_profile(workspace, profile)
-    profile_file, raw = source.path, source.raw
-    names = (raw.get("project") or {}).get("secrets") or []
-    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-        raise ConfigError("`secrets` must be a list of variable names", file=str(profile_file),
-                          key="project.secrets")
-    variables, _, _ = profile_variables(workspace, profile_file, raw, environ)
+    names, variables = _listed_secrets(workspace, profile, environ, source)
     paths = WorkspacePaths(workspace)
     _, generated = ensure_secrets(paths, names, variables)
     return generated, paths.secrets_file

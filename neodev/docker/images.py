@@ -7,6 +7,7 @@ that overrides it, because the usual fix is pointing that variable at a local im
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from docker import DockerClient
@@ -19,7 +20,7 @@ Progress = Callable[[str], None]
 
 
 def ensure_image(client: DockerClient, image: str, variable: str | None,
-                 progress: Progress) -> str:
+                 progress: Progress, pull_timeout: float | None = None) -> str:
     """Return the local image id of `image`, pulling it first when it is missing.
 
     Args:
@@ -27,9 +28,12 @@ def ensure_image(client: DockerClient, image: str, variable: str | None,
         image: the image reference ("postgres:18-alpine").
         variable: the environment variable that overrides the image, for the error message.
         progress: receives one human-readable line per pull step.
+        pull_timeout: seconds the pull may take (None: as long as it progresses). Checked
+            between progress events; a silent registry is bounded by the client's own
+            request timeout.
 
     Raises:
-        DockerError: the image is missing and cannot be pulled.
+        DockerError: the image is missing and cannot be pulled (in time).
     """
     try:
         return client.images.get(image).id
@@ -37,11 +41,16 @@ def ensure_image(client: DockerClient, image: str, variable: str | None,
         pass  # not local: pull it below
     progress(f"image {image} not found locally, pulling")
     repo, tag = parse_repository_tag(image)
+    deadline = None if pull_timeout is None else time.monotonic() + pull_timeout
     try:
         last: dict[str, str] = {}
         for event in client.api.pull(repo, tag or "latest", stream=True, decode=True):
             if "error" in event:
                 raise _pull_failed(image, variable, str(event["error"]))
+            if deadline is not None and time.monotonic() > deadline:
+                # Leaving the loop closes the stream; the engine may finish the pull anyway.
+                raise _pull_failed(image, variable,
+                                   f"the pull took longer than {pull_timeout:g} s")
             line = _progress_line(event, last)
             if line:
                 progress(line)

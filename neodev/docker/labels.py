@@ -2,7 +2,8 @@
 
 Compose's own labels let `docker compose -p <project> ps` list what neodev started; the
 `dev.neodev.*` labels carry what only neodev needs (the config hash that decides adopt vs
-recreate).
+recreate; for the pytest plugin, the test session and the process that owns it, so a crashed
+run's leftovers are found by the next one).
 """
 
 from __future__ import annotations
@@ -16,6 +17,16 @@ COMPOSE_VOLUME = "com.docker.compose.volume"
 NEODEV_PROJECT = "dev.neodev.project"
 NEODEV_UNIT = "dev.neodev.unit"
 CONFIG_HASH = "dev.neodev.config-hash"
+PYTEST = "dev.neodev.pytest"
+"""`1` on every container, volume and network the pytest plugin creates."""
+PYTEST_SESSION = "dev.neodev.pytest.session"
+"""The test run (one id shared by all pytest-xdist workers of the run)."""
+PYTEST_OWNER_PID = "dev.neodev.pytest.owner-pid"
+PYTEST_OWNER_STARTED = "dev.neodev.pytest.owner-started"
+PYTEST_OWNER_HOST = "dev.neodev.pytest.owner-host"
+"""pid, psutil create time and host name of the pytest process that owns the run: while that
+process lives the resources are in use, once it is gone they are leftovers. Only the owner's
+own host can tell (an engine may be shared by several machines)."""
 
 
 def container_name(project: str, service: str) -> str:
@@ -34,3 +45,10 @@ def container_labels(project: str, service: str, unit: str, config_hash: str) ->
         NEODEV_UNIT: unit,
         CONFIG_HASH: config_hash,
     }
+
+
+def pytest_labels(session: str, owner_pid: int, owner_started: float,
+                  owner_host: str) -> dict[str, str]:
+    """The labels the pytest plugin puts on everything it creates."""
+    return {PYTEST: "1", PYTEST_SESSION: session, PYTEST_OWNER_PID: str(owner_pid),
+            PYTEST_OWNER_STARTED: repr(owner_started), PYTEST_OWNER_HOST: owner_host}

@@ -230,13 +230,8 @@ class DockerProject:
         """
 
         def run(client: DockerClient) -> int | None:
-            found = client.containers.list(filters={"label": [
-                f"{COMPOSE_PROJECT}={self.project}", f"{COMPOSE_SERVICE}={service}"]})
-            for c in found:
-                port = published_ports(c).get((container_port, protocol))
-                if port is not None:
-                    return port
-            return None
+            return service_published_port(client, self.project, service, container_port,
+                                          protocol)
 
         return await self._clients.call(f"inspect ports of {service}", run)
 
@@ -248,6 +243,35 @@ class DockerProject:
             return published_host_ports(client.containers.list())
 
         return await self._clients.call("list published ports", run)
+
+
+def running_service_containers(client: DockerClient, project: str, service: str
+                               ) -> list[Container]:
+    """The running containers of a compose service, found by the compose labels (so one
+    started by `docker compose` counts as well). Blocking: run it on a thread from async code.
+    """
+    return list(client.containers.list(filters={"label": [
+        f"{COMPOSE_PROJECT}={project}", f"{COMPOSE_SERVICE}={service}"]}))
+
+
+def container_published_port(container: Container, container_port: int,
+                             protocol: str = "tcp") -> int | None:
+    """The host port a container publishes `container_port` on, if it does."""
+    return published_ports(container).get((container_port, protocol))
+
+
+def service_published_port(client: DockerClient, project: str, service: str,
+                           container_port: int, protocol: str = "tcp") -> int | None:
+    """The host port a running container of a compose service publishes `container_port` on.
+
+    Returns:
+        The port, or None when no such container runs or it does not publish the port.
+    """
+    for c in running_service_containers(client, project, service):
+        port = container_published_port(c, container_port, protocol)
+        if port is not None:
+            return port
+    return None
 
 
 def published_host_ports(containers: Iterable[Container]

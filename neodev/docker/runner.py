@@ -4,18 +4,16 @@
 by a config hash label (sha256 of the canonical JSON of everything that shapes the container,
 including the resolved image id, so a rebuilt image counts as a change). A changed container is
 removed and created again; its named volumes are never removed here. Restarts belong to the
-engine, so Docker's own restart policy is always "no".
+engine, so Docker's own restart policy is always "no". The create arguments come from
+`neodev.docker.create_args`, the translation the pytest plugin uses too.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import json
 import time
 from collections.abc import Callable
-from typing import Any
 
 from docker import DockerClient
 from docker.errors import APIError, NotFound
@@ -29,12 +27,12 @@ from neodev.docker.client import (
     stop_timeout,
     translate,
 )
+from neodev.docker.create_args import CreateOptions, config_hash, create_args
 from neodev.docker.images import ensure_image
 from neodev.docker.labels import (
     COMPOSE_PROJECT,
     COMPOSE_SERVICE,
     CONFIG_HASH,
-    container_labels,
     container_name,
 )
 from neodev.docker.logs import SYSTEM, LogFollower
@@ -52,23 +50,9 @@ from neodev.errors import DockerError
 from neodev.health.unit import UnitProbes
 from neodev.protocol import Health
 
-NANOS = 1_000_000_000
 DOCKER_HEALTH_POLL = 0.2
 """Docker evaluates its own healthcheck; reading its verdict costs one inspect call, so it is
 read this often until healthy (every dependent and `start --wait` waits on that moment)."""
-
-HASHED_FIELDS = {"service", "image", "command", "entrypoint", "environment", "ports", "volumes",
-                 "healthcheck", "extra_hosts", "labels", "user", "working_dir", "stop_signal"}
-"""Spec fields that shape the container. Engine-side fields (depends_on, restart, readiness,
-stop_grace) are left out: changing them must not recreate a container."""
-
-
-def config_hash(spec: ContainerSpec, project: str, network: str, image_id: str) -> str:
-    """sha256 of the canonical JSON of what the container is made from."""
-    shaped = spec.model_dump(mode="json", include=HASHED_FIELDS)
-    shaped.update(project=project, network=network, image_id=image_id)
-    canonical = json.dumps(shaped, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 class ContainerRunner:
@@ -212,39 +196,13 @@ class ContainerRunner:
     def _create(self, client: DockerClient, wanted: str,
                 inherited: dict[str, str] | None = None) -> Container:
         spec = self.spec
-        labels = {**spec.labels,
-                  **container_labels(self.project, spec.service, spec.name, wanted)}
-        kwargs: dict[str, Any] = {
-            "name": self.container_name,
-            "labels": labels,
-            "environment": dict(spec.environment),
-            "ports": _port_bindings(spec),
-            "volumes": [f"{v.source}:{v.target}:{'ro' if v.read_only else 'rw'}"
-                        for v in spec.volumes] + [
-                f"{name}:{target}:rw" for target, name in (inherited or {}).items()
-                if target not in {v.target for v in spec.volumes}],
-            "extra_hosts": dict(spec.extra_hosts),
-            "network": self.network,
-            "networking_config": {self.network: client.api.create_endpoint_config(
-                aliases=[spec.service])},
-            "restart_policy": {"Name": "no"},
-            "detach": True,
-        }
-        if spec.healthcheck is not None:
-            hc = spec.healthcheck
-            kwargs["healthcheck"] = {
-                "test": list(hc.test), "interval": int(hc.interval * NANOS),
-                "timeout": int(hc.timeout * NANOS), "retries": hc.retries,
-                "start_period": int(hc.start_period * NANOS)}
-        if spec.command is not None:
-            kwargs["command"] = list(spec.command)
-        if spec.entrypoint is not None:
-            kwargs["entrypoint"] = list(spec.entrypoint)
-        for key in ("user", "working_dir", "stop_signal"):
-            if getattr(spec, key) is not None:
-                kwargs[key] = getattr(spec, key)
+        kwargs = create_args(spec, self.project, self.network, wanted, CreateOptions(
+            name=self.container_name, inherited_volumes=inherited or {}))
+        # Aliases need the client's API version, so they are added here, not in create_args.
+        kwargs["networking_config"] = {self.network: client.api.create_endpoint_config(
+            aliases=[spec.service])}
         try:
-            return client.containers.create(spec.image, **kwargs)
+            return client.containers.create(**kwargs)
         except APIError as e:
             if e.status_code == 409:
                 raise DockerError(
@@ -351,11 +309,3 @@ class ContainerRunner:
             raise DockerError(f"{self.container_name} has not been started by neodev yet")
         return self._container_id
 
-
-def _port_bindings(spec: ContainerSpec) -> dict[str, list[tuple[str, int] | tuple[str]]]:
-    """docker-py `ports=`: "5432/tcp" -> [(host_ip, host_port)], or (host_ip,) for any port."""
-    bindings: dict[str, list[tuple[str, int] | tuple[str]]] = {}
-    for p in spec.ports:
-        binding = (p.host_ip, p.host_port) if p.host_port else (p.host_ip,)
-        bindings.setdefault(f"{p.container_port}/{p.protocol}", []).append(binding)
-    return bindings

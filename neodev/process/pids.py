@@ -14,11 +14,8 @@ from typing import Any
 
 import psutil
 
-from neodev.process.tree import group_members, kill_tree, snapshot
+from neodev.process.tree import CREATE_TIME_TOLERANCE, group_members, kill_tree, snapshot
 from neodev.statefile import write_private
-
-# create_time is a float from /proc with jiffy resolution; equal identities agree far closer.
-_CTIME_TOLERANCE = 0.05
 
 
 class PidRegistry:
@@ -89,7 +86,7 @@ def reap_orphans(registry: PidRegistry, grace: float = 3.0) -> list[str]:
             leader_ctime = leader.create_time()
         except psutil.NoSuchProcess:
             leader = None
-        if leader is not None and abs(leader_ctime - ctime) > _CTIME_TOLERANCE:
+        if leader is not None and abs(leader_ctime - ctime) > CREATE_TIME_TOLERANCE:
             messages.append(f"{unit}: pid {pid} now belongs to another process "
                             f"(started later); left alone")
             continue

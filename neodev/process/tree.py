@@ -25,6 +25,26 @@ import psutil
 _PR_SET_CHILD_SUBREAPER = 36
 
 
+CREATE_TIME_TOLERANCE = 0.05
+"""Seconds two create times of the same process may differ by: psutil reads them from /proc
+with jiffy resolution, a different process started in another jiffy."""
+
+
+def is_alive(pid: int, create_time: float) -> bool:
+    """True while the process `pid` that was created at `create_time` still runs.
+
+    A pid reused by a later process does not count: the identity is (pid, create time).
+    """
+    try:
+        proc = psutil.Process(pid)
+        same = abs(proc.create_time() - create_time) <= CREATE_TIME_TOLERANCE
+        return same and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:  # ZombieProcess included: it has ended
+        return False
+    except psutil.AccessDenied:
+        return True  # it exists, only its details are hidden: never treat it as gone
+
+
 def become_subreaper(enable: bool = True) -> bool:
     """Make this process the reaper of its descendants' orphans (Linux only).
 
