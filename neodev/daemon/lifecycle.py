@@ -13,6 +13,7 @@ import contextlib
 import fcntl
 import json
 import os
+import select
 import subprocess
 import sys
 import time
@@ -43,8 +44,12 @@ class DaemonInfo:
     version: str
 
     def is_alive(self) -> bool:
+        """The daemon's process still runs: same pid and create time, and not a zombie (a
+        dead daemon whose parent has not reaped it yet keeps its pid and create time)."""
         try:
-            return psutil.Process(self.pid).create_time() == self.create_time
+            process = psutil.Process(self.pid)
+            return (process.create_time() == self.create_time
+                    and process.status() != psutil.STATUS_ZOMBIE)
         except psutil.Error:
             return False
 
@@ -175,17 +180,39 @@ def wait_for_daemon(paths: WorkspacePaths, child: subprocess.Popen[bytes],
 
 
 def wait_for_exit(info: DaemonInfo, timeout: float = 60.0) -> bool:
-    """Wait until the daemon described by `info` has exited; False if it is still there."""
+    """Wait until the daemon described by `info` has exited (a zombie counts as exited);
+    False if it is still there after `timeout` seconds.
+
+    On Linux the wait is a pidfd poll (woken the moment the process ends), elsewhere a short
+    poll of its status.
+    """
+    deadline = time.monotonic() + timeout
+    fd = _pidfd(info.pid)
     try:
-        process = psutil.Process(info.pid)
-        if process.create_time() != info.create_time:
-            return True
-        process.wait(timeout=timeout)
-    except psutil.NoSuchProcess:
+        while info.is_alive():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            if fd is not None:
+                poller = select.poll()
+                poller.register(fd, select.POLLIN)
+                poller.poll(min(remaining, 1.0) * 1000)
+            else:
+                time.sleep(min(remaining, 0.05))
         return True
-    except psutil.TimeoutExpired:
-        return False
-    return True
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
+def _pidfd(pid: int) -> int | None:
+    pidfd_open = getattr(os, "pidfd_open", None)
+    if pidfd_open is None:
+        return None
+    try:
+        return int(pidfd_open(pid))
+    except OSError:
+        return None  # gone already, or a kernel without pidfds
 
 
 def startup_error_file(paths: WorkspacePaths) -> Path:

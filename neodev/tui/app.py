@@ -150,6 +150,10 @@ class NeodevApp(App[str | None]):
         self.set_interval(1.0, self._tick)
         self.connect()
 
+    async def on_unmount(self) -> None:
+        if self.client is not None:
+            await self.client.aclose()
+
     def _apply_keymap(self) -> None:
         keymap, problem = load_keymap(self._keymap_file)
         if keymap:
