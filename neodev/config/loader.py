@@ -16,6 +16,7 @@ import re
 import shlex
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 from neodev.config.compose import build_containers, load_compose
 from neodev.config.display import plan_for_display
@@ -38,8 +39,7 @@ from neodev.config.profile import (
     ProbeSection,
     ProcessSection,
     ServiceSection,
-    parse_toml,
-    toml_lines,
+    read_profile,
     validate_profile,
 )
 from neodev.config.validate import Source, validate_plan
@@ -79,7 +79,7 @@ def resolve_profile(workspace: Path, profile: str) -> Path:
                       f"{', '.join(names) or f'none (no profiles/*.toml under {workspace})'}")
 
 
-def profile_variables(workspace: Path, profile_file: Path, raw: dict,
+def profile_variables(workspace: Path, profile_file: Path, raw: Mapping[str, Any],
                       environ: Mapping[str, str]) -> tuple[dict[str, str], set[str], Path | None]:
     """The layered variables for a profile: (variables, keys from files, env file path)."""
     env_file = None
@@ -143,12 +143,7 @@ def load_plan(workspace: Path, profile: str = "local",
     environ = dict(os.environ if environ is None else environ)
     profile_file = resolve_profile(workspace, profile)
     file = str(profile_file)
-    try:
-        text = profile_file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read profile: {exc}", file=file) from exc
-    raw = parse_toml(text, file)
-    lines = toml_lines(text)
+    raw, lines = read_profile(profile_file)
     validate_profile(raw, file, lines)  # structure first, so typos fail before variables do
     variables, file_keys, env_file = profile_variables(workspace, profile_file, raw, environ)
     warnings: list[str] = []
