@@ -68,7 +68,7 @@ def load_compose(path: Path, env: Mapping[str, str], warnings: list[str]) -> Com
     Raises:
         ConfigError: syntax, interpolation, or an unsupported top-level key.
     """
-    raw, lines = load_yaml(path)
+    raw, lines = load_yaml(path, "compose file")
     file = str(path)
     if not isinstance(raw, dict):
         raise ConfigError("a compose file must be a mapping with a `services:` key", file=file)
