@@ -50,11 +50,19 @@ import tomllib
 import types
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 from pydantic_core import ErrorDetails
 
+from neodev.config.globs import glob_problem
 from neodev.config.hints import brief, did_you_mean
 from neodev.config.interpolate import join_path, line_for
 from neodev.config.limits import MAX_DEPTH, depth_problem, read_config_text, string_problem
@@ -62,6 +70,24 @@ from neodev.errors import ConfigError
 
 Condition = Literal["started", "healthy", "completed_successfully"]
 Restart = Literal["no", "on-failure", "always"]
+
+
+def _glob(pattern: str) -> str:
+    problem = glob_problem(pattern)
+    if problem:
+        raise ValueError(problem)
+    return pattern
+
+
+def _env_name(name: str) -> str:
+    if not name or "=" in name:
+        raise ValueError("an environment variable name is not empty and has no '='")
+    return name
+
+
+Glob = Annotated[str, AfterValidator(_glob)]
+"""A watch or ignore pattern (`neodev.config.globs`), refused when it can never match."""
+EnvName = Annotated[str, AfterValidator(_env_name)]
 
 
 class Section(BaseModel):
@@ -139,11 +165,11 @@ class ProcessSection(Section):
     command: str | list[str]
     """argv, or a string split like a shell would (no shell features)."""
     port: int | None = Field(default=None, ge=1, le=65535)
-    env: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    env: dict[EnvName, str | int | float | bool] = Field(default_factory=dict)
     readiness: ProbeSection | None = None
     liveness: ProbeSection | None = None
-    watch: list[str] = Field(default_factory=list)
-    ignore: list[str] = Field(default_factory=list)
+    watch: list[Glob] = Field(default_factory=list)
+    ignore: list[Glob] = Field(default_factory=list)
     reload: Literal["restart", "none"] = "restart"
     build: str | list[str] | None = None
     restart: Restart = "on-failure"
@@ -186,7 +212,7 @@ class ProfileFile(Section):
 # --- reading and error translation ------------------------------------------------------------
 
 _TYPE_TAGS = re.compile(r"^(str|int|float|bool|list\[.*\]|dict\[.*\]|literal\[.*\]|"
-                        r"function-\w+\[.*\]|[A-Z]\w*Section)$")
+                        r"function-\w+\[.*\]|[A-Z]\w*Section|\[key\])$")
 
 
 def read_profile(path: Path) -> tuple[dict[str, Any], dict[str, int]]:
