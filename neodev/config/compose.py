@@ -14,9 +14,10 @@ import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from neodev.config.compose_mounts import parse_port, parse_volume
-from neodev.config.hints import did_you_mean, unsupported
+from neodev.config.hints import brief, did_you_mean, unsupported
 from neodev.config.interpolate import Where, check_syntax, interpolate_tree, top_level_variables
 from neodev.config.model import (
     ContainerSpec,
@@ -41,9 +42,16 @@ CONDITIONS = {"service_started": DependencyCondition.STARTED,
               "service_completed_successfully": DependencyCondition.COMPLETED_SUCCESSFULLY}
 RESTARTS = {"no": RestartPolicy.NO, "always": RestartPolicy.ALWAYS,
             "unless-stopped": RestartPolicy.ALWAYS, "on-failure": RestartPolicy.ON_FAILURE}
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
+_DURATION = re.compile(r"(\d++(?:\.\d++)?+)(ns|us|µs|ms|s|m|h)")
+# Possessive runs, anchored by fullmatch: a long run of digits is read once, not once per digit.
+_DURATIONS = re.compile(r"(?:\d++(?:\.\d++)?+(?:ns|us|µs|ms|s|m|h))++")
 _UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 _IMAGE_VARIABLE = re.compile(r"NEODEV_\w+_IMAGE")
+# As compose requires them: https://docs.docker.com/reference/compose-file/services/
+_SERVICE_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
+_PROJECT_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
+_SCALARS = (str, int, float)
+"""What compose accepts where it wants a string (`user: 1000`, `FLAG: 5`)."""
 
 
 @dataclass(frozen=True)
@@ -52,8 +60,8 @@ class ComposeFile:
 
     path: Path
     name: str | None
-    services: dict[str, dict]
-    volumes: dict[str, dict]
+    services: dict[str, Any]
+    volumes: dict[str, dict[str, Any]]
     image_variables: dict[str, str | None]
     lines: dict[str, int]
 
@@ -68,7 +76,7 @@ def load_compose(path: Path, env: Mapping[str, str], warnings: list[str]) -> Com
     Raises:
         ConfigError: syntax, interpolation, or an unsupported top-level key.
     """
-    raw, lines = load_yaml(path)
+    raw, lines = load_yaml(path, "compose file")
     file = str(path)
     if not isinstance(raw, dict):
         raise ConfigError("a compose file must be a mapping with a `services:` key", file=file)
@@ -81,14 +89,20 @@ def load_compose(path: Path, env: Mapping[str, str], warnings: list[str]) -> Com
     if not isinstance(services_raw, dict):
         raise shell.error("services", "`services` must be a mapping of service name -> service")
     for name, service in services_raw.items():
+        if not isinstance(name, str) or not _SERVICE_NAME.fullmatch(name):
+            raise shell.error(f"services.{name}", f"service name {brief(name)} must start "
+                              "with a letter or digit and use only letters, digits, '_', '.', '-'")
         image = service.get("image") if isinstance(service, dict) else None
-        image_variables[str(name)] = _image_variable(image, file, f"services.{name}.image", lines)
+        image_variables[name] = _image_variable(image, file, f"services.{name}.image", lines)
     data = interpolate_tree(raw, env, file=file, lines=lines, warnings=warnings)
     assert isinstance(data, dict)
     volumes = data.get("volumes") or {}
     if not isinstance(volumes, dict):
         raise shell.error("volumes", "top-level `volumes` must be a mapping")
     for vname, vdef in volumes.items():
+        if vdef is not None and not isinstance(vdef, dict):
+            raise shell.error(f"volumes.{vname}", f"a volume definition must be a mapping (or "
+                              f"empty), got {brief(vdef)}")
         for key in vdef or {}:
             if key not in VOLUME_KEYS and not str(key).startswith("x-"):
                 raise shell.error(f"volumes.{vname}.{key}",
@@ -98,7 +112,10 @@ def load_compose(path: Path, env: Mapping[str, str], warnings: list[str]) -> Com
             raise shell.error(f"networks.{net}", f"neodev supports only the `default` network, "
                               f"not {net!r}: every service joins <project>_default")
     name = data.get("name")
-    return ComposeFile(path, str(name) if name else None, data.get("services") or {},
+    if name is not None and not (isinstance(name, str) and _PROJECT_NAME.fullmatch(name)):
+        raise shell.error("name", f"invalid project name {brief(name)}: lowercase letters, "
+                          "digits, '-' and '_', starting with a letter or digit")
+    return ComposeFile(path, name or None, data.get("services") or {},
                        {str(k): dict(v or {}) for k, v in volumes.items()}, image_variables,
                        lines)
 
@@ -136,11 +153,11 @@ def build_containers(cf: ComposeFile, project: str, env: Mapping[str, str]
             raise cf.error(f"services.{name}", "a service must be a mapping")
         spec, volumes = _service(cf, str(name), service, project, env)
         containers[str(name)] = spec
-        used_volumes.extend(v for v in volumes if v not in used_volumes)
-    return containers, used_volumes
+        used_volumes.extend(volumes)
+    return containers, list(dict.fromkeys(used_volumes))
 
 
-def _service(cf: ComposeFile, name: str, svc: dict, project: str, env: Mapping[str, str]
+def _service(cf: ComposeFile, name: str, svc: dict[str, Any], project: str, env: Mapping[str, str]
              ) -> tuple[ContainerSpec, list[str]]:
     base = f"services.{name}"
     for key in svc:
@@ -149,6 +166,8 @@ def _service(cf: ComposeFile, name: str, svc: dict, project: str, env: Mapping[s
     if not svc.get("image"):
         raise cf.error(base, f"service {name!r} needs an `image:` (neodev does not build "
                        "compose services)")
+    if not isinstance(svc["image"], str):
+        raise cf.error(f"{base}.image", f"`image` must be a string, got {brief(svc['image'])}")
     for net in _names(svc.get("networks")):
         if net != "default":
             raise cf.error(f"{base}.networks", f"only the `default` network is supported, "
@@ -156,15 +175,15 @@ def _service(cf: ComposeFile, name: str, svc: dict, project: str, env: Mapping[s
     healthcheck = _healthcheck(cf, f"{base}.healthcheck", svc.get("healthcheck"))
     volumes = [parse_volume(cf.error, f"{base}.volumes[{i}]", v, project, cf.path.parent,
                             cf.volumes)
-               for i, v in enumerate(svc.get("volumes") or [])]
+               for i, v in enumerate(_list(cf, f"{base}.volumes", svc.get("volumes")))]
     spec = ContainerSpec(
-        name=name, service=name, image=str(svc["image"]),
+        name=name, service=name, image=svc["image"],
         image_variable=cf.image_variables.get(name),
         command=_argv(cf, f"{base}.command", svc.get("command")),
         entrypoint=_argv(cf, f"{base}.entrypoint", svc.get("entrypoint")),
         environment=_environment(cf, f"{base}.environment", svc.get("environment"), env),
         ports=tuple(parse_port(cf.error, f"{base}.ports[{i}]", p)
-                    for i, p in enumerate(svc.get("ports") or [])),
+                    for i, p in enumerate(_list(cf, f"{base}.ports", svc.get("ports")))),
         volumes=tuple(volumes),
         healthcheck=healthcheck,
         readiness=Probe(kind="docker") if healthcheck and healthcheck.test[0] != "NONE" else None,
@@ -172,8 +191,9 @@ def _service(cf: ComposeFile, name: str, svc: dict, project: str, env: Mapping[s
         restart=_restart(cf, f"{base}.restart", svc.get("restart")),
         extra_hosts=_pairs(cf, f"{base}.extra_hosts", svc.get("extra_hosts"), ":"),
         labels=_pairs(cf, f"{base}.labels", svc.get("labels"), "="),
-        user=_opt_str(svc.get("user")), working_dir=_opt_str(svc.get("working_dir")),
-        stop_signal=_opt_str(svc.get("stop_signal")),
+        user=_text(cf, f"{base}.user", svc.get("user")),
+        working_dir=_text(cf, f"{base}.working_dir", svc.get("working_dir")),
+        stop_signal=_text(cf, f"{base}.stop_signal", svc.get("stop_signal")),
         stop_grace=(duration(cf, f"{base}.stop_grace_period", svc["stop_grace_period"])
                     if svc.get("stop_grace_period") is not None else 10.0),
     )
@@ -186,8 +206,21 @@ def _names(value: object) -> list[str]:
     return [str(v) for v in value] if isinstance(value, list | dict) else [str(value)]
 
 
-def _opt_str(value: object) -> str | None:
-    return None if value is None else str(value)
+def _text(cf: ComposeFile, key: str, value: object) -> str | None:
+    """A setting compose reads as a string: a string or a number, or absent."""
+    if value is None:
+        return None
+    if not isinstance(value, _SCALARS) or isinstance(value, bool):
+        raise cf.error(key, f"expected a string, got {brief(value)}")
+    return str(value)
+
+
+def _list(cf: ComposeFile, key: str, value: object) -> list[object]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise cf.error(key, f"expected a list, got {brief(value)}")
+    return value
 
 
 def duration(cf: ComposeFile | None, key: str, value: object) -> float:
@@ -195,9 +228,9 @@ def duration(cf: ComposeFile | None, key: str, value: object) -> float:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
     text = str(value).strip()
-    if text and _DURATION.sub("", text) == "":
+    if _DURATIONS.fullmatch(text):
         return sum(float(n) * _UNITS[u] for n, u in _DURATION.findall(text))
-    message = (f"invalid duration {value!r}: use a number with a unit, e.g. 5s, 500ms, 1m30s "
+    message = (f"invalid duration {brief(value)}: use a number with a unit, e.g. 5s, 500ms, 1m30s "
                "(units: ns us ms s m h)")
     raise cf.error(key, message) if cf else ConfigError(message, key=key)
 
@@ -211,14 +244,24 @@ def _argv(cf: ComposeFile, key: str, value: object) -> tuple[str, ...] | None:
         except ValueError as exc:
             raise cf.error(key, f"cannot split {value!r} into arguments: {exc}") from exc
     if isinstance(value, list):
-        return tuple(str(v) for v in value)
-    raise cf.error(key, f"expected a string or a list of strings, got {value!r}")
+        return tuple(_words(cf, key, value))
+    raise cf.error(key, f"expected a string or a list of strings, got {brief(value)}")
 
 
-def _scalar(value: object) -> str:
+def _words(cf: ComposeFile, key: str, items: list[object]) -> list[str]:
+    """The items of an argv-like list, each a string (or a number)."""
+    return [str(_text(cf, f"{key}[{i}]", item)) for i, item in enumerate(items)]
+
+
+def _scalar(cf: ComposeFile, key: str, value: object) -> str:
+    """An environment or label value: a string, number, boolean or null."""
     if isinstance(value, bool):
         return "true" if value else "false"
-    return "" if value is None else str(value)
+    if value is None:
+        return ""
+    if not isinstance(value, _SCALARS):
+        raise cf.error(key, f"expected a string, number or boolean, got {brief(value)}")
+    return str(value)
 
 
 def _environment(cf: ComposeFile, key: str, value: object, env: Mapping[str, str]
@@ -230,8 +273,10 @@ def _environment(cf: ComposeFile, key: str, value: object, env: Mapping[str, str
         items = [(str(k), v) for k, v in value.items()]
     elif isinstance(value, list):
         items = []
-        for entry in value:
-            name, sep, text = str(entry).partition("=")
+        for i, entry in enumerate(_words(cf, key, value)):
+            name, sep, text = entry.partition("=")
+            if not name:
+                raise cf.error(f"{key}[{i}]", f"expected NAME=VALUE, got {brief(entry)}")
             items.append((name, text if sep else None))
     else:
         raise cf.error(key, f"`environment` must be a mapping or a list of KEY=VALUE, "
@@ -243,7 +288,7 @@ def _environment(cf: ComposeFile, key: str, value: object, env: Mapping[str, str
             if k in env:
                 result[k] = env[k]
         else:
-            result[k] = _scalar(v)
+            result[k] = _scalar(cf, f"{key}.{k}", v)
     return result
 
 
@@ -251,12 +296,11 @@ def _pairs(cf: ComposeFile, key: str, value: object, sep: str) -> dict[str, str]
     if value is None:
         return {}
     if isinstance(value, dict):
-        return {str(k): _scalar(v) for k, v in value.items()}
+        return {str(k): _scalar(cf, f"{key}.{k}", v) for k, v in value.items()}
     if not isinstance(value, list):
-        raise cf.error(key, f"expected a mapping or a list, got {value!r}")
+        raise cf.error(key, f"expected a mapping or a list, got {brief(value)}")
     result: dict[str, str] = {}
-    for i, entry in enumerate(value):
-        text = str(entry)
+    for i, text in enumerate(_words(cf, key, value)):
         # extra_hosts accepts both "host:ip" and "host=ip" (compose >= 2.24).
         separator = "=" if "=" in text else sep
         k, found, v = text.partition(separator)
@@ -279,11 +323,14 @@ def _healthcheck(cf: ComposeFile, key: str, value: object) -> HealthcheckSpec | 
     test = value.get("test")
     if isinstance(test, str):
         argv: tuple[str, ...] = ("CMD-SHELL", test)
-    elif isinstance(test, list) and test and test[0] in ("CMD", "CMD-SHELL", "NONE"):
-        argv = tuple(str(t) for t in test)
+    elif isinstance(test, list) and test:
+        argv = tuple(_words(cf, f"{key}.test", test))
+        if argv[0] not in ("CMD", "CMD-SHELL", "NONE"):
+            raise cf.error(f"{key}.test[0]", f"a healthcheck test list starts with CMD, "
+                           f"CMD-SHELL or NONE, not {brief(argv[0])}")
     else:
         raise cf.error(f"{key}.test", f"healthcheck test must be a string or a list starting "
-                       f"with CMD, CMD-SHELL or NONE, got {test!r}")
+                       f"with CMD, CMD-SHELL or NONE, got {brief(test)}")
     retries = value.get("retries", 3)
     if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
         raise cf.error(f"{key}.retries", f"retries must be a non-negative integer, got "
@@ -297,15 +344,19 @@ def _depends_on(cf: ComposeFile, key: str, value: object) -> tuple[Dependency, .
     if value is None:
         return ()
     if isinstance(value, list):
-        return tuple(Dependency(service=str(v)) for v in value)
+        return tuple(Dependency(service=v) for v in _words(cf, key, value))
     if not isinstance(value, dict):
-        raise cf.error(key, f"`depends_on` must be a list or a mapping, got {value!r}")
+        raise cf.error(key, f"`depends_on` must be a list or a mapping, got {brief(value)}")
     deps = []
     for name, opts in value.items():
+        if opts is not None and not isinstance(opts, dict):
+            raise cf.error(f"{key}.{name}", f"expected a mapping such as `condition: "
+                           f"service_healthy`, got {brief(opts)}")
         condition = (opts or {}).get("condition", "service_started")
-        if condition not in CONDITIONS:
+        if not isinstance(condition, str) or condition not in CONDITIONS:
+            hint = did_you_mean(condition, CONDITIONS) if isinstance(condition, str) else ""
             raise cf.error(f"{key}.{name}.condition",
-                           f"unknown condition {condition!r}{did_you_mean(condition, CONDITIONS)}"
+                           f"unknown condition {brief(condition)}{hint}"
                            f" (valid: {', '.join(CONDITIONS)})")
         deps.append(Dependency(service=str(name), condition=CONDITIONS[condition]))
     return tuple(deps)

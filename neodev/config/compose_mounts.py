@@ -6,10 +6,13 @@ callback so they point at the compose file, line and key.
 
 from __future__ import annotations
 
+import ipaddress
+import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from neodev.config.hints import did_you_mean, unsupported
+from neodev.config.hints import brief, did_you_mean, unsupported
 from neodev.config.model import PortMapping, VolumeMount
 from neodev.errors import ConfigError
 
@@ -44,7 +47,7 @@ def parse_port(fail: Fail, key: str, value: object) -> PortMapping:
     else:
         parts = text.split(":")
     if len(parts) != 3:
-        raise fail(key, f"port {value!r} does not name its host IP: {hint} (a port "
+        raise fail(key, f"port {brief(value)} does not name its host IP: {hint} (a port "
                    "without an IP would listen on every interface)")
     return _mapping(fail, key, parts[0], parts[1], parts[2], proto)
 
@@ -66,12 +69,17 @@ def _mapping(fail: Fail, key: str, ip: str, host: str, target: str, proto: str
             raise fail(key, f"port {port} is out of range (1-65535)")
     if not ip:
         raise fail(key, "the host IP is empty: use 127.0.0.1 (or 0.0.0.0 deliberately)")
+    try:
+        ipaddress.ip_address(ip)
+    except ValueError as exc:
+        raise fail(key, f"host IP {brief(ip)} is not an IP address: use 127.0.0.1 (or 0.0.0.0 "
+                   "deliberately)") from exc
     return PortMapping(container_port=container_port, host_port=host_port, host_ip=ip,
                        protocol=proto)  # type: ignore[arg-type]
 
 
 def parse_volume(fail: Fail, key: str, value: object, project: str, base_dir: Path,
-                 declared: dict[str, dict]) -> VolumeMount:
+                 declared: dict[str, dict[str, Any]]) -> VolumeMount:
     """One `volumes:` entry of a service: a declared named volume or a bind mount.
 
     Named volumes become `<project>_<name>` (or the declared `name:`); bind sources become
@@ -91,25 +99,27 @@ def parse_volume(fail: Fail, key: str, value: object, project: str, base_dir: Pa
     else:
         parts = str(value).split(":")
         if len(parts) == 1:
-            raise fail(key, f"anonymous volume {value!r} is not supported: name it "
+            raise fail(key, f"anonymous volume {brief(value)} is not supported: name it "
                        "(NAME:/path) so its data survives restarts")
         if len(parts) > 3:
-            raise fail(key, f"cannot read volume {value!r}: expected SOURCE:TARGET[:MODE]")
+            raise fail(key, f"cannot read volume {brief(value)}: expected SOURCE:TARGET[:MODE]")
         source, target = parts[0], parts[1]
         mode = parts[2] if len(parts) == 3 else "rw"
         flags = set(mode.split(","))
         if not flags <= {"ro", "rw", "z", "Z"}:
-            raise fail(key, f"volume mode {mode!r} is not supported (ro, rw)")
+            raise fail(key, f"volume mode {brief(mode)} is not supported (ro, rw)")
         read_only = "ro" in flags
         vtype = "bind" if source.startswith((".", "/", "~")) else "volume"
     if not source or not target.startswith("/"):
-        raise fail(key, f"a mount needs a source and an absolute target, got {value!r}")
+        raise fail(key, f"a mount needs a source and an absolute target, got {brief(value)}")
     if vtype == "bind":
-        host = Path(source).expanduser()
+        # os.path.expanduser leaves `~unknown-user` as it is (Path.expanduser raises), and
+        # compose reads it as a relative path too.
+        host = Path(os.path.expanduser(source))
         source = str((base_dir / host).resolve() if not host.is_absolute() else host)
     else:
         if source not in declared:
-            raise fail(key, f"volume {source!r} is not declared under top-level "
+            raise fail(key, f"volume {brief(source)} is not declared under top-level "
                        f"`volumes:`{did_you_mean(source, declared)} "
                        f"(declared: {', '.join(declared) or 'none'})")
         decl = declared[source]

@@ -9,10 +9,22 @@ embedded in a `DATABASE_URL`, a token in a command line — plus the password pa
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from neodev.config.model import MASK, EnvironmentPlan, is_secret_key, mask_secrets
 
-_URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]*:)[^@\s/]+(?=@)")
+# `scheme://user:password@`: the password is masked. Linear in the length of the text, which
+# the obvious `[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]*:[^@\s/]+(?=@)` is not: every position
+# inside a long run of letters started a scan to the end of the run (a 128 KiB line took 15 s).
+# Here a match can start only where a run of scheme characters starts (the lookbehind), and the
+# possessive runs never give back characters, so each character is examined a bounded number
+# of times. It masks exactly what the obvious pattern masks: a scheme may start at any letter
+# of such a run, and the mask keeps everything before the password anyway.
+_URL_PASSWORD = re.compile(
+    r"(?<![a-zA-Z0-9+.-])"               # the start of a run of scheme characters,
+    r"(?P<head>[0-9+.-]*+[a-zA-Z][a-zA-Z0-9+.-]*+://"  # holding a letter, then ://
+    r"[^/\s:@]*+:)"                      # the user name and its colon,
+    r"[^@\s/]++(?=@)")                   # the password, up to the @
 # Only strings in these places are searched for embedded secret values: masking every string
 # would mangle image names and paths when a password is a common word.
 _SEARCHED = {"environment", "env", "variables", "command", "entrypoint", "build", "url", "test"}
@@ -31,7 +43,11 @@ def secret_values(plan: EnvironmentPlan) -> list[str]:
 
 
 def mask_text(text: str, secrets: list[str]) -> str:
-    """`text` with URL passwords and any of `secrets` replaced by the mask."""
+    """`text` with URL passwords and any of `secrets` replaced by the mask.
+
+    Time is linear in the length of `text` (for each secret) and memory a small multiple of
+    it: output lines come from programs neodev does not control.
+    """
     text = _URL_PASSWORD.sub(lambda m: m.group("head") + MASK, text)
     for secret in secrets:
         text = text.replace(secret, MASK)
@@ -48,7 +64,7 @@ def _walk(value: object, secrets: list[str], searched: bool) -> object:
     return value
 
 
-def plan_for_display(plan: EnvironmentPlan) -> dict:
+def plan_for_display(plan: EnvironmentPlan) -> dict[str, Any]:
     """The plan as a JSON-able dict with every secret masked (for `neodev config`)."""
     data = plan.model_dump(mode="json")
     masked = mask_secrets(data)

@@ -15,10 +15,12 @@ environment wins, as with compose.
 from __future__ import annotations
 
 import re
+from collections import ChainMap
 from collections.abc import Mapping
 from pathlib import Path
 
 from neodev.config.interpolate import Where, interpolate
+from neodev.config.limits import check_string, read_config_text
 from neodev.errors import ConfigError
 
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
@@ -42,6 +44,9 @@ def parse_env_text(text: str, *, file: str, lookup: Mapping[str, str] | None = N
         ConfigError: a line that is not `KEY=VALUE` (message names file:line and the line).
     """
     result: dict[str, str] = {}
+    # The process environment first, then the keys so far: a view that follows `result`, not a
+    # copy per line (which made a file of many keys quadratic).
+    env = ChainMap(dict(lookup or {}), result)
     lines = text.splitlines()
     index = 0
     while index < len(lines):
@@ -61,7 +66,6 @@ def parse_env_text(text: str, *, file: str, lookup: Mapping[str, str] | None = N
                    "not starting with a digit)")
             raise ConfigError(f"{why}, got {raw.strip()!r}", file=file, line=lineno)
         rest = rest.lstrip()
-        env = {**result, **(lookup or {})}
         where = Where(file, key, lineno)
         if rest[:1] in ("'", '"'):
             quote = rest[0]
@@ -70,10 +74,13 @@ def parse_env_text(text: str, *, file: str, lookup: Mapping[str, str] | None = N
             if after and not after.startswith("#"):
                 raise ConfigError(f"unexpected text {after!r} after the closing quote of "
                                   f"{key}", file=file, line=lineno)
-            result[key] = body if quote == "'" else interpolate(body, env, where=where)
+            check_string(body, file=file, key=key, line=lineno, what="value")
+            value = body if quote == "'" else interpolate(body, env, where=where)
         else:
-            value = re.split(r"\s#", rest, maxsplit=1)[0].strip()
-            result[key] = interpolate(value, env, where=where)
+            raw_value = re.split(r"\s#", rest, maxsplit=1)[0].strip()
+            check_string(raw_value, file=file, key=key, line=lineno, what="value")
+            value = interpolate(raw_value, env, where=where)
+        result[key] = value
     return result
 
 
@@ -105,14 +112,18 @@ def _quoted(first: str, quote: str, lines: list[str], index: int, file: str, lin
 
 
 def read_env_file(path: Path, lookup: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Parse an env file; a missing file is an empty mapping (doctor warns about it)."""
+    """Parse an env file; a missing file is an empty mapping (doctor warns about it).
+
+    Raises:
+        ConfigError: unreadable, beyond the limits of `neodev.config.limits`, or a bad line.
+    """
     try:
-        text = path.read_text(encoding="utf-8")
+        path.stat()
     except FileNotFoundError:
         return {}
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read env file: {exc}", file=str(path)) from exc
-    return parse_env_text(text, file=str(path), lookup=lookup)
+    except (OSError, ValueError):
+        pass  # not merely missing: read_config_text says why
+    return parse_env_text(read_config_text(path, "env file"), file=str(path), lookup=lookup)
 
 
 def layered_environment(environ: Mapping[str, str], env_file: Path | None,

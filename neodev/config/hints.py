@@ -17,3 +17,11 @@ def unsupported(key: object, supported: Iterable[str], what: str) -> str:
     supported = list(supported)
     return (f"neodev does not support {what} {key!r}{did_you_mean(str(key), supported)} "
             f"(supported: {', '.join(supported)}; `x-*` extension keys are ignored)")
+
+
+def brief(value: object, limit: int = 80) -> str:
+    """`repr(value)`, cut to about `limit` characters: messages quote values, some are huge."""
+    if isinstance(value, str) and len(value) > limit:
+        value = value[:limit]  # cut first: the repr of a megabyte is a megabyte
+    shown = repr(value)
+    return shown if len(shown) <= limit else shown[:limit - 3] + "..."

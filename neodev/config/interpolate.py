@@ -24,6 +24,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from neodev.config.hints import brief
+from neodev.config.limits import MAX_DEPTH, depth_problem, length_problem
 from neodev.errors import ConfigError
 
 _NAME_START = re.compile(r"[_a-zA-Z]")
@@ -53,10 +55,12 @@ class _Parser:
     where: Where
     pos: int = 0
     nodes: list[_Var | str] = field(default_factory=list)
+    depth: int = 0
+    """How many `${...}` enclose the current position."""
 
     def fail(self, why: str) -> ConfigError:
         return ConfigError(
-            f"invalid interpolation {self.text!r}: {why}. Valid forms: $VAR, ${{VAR}}, "
+            f"invalid interpolation {brief(self.text)}: {why}. Valid forms: $VAR, ${{VAR}}, "
             "${VAR:-default}, ${VAR-default}, ${VAR:?message}, ${VAR?message}, "
             "${VAR:+alternative}, ${VAR+alternative}; write $$ for a literal $",
             file=self.where.file, line=self.where.line, key=self.where.key)
@@ -96,6 +100,17 @@ class _Parser:
         return tuple(nodes)
 
     def _braced(self) -> _Var:
+        self.depth += 1
+        try:
+            return self._braced_body()
+        finally:
+            self.depth -= 1
+
+    def _braced_body(self) -> _Var:
+        # Nested operands recurse: bound them like any other nesting.
+        problem = depth_problem(self.depth)
+        if problem:
+            raise self.fail(problem)
         text = self.text
         match = _NAME.match(text, self.pos)
         if match is None:
@@ -134,7 +149,7 @@ def _flush(literal: list[str]) -> list[str]:
 
 def _evaluate(nodes: tuple[_Var | str, ...], env: Mapping[str, str], where: Where,
               warnings: list[str] | None) -> str:
-    out: list[str] = []
+    out = _Output(where)
     for node in nodes:
         if isinstance(node, str):
             out.append(node)
@@ -164,7 +179,30 @@ def _evaluate(nodes: tuple[_Var | str, ...], env: Mapping[str, str], where: Wher
             detail = f": {message}" if message else ""
             raise ConfigError(f"required variable {node.name} is {state}{detail}",
                               file=where.file, line=where.line, key=where.key)
-    return "".join(out)
+    return out.text()
+
+
+class _Output:
+    """The pieces of an expanded string, refused once longer than MAX_STRING_CHARS.
+
+    `${A}${A}${A}...` with a long A would otherwise build gigabytes from a few kilobytes.
+    """
+
+    def __init__(self, where: Where) -> None:
+        self.where = where
+        self.pieces: list[str] = []
+        self.length = 0
+
+    def append(self, piece: str) -> None:
+        self.length += len(piece)
+        problem = length_problem(self.length, "value after interpolation")
+        if problem:
+            raise ConfigError(problem, file=self.where.file, line=self.where.line,
+                              key=self.where.key)
+        self.pieces.append(piece)
+
+    def text(self) -> str:
+        return "".join(self.pieces)
 
 
 def _warning(name: str, where: Where) -> str:
@@ -242,11 +280,14 @@ def interpolate_tree(value: object, env: Mapping[str, str], *, file: str | None,
 def line_for(lines: Mapping[str, int], key: str) -> int | None:
     """The line of `key`, or of its nearest enclosing key that has one."""
     probe = key
-    while probe:
+    # Cut one `.name` or `[i]` off the end per step. Bounded: a key may itself hold dots or
+    # brackets, and no real path has more components than the nesting limit allows.
+    for _ in range(2 * MAX_DEPTH):
+        if not probe:
+            break
         if probe in lines:
             return lines[probe]
-        probe = re.sub(r"(\.[^.\[]+|\[\d+\])$", "", probe) if ("." in probe or "[" in probe) \
-            else ""
+        probe = probe[:max(probe.rfind("."), probe.rfind("["), 0)]
     return None
 
 

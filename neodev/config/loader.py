@@ -42,8 +42,7 @@ from neodev.config.profile import (
     ProbeSection,
     ProcessSection,
     ServiceSection,
-    parse_toml,
-    toml_lines,
+    read_profile_file,
     validate_profile,
 )
 from neodev.config.validate import Source, validate_plan
@@ -73,18 +72,34 @@ def resolve_profile(workspace: Path, profile: str) -> Path:
     candidate = Path(profile)
     if candidate.suffix == ".toml" or os.sep in profile:
         path = candidate if candidate.is_absolute() else (Path.cwd() / candidate)
-        if path.is_file():
+        if _is_file(path):
             return path.resolve()
         raise ConfigError(f"profile file {profile!r} does not exist", file=str(path))
     path = workspace / "profiles" / f"{profile}.toml"
-    if path.is_file():
+    if _is_file(path):
         return path.resolve()
     names = available_profiles(workspace)
     raise ConfigError(f"unknown profile {profile!r}{did_you_mean(profile, names)}; available: "
                       f"{', '.join(names) or f'none (no profiles/*.toml under {workspace})'}")
 
 
-def profile_variables(workspace: Path, profile_file: Path, raw: dict,
+def _is_file(path: Path) -> bool:
+    """Path.is_file, except that a name the OS refuses (too long, NUL) is no file either."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
+
+
+def _is_dir(path: Path) -> bool:
+    """Path.is_dir, likewise."""
+    try:
+        return path.is_dir()
+    except (OSError, ValueError):
+        return False
+
+
+def profile_variables(workspace: Path, profile_file: Path, raw: Mapping[str, Any],
                       environ: Mapping[str, str]) -> tuple[dict[str, str], set[str], Path | None]:
     """The layered variables for a profile: (variables, keys from files, env file path)."""
     env_file = None
@@ -147,14 +162,8 @@ def read_profile(workspace: Path, profile: str) -> ProfileSource:
         ConfigError: no such profile, unreadable, a TOML syntax error or an invalid structure.
     """
     profile_file = resolve_profile(workspace.resolve(), profile)
-    file = str(profile_file)
-    try:
-        text = profile_file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read profile: {exc}", file=file) from exc
-    raw = parse_toml(text, file)
-    lines = toml_lines(text)
-    validate_profile(raw, file, lines)  # structure first, so typos fail before variables do
+    raw, lines = read_profile_file(profile_file)  # within the limits of config/limits.py
+    validate_profile(raw, str(profile_file), lines)  # structure first: typos before variables
     return ProfileSource(profile_file, raw, lines)
 
 
@@ -188,12 +197,16 @@ def load_plan(workspace: Path, profile: str = "local",
     data = interpolate_tree(raw, recorded, file=file, lines=lines, warnings=warnings)
     assert isinstance(data, dict)
     spec = validate_profile(data, file, lines)
+    if not (spec.project.compose or spec.processes or spec.cluster):
+        raise ConfigError("the profile defines nothing to run: name compose files under "
+                          "[project] compose = [...], add [processes.<name>] tables, or a "
+                          "[cluster] section", file=file)
     base = profile_file.parent
 
     composes = []
     for c in spec.project.compose:
         compose_path = (base / c).resolve()
-        if not compose_path.is_file():
+        if not _is_file(compose_path):
             raise ConfigError(f"compose file {c!r} not found ({compose_path}); paths are "
                               "relative to the profile file", file=file,
                               line=lines.get("project.compose"), key="project.compose")
@@ -217,7 +230,7 @@ def load_plan(workspace: Path, profile: str = "local",
                                f"{sources[name].file}; neodev does not merge compose files")
             containers[name] = container
             sources[name] = Source(str(cf.path), f"services.{name}", cf.lines)
-        volumes += [v for v in used if v not in volumes]
+        volumes.extend(used)
     for name, override in spec.services.items():
         if name not in containers:
             raise ConfigError(f"[services.{name}] overrides unknown compose service {name!r}"
@@ -255,7 +268,7 @@ def load_plan(workspace: Path, profile: str = "local",
         profile=profile_file.stem, project=project, workspace=workspace,
         profile_file=profile_file, compose_files=tuple(cf.path for cf in composes),
         env_file=env_file, network=f"{project}_default", containers=containers,
-        processes=processes, volumes=tuple(volumes), cluster=cluster,
+        processes=processes, volumes=tuple(dict.fromkeys(volumes)), cluster=cluster,
         log_lines=spec.project.log_lines,
         variables={k: variables[k] for k in sorted(file_keys | recorded.used | {ROOT_VARIABLE})
                    if k in variables},
@@ -372,9 +385,9 @@ def _scalar(value: object) -> str:
 
 def _process(name: str, section: ProcessSection, base: Path, inherited: dict[str, str], src: Source,
              warnings: list[str]) -> ProcessSpec:
-    cwd = Path(section.cwd).expanduser()
+    cwd = Path(os.path.expanduser(section.cwd))  # Path.expanduser raises on `~unknown-user`
     cwd = (cwd if cwd.is_absolute() else base / cwd).resolve()
-    if not cwd.is_dir():
+    if not _is_dir(cwd):
         warnings.append(f"process {name!r}: working directory {cwd} does not exist")
     return ProcessSpec(
         name=name, cwd=cwd, command=_argv(section.command, src, "command"),

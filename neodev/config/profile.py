@@ -64,9 +64,12 @@ from __future__ import annotations
 import re
 import tomllib
 import types
-from typing import Literal, Union, get_args, get_origin
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -74,13 +77,34 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import ErrorDetails
 
-from neodev.config.hints import did_you_mean
-from neodev.config.interpolate import line_for
+from neodev.config.globs import glob_problem
+from neodev.config.hints import brief, did_you_mean
+from neodev.config.interpolate import join_path, line_for
+from neodev.config.limits import MAX_DEPTH, depth_problem, read_config_text, string_problem
 from neodev.errors import ConfigError
 
 Condition = Literal["started", "healthy", "completed_successfully"]
 Restart = Literal["no", "on-failure", "always"]
+
+
+def _glob(pattern: str) -> str:
+    problem = glob_problem(pattern)
+    if problem:
+        raise ValueError(problem)
+    return pattern
+
+
+def _env_name(name: str) -> str:
+    if not name or "=" in name:
+        raise ValueError("an environment variable name is not empty and has no '='")
+    return name
+
+
+Glob = Annotated[str, AfterValidator(_glob)]
+"""A watch or ignore pattern (`neodev.config.globs`), refused when it can never match."""
+EnvName = Annotated[str, AfterValidator(_env_name)]
 
 
 class Section(BaseModel):
@@ -199,11 +223,11 @@ class ProcessSection(Section):
     command: str | list[str]
     """argv, or a string split like a shell would (no shell features)."""
     port: int | None = Field(default=None, ge=1, le=65535)
-    env: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    env: dict[EnvName, str | int | float | bool] = Field(default_factory=dict)
     readiness: ProbeSection | None = None
     liveness: ProbeSection | None = None
-    watch: list[str] = Field(default_factory=list)
-    ignore: list[str] = Field(default_factory=list)
+    watch: list[Glob] = Field(default_factory=list)
+    ignore: list[Glob] = Field(default_factory=list)
     reload: Literal["restart", "none"] = "restart"
     build: str | list[str] | None = None
     restart: Restart = "on-failure"
@@ -250,10 +274,28 @@ class ProfileFile(Section):
 # --- reading and error translation ------------------------------------------------------------
 
 _TYPE_TAGS = re.compile(r"^(str|int|float|bool|list\[.*\]|dict\[.*\]|literal\[.*\]|"
-                        r"function-\w+\[.*\]|[A-Z]\w*Section)$")
+                        r"function-\w+\[.*\]|[A-Z]\w*Section|\[key\])$")
 
 
-def parse_toml(text: str, file: str) -> dict:
+def read_profile_file(path: Path) -> tuple[dict[str, Any], dict[str, int]]:
+    """Read and parse a profile file within the limits of `neodev.config.limits`.
+
+    Returns:
+        (the parsed TOML, dotted key path -> line number).
+
+    Raises:
+        ConfigError: unreadable, too large, not UTF-8, TOML syntax, nesting or string length
+            beyond the limits.
+    """
+    file = str(path)
+    text = read_config_text(path, "profile")
+    data = parse_toml(text, file)
+    lines = toml_lines(text)
+    _check_limits(data, file, lines)
+    return data, lines
+
+
+def parse_toml(text: str, file: str) -> dict[str, Any]:
     """Parse TOML text; a syntax error becomes a ConfigError with the line number."""
     try:
         return tomllib.loads(text)
@@ -265,6 +307,38 @@ def parse_toml(text: str, file: str) -> dict:
         if match:
             detail += f" (column {match.group(2)})"
         raise ConfigError(f"TOML syntax error: {detail}", file=file, line=line) from exc
+    except RecursionError as exc:
+        # tomllib recurses once per nested array or inline table, with no limit of its own.
+        raise ConfigError(str(depth_problem(MAX_DEPTH + 1)), file=file) from exc
+    except ValueError as exc:
+        # Not a TOMLDecodeError: e.g. an integer longer than Python converts.
+        raise ConfigError(f"invalid TOML value: {exc}", file=file) from exc
+
+
+def _check_limits(data: dict[str, Any], file: str, lines: Mapping[str, int]) -> None:
+    """MAX_DEPTH and MAX_STRING_CHARS on parsed TOML (keys and values)."""
+    # Iterative: dotted table headers nest without tomllib recursing, deeper than Python could.
+    stack: list[tuple[object, str, int]] = [(data, "", 1)]
+    while stack:
+        node, path, depth = stack.pop()
+        problem = None
+        if isinstance(node, str):
+            problem = string_problem(node)
+        elif isinstance(node, dict | list):
+            problem = depth_problem(depth)
+            items = node.items() if isinstance(node, dict) else enumerate(node)
+            for key, child in items:
+                if problem is None and isinstance(key, str):
+                    problem = string_problem(key, "key")
+                stack.append((child, join_path(path, key), depth + 1))
+        if problem:
+            raise ConfigError(problem, file=file, line=line_for(lines, path) if path else None,
+                              key=path or None)
+
+
+# Linear-time on any line: a lazy `+?` followed by `\s*` would rescan runs of spaces.
+_HEADER = re.compile(r"\[\[?([^\]]*)\]")
+_KEY = re.compile(r"([A-Za-z0-9_\-.\"]+)\s*=")
 
 
 def toml_lines(text: str) -> dict[str, int]:
@@ -273,19 +347,20 @@ def toml_lines(text: str) -> dict[str, int]:
     table = ""
     for number, raw in enumerate(text.splitlines(), start=1):
         stripped = raw.strip()
-        header = re.match(r"^\[\[?\s*([^\]]+?)\s*\]\]?", stripped)
+        header = _HEADER.match(stripped)
         if header:
             table = ".".join(p.strip().strip('"') for p in header.group(1).split("."))
             lines.setdefault(table, number)
             continue
-        key = re.match(r"^([A-Za-z0-9_\-.\"]+)\s*=", stripped)
+        key = _KEY.match(stripped)
         if key:
             name = ".".join(p.strip().strip('"') for p in key.group(1).split("."))
             lines.setdefault(f"{table}.{name}" if table else name, number)
     return lines
 
 
-def validate_profile(data: dict, file: str, lines: dict[str, int]) -> ProfileFile:
+def validate_profile(data: Mapping[str, Any], file: str, lines: Mapping[str, int]
+                     ) -> ProfileFile:
     """Validate parsed profile data; pydantic errors become one readable ConfigError.
 
     The message names the key path, the bad value and what is valid, with a did-you-mean for
@@ -303,7 +378,7 @@ def validate_profile(data: dict, file: str, lines: dict[str, int]) -> ProfileFil
                           key=key) from exc
 
 
-def _clean_loc(loc: tuple) -> tuple[str, list[str | int]]:
+def _clean_loc(loc: tuple[str | int, ...]) -> tuple[str, list[str | int]]:
     parts: list[str | int] = [p for p in loc if isinstance(p, int) or not _TYPE_TAGS.match(p)]
     path = ""
     for part in parts:
@@ -312,7 +387,7 @@ def _clean_loc(loc: tuple) -> tuple[str, list[str | int]]:
     return path, parts
 
 
-def _describe(errors: list, loc: list[str | int]) -> str:
+def _describe(errors: list[ErrorDetails], loc: list[str | int]) -> str:
     first = errors[0]
     kind = first["type"]
     if kind == "extra_forbidden":
@@ -323,9 +398,7 @@ def _describe(errors: list, loc: list[str | int]) -> str:
     if kind == "missing":
         return f"required key {loc[-1]!r} is missing"
     value = first.get("input")
-    shown = repr(value)
-    if len(shown) > 80:
-        shown = shown[:77] + "..."
+    shown = brief(value)
     messages = "; or ".join(dict.fromkeys(_message(e) for e in errors))
     hint = ""
     if kind == "literal_error" and isinstance(value, str):
@@ -333,7 +406,7 @@ def _describe(errors: list, loc: list[str | int]) -> str:
     return f"invalid value {shown}{hint}: {messages}"
 
 
-def _message(error: dict) -> str:
+def _message(error: ErrorDetails) -> str:
     return re.sub(r"^Value error, ", "", error["msg"])
 
 

@@ -42,13 +42,22 @@ def _parse(match: re.Match[str]) -> PortReference:
     return PortReference(match.group(0), body.group(1), int(body.group(2)))
 
 
+def _searchable(text: str) -> str:
+    """`text` up to its last `}`: no reference can start after it.
+
+    Searching only there keeps the search linear: each `@{` after the last `}` would otherwise
+    scan to the end of the text and fail, which is quadratic in a line of `@{@{@{...`.
+    """
+    return text[:text.rfind("}") + 1]
+
+
 def find_references(text: str) -> Iterator[PortReference]:
     """Every `@{...}` in `text`, in order, malformed ones included."""
-    return (_parse(m) for m in _REFERENCE.finditer(text))
+    return (_parse(m) for m in _REFERENCE.finditer(_searchable(text)))
 
 
 def has_references(text: str) -> bool:
-    return _REFERENCE.search(text) is not None
+    return _REFERENCE.search(_searchable(text)) is not None
 
 
 def substitute(text: str, host_port: Callable[[str, int], str]) -> str:
@@ -62,4 +71,5 @@ def substitute(text: str, host_port: Callable[[str, int], str]) -> str:
             return ref.text
         return host_port(ref.service, ref.port)
 
-    return _REFERENCE.sub(replace, text)
+    head = _searchable(text)
+    return _REFERENCE.sub(replace, head) + text[len(head):]

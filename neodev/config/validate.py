@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from neodev.config.hints import did_you_mean
+from neodev.config.hints import brief, did_you_mean
 from neodev.config.model import DependencyCondition, EnvironmentPlan, ProcessSpec
 from neodev.config.references import EXAMPLE, find_references
 from neodev.errors import ConfigError
@@ -72,24 +72,26 @@ def validate_plan(plan: EnvironmentPlan, sources: Mapping[str, Source],
 def _check_cycles(plan: EnvironmentPlan, sources: Mapping[str, Source]) -> None:
     graph = {name: [d.service for d in unit.depends_on] for name, unit in plan.units.items()}
     state: dict[str, int] = {}  # 1 = on the current path, 2 = done
-    path: list[str] = []
-
-    def visit(node: str) -> None:
-        state[node] = 1
-        path.append(node)
-        for nxt in graph.get(node, []):
-            if state.get(nxt) == 1:
+    for root in sorted(graph):
+        if root in state:
+            continue
+        # Depth-first with an explicit stack: a chain of a thousand units must not recurse.
+        path = [root]
+        pending = [iter(graph[root])]
+        state[root] = 1
+        while pending:  # each unit is pushed at most once: bounded by the number of units
+            nxt = next(pending[-1], None)
+            if nxt is None:
+                state[path.pop()] = 2
+                pending.pop()
+            elif state.get(nxt) == 1:
                 cycle = [*path[path.index(nxt):], nxt]
-                raise sources[node].error("depends_on", "dependency cycle: "
-                                          + " -> ".join(cycle))
-            if nxt in graph and state.get(nxt) is None:
-                visit(nxt)
-        path.pop()
-        state[node] = 2
-
-    for node in sorted(graph):
-        if node not in state:
-            visit(node)
+                raise sources[path[-1]].error("depends_on", "dependency cycle: "
+                                              + " -> ".join(cycle))
+            elif nxt in graph and nxt not in state:
+                state[nxt] = 1
+                path.append(nxt)
+                pending.append(iter(graph[nxt]))
 
 
 def _check_references(plan: EnvironmentPlan, name: str, proc: ProcessSpec, src: Source
@@ -105,7 +107,7 @@ def _check_references(plan: EnvironmentPlan, name: str, proc: ProcessSpec, src: 
     for key, value in fields:
         for ref in find_references(value):
             if ref.service is None:
-                raise src.error(key, f"malformed reference {ref.text!r}: write "
+                raise src.error(key, f"malformed reference {brief(ref.text)}: write "
                                 f"@{{service:container_port}}, e.g. {EXAMPLE}")
             svc, port = ref.service, ref.port
             if svc not in published:

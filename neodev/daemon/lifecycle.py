@@ -97,7 +97,10 @@ def find_daemon(paths: WorkspacePaths) -> DaemonInfo | None:
     info = read_info(paths)
     if info is not None and info.is_alive() and Path(info.socket).exists():
         return info
-    if not paths.state_dir.exists():
+    if not paths.lock_file.exists():
+        # No lock file: no daemon holds it (a daemon takes the lock before it writes anything),
+        # so what is left is stale. Probing must not create the file.
+        remove_stale(paths)
         return None
     probe = DaemonLock(paths)
     if not probe.try_acquire():

@@ -21,9 +21,9 @@ from pathlib import Path
 
 from watchfiles import Change, awatch
 
+from neodev.config.globs import GlobSet
 from neodev.config.model import ProcessSpec
 from neodev.errors import ProcessError
-from neodev.process.globs import GlobSet
 
 OnChange = Callable[[list[str]], Awaitable[None] | None]
 

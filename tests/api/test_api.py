@@ -293,7 +293,8 @@ class StandInCluster:
 @virtual_time
 async def test_a_cluster_job_belongs_to_the_daemon_not_to_the_request(tmp_path: Path) -> None:
     (tmp_path / "profiles").mkdir()
-    (tmp_path / "profiles" / "staging.toml").write_text("")
+    (tmp_path / "profiles" / "staging.toml").write_text(
+        '[processes.x]\ncwd = "."\ncommand = "true"\n')
     stand_in = StandInCluster()
     async with scripted(tmp_path, plan_of(tmp_path, process("db", tmp_path))) as s:
         s.env.jobs._actions = {"up": stand_in.up, "status": stand_in.up, "down": stand_in.up}

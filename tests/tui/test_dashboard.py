@@ -20,8 +20,8 @@ from neodev.protocol import UnitState
 from neodev.tui.app import KEPT, NeodevApp
 from neodev.tui.logview import CURRENT_MATCH
 from neodev.tui.screens import DetailsScreen
-from tests.tui.workspace import SECRET, dashboard_workspace
 from tests.integration.stack_workspace import NeodevCLI
+from tests.tui.workspace import SECRET, dashboard_workspace
 
 pytestmark = pytest.mark.docker
 

@@ -243,3 +243,54 @@ def test_unset_variable_warns(tmp_path: Path) -> None:
     assert build_containers(cf, "p", {})[0]["a"].image == "busybox:"
     assert warnings == [f"variable TAG is not set; using an empty string (in {path}, "
                         "services.a.image)"]
+
+
+@pytest.mark.parametrize(("text", "key", "needle"), [
+    ("services:\n  a: {image: [x]}\n", "services.a.image", "`image` must be a string"),
+    ("services:\n  a: {image: x, user: {id: 1}}\n", "services.a.user", "expected a string"),
+    ("services:\n  a: {image: x, command: [run, [1]]}\n", "services.a.command[1]",
+     "expected a string"),
+    ("services:\n  a: {image: x, environment: {A: {b: 1}}}\n", "services.a.environment.A",
+     "expected a string, number or boolean"),
+    ("services:\n  a: {image: x, labels: {l: [1]}}\n", "services.a.labels.l", "expected a"),
+    ("services:\n  a: {image: x, extra_hosts: [{h: 1.2.3.4}]}\n", "services.a.extra_hosts[0]",
+     "expected a string"),
+    ("services:\n  a: {image: x, ports: '127.0.0.1:80:80'}\n", "services.a.ports",
+     "expected a list"),
+    ("services:\n  a: {image: x, ports: ['localhost:80:80']}\n", "services.a.ports[0]",
+     "'localhost' is not an IP address"),
+    ("services:\n  a: {image: x, healthcheck: {test: [RUN, x]}}\n",
+     "services.a.healthcheck.test[0]", "starts with CMD, CMD-SHELL or NONE, not 'RUN'"),
+    ("services:\n  a: {image: x, healthcheck: {test: [CMD, {x: 1}]}}\n",
+     "services.a.healthcheck.test[1]", "expected a string"),
+    ("services:\n  a: {image: x, depends_on: {b: [service_started]}}\n  b: {image: x}\n",
+     "services.a.depends_on.b", "expected a mapping"),
+    ("services:\n  a: {image: x, depends_on: {b: {condition: [x]}}}\n  b: {image: x}\n",
+     "services.a.depends_on.b.condition", "unknown condition ['x']"),
+    ("services:\n  a b: {image: x}\n", "services.a b", "service name 'a b'"),
+    ("services:\n  ünïcode: {image: x}\n", "services.ünïcode", "service name"),
+    ("name: Neo Tool\nservices: {}\n", "name", "invalid project name 'Neo Tool'"),
+    ("services: {}\nvolumes:\n  data: [x]\n", "volumes.data", "must be a mapping"),
+    ("services:\n  a: {image: x, healthcheck: {test: 'true', interval: '" + "1" * 50000
+     + "'}}\n", "services.a.healthcheck.interval", "invalid duration '111"),
+])
+def test_values_of_the_wrong_type_name_their_key(tmp_path: Path, text: str, key: str,
+                                                 needle: str) -> None:
+    err = _fails(tmp_path, text)
+    assert err.key == key
+    assert needle in err.message
+    assert len(err.message) < 600  # bad values are quoted briefly
+
+
+def test_numbers_where_compose_takes_strings(tmp_path: Path) -> None:
+    svc = _load(tmp_path, """
+        services:
+          a:
+            image: x
+            user: 1000
+            command: [sleep, 5]
+            environment: [A=1, B]
+    """, env={"B": "b"})["a"]
+    assert svc.user == "1000"
+    assert svc.command == ("sleep", "5")
+    assert svc.environment == {"A": "1", "B": "b"}

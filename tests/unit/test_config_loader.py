@@ -217,3 +217,64 @@ def test_display_masks_url_passwords_and_embedded_secret_values(tmp_path: Path) 
     env = shown["processes"]["api"]["env"]
     assert env["OTHER_URL"] == f"redis://u:{MASK}@h/0"
     assert env["ARGS"] == f"--token={MASK}"
+
+
+def _workspace_with(tmp_path: Path, replace: str, by: str) -> Path:
+    """A copy of the fixture workspace with one piece of good.toml replaced."""
+    ws = tmp_path / "ws"
+    shutil.copytree(WS, ws)
+    profile = ws / "profiles" / "good.toml"
+    text = profile.read_text()
+    assert replace in text
+    profile.write_text(text.replace(replace, by))
+    return ws
+
+
+def test_an_empty_profile_is_an_error(tmp_path: Path) -> None:
+    ws = _workspace_with(tmp_path, "", "")
+    (ws / "profiles" / "good.toml").write_text("# nothing yet\n")
+    err = _error("good", ws=ws)
+    assert err.file == str(ws / "profiles" / "good.toml")
+    assert "the profile defines nothing to run" in err.message
+
+
+def test_a_thousand_unit_dependency_cycle_is_reported(tmp_path: Path) -> None:
+    chain = "".join(f'[processes.p{i}]\ncwd = "."\ncommand = "true"\n'
+                    f'depends_on = {{ p{(i + 1) % 1000} = "started" }}\n' for i in range(1000))
+    ws = _workspace_with(tmp_path, "[processes.api]", chain + "[processes.api]")
+    err = _error("good", ws=ws)
+    assert "dependency cycle: p0 -> p1 -> p2" in err.message
+    assert err.key == "processes.p999.depends_on"
+
+
+def test_invalid_utf8_in_a_profile_names_the_file_and_line(tmp_path: Path) -> None:
+    ws = _workspace_with(tmp_path, "", "")
+    profile = ws / "profiles" / "good.toml"
+    profile.write_bytes(profile.read_bytes().replace(b'name = "fixture"',
+                                                     b'name = "fix\xe9ture"'))
+    err = _error("good", ws=ws)
+    assert err.file == str(profile)
+    assert err.line == 2
+    assert "not valid UTF-8: byte 0xe9" in err.message
+
+
+@pytest.mark.parametrize(("replace", "by", "key", "needle"), [
+    ('watch = ["**/*.py"]', 'watch = ["src/[z-a]"]', "processes.api.watch[0]",
+     "invalid glob"),
+    ('watch = ["**/*.py"]', 'watch = ["../elsewhere/**"]', "processes.api.watch[0]", "'..'"),
+    ('DEBUG = true', 'DEBUG = true, "A=B" = "x"', "processes.api.env.A=B", "has no '='"),
+    ('DEBUG = true', 'DEBUG = true, "A[x]" = "${NOPE:?set NOPE}"', "processes.api.env.A[x]",
+     "required variable NOPE"),
+])
+def test_profile_values_that_could_never_work(tmp_path: Path, replace: str, by: str, key: str,
+                                              needle: str) -> None:
+    err = _error("good", ws=_workspace_with(tmp_path, replace, by))
+    assert err.key == key
+    assert needle in err.message
+
+
+def test_working_directories_the_os_cannot_even_look_up(tmp_path: Path) -> None:
+    for cwd in ("~no-such-user-here/api", "x" * 5000):
+        ws = _workspace_with(tmp_path / cwd[:8], 'cwd = "../app/api"', f'cwd = "{cwd}"')
+        plan = load_plan(ws, "good", {})
+        assert any("working directory" in w for w in plan.warnings)

@@ -6,9 +6,12 @@ import shutil
 import stat
 from pathlib import Path
 
+import pytest
+
 from neodev.config.envfile import read_env_file
 from neodev.config.loader import load_plan
 from neodev.config.secrets import ensure_secrets, prepare_secrets
+from neodev.errors import ConfigError
 from neodev.paths import WorkspacePaths
 
 WS = Path(__file__).resolve().parent.parent / "fixtures" / "config" / "ws"
@@ -62,3 +65,33 @@ def test_prepare_then_load_uses_the_generated_value(tmp_path: Path) -> None:
     plan = load_plan(ws, "good", {"DB_PASSWORD": "mine"})
     assert plan.containers["db"].environment["POSTGRES_PASSWORD"] == "mine"
     assert prepare_secrets(ws, "good", {})[0] == []
+
+
+@pytest.mark.parametrize(("replace", "by", "key", "needle"), [
+    ('secrets = ["DB_PASSWORD"]', 'secrets = ["1BAD"]', "project.secrets",
+     "secret name '1BAD' is not a valid variable name"),
+    ('secrets = ["DB_PASSWORD"]', 'secrets = "DB_PASSWORD"', "project.secrets",
+     "valid list"),
+    ('[project]\nname = "fixture"\ncompose = ["../compose/stack.yml"]\nenv_file = "../dev.env"\n'
+     'secrets = ["DB_PASSWORD"]', "project = [[1]]", "project", "invalid value"),
+])
+def test_prepare_reports_a_broken_profile_like_load_does(tmp_path: Path, replace: str, by: str,
+                                                        key: str, needle: str) -> None:
+    ws = tmp_path / "ws"
+    shutil.copytree(WS, ws)
+    profile = ws / "profiles" / "good.toml"
+    profile.write_text(profile.read_text().replace(replace, by))
+    with pytest.raises(ConfigError) as info:
+        prepare_secrets(ws, "good", {})
+    assert info.value.file == str(profile)
+    assert info.value.key == key
+    assert needle in info.value.message
+
+
+def test_prepare_refuses_an_unreadable_profile(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    shutil.copytree(WS, ws)
+    profile = ws / "profiles" / "good.toml"
+    profile.write_bytes(b"\xff" + profile.read_bytes())
+    with pytest.raises(ConfigError, match="not valid UTF-8"):
+        prepare_secrets(ws, "good", {})

@@ -70,6 +70,25 @@ def _component_regex(part: str) -> str:
     return "".join(out)
 
 
+def glob_problem(pattern: str) -> str | None:
+    """Why a watch or ignore pattern can never work, or None; the profile refuses such patterns.
+
+    Checked when the configuration loads, so a typo fails before anything starts rather than
+    when the file watcher compiles it.
+    """
+    parts = [p for p in pattern.strip("/").split("/") if p]
+    if not parts:
+        return "an empty glob pattern matches nothing"
+    if "." in parts or ".." in parts:
+        return ("'.' and '..' in a glob pattern never match: patterns are relative to the "
+                "process's working directory, e.g. 'src/**'")
+    try:
+        re.compile(glob_to_regex(pattern))
+    except re.error as exc:
+        return f"invalid glob: {exc}"
+    return None
+
+
 @dataclass(frozen=True)
 class _Compiled:
     regex: re.Pattern[str]

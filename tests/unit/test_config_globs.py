@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from neodev.process.globs import GlobSet, glob_to_regex
+from neodev.config.globs import GlobSet, glob_problem, glob_to_regex
 
 
 @pytest.mark.parametrize(("pattern", "path", "expected"), [
@@ -76,3 +76,17 @@ def test_empty_watch_means_everything_not_ignored() -> None:
 ])
 def test_watch_roots(watch: list[str], roots: tuple[list[str], bool]) -> None:
     assert GlobSet(watch).watch_roots() == roots
+
+
+@pytest.mark.parametrize(("pattern", "needle"), [
+    ("", "empty"), ("/", "empty"), ("src/[z-a]/**", "invalid glob: bad character range z-a"),
+    ("../other/**", "'..'"), ("./src/**", "'.'"), ("src/../x", "'..'"),
+])
+def test_patterns_that_can_never_work(pattern: str, needle: str) -> None:
+    problem = glob_problem(pattern)
+    assert problem is not None and needle in problem
+
+
+@pytest.mark.parametrize("pattern", ["src/**", "**/*.kt", "[!a]*.txt", "package.json", "[", "a]"])
+def test_patterns_that_work(pattern: str) -> None:
+    assert glob_problem(pattern) is None
