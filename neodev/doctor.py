@@ -35,6 +35,7 @@ from neodev.docker.client import (
 from neodev.docker.project import published_host_ports
 from neodev.paths import WorkspacePaths
 from neodev.ports import PublishedPorts, check_claims, plan_claims
+from neodev.process.pids import own_process_groups
 
 Status = Literal["ok", "warn", "fail"]
 DOCKER_TIMEOUT = 10
@@ -179,7 +180,8 @@ def check_ports(plan: EnvironmentPlan, client: DockerClient | None) -> list[Chec
     for claim in claims:
         by_port.setdefault((claim.port, claim.protocol), set()).add(claim.unit)
     checks: list[Check] = []
-    for verdict in check_claims(claims, _published_ports(client), plan.project):
+    own = own_process_groups(WorkspacePaths(plan.workspace).pids_file)
+    for verdict in check_claims(claims, _published_ports(client), plan.project, own):
         claim = verdict.claim
         others = by_port[(claim.port, claim.protocol)] - {claim.unit}
         if others:

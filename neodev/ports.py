@@ -13,8 +13,9 @@ and other users' sockets without their PID unless run as root).
 from __future__ import annotations
 
 import errno
+import os
 import socket
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -113,9 +114,17 @@ def plan_claims(plan: EnvironmentPlan, units: Iterable[str] | None = None,
     return claims
 
 
-def check_claims(claims: Iterable[PortClaim], published: PublishedPorts, project: str
-                 ) -> list[PortVerdict]:
-    """One verdict per claim (blocking: binds sockets and may scan connections)."""
+def check_claims(claims: Iterable[PortClaim], published: PublishedPorts, project: str,
+                 own_groups: Collection[int] = ()) -> list[PortVerdict]:
+    """One verdict per claim (blocking: binds sockets and may scan connections).
+
+    Args:
+        claims: The addresses to check.
+        published: The host ports running containers publish.
+        project: The environment's compose project (its containers' ports are ours).
+        own_groups: Process groups of the environment's own running processes (from
+            `.neodev/pids.json`): a port one of them holds is ours, not a conflict.
+    """
     verdicts = []
     for claim in claims:
         holder = published.get((claim.port, claim.protocol))
@@ -132,10 +141,20 @@ def check_claims(claims: Iterable[PortClaim], published: PublishedPorts, project
             continue
         if free:
             verdicts.append(PortVerdict(claim, "free"))
+            continue
+        pid, owner = port_holder(claim.port, claim.protocol, claim.host_ip)
+        if pid is not None and _group_of(pid) in own_groups:
+            verdicts.append(PortVerdict(claim, "ours", f"process {owner}"))
         else:
-            verdicts.append(PortVerdict(claim, "taken",
-                                        port_owner(claim.port, claim.protocol, claim.host_ip)))
+            verdicts.append(PortVerdict(claim, "taken", owner))
     return verdicts
+
+
+def _group_of(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except OSError:
+        return None
 
 
 def can_bind(host_ip: str, port: int, protocol: str = "tcp") -> bool:
@@ -159,7 +178,14 @@ def can_bind(host_ip: str, port: int, protocol: str = "tcp") -> bool:
 
 
 def port_owner(port: int, protocol: str = "tcp", host_ip: str | None = None) -> str | None:
-    """'name (pid N)' of the local process listening on `port`, or None when not visible.
+    """'name (pid N)' of the local process listening on `port`, or None when not visible."""
+    return port_holder(port, protocol, host_ip)[1]
+
+
+def port_holder(port: int, protocol: str = "tcp", host_ip: str | None = None
+                ) -> tuple[int | None, str | None]:
+    """(pid, 'name (pid N)') of the local process listening on `port`; (None, None) when none
+    is visible, (None, text) when the OS hides the pid.
 
     With `host_ip`, a listener on exactly that address (or on the wildcard) is preferred over
     one on another address of the same port.
@@ -168,17 +194,17 @@ def port_owner(port: int, protocol: str = "tcp", host_ip: str | None = None) -> 
     try:
         connections = psutil.net_connections(kind=kind)
     except psutil.AccessDenied:
-        return None
+        return None, None
     listeners = [c for c in connections if c.laddr and c.laddr.port == port
                  and (kind == "udp" or c.status == psutil.CONN_LISTEN)]
     if host_ip is not None:
         listeners.sort(key=lambda c: c.laddr.ip not in (host_ip, "0.0.0.0", "::"))
     for conn in listeners:
         if conn.pid is None:
-            return "another user's process (run as root to see which)"
+            return None, "another user's process (run as root to see which)"
         try:
             name = psutil.Process(conn.pid).name()
         except psutil.Error:
             name = "a process"
-        return f"{name} (pid {conn.pid})"
-    return None
+        return conn.pid, f"{name} (pid {conn.pid})"
+    return None, None

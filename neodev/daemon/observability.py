@@ -196,18 +196,22 @@ class Observability:
             if self._status_of(unit).state is not UnitState.RUNNING:
                 checks.append(_line("metrics", "warn", f"{unit}: not running, not scraped"))
                 continue
-            found = [t for t in active if t.get("labels", {}).get("unit") == unit]
+            found = [t for t in active if t.get("labels", {}).get("unit") == unit
+                     and t.get("labels", {}).get("project") == self._plan.project]
             if not found:
                 checks.append(_line("metrics", "fail", f"{unit}: not a target of Prometheus "
                                     f"yet ({self.target_error or 'target file written'})"))
             elif all(t.get("health") == "up" for t in found):
                 checks.append(_line("metrics", "ok", f"{unit}: up in Prometheus "
                                     f"({found[0].get('scrapeUrl')})"))
+            elif all(t.get("health") == "unknown" for t in found):
+                checks.append(_line("metrics", "warn", f"{unit}: a target of Prometheus, "
+                                    "not scraped yet"))
             else:
                 error = next((t.get("lastError") for t in found if t.get("lastError")), "")
                 health = found[0].get("health")
                 checks.append(_line("metrics", "fail", f"{unit}: {health} in Prometheus: "
-                                    f"{error or 'not scraped yet'}"))
+                                    f"{error or 'no error given'}"))
         return checks
 
     async def _check_loki(self, http: httpx.AsyncClient) -> dict[str, str]:

@@ -14,7 +14,13 @@ from typing import Any
 
 import psutil
 
-from neodev.process.tree import CREATE_TIME_TOLERANCE, group_members, kill_tree, snapshot
+from neodev.process.tree import (
+    CREATE_TIME_TOLERANCE,
+    group_members,
+    is_alive,
+    kill_tree,
+    snapshot,
+)
 from neodev.statefile import write_private
 
 
@@ -52,6 +58,20 @@ class PidRegistry:
 
     def _write(self, entries: dict[str, dict[str, Any]]) -> None:
         write_private(self.path, json.dumps(entries, indent=2, sort_keys=True))
+
+
+def own_process_groups(path: Path) -> set[int]:
+    """The process groups a running environment recorded whose leaders still are what was
+    recorded (pid + create time): ports they hold are the environment's own."""
+    groups: set[int] = set()
+    for entry in PidRegistry(path).load().values():
+        try:
+            pid, pgid, ctime = int(entry["pid"]), int(entry["pgid"]), float(entry["create_time"])
+        except (KeyError, TypeError, ValueError):
+            continue
+        if is_alive(pid, ctime):
+            groups.add(pgid)
+    return groups
 
 
 def reap_orphans(registry: PidRegistry, grace: float = 3.0) -> list[str]:
