@@ -273,13 +273,46 @@ def down(profile: str | None, volumes: bool, as_json: bool) -> None:
     """Stop everything and remove containers and network (volumes only with --volumes)."""
     paths = _paths()
     info = lifecycle.find_daemon(paths)
-    client, _ = _ensure_daemon(paths, info.profile if info else _profile(profile))
+    if info is not None:  # what runs is torn down, whatever the profile says now
+        client = DaemonClient(Path(info.socket))
+    else:
+        client = _down_client(paths, _profile(profile))
     with client:
         report = client.down(volumes)
     after = lifecycle.read_info(paths)
     if after is not None:
         _wait_for_daemon_exit(after)
     click.echo(json.dumps(report, indent=2) if as_json else format_down(report, volumes))
+
+
+def _down_client(paths: WorkspacePaths, profile: str) -> DaemonClient:
+    """A daemon for `down` when none runs: on the validated profile, or — when it does not
+    load — one that removes what carries the project's label, saying what was not checked."""
+    from neodev.daemon.launch import teardown_daemon
+
+    try:
+        return DaemonClient(ensure_daemon(paths, profile, validate=True).socket)
+    except ConfigError as error:
+        project = lifecycle.last_project(paths) or _project_name(paths, profile)
+        click.secho(f"warning: the profile does not load ({error.message}); removing what "
+                    f"carries the label com.docker.compose.project={project} instead",
+                    fg="yellow", err=True)
+        return DaemonClient(teardown_daemon(paths, project).socket)
+
+
+def _project_name(paths: WorkspacePaths, profile: str) -> str:
+    """The project a profile names, read leniently (the profile may be broken)."""
+    import tomllib
+
+    path = paths.root / "profiles" / f"{profile}.toml"
+    try:
+        if path.stat().st_size > 1024 * 1024:  # a broken profile may also be a huge one
+            return "neotool"
+        raw = tomllib.loads(path.read_text(encoding="utf-8", errors="replace"))
+        name = (raw.get("project") or {}).get("name")
+    except (OSError, ValueError, AttributeError, RecursionError):
+        name = None
+    return name if isinstance(name, str) and name else "neotool"
 
 
 @main.command()

@@ -50,6 +50,11 @@ class WorkspacePaths:
         return self.state_dir / "pids.json"
 
     @property
+    def project_file(self) -> Path:
+        """The compose project the last daemon ran (so `down` finds it without a profile)."""
+        return self.state_dir / "project"
+
+    @property
     def secrets_file(self) -> Path:
         return self.state_dir / "secrets.env"
 

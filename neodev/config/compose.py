@@ -178,7 +178,7 @@ def _service(cf: ComposeFile, name: str, svc: dict[str, Any], project: str, env:
                for i, v in enumerate(_list(cf, f"{base}.volumes", svc.get("volumes")))]
     spec = ContainerSpec(
         name=name, service=name, image=svc["image"],
-        image_variable=cf.image_variables.get(name),
+        image_variable=cf.image_variables.get(name), compose_file=cf.path,
         command=_argv(cf, f"{base}.command", svc.get("command")),
         entrypoint=_argv(cf, f"{base}.entrypoint", svc.get("entrypoint")),
         environment=_environment(cf, f"{base}.environment", svc.get("environment"), env),

@@ -166,6 +166,9 @@ class ContainerSpec(UnitSpec):
     image: str
     image_variable: str | None = None
     """The environment variable that overrides the image (e.g. NEODEV_POSTGRES_IMAGE)."""
+    compose_file: Path | None = None
+    """The compose file that defines the service (for compose's own labels: `docker compose`
+    then lists, logs, stops and removes what neodev started)."""
     command: tuple[str, ...] | None = None
     entrypoint: tuple[str, ...] | None = None
     environment: dict[str, str] = Field(default_factory=dict)

@@ -59,6 +59,13 @@ def load_validated(paths: WorkspacePaths, profile: str, environ: Mapping[str, st
     return load_plan(paths.root, profile, env, source=source), generated, secrets_file
 
 
+def teardown_daemon(paths: WorkspacePaths, project: str) -> Launched:
+    """A daemon that only tears down `project` (found by its label): `down` when the profile
+    does not load any more."""
+    child = lifecycle.spawn_daemon(paths, "(teardown)", teardown=project)
+    return Launched(lifecycle.wait_for_daemon(paths, child), fresh=True)
+
+
 def ensure_daemon(paths: WorkspacePaths, profile: str, *, validate: bool = True) -> Launched:
     """The running daemon of the workspace, or a new one (spawned with a validated plan).
 

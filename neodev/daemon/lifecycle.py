@@ -124,7 +124,8 @@ def remove_stale(paths: WorkspacePaths) -> list[str]:
 
 
 def spawn_daemon(paths: WorkspacePaths, profile: str, environ: dict[str, str] | None = None,
-                 plan_file: Path | None = None) -> subprocess.Popen[bytes]:
+                 plan_file: Path | None = None, teardown: str | None = None
+                 ) -> subprocess.Popen[bytes]:
     """Start `python -m neodev.daemon` detached (own session, output to .neodev/daemon.log).
 
     Args:
@@ -133,10 +134,14 @@ def spawn_daemon(paths: WorkspacePaths, profile: str, environ: dict[str, str] | 
         environ: The daemon's environment (default: ours).
         plan_file: A plan the caller already loaded and validated (`write_plan`): the daemon
             takes it as is instead of reading the profile a second time.
+        teardown: A compose project to tear down without any profile (`down` when the
+            configuration no longer loads).
     """
     paths.ensure_state_dir()
     log = open(paths.daemon_log, "ab")  # noqa: SIM115 — handed to the child
     extra = ["--plan", str(plan_file)] if plan_file is not None else []
+    if teardown is not None:
+        extra += ["--teardown", teardown]
     try:
         return subprocess.Popen(
             [sys.executable, "-m", "neodev.daemon", "--workspace", str(paths.root),
@@ -147,6 +152,15 @@ def spawn_daemon(paths: WorkspacePaths, profile: str, environ: dict[str, str] | 
         )
     finally:
         log.close()
+
+
+def last_project(paths: WorkspacePaths) -> str | None:
+    """The compose project the last daemon of this workspace ran, if it said."""
+    try:
+        name = paths.project_file.read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+    return name or None
 
 
 def write_plan(paths: WorkspacePaths, plan_json: str) -> Path:

@@ -37,6 +37,7 @@ from neodev.daemon.lifecycle import (
 from neodev.errors import DaemonError, NeodevError
 from neodev.paths import WorkspacePaths
 from neodev.process.tree import become_subreaper
+from neodev.statefile import write_private
 
 
 class _QuietServer(uvicorn.Server):
@@ -61,9 +62,19 @@ def bind_control_socket(path: Path) -> socket.socket:
     return sock
 
 
-def read_plan(paths: WorkspacePaths, profile: str, plan_file: Path | None) -> EnvironmentPlan:
-    """The plan the spawning CLI validated (then the file is removed: it holds secrets), or
-    the profile loaded here when none was handed over."""
+def teardown_plan(paths: WorkspacePaths, project: str) -> EnvironmentPlan:
+    """A plan without units for `down` when the profile no longer loads: what runs is found
+    by the compose project label, not by the configuration."""
+    return EnvironmentPlan(profile="(teardown)", project=project, workspace=paths.root,
+                           profile_file=paths.root / "profiles", network=f"{project}_default")
+
+
+def read_plan(paths: WorkspacePaths, profile: str, plan_file: Path | None,
+              teardown: str | None = None) -> EnvironmentPlan:
+    """The plan the spawning CLI validated (then the file is removed: it holds secrets), a
+    teardown plan, or the profile loaded here when none was handed over."""
+    if teardown is not None:
+        return teardown_plan(paths, teardown)
     if plan_file is None:
         return load_plan(paths.root, profile, dict(os.environ))
     try:
@@ -74,7 +85,8 @@ def read_plan(paths: WorkspacePaths, profile: str, plan_file: Path | None) -> En
         plan_file.unlink(missing_ok=True)
 
 
-async def serve(paths: WorkspacePaths, profile: str, plan_file: Path | None = None) -> int:
+async def serve(paths: WorkspacePaths, profile: str, plan_file: Path | None = None,
+                teardown: str | None = None) -> int:
     lock = DaemonLock(paths)
     if not lock.try_acquire():
         raise DaemonError(f"another neodev daemon already runs for {paths.root}")
@@ -83,7 +95,9 @@ async def serve(paths: WorkspacePaths, profile: str, plan_file: Path | None = No
         # Orphaned grandchildren of our processes are re-parented to us, not to a pid 1 that
         # may never reap them (containers, CI): the process driver reaps them by pid.
         become_subreaper()
-        plan = read_plan(paths, profile, plan_file)
+        plan = read_plan(paths, profile, plan_file, teardown)
+        if teardown is None:
+            write_private(paths.project_file, plan.project)
         env = Environment(plan, paths)
         await env.open()
         return await _serve_environment(env, paths, profile)
@@ -134,11 +148,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", default="local")
     parser.add_argument("--plan", type=Path, default=None,
                         help="A plan already loaded by the CLI (JSON, removed once read).")
+    parser.add_argument("--teardown", metavar="PROJECT", default=None,
+                        help="Serve only `down` for this compose project (no profile needed).")
     args = parser.parse_args(argv)
     paths = WorkspacePaths(args.workspace.resolve())
     paths.ensure_state_dir()
     try:
-        return asyncio.run(serve(paths, args.profile, args.plan))
+        return asyncio.run(serve(paths, args.profile, args.plan, args.teardown))
     except NeodevError as exc:
         record_startup_error(paths, exc.to_dict())
         print(f"{exc.title}: {exc.message}", file=sys.stderr)

@@ -102,7 +102,11 @@ def create_args(spec: ContainerSpec, project: str, network: str, config_hash: st
         `healthcheck`, `command`, `entrypoint`, `user`, `working_dir`, `stop_signal`.
     """
     opts = options or CreateOptions()
-    labels = {**spec.labels, **container_labels(project, spec.service, spec.name, config_hash),
+    compose_file = str(spec.compose_file) if spec.compose_file else None
+    depends = [(d.service, d.condition.value) for d in spec.depends_on]
+    labels = {**spec.labels,
+              **container_labels(project, spec.service, spec.name, config_hash,
+                                 compose_file=compose_file, depends_on=depends),
               **opts.labels}
     kwargs: dict[str, Any] = {
         "image": spec.image,

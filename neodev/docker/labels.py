@@ -8,12 +8,25 @@ run's leftovers are found by the next one).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from pathlib import PurePath
+
+from neodev import __version__
+
 COMPOSE_PROJECT = "com.docker.compose.project"
 COMPOSE_SERVICE = "com.docker.compose.service"
 COMPOSE_NUMBER = "com.docker.compose.container-number"
 COMPOSE_ONEOFF = "com.docker.compose.oneoff"
 COMPOSE_NETWORK = "com.docker.compose.network"
 COMPOSE_VOLUME = "com.docker.compose.volume"
+COMPOSE_CONFIG_HASH = "com.docker.compose.config-hash"
+"""Compose v2 lists (`ps`), follows (`logs`), stops and removes (`down`) only the containers
+that carry a config hash; neodev puts its own there (compose's `up` would recreate them)."""
+COMPOSE_VERSION = "com.docker.compose.version"
+COMPOSE_WORKING_DIR = "com.docker.compose.project.working_dir"
+COMPOSE_CONFIG_FILES = "com.docker.compose.project.config_files"
+COMPOSE_DEPENDS_ON = "com.docker.compose.depends_on"
+"""`service:condition:restart`, comma-separated, as compose writes it."""
 NEODEV_PROJECT = "dev.neodev.project"
 NEODEV_UNIT = "dev.neodev.unit"
 CONFIG_HASH = "dev.neodev.config-hash"
@@ -34,17 +47,42 @@ def container_name(project: str, service: str) -> str:
     return f"{project}-{service}-1"
 
 
-def container_labels(project: str, service: str, unit: str, config_hash: str) -> dict[str, str]:
-    """The labels neodev puts on every container it creates."""
-    return {
+COMPOSE_CONDITIONS = {"started": "service_started", "healthy": "service_healthy",
+                      "completed_successfully": "service_completed_successfully"}
+
+
+def container_labels(project: str, service: str, unit: str, config_hash: str, *,
+                     compose_file: str | None = None,
+                     depends_on: Iterable[tuple[str, str]] = ()) -> dict[str, str]:
+    """The labels neodev puts on every container it creates: compose's (so `docker compose
+    -p <project> ps/logs/stop/down` act on it) and neodev's own.
+
+    Args:
+        project: The compose project.
+        service: The compose service.
+        unit: The neodev unit name.
+        config_hash: What the container is made from (neodev's hash).
+        compose_file: The compose file defining the service (its directory is the project's
+            working directory, as compose records it).
+        depends_on: (service, neodev condition) pairs.
+    """
+    labels = {
         COMPOSE_PROJECT: project,
         COMPOSE_SERVICE: service,
         COMPOSE_NUMBER: "1",
         COMPOSE_ONEOFF: "False",
+        COMPOSE_CONFIG_HASH: config_hash,
+        COMPOSE_VERSION: f"neodev-{__version__}",
+        COMPOSE_DEPENDS_ON: ",".join(f"{name}:{COMPOSE_CONDITIONS.get(cond, cond)}:false"
+                                     for name, cond in depends_on),
         NEODEV_PROJECT: project,
         NEODEV_UNIT: unit,
         CONFIG_HASH: config_hash,
     }
+    if compose_file:
+        labels[COMPOSE_CONFIG_FILES] = compose_file
+        labels[COMPOSE_WORKING_DIR] = str(PurePath(compose_file).parent)
+    return labels
 
 
 def pytest_labels(session: str, owner_pid: int, owner_started: float,

@@ -249,3 +249,31 @@ def test_config_error_exits_2_and_starts_nothing(tmp_path: Path) -> None:
     assert result.code == 2
     assert "comand" in result.err
     assert cli.daemon_info() is None
+
+
+def test_down_needs_no_valid_configuration(tmp_path: Path, docker_client) -> None:
+    db, metrics = _free_ports(2)
+    ws = new_workspace(tmp_path, {"db": db, "metrics": metrics})
+    cli = NeodevCLI(ws)
+    try:
+        assert cli("start", "--wait", "--timeout", "120", "db").code == 0
+        (ws.root / ".env").write_text("# the password is gone\n")
+        assert cli("config").code == 2  # the profile does not resolve any more
+        # a running daemon tears down what runs, whatever the profile says now
+        assert cli("stop").code == 0
+        assert cli("start", "--wait", "db").code == 2
+        (ws.root / ".env").write_text("POSTGRES_PASSWORD=test-secret-pw\n")
+        assert cli("start", "--wait", "--timeout", "120", "db").code == 0
+        cli.kill_daemon()  # containers keep running, no daemon, and the config breaks again
+        (ws.root / ".env").write_text("# the password is gone\n")
+        down = cli("down", "--volumes")
+        assert down.code == 0, down.err + down.out
+        assert "the profile does not load" in down.err
+        assert f"com.docker.compose.project={ws.project}" in down.err
+        assert f"removed container {ws.project}-db-1" in down.out
+        assert f"deleted volume {ws.project}_pgdata" in down.out
+        assert docker_client.containers.list(
+            all=True, filters={"label": f"com.docker.compose.project={ws.project}"}) == []
+    finally:
+        (ws.root / ".env").write_text("POSTGRES_PASSWORD=test-secret-pw\n")
+        cli.cleanup()
