@@ -112,11 +112,14 @@ def format_shipper(state: dict[str, Any]) -> str:
 def format_verdicts(verdicts: list[dict[str, Any]]) -> str:
     lines = []
     for v in verdicts:
-        mark = "ok  " if v["ok"] else "FAIL"
+        optional = bool(v.get("optional"))
+        mark = "skip" if optional else "ok  " if v["ok"] else "FAIL"
         line = f"{mark} {v['unit']}: {v['state']}"
         if v["health"] not in ("none",):
             line += f", {v['health']}"
-        if not v["ok"] and v["reason"]:
+        if optional:
+            line += f" — optional, not needed: {v['reason']}"
+        elif not v["ok"] and v["reason"]:
             line += f" — {v['reason']}"
         lines.append(line)
         if not v["ok"] and not v.get("held_back_by"):

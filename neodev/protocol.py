@@ -145,6 +145,8 @@ class Verdict:
     reason: str = ""
     held_back_by: str | None = None
     """The failed dependency that keeps this unit from starting (its own verdict says why)."""
+    optional: bool = False
+    """An optional unit that is not ready: `ok` (the environment does not need it), said so."""
     last_logs: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:

@@ -54,6 +54,8 @@ __all__ = ["ProfileSource", "available_profiles", "load_plan", "plan_for_display
 
 DEFAULT_PROJECT = "neotool"
 ROOT_VARIABLE = "NEOTOOL_ROOT"
+PROJECT_VARIABLE = "COMPOSE_PROJECT_NAME"
+_PROJECT_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
 _UNIT_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
 
 
@@ -212,7 +214,17 @@ def load_plan(workspace: Path, profile: str = "local",
                               line=lines.get("project.compose"), key="project.compose")
         composes.append(load_compose(compose_path, recorded, warnings))
     names = {cf.name for cf in composes if cf.name}
-    project = spec.project.name or (sorted(names)[0] if names else DEFAULT_PROJECT)
+    chosen = recorded.get(PROJECT_VARIABLE)
+    if isinstance(chosen, str) and chosen:
+        # As with compose: COMPOSE_PROJECT_NAME (environment or .env) wins over the files.
+        if not _PROJECT_NAME.fullmatch(chosen):
+            raise ConfigError(f"{PROJECT_VARIABLE}={chosen!r} is not a compose project name "
+                              "(lowercase letters, digits, '-' and '_', starting with a letter "
+                              "or digit)", key=PROJECT_VARIABLE)
+        project = chosen
+        names = set()
+    else:
+        project = spec.project.name or (sorted(names)[0] if names else DEFAULT_PROJECT)
     if names - {project}:
         shown = ", ".join(repr(n) for n in sorted(names - {project}))
         warnings.append(f"compose `name:` {shown} differs from the profile's project "
@@ -298,6 +310,8 @@ def _override(container: ContainerSpec, override: ServiceSection, src: Source,
         update["liveness"] = _probe(override.liveness, src, "liveness")
     if override.stop_grace is not None:
         update["stop_grace"] = override.stop_grace
+    if override.optional is not None:
+        update["optional"] = override.optional
     if override.metrics is not None:
         own = sorted({p.container_port for p in container.ports})
         update["metrics"] = _metrics(override.metrics, own, src, "container")
@@ -398,6 +412,7 @@ def _process(name: str, section: ProcessSection, base: Path, inherited: dict[str
         watch=tuple(section.watch), ignore=tuple(section.ignore), reload=section.reload,
         build=_argv(section.build, src, "build") if section.build is not None else None,
         restart=RestartPolicy(section.restart), backoff=_backoff(section.backoff),
+        optional=section.optional,
         depends_on=_dependencies(section.depends_on), debounce_ms=section.debounce_ms,
         stop_grace=section.stop_grace,
         metrics=(_metrics(section.metrics, [section.port] if section.port else [], src,

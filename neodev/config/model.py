@@ -155,6 +155,8 @@ class UnitSpec(Frozen):
     liveness semantics: period = interval, failure threshold = retries)."""
     stop_grace: float = 10.0
     """Seconds between the polite stop signal and the kill."""
+    optional: bool = False
+    """Not needed for the environment to count as ready: a failure is reported, not fatal."""
 
 
 class ContainerSpec(UnitSpec):

@@ -17,6 +17,7 @@ secrets = ["POSTGRES_PASSWORD"]                    # generated into .neodev/secr
 log_lines = 5000                                   # output lines kept per unit in memory
 
 [services.postgres]                                # per-container overrides
+optional = false                                   # true: start --wait succeeds without it
 restart = "on-failure"                             # no | on-failure | always
 backoff = { initial = 1, factor = 2, maximum = 30 }
 readiness = { tcp = 5432 }                         # replaces the compose healthcheck probe
@@ -211,6 +212,9 @@ class ServiceSection(Section):
     stop_grace: float | None = Field(default=None, ge=0)
     metrics: MetricsSection | str | bool | None = None
     """Prometheus endpoint of the container (see the module docstring); absent = not scraped."""
+    optional: bool | None = None
+    """Not needed for the environment to count as healthy (`start --wait` says it is not
+    running, and still succeeds): e.g. Grafana when its image cannot be pulled."""
 
     _check_metrics = field_validator("metrics", mode="before")(_metrics_value)
 
@@ -218,6 +222,8 @@ class ServiceSection(Section):
 class ProcessSection(Section):
     """One local process."""
 
+    optional: bool = False
+    """Not needed for the environment to count as healthy (see ServiceSection.optional)."""
     cwd: str
     """Working directory (relative to the profile file unless absolute)."""
     command: str | list[str]

@@ -29,7 +29,17 @@ class Readiness:
         self._ctx = ctx
 
     def verdict(self, name: str) -> Verdict | None:
-        """The unit's verdict if it has one yet: ready, or failed for good; None while open."""
+        """The unit's verdict if it has one yet: ready, or failed for good; None while open.
+
+        An optional unit that failed is `ok` with `optional` set: the environment does not
+        need it, and the reason still says why it is not running.
+        """
+        found = self._verdict(name)
+        if found is not None and not found.ok and self._specs[name].optional:
+            return replace(found, ok=True, optional=True)
+        return found
+
+    def _verdict(self, name: str) -> Verdict | None:
         status = self._ctx.status_of(name)
         spec = self._specs[name]
         if status.ready:
@@ -61,7 +71,7 @@ class Readiness:
         for dep in self._specs[name].depends_on:
             if condition_met(dep.condition.value, self._ctx.status_of(dep.service)):
                 continue
-            verdict = self.verdict(dep.service)
+            verdict = self._verdict(dep.service)
             if verdict is not None and not verdict.ok:
                 return verdict.held_back_by or dep.service
         return None
@@ -87,6 +97,8 @@ class Readiness:
             await self._ctx.changes.wait_at_most(min(remaining, 1.0))
         for name in pending:
             verdicts[name] = self.verdict(name) or self._timeout(name, timeout)
+            if not verdicts[name].ok and self._specs[name].optional:
+                verdicts[name] = replace(verdicts[name], ok=True, optional=True)
         return [verdicts[n] for n in sorted(verdicts)]
 
     def _timeout(self, name: str, timeout: float) -> Verdict:

@@ -472,3 +472,19 @@ async def test_every_status_change_is_published_so_the_stream_folds_into_the_sta
     await engine.stop()
     assert folded() == engine.status()
     assert engine.status_of("api").last_reload is not None
+
+
+@virtual_time
+async def test_an_optional_unit_that_fails_does_not_fail_the_wait_but_says_why() -> None:
+    runners = {"grafana": FakeRunner("grafana", runs=[Run(start_error="image not available")]),
+               "dash": FakeRunner("dash")}
+    optional = unit("grafana", restart="on-failure").model_copy(update={"optional": True})
+    engine = make_engine([optional, unit("db"), unit("dash", ("grafana", HEALTHY))], runners)
+    await engine.start()
+    verdicts = {v.unit: v for v in await engine.wait_ready(["grafana", "db", "dash"], 10)}
+    assert verdicts["db"].ok and not verdicts["db"].optional
+    assert verdicts["grafana"].ok and verdicts["grafana"].optional
+    assert "image not available" in verdicts["grafana"].reason
+    # a required unit held back by the optional one still fails, naming it
+    assert not verdicts["dash"].ok and verdicts["dash"].held_back_by == "grafana"
+    await engine.stop()
