@@ -33,6 +33,7 @@ from neodev.engine.logs import LogStore
 from neodev.engine.runner import LogSink, Runner
 from neodev.errors import (
     DockerError,
+    NeodevError,
     PortConflictError,
     UnitStateError,
     UnknownUnitError,
@@ -314,8 +315,10 @@ class Environment:
     async def _watch(self, name: str, watcher: FileWatcher) -> None:
         try:
             await watcher.run()
-        except Exception as exc:  # a broken watcher must say so in the unit's log, not vanish
-            self.logs.append(name, f"hot reload stopped: {exc}", "neodev", time.time())
+        except NeodevError as exc:  # e.g. the cwd does not exist: said in the unit's log
+            self.logs.append(name, f"hot reload off: {exc.message}", "neodev", time.time())
+        except Exception as exc:  # a bug: said in the unit's log, and kept for the daemon log
+            self.logs.append(name, f"hot reload stopped: {exc!r}", "neodev", time.time())
             raise
 
     def _reload_callback(self, name: str) -> Callable[[list[str]], None]:

@@ -21,7 +21,7 @@ from docker.errors import NotFound
 from docker.types.daemon import CancellableStream
 
 from neodev.docker.client import ClientFactory, post_to_loop
-from neodev.engine.logs import MAX_LINE_CHARS, LineSplitter
+from neodev.engine.logs import MARKER_ROOM, MAX_LINE_CHARS, LineSplitter
 from neodev.engine.runner import LogSink
 from neodev.errors import DockerError
 
@@ -153,7 +153,7 @@ class LogFollower:
                 return False
         if resumed:
             self._say("log stream resumed")
-        splitter = LineSplitter(MAX_LINE_CHARS + TIMESTAMP_CHARS)
+        splitter = LineSplitter(MAX_LINE_CHARS - MARKER_ROOM + TIMESTAMP_CHARS)
         for chunk in stream:
             for text in splitter.feed(chunk):
                 self._emit(text)

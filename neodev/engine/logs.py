@@ -25,6 +25,9 @@ DEFAULT_LINES_PER_UNIT = 5_000
 """Lines kept per unit unless the profile says otherwise (`[project] log_lines`)."""
 MAX_LINE_CHARS = 16_384
 """A longer line is cut here and marked; the rest is counted, not kept."""
+MARKER_ROOM = 100
+"""Room left for the marker a driver's `LineSplitter` adds, so its cut line stays under
+`MAX_LINE_CHARS` and is not cut (and marked) a second time by the store."""
 LEVEL_SCAN_CHARS = 200
 """Only the start of a line is read for its level: the level is written near the front."""
 
@@ -70,7 +73,7 @@ class LineSplitter:
     grows with its length.
     """
 
-    def __init__(self, limit: int = MAX_LINE_CHARS) -> None:
+    def __init__(self, limit: int = MAX_LINE_CHARS - MARKER_ROOM) -> None:
         self._limit = limit
         self._buffer = bytearray()
         self._skipped = 0

@@ -7,6 +7,7 @@ The apps are tiny stdlib programs written by the test; the file events are real 
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -20,6 +21,7 @@ import psutil
 import pytest
 
 from neodev.daemon.client import DaemonClient
+from neodev.process.binding import docker_gateway_ip
 from tests.integration.lines import LineReader
 from tests.integration.stack_workspace import NeodevCLI, StackWorkspace, wait_until
 
@@ -45,6 +47,13 @@ BUILD = ("import pathlib, sys\n"
          "print('build ok')\n")
 
 
+LONG_LINES = ("import sys, time\n"
+              "for i in range(400):\n"
+              "    sys.stdout.write('x' * (1024 * 1024) + '\\n')\n"
+              "    sys.stdout.flush()\n"
+              "time.sleep(60)\n")
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -59,8 +68,10 @@ def workspace(tmp_path: Path) -> Iterator[tuple[StackWorkspace, NeodevCLI, Path,
     (root / "profiles").mkdir()
     (app / "server.py").write_text(SERVER)
     (app / "build.py").write_text(BUILD)
+    (app / "longlines.py").write_text(LONG_LINES)
     (app / "src" / "version.txt").write_text("v1\n")
     port = _free_port()
+    bound_port = _free_port()
     py = sys.executable
     (root / "profiles" / "local.toml").write_text(textwrap.dedent(f"""\
         [project]
@@ -88,6 +99,26 @@ def workspace(tmp_path: Path) -> Iterator[tuple[StackWorkspace, NeodevCLI, Path,
         command = ["sh", "-c", "echo boom-on-stdout; exit 2"]
         restart = "on-failure"
         backoff = {{ initial = 0.2, factor = 2, maximum = 1 }}
+
+        [processes.dies]
+        cwd = "{app}"
+        command = ["sh", "-c", "echo boom; exit 1"]
+        restart = "no"
+
+        [processes.longlines]
+        cwd = "{app}"
+        command = ["{py}", "longlines.py"]
+
+        [processes.nowhere]
+        cwd = "{root}/no-such-dir"
+        command = ["true"]
+        watch = ["src/**"]
+
+        [processes.bound]
+        cwd = "{app}"
+        command = ["{py}", "server.py"]
+        env = {{ PORT = "{bound_port}" }}
+        port = {bound_port}
         """))
     (root / ".env").write_text("DB_PASSWORD=s3cret-value-42\n")
     ws = StackWorkspace(root=root, project="ndp", ports={})
@@ -203,6 +234,61 @@ def test_a_burst_of_50_edits_restarts_the_process_once_or_twice(workspace) -> No
     (app / ".git" / "index").write_text("x")
     wait_until(lambda: False, timeout=2)
     assert _unit(cli, "app")["restarts"] == restarts
+
+
+def test_a_process_without_a_probe_that_dies_at_once_fails_the_wait(workspace) -> None:
+    _, cli, _, _ = workspace
+    result = cli("start", "--wait", "--timeout", "30", "dies")
+    assert result.code == 7, result.out + result.err
+    assert "FAIL dies: crashed — exited with code 1; last output: boom" in result.out
+    # the summary starts on a line of its own
+    assert "\nEnvironment not healthy: not healthy: dies" in "\n" + result.err
+
+
+def test_a_port_held_on_the_bridge_address_stops_the_start_naming_the_holder(
+        workspace) -> None:
+    _, cli, _, _ = workspace
+    profile = (cli.ws.root / "profiles" / "local.toml").read_text()
+    section = profile.split("[processes.bound]")[1]
+    port = int(next(line.split("=")[1] for line in section.splitlines()
+                    if line.startswith("port =")))
+    gateway = docker_gateway_ip()
+    assert gateway, "no docker0 bridge on this machine"
+    with socket.socket() as held:
+        held.bind((gateway, port))
+        held.listen()
+        result = cli("start", "bound")
+    assert result.code == 3, result.out + result.err
+    assert f"{gateway}:{port}/tcp (bound): already in use by" in result.err
+    assert f"pid {os.getpid()}" in result.err
+    assert "nothing was started" in result.err
+    assert cli("status").code == 6  # the daemon spawned for it is gone again
+
+
+def test_the_api_keeps_answering_while_huge_lines_pour_in(workspace) -> None:
+    _, cli, _, _ = workspace
+    assert cli("start", "longlines").code == 0
+    answers = []
+    for _ in range(10):  # while 400 lines of 1 MiB are read, cut, masked and kept
+        started = time.monotonic()
+        status = cli("status", "--json", timeout=20)
+        answers.append(time.monotonic() - started)
+        assert status.code == 0, status.err
+    lines = cli("logs", "-n", "3", "longlines").out.splitlines()
+    assert lines and all(len(line) < 20_000 for line in lines)
+    assert "more bytes of this line not kept" in lines[-1]
+    assert max(answers) < 20  # never stalled (each answer bounded by the call's timeout)
+
+
+def test_a_missing_working_directory_is_a_clean_error_in_the_daemon(workspace) -> None:
+    ws, cli, _, _ = workspace
+    result = cli("start", "--wait", "--timeout", "20", "nowhere")
+    assert result.code == 7
+    assert "working directory" in result.out and "does not exist" in result.out
+    assert "hot reload off" in cli("logs", "nowhere").out
+    assert cli("stop").code == 0  # a task's unretrieved error would be logged at the latest now
+    log = (ws.root / ".neodev" / "daemon.log").read_text()
+    assert "Traceback" not in log, log
 
 
 def test_an_edit_after_stop_does_not_start_the_unit_again(workspace) -> None:

@@ -7,6 +7,8 @@ free host ports, and removes everything (volumes included) at the end.
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import textwrap
 from collections.abc import Iterator
@@ -191,6 +193,25 @@ def test_killed_daemon_is_replaced_and_adopts_running_containers(
     status = cli("status", "--json").json()
     db = next(u for u in status["units"] if u["name"] == "db")
     assert db["adopted"] is True
+
+
+def test_start_right_after_a_daemon_sigkill_recovers_every_time(
+        stack: tuple[StackWorkspace, NeodevCLI], docker_client: docker.DockerClient) -> None:
+    # The dead daemon may still be a zombie (same pid and create time) for a moment: liveness
+    # is decided by its lock, so the next start never meets "connection refused".
+    ws, cli = stack
+    assert cli("start", "--wait", "db").code == 0
+    first = docker_client.containers.get(f"{ws.project}-db-1").id
+    for _ in range(3):
+        info = cli.daemon_info()
+        assert info is not None
+        os.kill(info["pid"], signal.SIGKILL)  # and no waiting for it to be gone
+        again = cli("start", "--wait", "db")
+        assert again.code == 0, again.err + again.out
+        assert docker_client.containers.get(f"{ws.project}-db-1").id == first  # adopted
+    down = cli("down")
+    assert down.code == 0, down.err
+    assert f"removed container {ws.project}-db-1" in down.out
 
 
 def test_taken_host_port_is_a_clear_error_before_anything_starts(
