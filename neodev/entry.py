@@ -25,6 +25,11 @@ def dashboard_profile(args: list[str]) -> str | None:
 
 
 def main() -> None:
+    if sys.argv[1:] == ["--version"]:  # answered before any command machinery is imported
+        from neodev import __version__
+
+        print(f"neodev, version {__version__}")
+        return
     profile = dashboard_profile(sys.argv[1:])
     if profile is not None and sys.stdin.isatty() and sys.stdout.isatty():
         from neodev.paths import WorkspacePaths, find_workspace

@@ -21,8 +21,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO
 
-import psutil
-
 from neodev.errors import DaemonError, error_from_dict
 from neodev.paths import WorkspacePaths
 from neodev.statefile import write_private
@@ -43,19 +41,14 @@ class DaemonInfo:
     started_at: float
     version: str
 
-    def is_alive(self) -> bool:
-        """The daemon's process still runs: same pid and create time, and not a zombie (a
-        dead daemon whose parent has not reaped it yet keeps its pid and create time)."""
-        try:
-            process = psutil.Process(self.pid)
-            return (process.create_time() == self.create_time
-                    and process.status() != psutil.STATUS_ZOMBIE)
-        except psutil.Error:
-            return False
 
 
 class DaemonLock:
-    """The exclusive lock a running daemon holds; released when its process ends."""
+    """The exclusive lock a running daemon holds; released when its process ends.
+
+    The lock is the authority on whether a daemon lives: the kernel releases it the moment the
+    process dies (even while it is still a zombie), and a reused pid can never hold it.
+    """
 
     def __init__(self, paths: WorkspacePaths) -> None:
         self._paths = paths
@@ -70,6 +63,15 @@ class DaemonLock:
             handle.close()
             return False
         self._file = handle
+        return True
+
+    def acquire(self, timeout: float) -> bool:
+        """`try_acquire` for up to `timeout` seconds (a client may be probing it right now)."""
+        deadline = time.monotonic() + timeout
+        while not self.try_acquire():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.02)
         return True
 
     def release(self) -> None:
@@ -92,10 +94,26 @@ def read_info(paths: WorkspacePaths) -> DaemonInfo | None:
         return None
 
 
+def daemon_alive(paths: WorkspacePaths) -> bool:
+    """Whether a daemon holds the workspace's lock (runs, or is starting or stopping)."""
+    if not paths.lock_file.exists():
+        return False
+    try:
+        with open(paths.lock_file) as handle:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    except OSError:
+        return False
+    return False
+
+
 def find_daemon(paths: WorkspacePaths) -> DaemonInfo | None:
     """The running daemon of this workspace, or None (after removing stale leftovers)."""
     info = read_info(paths)
-    if info is not None and info.is_alive() and Path(info.socket).exists():
+    if info is not None and Path(info.socket).exists() and daemon_alive(paths):
         return info
     if not paths.lock_file.exists():
         # No lock file: no daemon holds it (a daemon takes the lock before it writes anything),
@@ -104,8 +122,8 @@ def find_daemon(paths: WorkspacePaths) -> DaemonInfo | None:
         return None
     probe = DaemonLock(paths)
     if not probe.try_acquire():
-        # Locked but not answering yet: a daemon is starting (its status file comes later).
-        return info if info is not None and info.is_alive() else None
+        # Locked: a daemon lives — starting (its socket and status come later) or stopping.
+        return info
     try:
         remove_stale(paths)
     finally:
@@ -196,26 +214,28 @@ def wait_for_daemon(paths: WorkspacePaths, child: subprocess.Popen[bytes],
     raise DaemonError(f"the daemon did not answer within {timeout:.0f}s; see {paths.daemon_log}")
 
 
-def wait_for_exit(info: DaemonInfo, timeout: float = 60.0) -> bool:
-    """Wait until the daemon described by `info` has exited (a zombie counts as exited);
-    False if it is still there after `timeout` seconds.
+def wait_for_exit(info: DaemonInfo, paths: WorkspacePaths | None = None,
+                  timeout: float = 60.0) -> bool:
+    """Wait until the daemon described by `info` has exited (its lock is free: a zombie
+    counts as exited); False if it is still there after `timeout` seconds.
 
-    On Linux the wait is a pidfd poll (woken the moment the process ends), elsewhere a short
-    poll of its status.
+    On Linux the wait sleeps on a pidfd (woken the moment the process ends), elsewhere it
+    polls the lock.
     """
+    paths = paths or WorkspacePaths(Path(info.workspace))
     deadline = time.monotonic() + timeout
     fd = _pidfd(info.pid)
     try:
-        while info.is_alive():
+        while daemon_alive(paths):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False
             if fd is not None:
                 poller = select.poll()
                 poller.register(fd, select.POLLIN)
-                poller.poll(min(remaining, 1.0) * 1000)
+                poller.poll(min(remaining, 0.2) * 1000)
             else:
-                time.sleep(min(remaining, 0.05))
+                time.sleep(min(remaining, 0.02))
         return True
     finally:
         if fd is not None:

@@ -88,7 +88,7 @@ def read_plan(paths: WorkspacePaths, profile: str, plan_file: Path | None,
 async def serve(paths: WorkspacePaths, profile: str, plan_file: Path | None = None,
                 teardown: str | None = None) -> int:
     lock = DaemonLock(paths)
-    if not lock.try_acquire():
+    if not lock.acquire(timeout=1.0):  # a client may hold it for an instant, probing
         raise DaemonError(f"another neodev daemon already runs for {paths.root}")
     try:
         remove_stale(paths)

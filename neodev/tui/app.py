@@ -26,7 +26,8 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
-from neodev.daemon.client import AsyncDaemonClient, Connection
+from neodev.daemon.aclient import AsyncDaemonClient
+from neodev.daemon.client import Connection
 from neodev.daemon.launch import Launched, ensure_daemon
 from neodev.errors import DaemonError, NeodevError
 from neodev.paths import WorkspacePaths

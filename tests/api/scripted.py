@@ -25,8 +25,8 @@ from neodev.config.model import (
     RestartPolicy,
     UnitSpec,
 )
+from neodev.daemon.aclient import AsyncDaemonClient
 from neodev.daemon.api import create_app
-from neodev.daemon.client import AsyncDaemonClient
 from neodev.daemon.environment import Environment
 from neodev.engine.runner import LogSink, Runner
 from neodev.paths import WorkspacePaths

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import uvicorn
 
+from neodev.daemon.aclient import AsyncDaemonClient
 from neodev.daemon.api import create_app
-from neodev.daemon.client import AsyncDaemonClient, Connection
+from neodev.daemon.client import Connection
 from neodev.daemon.environment import Environment
 from neodev.daemon.server import bind_control_socket
 from neodev.engine.runner import LogSink, Runner
