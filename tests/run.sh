@@ -38,7 +38,7 @@ want="$( (sha256sum pyproject.toml; "$PY" -c 'import sys; print(sys.version)') |
 if [[ "$(cat "$STAMP" 2>/dev/null || true)" != "$want" ]] \
         || ! "$PY" -c 'import neodev, pytest, testcontainers' >/dev/null 2>&1; then
     echo "installing neodev[test] into .venv (log: .venv/pip-install.log)"
-    if ! { "$PY" -m pip install --upgrade pip && "$PY" -m pip install -e '.[test]'; } \
+    if ! { "$PY" -m pip install --upgrade pip && "$PY" -m pip install -e '.[test]' --config-settings editable_mode=compat; } \
             >"$VENV/pip-install.log" 2>&1; then
         tail -n 40 "$VENV/pip-install.log" >&2
         die "pip install -e '.[test]' failed"

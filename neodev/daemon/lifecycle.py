@@ -13,17 +13,20 @@ import contextlib
 import fcntl
 import json
 import os
-import select
-import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from neodev.errors import DaemonError, error_from_dict
 from neodev.paths import WorkspacePaths
-from neodev.statefile import write_private
+
+if TYPE_CHECKING:
+    import subprocess
+
+# `subprocess`, `select` and the state-file writer are imported where they are used: the
+# short commands (status, logs, stop) only find the daemon and talk to it.
 
 SPAWN_TIMEOUT = 60.0
 """Seconds a fresh daemon may take to load the plan and answer on its socket."""
@@ -83,6 +86,8 @@ class DaemonLock:
 
 def write_info(paths: WorkspacePaths, info: DaemonInfo) -> None:
     """Atomically write the status file (0600)."""
+    from neodev.statefile import write_private
+
     write_private(paths.status_file, json.dumps(asdict(info)))
 
 
@@ -155,6 +160,8 @@ def spawn_daemon(paths: WorkspacePaths, profile: str, environ: dict[str, str] | 
         teardown: A compose project to tear down without any profile (`down` when the
             configuration no longer loads).
     """
+    import subprocess
+
     paths.ensure_state_dir()
     log = open(paths.daemon_log, "ab")  # noqa: SIM115 — handed to the child
     extra = ["--plan", str(plan_file)] if plan_file is not None else []
@@ -183,6 +190,8 @@ def last_project(paths: WorkspacePaths) -> str | None:
 
 def write_plan(paths: WorkspacePaths, plan_json: str) -> Path:
     """Hand a validated plan to the daemon about to be spawned (0600: it holds secrets)."""
+    from neodev.statefile import write_private
+
     path = paths.state_dir / "plan.json"
     write_private(path, plan_json)
     return path
@@ -222,6 +231,8 @@ def wait_for_exit(info: DaemonInfo, paths: WorkspacePaths | None = None,
     On Linux the wait sleeps on a pidfd (woken the moment the process ends), elsewhere it
     polls the lock.
     """
+    import select
+
     paths = paths or WorkspacePaths(Path(info.workspace))
     deadline = time.monotonic() + timeout
     fd = _pidfd(info.pid)
