@@ -37,6 +37,7 @@ readiness = { http = "http://127.0.0.1:8080/health", start_period = 120 }
 #           (one attempt), retries, start_period (failures ignored meanwhile), expect_status
 watch = ["src/**"]
 ignore = ["**/*.tmp"]
+watch_step_ms = 10                                 # quiet time that ends a batch of changes
 reload = "restart"                                 # restart | none
 build = "./gradlew classes"                        # run before a reload restart
 restart = "on-failure"
@@ -222,8 +223,6 @@ class ServiceSection(Section):
 class ProcessSection(Section):
     """One local process."""
 
-    optional: bool = False
-    """Not needed for the environment to count as healthy (see ServiceSection.optional)."""
     cwd: str
     """Working directory (relative to the profile file unless absolute)."""
     command: str | list[str]
@@ -239,8 +238,14 @@ class ProcessSection(Section):
     restart: Restart = "on-failure"
     backoff: BackoffSection | None = None
     depends_on: dict[str, Condition] = Field(default_factory=dict)
-    debounce_ms: int = Field(default=300, ge=0)
+    debounce_ms: int = Field(default=300, ge=0, le=60_000)
+    """Longest a burst of changes (new files appearing) is grouped into one reload."""
+    watch_step_ms: int = Field(default=10, ge=1, le=5_000)
+    """Quiet time that ends a batch of changes: low enough to feel instant, enough to take an
+    editor's save (write a temporary file, rename it) as one change."""
     stop_grace: float = Field(default=10.0, ge=0)
+    optional: bool = False
+    """Not needed for the environment to count as healthy (see ServiceSection.optional)."""
     metrics: MetricsSection | str | bool | None = None
     """Prometheus endpoint of the process (see the module docstring); absent = not scraped."""
 

@@ -322,8 +322,13 @@ class Environment:
             raise
 
     def _reload_callback(self, name: str) -> Callable[[list[str]], None]:
+        step = self.plan.processes[name].watch_step_ms / 1000
+
         def on_change(files: list[str]) -> None:
             # Never block the watcher: the engine coalesces changes that arrive mid-reload,
-            # and ignores them while the unit is not meant to run.
-            self._spawn(self.engine.reload(name, files))
+            # and ignores them while the unit is not meant to run. The change happened about
+            # one quiet step before watchfiles reported the batch: the reload time counts
+            # from there.
+            seen = self.engine.clock() - step
+            self._spawn(self.engine.reload(name, files, seen_at=seen))
         return on_change

@@ -21,6 +21,7 @@ from typing import IO, TYPE_CHECKING
 
 from neodev.errors import DaemonError, error_from_dict
 from neodev.paths import WorkspacePaths
+from neodev.pidfd import open_pidfd
 
 if TYPE_CHECKING:
     import subprocess
@@ -235,7 +236,7 @@ def wait_for_exit(info: DaemonInfo, paths: WorkspacePaths | None = None,
 
     paths = paths or WorkspacePaths(Path(info.workspace))
     deadline = time.monotonic() + timeout
-    fd = _pidfd(info.pid)
+    fd = open_pidfd(info.pid)
     try:
         while daemon_alive(paths):
             remaining = deadline - time.monotonic()
@@ -251,16 +252,6 @@ def wait_for_exit(info: DaemonInfo, paths: WorkspacePaths | None = None,
     finally:
         if fd is not None:
             os.close(fd)
-
-
-def _pidfd(pid: int) -> int | None:
-    pidfd_open = getattr(os, "pidfd_open", None)
-    if pidfd_open is None:
-        return None
-    try:
-        return int(pidfd_open(pid))
-    except OSError:
-        return None  # gone already, or a kernel without pidfds
 
 
 def startup_error_file(paths: WorkspacePaths) -> Path:

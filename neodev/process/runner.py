@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import os
 import shutil
+import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -39,13 +40,23 @@ from neodev.engine.runner import (
 )
 from neodev.errors import ProcessError
 from neodev.health.unit import UnitProbes
+from neodev.pidfd import open_pidfd
 from neodev.process.binding import bind_env
 from neodev.process.pids import PidRegistry
-from neodev.process.tree import TreeSampler, group_members, kill_tree, snapshot
+from neodev.process.tree import (
+    TreeSampler,
+    group_members,
+    kill_tree,
+    send,
+    snapshot,
+    wait_gone,
+)
 from neodev.protocol import Health
 
 _READ_CHUNK = 64 * 1024
 _LEFTOVER_GRACE = 2.0
+_KILL_WAIT = 5.0
+"""Seconds processes get to disappear after SIGKILL (the kernel, not the process, decides)."""
 _DRAIN_TIMEOUT = 2.0
 _EXIT_POLL = 0.25
 
@@ -59,20 +70,34 @@ async def _returncode(proc: asyncio.subprocess.Process) -> int:
     """The return code as soon as the process exited.
 
     On Python 3.11 `Process.wait()` called before the exit resolves only once the child's
-    pipes are closed too — never, while an orphaned grandchild holds them. The exit itself is
-    already recorded in `returncode` by then, so poll that as well.
+    pipes are closed too — never, while an orphaned grandchild holds them. So the exit itself
+    is watched too: on Linux a pidfd becomes readable the moment the process ends (asyncio's
+    child watcher records `returncode` right after); elsewhere `returncode` is polled.
     """
+    loop = asyncio.get_running_loop()
     waiter = asyncio.ensure_future(proc.wait())
+    ended = asyncio.Event()
+    fd = open_pidfd(proc.pid)
+    if fd is not None:
+        loop.add_reader(fd, ended.set)
     try:
         while True:
-            done, _ = await asyncio.wait({waiter}, timeout=_EXIT_POLL)
-            if done:
+            signal_ = asyncio.ensure_future(ended.wait())
+            done, _ = await asyncio.wait({waiter, signal_}, timeout=_EXIT_POLL,
+                                         return_when=asyncio.FIRST_COMPLETED)
+            signal_.cancel()
+            if waiter in done:
                 return waiter.result()
             if proc.returncode is not None:
                 return proc.returncode
+            if ended.is_set():
+                await asyncio.sleep(0.001)  # the child watcher is about to record the code
     finally:
         if not waiter.done():
             waiter.cancel()
+        if fd is not None:
+            loop.remove_reader(fd)
+            os.close(fd)
 
 
 class ProcessRunner:
@@ -102,6 +127,7 @@ class ProcessRunner:
         self._proc: asyncio.subprocess.Process | None = None
         self._exit: asyncio.Future[int] | None = None
         self._waiter: asyncio.Task[None] | None = None
+        self._leader_gone: asyncio.Event | None = None
         self._readers: list[asyncio.Task[None]] = []
         self._stopping = False
         self._stop_lock = asyncio.Lock()
@@ -189,6 +215,7 @@ class ProcessRunner:
         self._proc, self.pid, self._env = proc, proc.pid, env
         self._stopping = False
         self._exit = asyncio.get_running_loop().create_future()
+        self._leader_gone = asyncio.Event()
         try:
             ctime = psutil.Process(proc.pid).create_time()
         except psutil.NoSuchProcess:
@@ -214,6 +241,8 @@ class ProcessRunner:
 
     async def _watch_exit(self, proc: asyncio.subprocess.Process) -> None:
         code = exit_code(await _returncode(proc))
+        assert self._leader_gone is not None
+        self._leader_gone.set()
         if not self._stopping:
             # The leader ended on its own: kill what is left of its group (orphans).
             leftovers = await asyncio.to_thread(group_members, proc.pid)
@@ -241,28 +270,50 @@ class ProcessRunner:
         return await asyncio.shield(self._exit)
 
     async def stop(self, grace: float) -> None:
-        """SIGTERM the group, SIGKILL after `grace` seconds; no orphans, no zombies. Idempotent."""
+        """SIGTERM the group, SIGKILL after `grace` seconds; no orphans, no zombies. Idempotent.
+
+        Every wait is woken by the exit itself (asyncio's child watcher for the leader, pidfds
+        for the rest of the tree), so a restart spawns the new process the moment the old one
+        is gone.
+        """
         async with self._stop_lock:
             proc = self._proc
-            if proc is None or self._waiter is None:
+            if proc is None or self._waiter is None or self._leader_gone is None:
                 return
             self._stopping = True
             pid = proc.pid
-            if proc.returncode is None:
-                procs = await asyncio.to_thread(snapshot, pid)
-            else:
-                procs = []
-            extra = await asyncio.to_thread(group_members, pid)
-            procs += [p for p in extra if p not in procs]
-            if procs:
-                survivors = await asyncio.to_thread(kill_tree, pid, procs, grace, pid)
-                if survivors:
-                    self._sink(f"[neodev: {len(survivors)} process(es) survived SIGKILL: "
-                               f"{[p.pid for p in survivors]}]", "neodev", time.time())
+            procs = await asyncio.to_thread(self._tree, proc)
+            others = [p for p in procs if p.pid != pid]
+            send(pid, procs, signal.SIGTERM)
+            alive = await self._wait_tree(others, grace)
+            if alive or not self._leader_gone.is_set():
+                send(pid, alive + [p for p in procs if p.pid == pid], signal.SIGKILL)
+                alive = await self._wait_tree(alive, _KILL_WAIT)
+            if alive:
+                self._sink(f"[neodev: {len(alive)} process(es) survived SIGKILL: "
+                           f"{[p.pid for p in alive]}]", "neodev", time.time())
             try:
                 await asyncio.wait_for(asyncio.shield(self._waiter), 10.0)
             except TimeoutError as exc:
                 raise ProcessError(f"{self.name}: pid {pid} did not exit after SIGKILL") from exc
+
+    @staticmethod
+    def _tree(proc: asyncio.subprocess.Process) -> list[psutil.Process]:
+        """The leader's tree (snapshot before any signal) plus what is left in its group."""
+        procs = snapshot(proc.pid) if proc.returncode is None else []
+        procs += [p for p in group_members(proc.pid) if p not in procs]
+        return procs
+
+    async def _wait_tree(self, others: list[psutil.Process], timeout: float
+                         ) -> list[psutil.Process]:
+        """Wait (at most `timeout`) for the leader and `others` to end; those still alive."""
+        assert self._leader_gone is not None
+        deadline = time.monotonic() + timeout
+        rest = asyncio.ensure_future(asyncio.to_thread(wait_gone, others, timeout))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._leader_gone.wait(), timeout)
+        alive = await asyncio.wait_for(rest, max(deadline - time.monotonic(), 0) + 1.0)
+        return alive
 
     async def health(self) -> HealthReport:
         """One readiness attempt (folded into starting/healthy/unhealthy)."""

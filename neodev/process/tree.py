@@ -156,6 +156,29 @@ def kill_tree(pgid: int | None, procs: list[psutil.Process], grace: float,
     return survivors
 
 
+def send(pgid: int | None, procs: list[psutil.Process], sig: int) -> None:
+    """Signal the group and every process of a snapshot (those that left the group too)."""
+    if pgid is not None:
+        signal_group(pgid, sig)
+    for proc in procs:
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+            proc.send_signal(sig)
+
+
+def wait_gone(procs: list[psutil.Process], timeout: float) -> list[psutil.Process]:
+    """Wait until the processes have ended (blocking, at most `timeout` s); the survivors.
+
+    psutil waits on a pidfd where the kernel has them (no polling): the caller is woken the
+    moment the last one ends. Zombies of ours (re-parented orphans) are reaped on the way.
+    Never pass a process asyncio waits for (the runner's direct child): reaping it here would
+    steal its exit status.
+    """
+    if not procs:
+        return []
+    _, alive = psutil.wait_procs(procs, timeout=max(timeout, 0.0))
+    return [p for p in alive if _alive(p)]
+
+
 class TreeSampler:
     """CPU % and RSS of a process tree, keeping `Process` objects between polls.
 

@@ -27,8 +27,7 @@ from neodev.errors import ProcessError
 
 OnChange = Callable[[list[str]], Awaitable[None] | None]
 
-DEFAULT_STEP_MS = 50
-"""How long the tree must stay quiet before a batch is reported (watchfiles `step`)."""
+
 
 
 NEW_DIRECTORY_PROBE = "any-file"
@@ -42,16 +41,16 @@ class FileWatcher:
         spec: The process (cwd, watch and ignore globs, debounce_ms).
         on_change: Called with the sorted relative paths of each batch; may be async (it is
             awaited before the next batch is delivered).
-        step_ms: Quiet time that ends a batch.
+        step_ms: Quiet time that ends a batch (default: the spec's `watch_step_ms`).
         force_polling: Poll instead of inotify (None = watchfiles' own default / env).
     """
 
     def __init__(self, spec: ProcessSpec, on_change: OnChange, *,
-                 step_ms: int = DEFAULT_STEP_MS, force_polling: bool | None = None) -> None:
+                 step_ms: int | None = None, force_polling: bool | None = None) -> None:
         self.spec = spec
         self.on_change = on_change
         self.globs = GlobSet(spec.watch, spec.ignore)
-        self.step_ms = step_ms
+        self.step_ms = step_ms if step_ms is not None else spec.watch_step_ms
         self.force_polling = force_polling
         self.batches = 0
         """Batches delivered so far."""
