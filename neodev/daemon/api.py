@@ -251,7 +251,7 @@ async def _event_stream(env: Environment, since: int | None, instance: str | Non
                         follow: bool) -> AsyncIterator[dict[str, Any]]:
     # Subscribe and take the snapshot (or the replay) in one step of the event loop: no
     # event can fall between them.
-    sub = env.bus.subscribe(units, types)
+    sub = env.bus.subscribe(units, types, looking=True)
     try:
         replay = None
         if since is not None and instance in (None, env.instance):

@@ -41,12 +41,21 @@ from neodev.statefile import write_private
 
 
 class _QuietServer(uvicorn.Server):
-    """uvicorn without its own signal handlers: on SIGTERM/SIGINT the daemon must stop every
-    unit before the API goes away, which the handlers installed in `_serve_environment` do."""
+    """uvicorn without its own signal handlers (on SIGTERM/SIGINT the daemon must stop every
+    unit before the API goes away, which the handlers installed in `_serve_environment` do)
+    and without its 100 ms tick (it polls `should_exit`; an idle daemon should sleep)."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.exit_requested = asyncio.Event()
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+    async def main_loop(self) -> None:
+        await self.on_tick(0)  # once: sets the default headers
+        await self.exit_requested.wait()
 
 
 def bind_control_socket(path: Path) -> socket.socket:
@@ -107,16 +116,17 @@ async def serve(paths: WorkspacePaths, profile: str, plan_file: Path | None = No
 
 
 async def _serve_environment(env: Environment, paths: WorkspacePaths, profile: str) -> int:
-    server: uvicorn.Server | None = None
+    server: _QuietServer | None = None
 
     def request_shutdown() -> None:
         env.bus.close()  # open streams (followers) end now, not after a grace period
         if server is not None:
             server.should_exit = True
+            server.exit_requested.set()
 
     app = create_app(env, request_shutdown)
     config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False,
-                            timeout_graceful_shutdown=3)
+                            timeout_graceful_shutdown=3, date_header=False)
     server = _QuietServer(config)
     loop = asyncio.get_running_loop()
     stop_signal = asyncio.Event()

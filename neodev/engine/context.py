@@ -56,8 +56,25 @@ class UnitContext:
     """Wall-clock seconds (timestamps people read)."""
     sleep: SleepFn
     stats_interval: float
+    """Seconds between CPU/memory samples while someone watches (`bus.looking`)."""
+    idle_stats_interval: float
+    """Seconds between samples while nobody does: the daemon's idle cost stays low."""
     status_of: Callable[[str], UnitRecord]
     changes: ChangeSignal
+
+    async def until_next_sample(self) -> None:
+        """The pause before the next stats sample: short while someone watches; long
+        otherwise, but cut short the moment someone starts watching."""
+        if self.bus.looking.is_set():
+            await self.sleep(self.stats_interval)
+            return
+        nap = asyncio.ensure_future(self.sleep(self.idle_stats_interval))
+        watcher = asyncio.ensure_future(self.bus.looking.wait())
+        try:
+            await asyncio.wait({nap, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            nap.cancel()
+            watcher.cancel()
 
     def publish_status(self, record: UnitRecord, changed: tuple[str, ...]) -> None:
         """Publish a unit's new record; wake status waiters unless only stats changed."""

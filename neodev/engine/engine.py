@@ -34,7 +34,8 @@ class Engine:
         bus: The event bus (a new one when omitted).
         logs: The log store the runners' sinks write into (a new one when omitted).
         clock, wall, sleep: Time, injected for tests.
-        stats_interval: Seconds between CPU/memory samples of a running unit.
+        stats_interval: Seconds between CPU/memory samples of a running unit while a client
+            watches; `idle_stats_interval` while none does.
         endpoints: Ports/URLs per unit known before anything runs.
     """
 
@@ -49,6 +50,7 @@ class Engine:
         wall: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         stats_interval: float = 2.0,
+        idle_stats_interval: float = 30.0,
         endpoints: Mapping[str, tuple[str, ...]] | None = None,
     ) -> None:
         missing = set(units) - set(runners)
@@ -60,6 +62,7 @@ class Engine:
         self.clock = clock
         self.ctx = UnitContext(bus=self.bus, logs=self.logs, clock=clock, wall=wall,
                                sleep=sleep, stats_interval=stats_interval,
+                               idle_stats_interval=idle_stats_interval,
                                status_of=self.status_of, changes=ChangeSignal())
         known = endpoints or {}
         self.supervisors = {name: UnitSupervisor(spec, runners[name], self.ctx,

@@ -49,6 +49,9 @@ class EventBus:
         self._queue_size = queue_size
         self._subscribers: set[Subscription] = set()
         self.closed = False
+        self.looking = asyncio.Event()
+        """Set while at least one client watches (a status or events follower of the API):
+        the engine samples CPU and memory often only then."""
 
     def close(self) -> None:
         """End every subscriber's stream (after what is queued), so open HTTP streams finish
@@ -75,14 +78,20 @@ class EventBus:
         return [e for e in self._ring if e.seq > seq]
 
     def subscribe(self, units: Collection[str] | None = None,
-                  types: Collection[str] | None = None) -> Subscription:
-        """A new subscriber for events from now on (optionally only these units / types)."""
-        sub = Subscription(self, self._queue_size, units, types)
+                  types: Collection[str] | None = None, *, looking: bool = False
+                  ) -> Subscription:
+        """A new subscriber for events from now on (optionally only these units / types);
+        `looking`: a person watches through it (a client's follower, not the daemon's own)."""
+        sub = Subscription(self, self._queue_size, units, types, looking)
         self._subscribers.add(sub)
+        if looking:
+            self.looking.set()
         return sub
 
     def unsubscribe(self, sub: Subscription) -> None:
         self._subscribers.discard(sub)
+        if not any(s.looking for s in self._subscribers):
+            self.looking.clear()
 
     def now(self) -> float:
         return self._wall()
@@ -96,8 +105,9 @@ class Subscription:
     """One subscriber's filter and bounded queue; read it with `await next()`."""
 
     def __init__(self, bus: EventBus, size: int, units: Collection[str] | None,
-                 types: Collection[str] | None) -> None:
+                 types: Collection[str] | None, looking: bool = False) -> None:
         self._bus = bus
+        self.looking = looking
         self._size = size
         self.units = frozenset(units) if units else None
         self.types = frozenset(types) if types else None

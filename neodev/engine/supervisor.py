@@ -386,7 +386,7 @@ class UnitSupervisor:
 
     async def _sample_stats(self) -> None:
         while True:
-            await self._ctx.sleep(self._ctx.stats_interval)
+            await self._ctx.until_next_sample()
             try:
                 sample = await self.runner.stats()
             except NeodevError:
