@@ -103,6 +103,13 @@ class NeodevApp(App[str | None]):
         self.view = EnvironmentView()
         self.table = UnitsTable(self.view.sparkline, id="units")
         self.logview = LogView(log_capacity, id="logs")
+        # Held, not queried: a query looks at the active screen, and a modal (help, details)
+        # may be on top when an event or the flush timer updates these.
+        self.header_bar = Static(id="header")
+        self.problems_bar = Static(id="problems")
+        self.log_bar = Static(id="logbar")
+        self.search_input = Input(placeholder="search the retained logs (Enter; Esc to close)",
+                                  id="search")
         self.pending: deque[LogRecord] = deque(maxlen=PENDING_CAP)
         self.collapsed = 0
         """Lines collapsed because the pane could not keep up (said in the log bar)."""
@@ -125,13 +132,13 @@ class NeodevApp(App[str | None]):
     # -- layout ---------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
-        yield Static(id="header")
+        yield self.header_bar
         yield self.table
         yield Static(self._actions_bar(), id="actions")
-        yield Static(id="problems")
-        yield Static(id="logbar")
+        yield self.problems_bar
+        yield self.log_bar
         yield self.logview
-        yield Input(placeholder="search the retained logs (Enter; Esc to close)", id="search")
+        yield self.search_input
         yield Footer()
 
     def _actions_bar(self) -> Text:
@@ -143,7 +150,7 @@ class NeodevApp(App[str | None]):
             "[@click=app.stop_all]stop all[/] · [@click=app.help]help[/]")
 
     async def on_mount(self) -> None:
-        self.query_one("#search", Input).display = False
+        self.search_input.display = False
         self._apply_keymap()
         self._header()
         self._logbar()
@@ -274,7 +281,7 @@ class NeodevApp(App[str | None]):
     # -- header, problems, log bar --------------------------------------------------------
 
     def _say_header(self, text: str) -> None:
-        self.query_one("#header", Static).update(Text(f" neodev · {text}", style="bold"))
+        self.header_bar.update(Text(f" neodev · {text}", style="bold"))
 
     def _header(self) -> None:
         docker = self.view.docker_state()
@@ -291,7 +298,7 @@ class NeodevApp(App[str | None]):
         urls = self.telemetry.get("urls") or {}
         if urls.get("grafana"):
             text.append(f" · grafana {urls['grafana']}", style="dim")
-        self.query_one("#header", Static).update(text)
+        self.header_bar.update(text)
 
     def _problems(self) -> None:
         problems = self.view.problems()
@@ -307,7 +314,7 @@ class NeodevApp(App[str | None]):
             self._problem_text("")
 
     def _problem_text(self, text: str) -> None:
-        widget = self.query_one("#problems", Static)
+        widget = self.problems_bar
         widget.display = bool(text)
         widget.update(Text(f" ✖ {text}", style="bold red") if text else "")
 
@@ -330,7 +337,7 @@ class NeodevApp(App[str | None]):
                                         ("timestamps", self.logview.timestamps)) if on_]
         if flags:
             parts.append(" ".join(flags))
-        self.query_one("#logbar", Static).update(Text(" " + " · ".join(parts), style="bold"))
+        self.log_bar.update(Text(" " + " · ".join(parts), style="bold"))
 
     @on(LogView.Paused)
     def _paused(self) -> None:
@@ -519,7 +526,7 @@ class NeodevApp(App[str | None]):
         self._logbar()
 
     def action_search(self) -> None:
-        search = self.query_one("#search", Input)
+        search = self.search_input
         search.display = True
         search.focus()
 
@@ -528,7 +535,7 @@ class NeodevApp(App[str | None]):
         self.search(event.value)
 
     def on_key(self, event: Any) -> None:
-        search = self.query_one("#search", Input)
+        search = self.search_input
         if event.key == "escape" and search.display:
             search.display = False
             self.logview.focus()
@@ -538,7 +545,7 @@ class NeodevApp(App[str | None]):
     async def search(self, text: str) -> None:
         """Search every retained line on the daemon; highlight and jump to the newest match."""
         self.query_text = text.strip()
-        self.query_one("#search", Input).display = False
+        self.search_input.display = False
         self.logview.focus()
         if not self.query_text or self.client is None:
             self.matches = []
