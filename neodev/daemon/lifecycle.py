@@ -169,7 +169,7 @@ def spawn_daemon(paths: WorkspacePaths, profile: str, environ: dict[str, str] | 
     if teardown is not None:
         extra += ["--teardown", teardown]
     try:
-        return subprocess.Popen(
+        child = subprocess.Popen(
             [sys.executable, "-m", "neodev.daemon", "--workspace", str(paths.root),
              "--profile", profile, *extra],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
@@ -178,6 +178,20 @@ def spawn_daemon(paths: WorkspacePaths, profile: str, environ: dict[str, str] | 
         )
     finally:
         log.close()
+    _reap_when_it_exits(child)
+    return child
+
+
+def _reap_when_it_exits(child: subprocess.Popen[bytes]) -> None:
+    """Collect the daemon's exit status whenever it comes.
+
+    The daemon outlives a CLI command (it is then re-parented to init), but not always a
+    long-lived caller such as the dashboard: without a waiter it would linger as a zombie
+    there after `down`, and Python would warn that it is still running.
+    """
+    import threading
+
+    threading.Thread(target=child.wait, name="neodev-daemon-reaper", daemon=True).start()
 
 
 def last_project(paths: WorkspacePaths) -> str | None:
