@@ -118,7 +118,8 @@ def test_a_target_equal_to_a_static_default_is_scraped_once(
     sentinel = _plan(("sentinel", 1))
     writer = TargetWriter(targets, ["backend"])
     sentinel_writer = TargetWriter(targets, ["sentinel"])
-    before = prometheus.targets_of("backend")
+    # a freshly started Prometheus lists its static targets a moment after it is ready
+    before = poll(lambda: prometheus.targets_of("backend"), SCRAPE_WAIT, "static backend")
     assert len(before) == 1 and before[0]["discoveredLabels"]["__address__"] == \
         "host.docker.internal:8080"
     writer.sync(target_groups(plan, ["backend"]))
