@@ -9,16 +9,25 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
+import shutil
 import signal
 import socket
 import statistics
 import subprocess
+import textwrap
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+POSTGRES_IMAGE = "neodev-test/postgres:15"
+PROMETHEUS_IMAGE = "neodev-test/prometheus:2.42"
+"""The local test images (tests/constants.py), built by `bash tests/run.sh`."""
 
 
 def free_ports(count: int) -> list[int]:
@@ -122,3 +131,55 @@ def kill_strays(root: Path) -> list[int]:
         except (psutil.Error, OSError):
             continue
     return killed
+
+
+def compose_workspace(root: Path, project: str, extra_profile: str = ""
+                      ) -> tuple[Path, dict[str, str]]:
+    """A scratch workspace on the repository's compose file: compose/ copied with only its
+    published host ports changed to free ones, a profile naming it (plus `extra_profile`), a
+    `.env` with the passwords and the test images. Returns the compose file and the environment
+    for commands run in it (NEODEV_WORKSPACE set)."""
+    shutil.copytree(ROOT / "compose", root / "compose")
+    compose_file = root / "compose" / "docker-compose.local.yml"
+    text = compose_file.read_text()
+    published = re.findall(r'"127\.0\.0\.1:(\d+):(\d+)"', text)
+    for (host, container), port in zip(published, free_ports(len(published)), strict=True):
+        text = text.replace(f'"127.0.0.1:{host}:{container}"', f'"127.0.0.1:{port}:{container}"')
+    compose_file.write_text(text)
+    (root / "profiles").mkdir()
+    (root / "profiles" / "local.toml").write_text(textwrap.dedent(f"""\
+        [project]
+        name = "{project}"
+        compose = ["../compose/docker-compose.local.yml"]
+        env_file = "../.env"
+
+        [services.grafana]
+        optional = true
+
+        [services.loki]
+        optional = true
+        """) + extra_profile)
+    secret = uuid.uuid4().hex
+    variables = {"POSTGRES_PASSWORD": f"pg-{secret[:16]}",
+                 "GRAFANA_ADMIN_PASSWORD": f"gf-{secret[16:]}",
+                 "NEODEV_POSTGRES_IMAGE": POSTGRES_IMAGE,
+                 "NEODEV_PROMETHEUS_IMAGE": PROMETHEUS_IMAGE}
+    (root / ".env").write_text("".join(f"{k}={v}\n" for k, v in variables.items()))
+    (root / ".neodev" / "prometheus" / "targets").mkdir(parents=True)
+    env = {**os.environ, **variables, "NEODEV_WORKSPACE": str(root), "NO_COLOR": "1"}
+    env.pop("COMPOSE_PROJECT_NAME", None)
+    return compose_file, env
+
+
+def kill_daemon(ws: Path) -> bool:
+    """SIGKILL the workspace's neodev daemon if one is left, only when the pid's create time
+    matches its status file (never another process); True if one was killed."""
+    import json
+
+    with contextlib.suppress(OSError, ValueError, KeyError, psutil.Error):
+        info = json.loads((ws / ".neodev" / "daemon.json").read_text())
+        proc = psutil.Process(info["pid"])
+        if abs(proc.create_time() - info["create_time"]) < 0.01:
+            proc.kill()
+            return True
+    return False

@@ -62,7 +62,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from benchlib import Summary, free_ports, kill_strays, ratio, stop_group
+from benchlib import Summary, free_ports, kill_daemon, kill_strays, ratio, stop_group
 
 HERE = Path(__file__).resolve().parent
 PEERS = HERE / ".peers"
@@ -263,14 +263,7 @@ class NeodevDaemon(Contender):
 
     def _shutdown(self) -> None:
         self.cli("stop", timeout=90)
-        info_file = self.ws / ".neodev" / "daemon.json"
-        with contextlib.suppress(OSError, ValueError, ImportError):
-            import psutil
-
-            info = json.loads(info_file.read_text())
-            proc = psutil.Process(info["pid"])
-            if abs(proc.create_time() - info["create_time"]) < 0.01:
-                proc.kill()
+        kill_daemon(self.ws)
 
 
 class Supervised(Contender):

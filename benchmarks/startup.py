@@ -34,14 +34,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
-import os
-import re
-import shutil
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 import uuid
 from collections.abc import Callable
@@ -50,13 +45,17 @@ from datetime import datetime
 from pathlib import Path
 
 import docker
-from benchlib import Summary, free_ports, ratio
+from benchlib import (
+    POSTGRES_IMAGE,
+    PROMETHEUS_IMAGE,
+    Summary,
+    compose_workspace,
+    kill_daemon,
+    ratio,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
 NEODEV = Path(sys.executable).with_name("neodev")
 COMPOSE = Path(sys.executable).with_name("docker-compose")
-POSTGRES_IMAGE = "neodev-test/postgres:15"
-PROMETHEUS_IMAGE = "neodev-test/prometheus:2.42"
 SERVICES = ("postgres", "prometheus")
 WAIT = 300
 """Seconds any start may take (and the subprocess bound)."""
@@ -84,40 +83,6 @@ class Tool:
     """CLI start -> first container started."""
     tail: list[float] = field(default_factory=list)
     """Last container healthy -> CLI returned."""
-
-
-def workspace(root: Path, project: str) -> tuple[Path, dict[str, str]]:
-    """The scratch workspace (compose copy on free ports, profile, .env) and its environment."""
-    shutil.copytree(ROOT / "compose", root / "compose")
-    compose_file = root / "compose" / "docker-compose.local.yml"
-    text = compose_file.read_text()
-    published = re.findall(r'"127\.0\.0\.1:(\d+):(\d+)"', text)
-    for (host, container), port in zip(published, free_ports(len(published)), strict=True):
-        text = text.replace(f'"127.0.0.1:{host}:{container}"', f'"127.0.0.1:{port}:{container}"')
-    compose_file.write_text(text)
-    (root / "profiles").mkdir()
-    (root / "profiles" / "local.toml").write_text(textwrap.dedent(f"""\
-        [project]
-        name = "{project}"
-        compose = ["../compose/docker-compose.local.yml"]
-        env_file = "../.env"
-
-        [services.grafana]
-        optional = true
-
-        [services.loki]
-        optional = true
-        """))
-    secret = uuid.uuid4().hex
-    variables = {"POSTGRES_PASSWORD": f"pg-{secret[:16]}",
-                 "GRAFANA_ADMIN_PASSWORD": f"gf-{secret[16:]}",
-                 "NEODEV_POSTGRES_IMAGE": POSTGRES_IMAGE,
-                 "NEODEV_PROMETHEUS_IMAGE": PROMETHEUS_IMAGE}
-    (root / ".env").write_text("".join(f"{k}={v}\n" for k, v in variables.items()))
-    (root / ".neodev" / "prometheus" / "targets").mkdir(parents=True)
-    env = {**os.environ, **variables, "NEODEV_WORKSPACE": str(root), "NO_COLOR": "1"}
-    env.pop("COMPOSE_PROJECT_NAME", None)
-    return compose_file, env
 
 
 def run(argv: list[str], env: dict[str, str], cwd: Path, timeout: float
@@ -181,17 +146,6 @@ def sweep(client: docker.DockerClient, project: str) -> None:
             n.remove()
 
 
-def kill_daemon(ws: Path) -> None:
-    """SIGKILL the workspace's neodev daemon if one is left (only if pid + create time match)."""
-    import psutil
-
-    with contextlib.suppress(OSError, ValueError, KeyError, psutil.Error):
-        info = json.loads((ws / ".neodev" / "daemon.json").read_text())
-        proc = psutil.Process(info["pid"])
-        if abs(proc.create_time() - info["create_time"]) < 0.01:
-            proc.kill()
-
-
 def measure(runs: int, keep_volumes: bool) -> int:
     client = docker.from_env()
     for image in (POSTGRES_IMAGE, PROMETHEUS_IMAGE):
@@ -203,7 +157,7 @@ def measure(runs: int, keep_volumes: bool) -> int:
         ws = Path(name) / "ws"
         ws.mkdir()
         neodev_project, compose_project = f"nbsn{tag}", f"nbsc{tag}"
-        compose_file, env = workspace(ws, neodev_project)
+        compose_file, env = compose_workspace(ws, neodev_project)
         compose_args = [str(COMPOSE), "-p", compose_project, "-f", str(compose_file),
                         "--env-file", str(ws / ".env")]
         services = list(SERVICES)
