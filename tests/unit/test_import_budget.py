@@ -1,0 +1,227 @@
+"""The CLI's start-up budget, guarded by counting modules, not milliseconds.
+
+The short commands (`--version`, `status`, `status --json`, `logs -n 10`) must answer in well
+under 100 ms (issue "Fast where people feel it"); most of what they pay today is importing
+packages they do not need. Each case below runs in a fresh interpreter (`-X importtime`, and
+`sys.modules` dumped at exit) and must not have loaded any package of FORBIDDEN. When one is
+there, the message names the chain of imports that brought it in, so the fix is obvious.
+
+`status` and `logs` run their real code path against a stand-in daemon: a stdlib HTTP server on
+a Unix socket in this process, announced in `.neodev/daemon.json` exactly as the daemon does,
+answering `/v1/status` and `/v1/logs` with records built by `neodev.protocol`.
+
+Cases that still import a forbidden package on today's code are marked `xfail(strict=True)`
+in TODAY with the reason: when the import is made lazy, the case passes, strict xfail turns that
+into a failure, and the entry is removed from TODAY.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import os
+import socketserver
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from neodev.protocol import LogRecord, UnitRecord, UnitState
+from tests.constants import REPO_ROOT
+
+FORBIDDEN = ("pydantic", "httpx", "docker", "fastapi", "uvicorn", "textual", "yaml")
+"""Packages no short command may import: the one list this test checks."""
+
+CASES: dict[str, tuple[str, list[str]]] = {
+    "import neodev.entry": ("import", ["neodev.entry"]),
+    "import neodev.cli": ("import", ["neodev.cli"]),
+    "neodev --version": ("run", ["--version"]),
+    "neodev status": ("run", ["status"]),
+    "neodev status --json": ("run", ["status", "--json"]),
+    "neodev logs -n 10": ("run", ["logs", "-n", "10"]),
+}
+"""Case -> (import a module | run the console entry point with these arguments)."""
+
+_HTTPX = ("httpx is imported by neodev.daemon.client, which neodev.cli imports at module level "
+          "(~80 ms with its CLI extras: httpx/__init__ imports httpx._main, which pulls rich "
+          "and click); make it lazy or talk to the Unix socket with http.client")
+TODAY: dict[tuple[str, str], str] = {
+    ("import neodev.cli", "httpx"): _HTTPX,
+    ("neodev --version", "httpx"): _HTTPX,
+    ("neodev status", "httpx"): _HTTPX,
+    ("neodev status --json", "httpx"): _HTTPX,
+    ("neodev logs -n 10", "httpx"): _HTTPX,
+}
+"""(case, package) pairs that still leak on today's code: expected failures, strict."""
+
+PROBE = """\
+import atexit, importlib, json, sys
+out, mode, args = sys.argv[1], sys.argv[2], sys.argv[3:]
+def dump():
+    with open(out, "w") as f:
+        json.dump(sorted(sys.modules), f)
+atexit.register(dump)
+if mode == "import":
+    importlib.import_module(args[0])
+else:
+    sys.argv = ["neodev", *args]
+    from neodev.entry import main
+    main()
+"""
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    depth: int
+
+
+@dataclass(frozen=True)
+class Loaded:
+    modules: frozenset[str]
+    rows: tuple[Row, ...]
+    """`-X importtime` rows, children before their parent (as Python prints them)."""
+
+    def chain(self, package: str) -> str:
+        """`package <- importer <- ... <- <main>` for the first import of `package`."""
+        def inside(name: str) -> bool:
+            return name == package or name.startswith(package + ".")
+
+        for i, row in enumerate(self.rows):
+            if not inside(row.name):
+                continue
+            parents = []
+            depth = row.depth
+            for later in self.rows[i + 1:]:
+                if later.depth < depth:
+                    parents.append(later.name)
+                    depth = later.depth
+            if parents and inside(parents[0]):
+                continue  # a submodule seen from inside the package: keep looking
+            return " <- ".join([row.name, *parents, "<main>"])
+        return f"{package} (imported before -X importtime could see it)"
+
+
+class _StandIn(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    workspace = ""
+
+    def do_GET(self) -> None:
+        path = self.path.split("?")[0]
+        if path == "/v1/status":
+            units = [UnitRecord(name="app", kind="process", state=UnitState.RUNNING).to_dict()]
+            body = {"protocol": 1, "instance": "standin", "seq": 1, "profile": "local",
+                    "project": "budget", "workspace": self.workspace, "units": units,
+                    "reaped_orphans": [], "clusters": {}, "telemetry": {}, "volumes": [],
+                    "jobs": []}
+        elif path == "/v1/logs":
+            line = LogRecord(id=1, unit="app", ts=0.0, stream="stdout", line="hello")
+            body = {"lines": [line.to_dict()], "last_id": 1, "more": False}
+        else:
+            self.send_error(404)
+            return
+        data = json.dumps(body).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True
+
+
+@contextlib.contextmanager
+def stand_in_daemon() -> Iterator[Path]:
+    """A workspace whose `.neodev/daemon.json` points at a stand-in API in this process."""
+    with tempfile.TemporaryDirectory(prefix="nib-") as name:  # short: sockets max 107 bytes
+        ws = Path(name)
+        (ws / "profiles").mkdir()
+        state = ws / ".neodev"
+        state.mkdir(mode=0o700)
+        sock = state / "daemon.sock"
+        handler = type("Handler", (_StandIn,), {"workspace": str(ws)})
+        server = _Server(str(sock), handler)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        me = psutil.Process()
+        (state / "daemon.json").write_text(json.dumps({
+            "pid": me.pid, "create_time": me.create_time(), "socket": str(sock),
+            "profile": "local", "workspace": str(ws), "started_at": 0.0, "version": "0"}))
+        try:
+            yield ws
+        finally:
+            server.shutdown()
+            server.server_close()
+
+
+@functools.cache
+def loaded(case: str) -> Loaded:
+    """What one case imports, in a fresh interpreter (run once per case per session)."""
+    mode, args = CASES[case]
+    with stand_in_daemon() as ws, tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "modules.json"
+        env = {**os.environ, "NEODEV_WORKSPACE": str(ws), "NO_COLOR": "1",
+               "PYTHONPATH": str(REPO_ROOT)}
+        proc = subprocess.run([sys.executable, "-X", "importtime", "-c", PROBE, str(out), mode,
+                               *args], cwd=ws, env=env, stdin=subprocess.DEVNULL,
+                              capture_output=True, text=True, timeout=60, check=False)
+        errors = [line for line in proc.stderr.splitlines()
+                  if not line.startswith("import time:")]
+        assert proc.returncode == 0, (f"{case} exited {proc.returncode}, so its code path was "
+                                      f"not measured:\n" + "\n".join(errors[-30:]))
+        modules = frozenset(json.loads(out.read_text()))
+    rows = []
+    for line in proc.stderr.splitlines():
+        if line.startswith("import time:") and "[us]" not in line:
+            name = line.split("|", 2)[2]
+            rows.append(Row(name.strip(), (len(name) - len(name.lstrip(" "))) // 2))
+    return Loaded(modules, tuple(rows))
+
+
+def _params() -> list[Any]:
+    params: list[Any] = []
+    for case in CASES:
+        for package in FORBIDDEN:
+            reason = TODAY.get((case, package))
+            marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
+            params.append(pytest.param(case, package, marks=marks, id=f"{case}-{package}"))
+    return params
+
+
+@pytest.mark.parametrize(("case", "package"), _params())
+def test_short_command_does_not_import(case: str, package: str) -> None:
+    found = loaded(case)
+    leaked = sorted(m for m in found.modules if m == package or m.startswith(package + "."))
+    assert not leaked, (f"{case} imported {package} ({len(leaked)} modules) through "
+                        f"{found.chain(package)}; the short commands must not pay for it "
+                        f"(FORBIDDEN in {Path(__file__).name})")
+
+
+def test_the_stand_in_daemon_is_really_asked() -> None:
+    """The status case runs its whole code path: the table names the stand-in's unit."""
+    with stand_in_daemon() as ws:
+        proc = subprocess.run([sys.executable, "-m", "neodev", "status"], cwd=ws,
+                              env={**os.environ, "NEODEV_WORKSPACE": str(ws), "NO_COLOR": "1"},
+                              stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                              timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "project budget" in proc.stdout and "app" in proc.stdout
+
+
+def test_every_known_leak_names_a_case_and_a_forbidden_package() -> None:
+    for case, package in TODAY:
+        assert case in CASES and package in FORBIDDEN, (case, package)
