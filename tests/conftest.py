@@ -11,7 +11,6 @@ Docker is never checked eagerly: unit tests run without an engine. Tests that ne
 from __future__ import annotations
 
 import os
-import socket
 import sys
 import uuid
 from collections.abc import Iterator
@@ -32,6 +31,7 @@ import pytest  # noqa: E402
 import requests  # noqa: E402
 from docker.errors import DockerException, NotFound  # noqa: E402
 
+from tests import ports  # noqa: E402
 from tests.constants import TEST_LABEL, TEST_SESSION_ID, TEST_SESSION_LABEL  # noqa: E402
 
 # tests/plugin/ runs small suites with pytester. pytest refuses `pytest_plugins` in a conftest
@@ -107,9 +107,7 @@ def _remove_session_leftovers(client: docker.DockerClient) -> None:
 @pytest.fixture
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that was free a moment ago (the OS picked it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return ports.free_port()
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ gives (loopback + the docker0 gateway), as a neodev-started process would.
 from __future__ import annotations
 
 import contextlib
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -27,6 +26,7 @@ from neodev.process.binding import bind_hosts
 from neodev.telemetry.targets import TARGETS_MOUNT
 from tests.constants import REPO_ROOT, TEST_LABELS, TEST_PROMETHEUS_IMAGE
 from tests.integration.docker_helpers import require_images
+from tests.ports import free_port
 
 PROMETHEUS_PORT = 9090
 
@@ -129,7 +129,7 @@ class MetricsServer:
         self.hosts = bind_hosts()
         servers: list[ThreadingHTTPServer] = []
         for _attempt in range(20):  # a port free on loopback may be taken on the gateway
-            port = _free_port()
+            port = free_port()
             try:
                 for host in self.hosts:
                     servers.append(ThreadingHTTPServer((host, port), handler))
@@ -154,25 +154,6 @@ class MetricsServer:
             thread.join(timeout=5)
 
 
-def free_port_everywhere(hosts: list[str]) -> int:
-    """A port that was free on every one of `hosts` a moment ago."""
-    for _attempt in range(20):
-        port = _free_port()
-        sockets: list[socket.socket] = []
-        try:
-            for host in hosts:
-                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-                sockets.append(sock)
-                sock.bind((host, port))
-            return port
-        except OSError:
-            continue
-        finally:
-            for sock in sockets:
-                sock.close()
-    raise AssertionError(f"no port free on all of {hosts}")
-
-
 def promtool(client: docker.DockerClient, directory: Path, command: list[str],
              entrypoint: str = "promtool") -> tuple[int, str]:
     """Run a command of the test image (promtool by default) on files mounted at /work."""
@@ -187,9 +168,3 @@ def promtool(client: docker.DockerClient, directory: Path, command: list[str],
         return code, container.logs().decode(errors="replace")
     finally:
         container.remove(force=True, v=True)  # and the image's anonymous /prometheus volume
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])

@@ -24,6 +24,7 @@ from neodev.daemon.client import DaemonClient
 from neodev.process.binding import docker_gateway_ip
 from tests.integration.lines import LineReader
 from tests.integration.stack_workspace import NeodevCLI, StackWorkspace, wait_until
+from tests.ports import free_port
 
 SERVER = textwrap.dedent("""\
     import http.server, os, pathlib
@@ -54,12 +55,6 @@ LONG_LINES = ("import sys, time\n"
               "time.sleep(60)\n")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def workspace(tmp_path: Path) -> Iterator[tuple[StackWorkspace, NeodevCLI, Path, int]]:
     root = tmp_path / "ws"
@@ -70,8 +65,8 @@ def workspace(tmp_path: Path) -> Iterator[tuple[StackWorkspace, NeodevCLI, Path,
     (app / "build.py").write_text(BUILD)
     (app / "longlines.py").write_text(LONG_LINES)
     (app / "src" / "version.txt").write_text("v1\n")
-    port = _free_port()
-    bound_port = _free_port()
+    port = free_port()
+    bound_port = free_port()
     py = sys.executable
     (root / "profiles" / "local.toml").write_text(textwrap.dedent(f"""\
         [project]

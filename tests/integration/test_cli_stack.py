@@ -25,27 +25,15 @@ from tests.integration.stack_workspace import (
     new_workspace,
     wait_until,
 )
+from tests.ports import free_ports
 
 pytestmark = pytest.mark.docker
-
-
-def _free_ports(count: int) -> list[int]:
-    sockets = []
-    try:
-        for _ in range(count):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            sockets.append(s)
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
 
 
 @pytest.fixture
 def stack(tmp_path: Path, docker_client: docker.DockerClient) -> Iterator[tuple[StackWorkspace,
                                                                                NeodevCLI]]:
-    db, metrics = _free_ports(2)
+    db, metrics = free_ports(2)
     ws = new_workspace(tmp_path, {"db": db, "metrics": metrics})
     cli = NeodevCLI(ws)
     yield ws, cli
@@ -107,7 +95,7 @@ def _first_healthy_time(container: docker.models.containers.Container) -> str:
 
 def test_broken_healthcheck_fails_the_wait_while_independent_units_stay_up(
         tmp_path: Path, docker_client: docker.DockerClient) -> None:
-    db, metrics = _free_ports(2)
+    db, metrics = free_ports(2)
     ws = new_workspace(tmp_path, {"db": db, "metrics": metrics}, extra=BROKEN_SERVICE)
     cli = NeodevCLI(ws)
     try:
@@ -125,7 +113,7 @@ def test_broken_healthcheck_fails_the_wait_while_independent_units_stay_up(
 
 def test_restart_policy_backs_off_a_container_that_exits(
         tmp_path: Path, docker_client: docker.DockerClient) -> None:
-    db, metrics = _free_ports(2)
+    db, metrics = free_ports(2)
     ws = new_workspace(tmp_path, {"db": db, "metrics": metrics}, extra=FLAKY_SERVICE)
     cli = NeodevCLI(ws)
     try:
@@ -273,7 +261,7 @@ def test_config_error_exits_2_and_starts_nothing(tmp_path: Path) -> None:
 
 
 def test_down_needs_no_valid_configuration(tmp_path: Path, docker_client) -> None:
-    db, metrics = _free_ports(2)
+    db, metrics = free_ports(2)
     ws = new_workspace(tmp_path, {"db": db, "metrics": metrics})
     cli = NeodevCLI(ws)
     try:

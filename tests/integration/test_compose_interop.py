@@ -19,7 +19,7 @@ import docker
 import pytest
 
 from tests.integration.stack_workspace import NeodevCLI, StackWorkspace, new_workspace
-from tests.tui.workspace import free_port
+from tests.ports import free_port
 
 pytestmark = pytest.mark.docker
 

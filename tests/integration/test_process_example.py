@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import socket
 import sys
 import time
 from collections.abc import Callable
@@ -19,15 +18,10 @@ from neodev.process.pids import PidRegistry
 from neodev.process.runner import ProcessRunner
 from neodev.process.watcher import FileWatcher
 from neodev.protocol import Health
+from tests.ports import free_port
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "neotool-mini"
 BIND = {"NEODEV_BIND_HOSTS": "127.0.0.1", "HOST": "127.0.0.1"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def healthy(runner: ProcessRunner, timeout: float = 15.0) -> HealthReport:

@@ -32,11 +32,11 @@ from tests.constants import REPO_ROOT
 from tests.integration.prometheus_helpers import (
     MetricsServer,
     Prometheus,
-    free_port_everywhere,
     poll,
     promtool,
     shipped_prometheus,
 )
+from tests.ports import free_port_everywhere
 
 pytestmark = pytest.mark.docker
 SCRAPE_WAIT = 60.0

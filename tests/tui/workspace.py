@@ -11,12 +11,12 @@ Real daemon, real container, real processes: the dashboard is tested as a person
 
 from __future__ import annotations
 
-import socket
 import sys
 import textwrap
 from pathlib import Path
 
 from tests.integration.stack_workspace import NeodevCLI, StackWorkspace, new_workspace
+from tests.ports import free_ports
 
 SECRET = "tui-secret-value-77"
 
@@ -51,16 +51,10 @@ CHATTY = textwrap.dedent("""\
 """)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def dashboard_workspace(tmp_path: Path) -> tuple[StackWorkspace, NeodevCLI, int]:
     """The workspace, a CLI for it (cleanup: `down --volumes`), and the api's port."""
-    ws = new_workspace(tmp_path, {"db": free_port(), "metrics": free_port()})
-    api_port = free_port()
+    db, metrics, api_port = free_ports(3)
+    ws = new_workspace(tmp_path, {"db": db, "metrics": metrics})
     apps = ws.root / "apps"
     apps.mkdir()
     (apps / "api.py").write_text(API)
