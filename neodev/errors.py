@@ -196,3 +196,27 @@ class JobBusyError(NeodevError):
     def __init__(self, job: str, message: str) -> None:
         self.job = job
         super().__init__(message)
+
+
+class DatabaseError(NeodevError):
+    """Postgres refused, or a database is in a state that forbids the operation: in use by
+    sessions neodev does not own, missing, or a snapshot name already taken."""
+
+    title = "Database error"
+    exit_code = 8
+    http_status = 409
+    FIELDS = ("database", "snapshot")
+
+    def __init__(self, message: str, *, database: str | None = None,
+                 snapshot: str | None = None, title: str | None = None) -> None:
+        self.database = database
+        self.snapshot = snapshot
+        super().__init__(message, title=title)
+
+
+class UnknownSnapshotError(DatabaseError):
+    """No snapshot of that name on the server."""
+
+    title = "Unknown snapshot"
+    exit_code = 2
+    http_status = 404

@@ -9,9 +9,9 @@ started, ready).
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
 from neodev.config.display import plan_for_display
+from neodev.config.postgres import POSTGRES_PORT, is_postgres, libpq_dsn, postgres_credentials
 from neodev.engine.verdicts import condition_met
 
 if TYPE_CHECKING:
@@ -63,17 +63,14 @@ def connection_string(env: Environment, name: str) -> dict[str, str | None]:
     """How to connect to a unit, secrets included (the person asked for it, on the 0600
     socket): a libpq DSN for a Postgres container, else the unit's first URL or address."""
     container = env.plan.containers.get(name)
-    if container is not None:
-        variables = container.environment
-        pg = next((p for p in container.ports if p.container_port == 5432), None)
-        if pg is not None and "POSTGRES_PASSWORD" in variables:
-            port = env.published_port(name, 5432) or pg.host_port
-            user = variables.get("POSTGRES_USER") or "postgres"
-            database = variables.get("POSTGRES_DB") or user
-            dsn = (f"postgresql://{quote(user, safe='')}:"
-                   f"{quote(variables['POSTGRES_PASSWORD'], safe='')}@127.0.0.1:{port}/"
-                   f"{quote(database, safe='')}")
-            return {"kind": "postgres", "value": dsn}
+    if container is not None and is_postgres(container):
+        user, password, database = postgres_credentials(container)
+        declared = next((p.host_port for p in container.ports
+                         if p.container_port == POSTGRES_PORT), None)
+        port = env.published_port(name, POSTGRES_PORT) or declared
+        if port is not None and password:
+            return {"kind": "postgres",
+                    "value": libpq_dsn("127.0.0.1", port, user, password, database)}
     endpoints = env.engine.status_of(name).endpoints
     if not endpoints:
         return {"kind": None, "value": None}

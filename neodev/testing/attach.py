@@ -13,10 +13,11 @@ from pathlib import Path
 from docker import DockerClient
 
 from neodev.config.model import ContainerSpec
+from neodev.config.postgres import POSTGRES_PORT
 from neodev.docker.labels import COMPOSE_PROJECT, COMPOSE_SERVICE
 from neodev.docker.project import container_published_port, running_service_containers
 from neodev.errors import NeodevError
-from neodev.testing.endpoints import POSTGRES_PORT, PostgresService, postgres_endpoint
+from neodev.testing.endpoints import PostgresService, postgres_endpoint
 
 
 class AttachError(NeodevError):

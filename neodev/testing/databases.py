@@ -24,7 +24,7 @@ from types import ModuleType
 from typing import Any
 
 from neodev.docker.labels import PYTEST
-from neodev.errors import NeodevError
+from neodev.errors import DatabaseError
 from neodev.testing.endpoints import PostgresService
 
 MAINTENANCE_DB = "postgres"
@@ -33,12 +33,6 @@ CONNECT_TIMEOUT = 10.0
 """Seconds the plugin keeps trying to reach a server that reported healthy."""
 
 Migrate = Callable[[PostgresService], None]
-
-
-class DatabaseError(NeodevError):
-    """A database could not be created, migrated or dropped."""
-
-    title = "Test database error"
 
 
 def psycopg_module() -> ModuleType:

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from urllib.parse import quote
 
 from neodev.config.model import ContainerSpec
+from neodev.config.postgres import POSTGRES_PORT, libpq_dsn, postgres_credentials
 
 LOOPBACK = "127.0.0.1"
-POSTGRES_PORT = 5432
 
 
 @dataclass(frozen=True)
@@ -71,24 +70,6 @@ class PostgresService(ServiceEndpoint):
     @property
     def _port(self) -> int:
         return self.host_port(POSTGRES_PORT)
-
-
-def libpq_dsn(host: str, port: int, user: str, password: str | None, dbname: str) -> str:
-    """A libpq connection URI; user, password and database name percent-encoded."""
-    auth = quote(user, safe="")
-    if password is not None:
-        auth += ":" + quote(password, safe="")
-    return f"postgresql://{auth}@{host}:{port}/{quote(dbname, safe='')}"
-
-
-def postgres_credentials(spec: ContainerSpec) -> tuple[str, str, str]:
-    """(user, password, database) as the image's entrypoint derives them from the environment.
-
-    POSTGRES_USER defaults to `postgres` and POSTGRES_DB to the user, as in the official image.
-    """
-    env = spec.environment
-    user = env.get("POSTGRES_USER") or "postgres"
-    return user, env.get("POSTGRES_PASSWORD", ""), env.get("POSTGRES_DB") or user
 
 
 def service_endpoint(spec: ContainerSpec, ports: Mapping[int, int], container_id: str,

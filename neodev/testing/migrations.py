@@ -13,7 +13,8 @@ import importlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from neodev.testing.databases import DatabaseError, Migrate, psycopg_module
+from neodev.errors import DatabaseError
+from neodev.testing.databases import Migrate, psycopg_module
 from neodev.testing.endpoints import PostgresService
 
 

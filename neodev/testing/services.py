@@ -30,6 +30,7 @@ from testcontainers.core.config import testcontainers_config
 from neodev.config.display import mask_text, secret_values
 from neodev.config.hints import did_you_mean
 from neodev.config.model import ContainerSpec, EnvironmentPlan
+from neodev.config.postgres import POSTGRES_PORT
 from neodev.config.secrets import generate_secret
 from neodev.docker.client import connect_from_env, engine_unreachable, translate
 from neodev.docker.create_args import CreateOptions, config_hash, create_args
@@ -37,12 +38,11 @@ from neodev.docker.images import ensure_image
 from neodev.docker.labels import PYTEST_SESSION, container_name
 from neodev.docker.project import container_published_port
 from neodev.engine.graph import start_waves, with_dependencies
-from neodev.errors import NeodevError
+from neodev.errors import DatabaseError, NeodevError
 from neodev.testing.attach import dev_postgres
 from neodev.testing.containers import to_testcontainer
-from neodev.testing.databases import DatabaseError, Databases, Migrate
+from neodev.testing.databases import Databases, Migrate
 from neodev.testing.endpoints import (
-    POSTGRES_PORT,
     PostgresService,
     ServiceEndpoint,
     postgres_endpoint,

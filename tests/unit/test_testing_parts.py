@@ -13,12 +13,11 @@ from pathlib import Path
 import pytest
 
 from neodev.config.model import ContainerSpec, PortMapping
+from neodev.config.postgres import libpq_dsn, postgres_credentials
 from neodev.docker.labels import pytest_labels
-from neodev.testing.databases import DatabaseError
+from neodev.errors import DatabaseError
 from neodev.testing.endpoints import (
     PostgresService,
-    libpq_dsn,
-    postgres_credentials,
     postgres_endpoint,
     service_endpoint,
 )
