@@ -3,7 +3,8 @@
 Exit codes (also in the README):
   0 ok · 1 unexpected failure · 2 configuration error (nothing started) · 3 Docker error or
   host port taken · 4 process error · 5 cluster error · 6 daemon not running / unreachable ·
-  7 `start --wait` ended with units that are not healthy · 1 `doctor` found a failing check.
+  7 `start --wait` ended with units that are not healthy · 8 database refused (`db`: in use,
+  name taken) · 1 `doctor` found a failing check.
 
 The CLI never touches Docker or processes: units are reached through the daemon's API only.
 """
@@ -38,6 +39,8 @@ from neodev.output import (
     format_log_line,
     format_progress,
     format_reload,
+    format_snapshot_outcome,
+    format_snapshots,
     format_status,
     format_verdicts,
     parse_since,
@@ -428,6 +431,68 @@ def open_(what: str, unit: str | None) -> None:
                           "service (see compose/docker-compose.local.yml)")
     click.echo(url)
     webbrowser.open(url)
+
+
+@main.group()
+def db() -> None:
+    """Snapshots of the dev database: take, list, restore, drop (seconds, not dumps).
+
+    A snapshot is a template copy on the same Postgres server. The units that use the
+    database are stopped for the copy and started again; `restore` keeps the data it replaces
+    as an automatic snapshot first.
+    """
+
+
+SERVICE_OPTION = click.option("--service", default=None,
+                              help="The Postgres unit (default: the profile's only one).")
+FORCE_OPTION = click.option("--force", is_flag=True,
+                            help="Disconnect sessions neodev does not manage (a psql, an IDE) "
+                                 "instead of refusing.")
+DB_JSON = click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
+
+
+@db.command("snapshot")
+@click.argument("name")
+@SERVICE_OPTION
+@FORCE_OPTION
+@DB_JSON
+def db_snapshot(name: str, service: str | None, force: bool, as_json: bool) -> None:
+    """Snapshot the dev database as NAME."""
+    with _running_client(_paths()) as client:
+        outcome = client.take_snapshot(name, service, force)
+    click.echo(json.dumps(outcome, indent=2) if as_json else format_snapshot_outcome(outcome))
+
+
+@db.command("restore")
+@click.argument("name")
+@SERVICE_OPTION
+@FORCE_OPTION
+@DB_JSON
+def db_restore(name: str, service: str | None, force: bool, as_json: bool) -> None:
+    """Put snapshot NAME back (the current data becomes a `before-restore-…` snapshot)."""
+    with _running_client(_paths()) as client:
+        outcome = client.restore_snapshot(name, service, force)
+    click.echo(json.dumps(outcome, indent=2) if as_json else format_snapshot_outcome(outcome))
+
+
+@db.command("list")
+@SERVICE_OPTION
+@DB_JSON
+def db_list(service: str | None, as_json: bool) -> None:
+    """The snapshots on the dev Postgres, oldest first."""
+    with _running_client(_paths()) as client:
+        snapshots = client.snapshots(service)["snapshots"]
+    click.echo(json.dumps(snapshots, indent=2) if as_json else format_snapshots(snapshots))
+
+
+@db.command("drop")
+@click.argument("name")
+@SERVICE_OPTION
+def db_drop(name: str, service: str | None) -> None:
+    """Delete snapshot NAME."""
+    with _running_client(_paths()) as client:
+        client.drop_snapshot(name, service)
+    click.echo(f"dropped snapshot {name}")
 
 
 @main.group()

@@ -229,3 +229,37 @@ def format_cluster_report(report: dict[str, Any]) -> str:
                          + "; ".join(pod["reasons"]))
     lines.extend(f"  note: {n}" for n in report.get("notes") or [])
     return "\n".join(lines)
+
+
+def format_snapshots(snapshots: list[dict[str, Any]]) -> str:
+    """`neodev db list`: one row per snapshot, oldest first."""
+    if not snapshots:
+        return "no snapshots (take one with `neodev db snapshot NAME`)"
+    rows = [("NAME", "DATABASE", "TAKEN", "SIZE", "")]
+    for snap in snapshots:
+        taken = datetime.fromtimestamp(snap["taken_at"], UTC).astimezone()
+        rows.append((snap["name"], snap["database"], taken.strftime("%Y-%m-%d %H:%M:%S"),
+                     format_bytes(snap["size_bytes"]),
+                     "automatic (before a restore)" if snap["automatic"] else ""))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False))
+                     .rstrip() + ("  " + row[4] if row[4] else "") for row in rows)
+
+
+def format_snapshot_outcome(outcome: dict[str, Any]) -> str:
+    """What `db snapshot` / `db restore` did, in one or two lines."""
+    paused = outcome.get("paused") or []
+    pause = f" ({', '.join(paused)} stopped and started again)" if paused else ""
+    seconds = f"{outcome.get('seconds', 0):.1f}s"
+    if "restored" in outcome:
+        restored = outcome["restored"]
+        text = (f"restored {restored['database']} from snapshot {restored['name']} "
+                f"in {seconds}{pause}")
+        saved = outcome.get("saved")
+        if saved:
+            text += (f"\nthe data it replaced is snapshot {saved['name']} "
+                     f"(`neodev db restore {saved['name']}` to go back)")
+        return text
+    snap = outcome["snapshot"]
+    return (f"snapshot {snap['name']} of {snap['database']} taken in {seconds} "
+            f"({format_bytes(snap['size_bytes'])}){pause}")

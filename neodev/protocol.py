@@ -213,6 +213,28 @@ class JobRecord:
         return cls(**data)
 
 
+@dataclass(frozen=True, slots=True)
+class SnapshotRecord:
+    """A snapshot of a dev database: a sealed template copy on the same Postgres server."""
+
+    name: str
+    database: str
+    """The database it is a copy of (and that `restore` puts it back into)."""
+    server: str
+    """The Postgres unit."""
+    taken_at: float
+    size_bytes: int
+    automatic: bool = False
+    """Taken by `restore` to keep the data it replaced."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SnapshotRecord:
+        return cls(**_known(cls, data))
+
+
 # --- events -------------------------------------------------------------------------------------
 
 @dataclass(frozen=True, slots=True)

@@ -72,6 +72,23 @@ class JobRequest(Body):
     """A profile name (`staging`) or the path of a profile file."""
 
 
+SnapshotName = Annotated[str, Field(min_length=1, max_length=64)]
+"""Checked by neodev.daemon.dbsnapshots.check_name, whose message says what is valid."""
+
+
+class SnapshotRequest(Body):
+    name: SnapshotName
+    service: UnitName | None = None
+    """The Postgres unit (default: the profile's only one)."""
+    force: bool = False
+    """Disconnect sessions neodev does not manage instead of refusing."""
+
+
+class RestoreRequest(Body):
+    service: UnitName | None = None
+    force: bool = False
+
+
 def create_app(env: Environment, request_shutdown: Callable[[], None]) -> FastAPI:
     """The API over one `Environment`; `request_shutdown` ends the daemon after the response."""
     app = FastAPI(title="neodev daemon", version=__version__)
@@ -195,6 +212,25 @@ def create_app(env: Environment, request_shutdown: Callable[[], None]) -> FastAP
     @app.get("/v1/wiring")
     async def wiring() -> dict[str, Any]:
         return {"checks": await env.observability.check()}
+
+    @app.get("/v1/db/snapshots")
+    async def snapshots(service: Annotated[str | None, Query(pattern=NAME)] = None
+                        ) -> dict[str, Any]:
+        return {"snapshots": [r.to_dict() for r in await env.snapshots.listing(service)]}
+
+    @app.post("/v1/db/snapshots")
+    async def take_snapshot(body: SnapshotRequest) -> dict[str, Any]:
+        return await env.snapshots.take(body.name, body.service, body.force)
+
+    @app.post("/v1/db/snapshots/{name}/restore")
+    async def restore_snapshot(name: SnapshotName, body: RestoreRequest) -> dict[str, Any]:
+        return await env.snapshots.restore(name, body.service, body.force)
+
+    @app.delete("/v1/db/snapshots/{name}")
+    async def drop_snapshot(name: SnapshotName,
+                            service: Annotated[str | None, Query(pattern=NAME)] = None
+                            ) -> dict[str, Any]:
+        return await env.snapshots.drop(name, service)
 
     @app.post("/v1/jobs", status_code=202)
     async def submit_job(body: JobRequest) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from neodev.errors import DaemonError, error_from_dict
 
@@ -192,6 +192,21 @@ class DaemonClient:
     def shutdown(self) -> dict[str, Any]:
         return self._call("POST", "/v1/shutdown", timeout=None)
 
+    def snapshots(self, service: str | None = None) -> dict[str, Any]:
+        return self._call("GET", "/v1/db/snapshots", params=_service(service))
+
+    def take_snapshot(self, name: str, service: str | None, force: bool) -> dict[str, Any]:
+        return self._call("POST", "/v1/db/snapshots", timeout=None,
+                          body={"name": name, "service": service, "force": force})
+
+    def restore_snapshot(self, name: str, service: str | None, force: bool) -> dict[str, Any]:
+        return self._call("POST", f"{_snapshot_path(name)}/restore", timeout=None,
+                          body={"service": service, "force": force})
+
+    def drop_snapshot(self, name: str, service: str | None) -> dict[str, Any]:
+        return self._call("DELETE", _snapshot_path(name), params=_service(service),
+                          timeout=None)
+
     def logs(self, units: list[str] | None = None, **query: Any) -> dict[str, Any]:
         """A page of retained lines: before/after/limit/since/q/regex/case/streams/levels."""
         streams, levels = query.pop("streams", None), query.pop("levels", None)
@@ -267,3 +282,11 @@ class DaemonClient:
         finally:
             answer.close()
             sock.close()
+
+
+def _service(service: str | None) -> dict[str, Any]:
+    return {"service": service} if service else {}
+
+
+def _snapshot_path(name: str) -> str:
+    return f"/v1/db/snapshots/{quote(name, safe='')}"

@@ -21,6 +21,7 @@ from neodev import ports
 from neodev.config.display import mask_text, secret_values
 from neodev.config.model import ContainerSpec, EnvironmentPlan, ProcessSpec, UnitSpec
 from neodev.config.references import substitute
+from neodev.daemon.dbsnapshots import DatabaseSnapshots
 from neodev.daemon.jobs import Jobs
 from neodev.daemon.logfiles import LogFiles
 from neodev.daemon.observability import Observability
@@ -78,6 +79,7 @@ class Environment:
         self.plan = plan
         self.paths = paths
         self.instance = uuid.uuid4().hex[:12]
+        self.wall = wall
         self.started_at = wall()
         self.bus = EventBus(self.instance, wall)
         self.files = LogFiles(paths.logs_dir)
@@ -100,6 +102,7 @@ class Environment:
                              sleep=sleep, stats_interval=stats_interval,
                              endpoints={n: self._endpoints(n) for n in plan.units})
         self.jobs = Jobs(paths, self.bus, wall)
+        self.snapshots = DatabaseSnapshots(self, clock)
 
     def _kept(self, record: LogRecord) -> None:
         """A line the log store kept (masked): onto disk, and on its way to Loki."""
