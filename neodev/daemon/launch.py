@@ -1,9 +1,10 @@
 """Find the workspace's daemon, or validate the profile and spawn one: for the CLI and the TUI.
 
-Validation happens here, in the client, before anything is spawned: the profile is read once,
-its missing secrets are generated into `.neodev/secrets.env`, the plan is resolved (a
-ConfigError then ends the command with exit 2 and nothing started), and the daemon is handed
-that plan instead of reading the profile again.
+Validation happens here, in the client, while the daemon it spawned imports its modules: the
+profile is read once, its missing secrets are generated into `.neodev/secrets.env`, the plan is
+resolved (a ConfigError then ends the command with exit 2, and the waiting daemon, which
+has touched nothing yet), and the daemon is handed that plan through its stdin instead of
+reading the profile again.
 """
 
 from __future__ import annotations
@@ -85,14 +86,17 @@ def ensure_daemon(paths: WorkspacePaths, profile: str, *, validate: bool = True)
             raise DaemonError(f"the environment in {paths.root} runs profile {info.profile!r}; "
                               f"stop it first (`neodev stop`) to start {profile!r}")
         return Launched(info, fresh=False)
-    plan_file = None
-    warnings: tuple[str, ...] = ()
-    generated: list[str] = []
-    secrets_file = None
-    if validate:
+    if not validate:
+        child = lifecycle.spawn_daemon(paths, profile)
+        return Launched(lifecycle.wait_for_daemon(paths, child), True)
+    # The daemon imports its modules (the longest part of its start) while we validate: two
+    # processes, two cores. An invalid profile closes the pipe and ends the daemon unused.
+    child = lifecycle.spawn_daemon(paths, profile, plan_on_stdin=True)
+    try:
         plan, generated, secrets_file = load_validated(paths, profile)
-        warnings = plan.warnings
-        plan_file = lifecycle.write_plan(paths, plan.model_dump_json())
-    child = lifecycle.spawn_daemon(paths, profile, plan_file=plan_file)
+    except BaseException:
+        lifecycle.abandon(child)
+        raise
+    lifecycle.hand_over_plan(child, plan.model_dump_json())
     info = lifecycle.wait_for_daemon(paths, child)
-    return Launched(info, True, warnings, tuple(generated), secrets_file)
+    return Launched(info, True, plan.warnings, tuple(generated), secrets_file)

@@ -148,7 +148,7 @@ def remove_stale(paths: WorkspacePaths) -> list[str]:
 
 
 def spawn_daemon(paths: WorkspacePaths, profile: str, environ: dict[str, str] | None = None,
-                 plan_file: Path | None = None, teardown: str | None = None
+                 plan_on_stdin: bool = False, teardown: str | None = None
                  ) -> subprocess.Popen[bytes]:
     """Start `python -m neodev.daemon` detached (own session, output to .neodev/daemon.log).
 
@@ -156,30 +156,59 @@ def spawn_daemon(paths: WorkspacePaths, profile: str, environ: dict[str, str] | 
         paths: The workspace.
         profile: The profile name (for the status file, and to load when no plan is given).
         environ: The daemon's environment (default: ours).
-        plan_file: A plan the caller already loaded and validated (`write_plan`): the daemon
-            takes it as is instead of reading the profile a second time.
+        plan_on_stdin: The caller validates the profile while the daemon imports its modules,
+            then writes the plan (JSON) to the child's stdin (`hand_over_plan`) — the plan
+            holds secrets: a pipe never leaves them in a file — or kills the child when the
+            profile is invalid (`abandon`). Until its plan arrives the daemon touches nothing
+            in the workspace: its output goes to a pipe `wait_for_daemon` reads if it dies
+            that early, then to its log.
         teardown: A compose project to tear down without any profile (`down` when the
             configuration no longer loads).
     """
     import subprocess
 
-    paths.ensure_state_dir()
-    log = open(paths.daemon_log, "ab")  # noqa: SIM115 — handed to the child
-    extra = ["--plan", str(plan_file)] if plan_file is not None else []
+    extra = ["--plan-on-stdin"] if plan_on_stdin else []
     if teardown is not None:
         extra += ["--teardown", teardown]
-    try:
-        child = subprocess.Popen(
-            [sys.executable, "-m", "neodev.daemon", "--workspace", str(paths.root),
-             "--profile", profile, *extra],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True, env=environ if environ is not None else dict(os.environ),
-            cwd=paths.root,
-        )
-    finally:
-        log.close()
+    command = [sys.executable, "-m", "neodev.daemon", "--workspace", str(paths.root),
+               "--profile", profile, *extra]
+    environment = environ if environ is not None else dict(os.environ)
+    if plan_on_stdin:
+        child = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                 stderr=subprocess.STDOUT, start_new_session=True,
+                                 env=environment, cwd=paths.root)
+    else:
+        paths.ensure_state_dir()
+        with open(paths.daemon_log, "ab") as log:  # the child has its own copy of the fd
+            child = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log,
+                                     stderr=subprocess.STDOUT, start_new_session=True,
+                                     env=environment, cwd=paths.root)
     _reap_when_it_exits(child)
     return child
+
+
+def hand_over_plan(child: subprocess.Popen[bytes], plan_json: str) -> None:
+    """Give a daemon spawned with `plan_on_stdin` its plan.
+
+    A daemon that already ended has closed its end: that is not an error here —
+    `wait_for_daemon` reports why it ended.
+    """
+    assert child.stdin is not None
+    with contextlib.suppress(BrokenPipeError):
+        child.stdin.write(plan_json.encode())
+    with contextlib.suppress(BrokenPipeError):
+        child.stdin.close()
+
+
+def abandon(child: subprocess.Popen[bytes]) -> None:
+    """End a daemon spawned with `plan_on_stdin` that will get no plan. It has done nothing
+    but import modules, so killing it is safe, and waiting for it leaves no zombie."""
+    child.kill()
+    child.wait()
+    for pipe in (child.stdin, child.stdout):
+        if pipe is not None:
+            with contextlib.suppress(BrokenPipeError):
+                pipe.close()
 
 
 def _reap_when_it_exits(child: subprocess.Popen[bytes]) -> None:
@@ -203,15 +232,6 @@ def last_project(paths: WorkspacePaths) -> str | None:
     return name or None
 
 
-def write_plan(paths: WorkspacePaths, plan_json: str) -> Path:
-    """Hand a validated plan to the daemon about to be spawned (0600: it holds secrets)."""
-    from neodev.statefile import write_private
-
-    path = paths.state_dir / "plan.json"
-    write_private(path, plan_json)
-    return path
-
-
 def wait_for_daemon(paths: WorkspacePaths, child: subprocess.Popen[bytes],
                     timeout: float = SPAWN_TIMEOUT) -> DaemonInfo:
     """Wait until the spawned daemon answers, or explain why it did not.
@@ -220,15 +240,25 @@ def wait_for_daemon(paths: WorkspacePaths, child: subprocess.Popen[bytes],
         NeodevError: the daemon's own startup error (e.g. a ConfigError), when it reported one.
         DaemonError: the daemon exited or did not answer in time.
     """
+    try:
+        return _wait_for_answer(paths, child, timeout)
+    finally:
+        if child.stdout is not None:
+            child.stdout.close()  # a daemon that answers writes to its log by now
+
+
+def _wait_for_answer(paths: WorkspacePaths, child: subprocess.Popen[bytes], timeout: float
+                     ) -> DaemonInfo:
     from neodev.daemon.client import DaemonClient
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         code = child.poll()
         if code is not None:
+            early = _early_output(child)
             raise startup_error(paths) or DaemonError(
-                f"the daemon exited with code {code} while starting; see {paths.daemon_log}:\n"
-                + log_tail(paths))
+                f"the daemon exited with code {code} while starting"
+                + (f":\n{early}" if early else f"; see {paths.daemon_log}:\n{log_tail(paths)}"))
         info = read_info(paths)
         if info is not None and info.pid == child.pid and Path(info.socket).exists():
             with contextlib.suppress(DaemonError):
@@ -236,6 +266,14 @@ def wait_for_daemon(paths: WorkspacePaths, child: subprocess.Popen[bytes],
                 return info
         time.sleep(0.05)
     raise DaemonError(f"the daemon did not answer within {timeout:.0f}s; see {paths.daemon_log}")
+
+
+def _early_output(child: subprocess.Popen[bytes], limit: int = 8192) -> str:
+    """What a daemon spawned with `plan_on_stdin` printed before it had its log (it ended)."""
+    if child.stdout is None:
+        return ""
+    data = child.stdout.read()[-limit:]
+    return data.decode("utf-8", "replace").strip()
 
 
 def wait_for_exit(info: DaemonInfo, paths: WorkspacePaths | None = None,

@@ -78,23 +78,53 @@ def teardown_plan(paths: WorkspacePaths, project: str) -> EnvironmentPlan:
                            profile_file=paths.root / "profiles", network=f"{project}_default")
 
 
-def read_plan(paths: WorkspacePaths, profile: str, plan_file: Path | None,
+MAX_PLAN_BYTES = 64 * 1024 * 1024
+"""More than any plan the configuration limits allow (neodev/config/limits.py)."""
+
+
+class NoPlan(Exception):
+    """Stdin closed without a plan: the spawning command ended first (it was interrupted).
+    The daemon ends without having touched anything."""
+
+
+def read_plan(paths: WorkspacePaths, profile: str, handed_over: EnvironmentPlan | None,
               teardown: str | None = None) -> EnvironmentPlan:
-    """The plan the spawning CLI validated (then the file is removed: it holds secrets), a
-    teardown plan, or the profile loaded here when none was handed over."""
+    """The plan the spawning command handed over, a teardown plan, or the profile loaded here
+    when none was handed over."""
     if teardown is not None:
         return teardown_plan(paths, teardown)
-    if plan_file is None:
-        return load_plan(paths.root, profile, dict(os.environ))
+    if handed_over is not None:
+        return handed_over
+    return load_plan(paths.root, profile, dict(os.environ))
+
+
+def receive_plan() -> EnvironmentPlan:
+    """The plan the spawning command validated, from stdin (`lifecycle.hand_over_plan`).
+
+    Raises:
+        NoPlan: stdin was closed without a plan (the command ended before handing it over).
+        DaemonError: what came on stdin is not a plan.
+    """
+    data = sys.stdin.buffer.read(MAX_PLAN_BYTES + 1)
+    if not data:
+        raise NoPlan
+    if len(data) > MAX_PLAN_BYTES:
+        raise DaemonError(f"the plan handed over on stdin is larger than {MAX_PLAN_BYTES} bytes")
     try:
-        return EnvironmentPlan.model_validate_json(plan_file.read_bytes())
-    except (OSError, ValueError) as exc:
-        raise DaemonError(f"cannot read the plan handed over in {plan_file}: {exc}") from exc
-    finally:
-        plan_file.unlink(missing_ok=True)
+        return EnvironmentPlan.model_validate_json(data)
+    except ValueError as exc:
+        raise DaemonError(f"the plan handed over on stdin is not valid: {exc}") from exc
 
 
-async def serve(paths: WorkspacePaths, profile: str, plan_file: Path | None = None,
+def redirect_output(log: Path) -> None:
+    """From now on, stdout and stderr go to the daemon's log (appended, 0600)."""
+    fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+
+
+async def serve(paths: WorkspacePaths, profile: str, handed_over: EnvironmentPlan | None = None,
                 teardown: str | None = None) -> int:
     lock = DaemonLock(paths)
     if not lock.acquire(timeout=1.0):  # a client may hold it for an instant, probing
@@ -104,7 +134,7 @@ async def serve(paths: WorkspacePaths, profile: str, plan_file: Path | None = No
         # Orphaned grandchildren of our processes are re-parented to us, not to a pid 1 that
         # may never reap them (containers, CI): the process driver reaps them by pid.
         become_subreaper()
-        plan = read_plan(paths, profile, plan_file, teardown)
+        plan = read_plan(paths, profile, handed_over, teardown)
         if teardown is None:
             write_private(paths.project_file, plan.project)
         env = Environment(plan, paths)
@@ -156,20 +186,33 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="neodev-daemon")
     parser.add_argument("--workspace", required=True, type=Path)
     parser.add_argument("--profile", default="local")
-    parser.add_argument("--plan", type=Path, default=None,
-                        help="A plan already loaded by the CLI (JSON, removed once read).")
+    parser.add_argument("--plan-on-stdin", action="store_true",
+                        help="Read the plan the spawning command validated from stdin (JSON).")
     parser.add_argument("--teardown", metavar="PROJECT", default=None,
                         help="Serve only `down` for this compose project (no profile needed).")
     args = parser.parse_args(argv)
     paths = WorkspacePaths(args.workspace.resolve())
-    paths.ensure_state_dir()
+    handed_over = None
+    if args.plan_on_stdin:
+        # Nothing in the workspace is touched before the plan is here: a command that finds
+        # the profile invalid kills this process, which must leave no trace.
+        try:
+            handed_over = receive_plan()
+        except NoPlan:
+            return 0
+        except NeodevError as exc:
+            print(f"{exc.title}: {exc.message}", file=sys.stderr)
+            return exc.exit_code
+        paths.ensure_state_dir()
+        redirect_output(paths.daemon_log)
+    else:
+        paths.ensure_state_dir()
     try:
-        return asyncio.run(serve(paths, args.profile, args.plan, args.teardown))
+        return asyncio.run(serve(paths, args.profile, handed_over, args.teardown))
     except NeodevError as exc:
         record_startup_error(paths, exc.to_dict())
         print(f"{exc.title}: {exc.message}", file=sys.stderr)
         return exc.exit_code
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -102,6 +102,38 @@ def test_a_daemon_that_dies_while_starting_is_reported_with_its_log(tmp_path: Pa
         raise AssertionError("expected a DaemonError")
 
 
+def test_a_daemon_waiting_for_its_plan_leaves_no_trace_when_abandoned(tmp_path: Path) -> None:
+    """The real daemon, spawned as `neodev start` spawns it: killed before its plan arrives
+    (the profile was invalid), it has created nothing in the workspace and is reaped."""
+    paths = WorkspacePaths(tmp_path)
+    child = lifecycle.spawn_daemon(paths, "local", plan_on_stdin=True)
+    time.sleep(0.3)  # it is importing its modules meanwhile
+    lifecycle.abandon(child)
+    assert child.returncode == -9
+    assert not paths.state_dir.exists()
+
+
+def test_a_daemon_that_dies_before_its_plan_is_reported_with_its_output(tmp_path: Path) -> None:
+    """An import that fails in the daemon (here a module shadowing uvicorn on its path) ends
+    it before it has a log: the error carries what it printed."""
+    shadow = tmp_path / "shadow"
+    shadow.mkdir()
+    (shadow / "uvicorn.py").write_text("raise RuntimeError('uvicorn is broken here')\n")
+    paths = WorkspacePaths(tmp_path / "ws")
+    paths.root.mkdir()
+    environ = {**os.environ, "PYTHONPATH": str(shadow)}
+    child = lifecycle.spawn_daemon(paths, "local", environ=environ, plan_on_stdin=True)
+    lifecycle.hand_over_plan(child, "{}")
+    try:
+        lifecycle.wait_for_daemon(paths, child, timeout=30)
+    except DaemonError as exc:
+        assert "exited with code 1" in exc.message
+        assert "RuntimeError: uvicorn is broken here" in exc.message
+    else:
+        raise AssertionError("expected a DaemonError")
+    assert child.stdout is not None and child.stdout.closed
+
+
 def test_socket_mode_is_0600_from_the_start(tmp_path: Path) -> None:
     from neodev.daemon.server import bind_control_socket
 
