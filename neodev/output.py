@@ -67,7 +67,7 @@ def format_status(doc: dict[str, Any], now: float | None = None) -> str:
 
 
 def _state_text(unit: dict[str, Any]) -> str:
-    state = unit["state"]
+    state = str(unit["state"])
     if state in ("exited", "crashed") and unit.get("exit_code") is not None:
         state = f"{state}({unit['exit_code']})"
     if unit.get("crash_loop"):
@@ -147,7 +147,7 @@ def format_log_line(entry: dict[str, Any], width: int, color: bool) -> str:
     if color:
         index = zlib.crc32(entry["unit"].encode()) % len(LOG_COLORS)
         prefix = click.style(prefix, fg=LOG_COLORS[index])
-    return prefix + entry["line"]
+    return prefix + str(entry["line"])
 
 
 def format_duration(seconds: float | None) -> str:

@@ -15,6 +15,7 @@ import shutil
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -106,7 +107,7 @@ def _k8s_dir(overlay: Path, plan: EnvironmentPlan) -> Path:
     return k8s_dir
 
 
-def _report_base(plan: EnvironmentPlan, spec: ClusterSpec) -> dict:
+def _report_base(plan: EnvironmentPlan, spec: ClusterSpec) -> dict[str, Any]:
     port = "" if spec.ingress_http_port == 80 else f":{spec.ingress_http_port}"
     return {"profile": plan.profile, "cluster_name": spec.cluster_name,
             "context": context_name(spec), "registry": f"localhost:{spec.registry_port}",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from neodev.cluster.addons import ADDONS, addon_dir
 from neodev.cluster.commands import Guard, Step
@@ -133,7 +134,7 @@ def addon_steps(spec: ClusterSpec, k8s_dir: Path) -> list[Step]:
     return steps
 
 
-def rollout_targets(docs: list[dict]) -> tuple[tuple[str, str, str], ...]:
+def rollout_targets(docs: list[dict[str, Any]]) -> tuple[tuple[str, str, str], ...]:
     """(kind, namespace, name) of every Deployment/StatefulSet/DaemonSet in render order."""
     return tuple((d["kind"], d["metadata"].get("namespace", "default"), d["metadata"]["name"])
                  for d in docs if d.get("kind") in ROLLOUT_KINDS)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+from typing import Any
 
 from neodev.errors import ConfigError
 
@@ -61,13 +62,13 @@ def scale_memory(value: str | int | float, factor: float) -> str:
     return f"{max(mebibytes, MIN_MEMORY_MI)}Mi"
 
 
-def scale_resources(resources: dict, factor: float) -> dict:
+def scale_resources(resources: dict[str, Any], factor: float) -> dict[str, Any]:
     """A copy of a container's `resources` with cpu and memory requests/limits scaled.
 
     Other resource names (ephemeral-storage, GPUs) are kept as they are. Scaling is monotonic,
     so a request that was <= its limit stays <= it.
     """
-    scaled: dict = {}
+    scaled: dict[str, Any] = {}
     for section in ("requests", "limits"):
         values = resources.get(section)
         if not values:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 from docker import DockerClient
 from docker.errors import APIError, ImageNotFound
@@ -36,7 +37,7 @@ def ensure_image(client: DockerClient, image: str, variable: str | None,
         DockerError: the image is missing and cannot be pulled (in time).
     """
     try:
-        return client.images.get(image).id
+        return str(client.images.get(image).id)
     except ImageNotFound:
         pass  # not local: pull it below
     progress(f"image {image} not found locally, pulling")
@@ -54,12 +55,12 @@ def ensure_image(client: DockerClient, image: str, variable: str | None,
             line = _progress_line(event, last)
             if line:
                 progress(line)
-        return client.images.get(image).id
+        return str(client.images.get(image).id)
     except (APIError, ImageNotFound) as e:
         raise _pull_failed(image, variable, e.explanation or str(e)) from e
 
 
-def _progress_line(event: dict, last: dict[str, str]) -> str | None:
+def _progress_line(event: dict[str, Any], last: dict[str, str]) -> str | None:
     """One line per layer status change; byte-count updates ("Downloading") are dropped."""
     status = str(event.get("status", ""))
     layer = str(event.get("id", ""))

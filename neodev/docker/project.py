@@ -119,8 +119,9 @@ class DockerProject:
         return await self._clients.call(f"create volumes {', '.join(wanted)}", run)
 
     def _containers_sync(self, client: DockerClient) -> list[Container]:
-        return client.containers.list(
+        found: list[Container] = client.containers.list(
             all=True, filters={"label": [f"{COMPOSE_PROJECT}={self.project}"]})
+        return found
 
     async def list_containers(self) -> list[ContainerInfo]:
         """Every container of the project (any state), found by the compose project label."""
@@ -151,7 +152,7 @@ class DockerProject:
                 c.remove(v=False)
             except NotFound:
                 return None  # already gone: nothing to report
-            return c.name
+            return str(c.name)
 
         removed: list[str] = []
         problems: list[str] = []

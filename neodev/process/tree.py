@@ -38,7 +38,7 @@ def is_alive(pid: int, create_time: float) -> bool:
     try:
         proc = psutil.Process(pid)
         same = abs(proc.create_time() - create_time) <= CREATE_TIME_TOLERANCE
-        return same and proc.status() != psutil.STATUS_ZOMBIE
+        return bool(same and proc.status() != psutil.STATUS_ZOMBIE)
     except psutil.NoSuchProcess:  # ZombieProcess included: it has ended
         return False
     except psutil.AccessDenied:
@@ -57,7 +57,7 @@ def become_subreaper(enable: bool = True) -> bool:
     if not sys.platform.startswith("linux"):
         return False
     libc = ctypes.CDLL(None, use_errno=True)
-    return libc.prctl(_PR_SET_CHILD_SUBREAPER, int(enable), 0, 0, 0) == 0
+    return bool(libc.prctl(_PR_SET_CHILD_SUBREAPER, int(enable), 0, 0, 0) == 0)
 
 
 def snapshot(pid: int) -> list[psutil.Process]:
@@ -90,7 +90,7 @@ def group_members(pgid: int, not_before: float | None = None) -> list[psutil.Pro
 
 def _alive(proc: psutil.Process) -> bool:
     try:
-        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+        return bool(proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE)
     except psutil.NoSuchProcess:
         return False
 
