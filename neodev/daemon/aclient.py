@@ -15,27 +15,12 @@ from typing import Any
 
 import httpx
 
-from neodev.daemon.client import REQUEST_TIMEOUT, Connection, event_params, log_params
-from neodev.errors import DaemonError, error_from_dict
+from neodev.daemon.client import REQUEST_TIMEOUT, Connection, decode, event_params, log_params
+from neodev.errors import DaemonError
 from neodev.protocol import Event, Snapshot, event_from_dict
 
 RECONNECT = (0.2, 2.0)
 """First and longest pause between reconnection attempts of a follower."""
-
-
-def _decode(response: httpx.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError as exc:
-        raise DaemonError(f"the daemon answered {response.status_code} with a body that is not "
-                          f"JSON: {response.text[:200]!r}") from exc
-    if response.status_code >= 400:
-        if isinstance(body, dict) and isinstance(body.get("error"), dict):
-            raise error_from_dict(body["error"])
-        raise DaemonError(f"the daemon answered {response.status_code}: {body}")
-    if not isinstance(body, dict):
-        raise DaemonError(f"the daemon answered with {type(body).__name__}, not an object")
-    return body
 
 
 class AsyncDaemonClient:
@@ -146,14 +131,14 @@ class AsyncDaemonClient:
                                                 timeout=timeout)
         except httpx.TransportError as exc:
             raise DaemonError(f"cannot reach the daemon at {self.socket}: {exc}") from exc
-        return _decode(response)
+        return decode(response.status_code, response.content)
 
     async def _stream(self, path: str, params: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
         try:
             async with self._http.stream("GET", path, params=params, timeout=None) as response:
                 if response.status_code >= 400:
                     await response.aread()
-                    _decode(response)
+                    decode(response.status_code, response.content)
                 async for line in response.aiter_lines():
                     if line:
                         yield json.loads(line)

@@ -16,7 +16,6 @@ from pathlib import Path
 import httpx
 
 from neodev.config.model import (
-    Backoff,
     Dependency,
     DependencyCondition,
     EnvironmentPlan,
@@ -30,18 +29,15 @@ from neodev.daemon.api import create_app
 from neodev.daemon.environment import Environment
 from neodev.engine.runner import LogSink, Runner
 from neodev.paths import WorkspacePaths
-from tests.supervisor.fakes import FakeRunner
+from tests.supervisor.fakes import FAST_BACKOFF, READY, FakeRunner
 from tests.supervisor.vclock import VirtualTimeLoop
-
-BACKOFF = Backoff(initial=1.0, factor=2.0, maximum=4.0, reset_after=30.0)
-READY = Probe(kind="tcp", port=1, interval=0.5)
 
 
 def process(name: str, tmp: Path, *deps: str, restart: str = "on-failure",
             env: dict[str, str] | None = None, readiness: Probe | None = READY,
             build: tuple[str, ...] | None = None) -> ProcessSpec:
     return ProcessSpec(name=name, cwd=tmp, command=("./run", name), env=env or {},
-                       restart=RestartPolicy(restart), backoff=BACKOFF, readiness=readiness,
+                       restart=RestartPolicy(restart), backoff=FAST_BACKOFF, readiness=readiness,
                        build=build, stop_grace=0.1,
                        depends_on=tuple(Dependency(service=d,
                                                    condition=DependencyCondition.HEALTHY)

@@ -13,9 +13,15 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from neodev.config.model import Backoff, Probe
 from neodev.engine.runner import BuildOutcome, HealthReport, LaunchResult, Progress, Stats
 from neodev.errors import EngineUnreachable, ProcessError
 from neodev.protocol import Health
+
+FAST_BACKOFF = Backoff(initial=1.0, factor=2.0, maximum=4.0, reset_after=30.0)
+"""A backoff short enough for virtual time, with the shape of the real default."""
+READY = Probe(kind="tcp", port=1, interval=0.5)
+"""A readiness probe: the fake runner answers it; the port is never dialled."""
 
 
 @dataclass

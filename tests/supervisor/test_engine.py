@@ -24,11 +24,10 @@ from neodev.engine.engine import Engine
 from neodev.engine.events import Subscription
 from neodev.engine.supervisor import SETTLE_SECONDS
 from neodev.protocol import Health, ReloadPhase, UnitChanged, UnitRecord, UnitState, fold
-from tests.supervisor.fakes import FakeRunner, Run
+from tests.supervisor.fakes import FAST_BACKOFF, READY, FakeRunner, Run
 from tests.supervisor.vclock import VirtualTimeLoop, virtual_time
 
-FAST = Backoff(initial=1.0, factor=2.0, maximum=4.0, reset_after=30.0)
-READY = Probe(kind="tcp", port=1, interval=0.5)
+FAST = FAST_BACKOFF
 LIVE = Probe(kind="tcp", port=1, interval=1.0, retries=3)
 HEALTHY = DependencyCondition.HEALTHY
 STARTED = DependencyCondition.STARTED
