@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import psutil
+import pytest
 
 from neodev.daemon import lifecycle
 from neodev.daemon.client import error_from_dict
@@ -93,13 +94,10 @@ def test_a_daemon_that_dies_while_starting_is_reported_with_its_log(tmp_path: Pa
     paths.ensure_state_dir()
     paths.daemon_log.write_text("Traceback: something broke\n")
     child = subprocess.Popen([sys.executable, "-c", "import sys; sys.exit(3)"])
-    try:
+    with pytest.raises(DaemonError) as caught:
         lifecycle.wait_for_daemon(paths, child, timeout=10)
-    except DaemonError as exc:
-        assert "exited with code 3" in exc.message
-        assert "something broke" in exc.message
-    else:
-        raise AssertionError("expected a DaemonError")
+    assert "exited with code 3" in caught.value.message
+    assert "something broke" in caught.value.message
 
 
 def test_a_daemon_waiting_for_its_plan_leaves_no_trace_when_abandoned(tmp_path: Path) -> None:
@@ -124,13 +122,10 @@ def test_a_daemon_that_dies_before_its_plan_is_reported_with_its_output(tmp_path
     environ = {**os.environ, "PYTHONPATH": str(shadow)}
     child = lifecycle.spawn_daemon(paths, "local", environ=environ, plan_on_stdin=True)
     lifecycle.hand_over_plan(child, "{}")
-    try:
+    with pytest.raises(DaemonError) as caught:
         lifecycle.wait_for_daemon(paths, child, timeout=30)
-    except DaemonError as exc:
-        assert "exited with code 1" in exc.message
-        assert "RuntimeError: uvicorn is broken here" in exc.message
-    else:
-        raise AssertionError("expected a DaemonError")
+    assert "exited with code 1" in caught.value.message
+    assert "RuntimeError: uvicorn is broken here" in caught.value.message
     assert child.stdout is not None and child.stdout.closed
 
 
