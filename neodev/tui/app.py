@@ -123,7 +123,6 @@ class NeodevApp(App[str | None]):
         self.matches: list[int] = []
         self.match_index = -1
         self.query_text = ""
-        self._told: set[tuple[str, str]] = set()
         self.telemetry: dict[str, Any] = {}
         self.volumes: list[str] = []
         self.workspace = str(paths.root)
@@ -301,13 +300,10 @@ class NeodevApp(App[str | None]):
         self.header_bar.update(text)
 
     def _problems(self) -> None:
+        for problem in self.view.problems_to_tell():
+            self.notify(problem.text, title=f"{problem.unit} failed", severity="error",
+                        timeout=10)
         problems = self.view.problems()
-        for problem in problems:
-            key = (problem.unit, problem.text)
-            if key not in self._told:
-                self._told.add(key)
-                self.notify(problem.text, title=f"{problem.unit} failed", severity="error",
-                            timeout=10)
         if problems:
             self._problem_text(" · ".join(f"{p.unit}: {p.text}" for p in problems))
         else:

@@ -39,6 +39,8 @@ class EnvironmentView:
     seq: int = 0
     cpu: dict[str, deque[float]] = field(default_factory=dict)
     memory: dict[str, deque[int]] = field(default_factory=dict)
+    told: set[str] = field(default_factory=set)
+    """Units whose current failure was told (see `problems_to_tell`)."""
 
     def apply(self, item: Event | Connection) -> list[str]:
         """Fold one item in; returns the names of the units whose record changed."""
@@ -85,6 +87,16 @@ class EnvironmentView:
                     else record.reason
                 found.append(Problem(record.name, text))
         return found
+
+    def problems_to_tell(self) -> list[Problem]:
+        """The problems not told yet: once per failure, not once per retry (a crash loop's
+        reason changes with its count and countdown). A unit that recovers is forgotten, so
+        its next failure is told again."""
+        problems = self.problems()
+        self.told &= {problem.unit for problem in problems}
+        fresh = [problem for problem in problems if problem.unit not in self.told]
+        self.told.update(problem.unit for problem in fresh)
+        return fresh
 
     def sparkline(self, unit: str, width: int = 8) -> str:
         """The last `width` CPU samples of a unit as block characters."""

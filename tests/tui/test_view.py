@@ -1,0 +1,37 @@
+"""The dashboard's fold of the event stream, without a screen: what it tells the person."""
+
+from __future__ import annotations
+
+from neodev.protocol import UnitChanged, UnitRecord, UnitState
+from neodev.tui.view import EnvironmentView
+
+
+def changed(seq: int, record: UnitRecord) -> UnitChanged:
+    return UnitChanged(seq=seq, ts=float(seq), status=record,
+                       changed=("state", "reason", "failures"))
+
+
+def looping(failures: int, countdown: float) -> UnitRecord:
+    return UnitRecord(name="loki", kind="container", state=UnitState.BACKOFF, crash_loop=True,
+                      start_failed=True, failures=failures,
+                      reason=f"crash loop ({failures} failures in a row; last: pull failed); "
+                             f"restarting in {countdown}s")
+
+
+def test_a_crash_loop_is_told_once_not_once_per_retry() -> None:
+    view = EnvironmentView()
+    view.apply(changed(1, looping(5, 16.0)))
+    assert [p.unit for p in view.problems_to_tell()] == ["loki"]
+    view.apply(changed(2, looping(6, 32.0)))
+    assert view.problems_to_tell() == []
+    assert view.problems()[0].text.startswith("crash loop (6 failures")
+
+
+def test_a_unit_that_recovered_and_fails_again_is_told_again() -> None:
+    view = EnvironmentView()
+    view.apply(changed(1, looping(5, 16.0)))
+    view.problems_to_tell()
+    view.apply(changed(2, UnitRecord(name="loki", kind="container", state=UnitState.RUNNING)))
+    assert view.problems_to_tell() == []
+    view.apply(changed(3, looping(5, 16.0)))
+    assert [p.unit for p in view.problems_to_tell()] == ["loki"]
