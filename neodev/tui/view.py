@@ -80,8 +80,10 @@ class EnvironmentView:
         listed again (their reason names the unit that failed)."""
         found = []
         for record in self.units.values():
-            failed = record.state in (UnitState.CRASHED, UnitState.BACKOFF) and (
-                record.start_failed or record.crash_loop or record.state is UnitState.CRASHED)
+            # A crash loop stays a problem while it is being started again (its flag holds
+            # until a run stays up for the stable period), so the bar does not flicker.
+            failed = record.crash_loop or record.state is UnitState.CRASHED or (
+                record.state is UnitState.BACKOFF and record.start_failed)
             if failed or record.health.value == "unhealthy":
                 text = record.health_detail if record.health.value == "unhealthy" \
                     else record.reason

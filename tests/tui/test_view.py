@@ -22,7 +22,12 @@ def test_a_crash_loop_is_told_once_not_once_per_retry() -> None:
     view = EnvironmentView()
     view.apply(changed(1, looping(5, 16.0)))
     assert [p.unit for p in view.problems_to_tell()] == ["loki"]
-    view.apply(changed(2, looping(6, 32.0)))
+    retry = UnitRecord(name="loki", kind="container", state=UnitState.STARTING,
+                       crash_loop=True, failures=5, reason="crash loop (5 failures in a row)")
+    view.apply(changed(2, retry))
+    assert [p.unit for p in view.problems()] == ["loki"], "shown while started again"
+    assert view.problems_to_tell() == []
+    view.apply(changed(3, looping(6, 32.0)))
     assert view.problems_to_tell() == []
     assert view.problems()[0].text.startswith("crash loop (6 failures")
 
