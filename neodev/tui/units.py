@@ -63,6 +63,8 @@ class UnitsTable(DataTable[Text | str]):
     def __init__(self, sparkline: Callable[[str], str], *, id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=True)
         self._sparkline = sparkline
+        self._widths_changed = False
+        """Cells that may widen their column were updated since the table last idled."""
 
     def on_mount(self) -> None:
         for key, label in COLUMNS:
@@ -85,6 +87,16 @@ class UnitsTable(DataTable[Text | str]):
             return
         for key, value in cells.items():
             self.update_cell(record.name, key, value, update_width=key != "reason")
+        self._widths_changed = True
+
+    def on_idle(self) -> None:
+        # DataTable measures its columns again when it idles (right after this handler) but
+        # keeps the rows it drew before at the old widths until some cell changes again: a
+        # wider cell stays cut (for good, once nothing runs and no uptime ticks). Textual 8.2;
+        # the same symptom as textual#3533. Once the widths are new, drop what was drawn.
+        if self._widths_changed:
+            self._widths_changed = False
+            self.call_next(self.notify_style_update)
 
     def tick(self, records: list[UnitRecord], now: float | None = None) -> None:
         """Refresh the time-dependent cells (uptime) of running units."""
