@@ -11,6 +11,7 @@ too; their errors become notifications, never a traceback.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import time
 import webbrowser
@@ -55,6 +56,15 @@ Ensure = Callable[[WorkspacePaths, str], Launched]
 
 def _ensure(paths: WorkspacePaths, profile: str) -> Launched:
     return ensure_daemon(paths, profile, validate=True)
+
+
+def shown_path(path: str) -> str:
+    """A path as the header shows it: under the home directory as `~/...` (shorter, and the
+    same on every machine, which the snapshot tests rely on)."""
+    home = os.path.expanduser("~")
+    if home not in ("~", "/") and (path == home or path.startswith(home + os.sep)):
+        return "~" + path[len(home):]
+    return path
 
 
 class NeodevApp(App[str | None]):
@@ -104,7 +114,8 @@ class NeodevApp(App[str | None]):
         self.table = UnitsTable(self.view.sparkline, id="units")
         self.logview = LogView(log_capacity, id="logs")
         # Held, not queried: a query looks at the active screen, and a modal (help, details)
-        # may be on top when an event or the flush timer updates these.
+        # may be on top when an event or the flush timer updates these (or, after quit, the
+        # screen's widgets are already gone).
         self.header_bar = Static(id="header")
         self.problems_bar = Static(id="problems")
         self.log_bar = Static(id="logbar")
@@ -288,7 +299,7 @@ class NeodevApp(App[str | None]):
         daemon = "connected" if self.view.connected else self.view.connection_detail
         text = Text(" neodev ", style="bold reverse")
         text.append(f" {self.profile} ", style="bold")
-        text.append(f"· {self.workspace} · ")
+        text.append(f"· {shown_path(self.workspace)} · ")
         text.append("docker ")
         text.append(f"● {docker}", style=docker_style)
         text.append(" · daemon ")
