@@ -1,0 +1,293 @@
+"""The dashboard as a person sees it, compared with stored screenshots, and what it does.
+
+Each screen (main, a unit's details, a search with its highlighted match, a failed unit's error
+notification) is an SVG snapshot at 80x24 and 120x40 (`pytest-textual-snapshot`; accept a
+deliberate change with `--snapshot-update` and review the SVGs in the diff). The daemon is
+deterministic (`scripted_daemon.py`: scripted units, fixed clocks, fixed output), the workspace
+is `~/shop` under a temporary home, and times are shown in UTC. Snapshots alone prove little
+about behaviour, so every screen also has `run_test` assertions on what it does.
+
+The snapshot tests are sync (the plugin runs the app in its own event loop); the daemon runs
+in a thread with a loop of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+from rich.style import Style
+from textual.geometry import Region
+from textual.pilot import Pilot
+from textual.widgets import Static
+
+from neodev.paths import WorkspacePaths
+from neodev.tui import app as app_module
+from neodev.tui.app import NeodevApp
+from neodev.tui.logview import CURRENT_MATCH, LEVEL_STYLES, MATCH
+from neodev.tui.screens import DetailsScreen
+from tests.tui.scripted_daemon import (
+    APP_NOW,
+    SECRET,
+    ScriptedDaemon,
+    shop_plan,
+    shop_runners,
+)
+
+pytestmark = pytest.mark.snapshot
+
+SIZES = pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+WAIT = 10.0
+"""Seconds any condition below may take to come true (they take milliseconds)."""
+OUTPUT = [
+    ("db", "checkpoint starting: time"),
+    ("api", "GET /v1/orders 200 12ms"),
+    ("worker", "job 17 done in 41ms"),
+    ("api", "WARN slow query on orders (812ms)"),
+    ("api", "POST /v1/orders 201 31ms"),
+    ("worker", "retrying job 18: upstream timeout"),
+    ("api", "ERROR payment gateway timeout after 5000ms"),
+    ("db", "checkpoint complete: wrote 42 buffers"),
+]
+"""Printed once every unit settled, after each unit's own first line (ids 1-3)."""
+UNITS = ["db", "api", "worker"]
+
+
+class RecordingApp(NeodevApp):
+    """The dashboard, keeping every notification it raises (severity, title, message)."""
+
+    # Textual resolves a relative CSS_PATH against the module of the class: this one's.
+    CSS_PATH = str(Path(app_module.__file__).with_name("neodev.tcss"))
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.notes: list[tuple[str, str, str]] = []
+
+    def notify(self, message: str, *, title: str = "", severity: Any = "information",
+               timeout: float | None = None, markup: bool = True) -> None:
+        self.notes.append((str(severity), title, message))
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
+
+
+async def until(pilot: Pilot[Any], condition: Callable[[], bool], what: str,
+                timeout: float = WAIT) -> None:
+    """Let the app run until `condition` holds (bounded)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out after {timeout}s waiting for {what}"
+        await pilot.pause(0.02)
+
+
+class Shop:
+    """A scripted environment (db <- api <- worker) and dashboards on it."""
+
+    def __init__(self, daemon: ScriptedDaemon, root: Path, failing: bool) -> None:
+        self.daemon = daemon
+        self.root = root
+        self.failing = failing
+
+    def app(self) -> RecordingApp:
+        return RecordingApp(WorkspacePaths(self.root), "local", client=self.daemon.client(),
+                            clock=lambda: APP_NOW, keymap=self.root / "no-keymap.toml")
+
+    def _settled(self, app: NeodevApp) -> bool:
+        units = app.view.units
+        if [*units] != UNITS:
+            return False
+        up = UNITS[:2] if self.failing else UNITS
+        if not all(units[n].ready and units[n].memory_bytes for n in up):
+            return False
+        return not self.failing or (units["worker"].start_failed
+                                    and app.query_one("#problems", Static).display)
+
+    async def settle(self, pilot: Pilot[Any]) -> None:
+        """Start every unit (after the app connected, so it sees each unit's first CPU
+        sample), then print the fixed output and wait until the pane holds all of it."""
+        app = cast(NeodevApp, pilot.app)
+        await until(pilot, lambda: app.view.connected and len(app.view.units) == 3,
+                    "the first snapshot")
+        assert app.client is not None
+        await app.client.start(None)
+        await until(pilot, lambda: self._settled(app), "every unit settled")
+        await asyncio.to_thread(self.daemon.print, OUTPUT)
+        await until(pilot, lambda: len(app.logview.records) == 3 + len(OUTPUT), "the output")
+
+    async def search(self, pilot: Pilot[Any]) -> None:
+        await self.settle(pilot)
+        await pilot.press("slash", *"timeout", "enter")
+        app = cast(NeodevApp, pilot.app)
+        await until(pilot, lambda: app.logview.current_match is not None, "the search")
+
+    async def details(self, pilot: Pilot[Any]) -> None:
+        await self.settle(pilot)
+        app = cast(NeodevApp, pilot.app)
+        app.table.move_cursor(row=UNITS.index("api"))
+        await pilot.press("d")
+        await until(pilot, lambda: isinstance(app.screen, DetailsScreen), "the details")
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A home directory (the header shows `~/shop`) and UTC (the details show times)."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    old_tz = os.environ.get("TZ")
+    os.environ["TZ"] = "UTC"
+    time.tzset()
+    try:
+        yield tmp_path
+    finally:
+        if old_tz is None:
+            os.environ.pop("TZ", None)
+        else:
+            os.environ["TZ"] = old_tz
+        time.tzset()
+
+
+def _shop(home: Path, failing: bool) -> Iterator[Shop]:
+    root = home / "shop"
+    root.mkdir()
+    with ScriptedDaemon(root, shop_plan(root, failing), shop_runners(failing)) as daemon:
+        yield Shop(daemon, root, failing)
+
+
+@pytest.fixture
+def shop(home: Path) -> Iterator[Shop]:
+    yield from _shop(home, failing=False)
+
+
+@pytest.fixture
+def failing_shop(home: Path) -> Iterator[Shop]:
+    """The same, but the worker cannot start (and has no restart policy)."""
+    yield from _shop(home, failing=True)
+
+
+# -- snapshots ----------------------------------------------------------------------------
+
+@SIZES
+def test_main_screen_snapshot(snap_compare: Any, shop: Shop, size: tuple[int, int]) -> None:
+    assert snap_compare(shop.app(), terminal_size=size, run_before=shop.settle)
+
+
+@SIZES
+def test_details_snapshot(snap_compare: Any, shop: Shop, size: tuple[int, int]) -> None:
+    assert snap_compare(shop.app(), terminal_size=size, run_before=shop.details)
+
+
+@SIZES
+def test_search_snapshot(snap_compare: Any, shop: Shop, size: tuple[int, int]) -> None:
+    assert snap_compare(shop.app(), terminal_size=size, run_before=shop.search)
+
+
+@SIZES
+def test_error_notification_snapshot(snap_compare: Any, failing_shop: Shop,
+                                     size: tuple[int, int]) -> None:
+    assert snap_compare(failing_shop.app(), terminal_size=size, run_before=failing_shop.settle)
+
+
+# -- what the same screens do -------------------------------------------------------------
+
+def _text(widget: Static) -> str:
+    """The widget's text as it is drawn (at its size, tables laid out)."""
+    strips = widget.render_lines(Region(0, 0, widget.size.width, widget.size.height))
+    return "\n".join(strip.text.rstrip() for strip in strips)
+
+
+def styled(app: NeodevApp, needle: str, want: Style) -> bool:
+    """Whether the row on screen holding `needle` has a segment in the colours and weight of
+    `want` (rendered styles also carry offsets and the widget's background)."""
+    rows = app.logview.visible_text()
+    y = next(i for i, row in enumerate(rows) if needle in row)
+    return any(s.style is not None and s.style.color == want.color
+               and (want.bgcolor is None or s.style.bgcolor == want.bgcolor)
+               and bool(s.style.bold) == bool(want.bold)
+               for s in app.logview.render_line(y))
+
+
+async def test_the_main_screen_shows_every_unit_from_the_stream(shop: Shop) -> None:
+    app = shop.app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await shop.settle(pilot)
+        assert [str(key.value) for key in app.table.rows] == UNITS
+        for name in UNITS:
+            row = {key: str(app.table.get_cell(name, key))
+                   for key in ("state", "uptime", "restarts", "cpu", "mem")}
+            # One CPU sample so far (1.5%): a one-block sparkline.
+            assert row == {"state": "● running", "uptime": "2m05s", "restarts": "0",
+                           "cpu": "1.5% █", "mem": "1.0KiB"}, name
+        header = _text(app.query_one("#header", Static))
+        assert "~/shop" in header and str(shop.root) not in header
+        assert "daemon ● connected" in header
+        assert not app.query_one("#problems", Static).display
+        assert _text(app.query_one("#logbar", Static)).strip() == "logs · all units · following"
+        # Every line, in id order, each with its unit's prefix; levels stand out.
+        rows = [r for r in app.logview.visible_text() if r]
+        assert rows[-1] == "db       | checkpoint complete: wrote 42 buffers"
+        assert [r.id for r in app.logview.records] == list(range(1, 12))
+        assert styled(app, "payment gateway", LEVEL_STYLES["error"])
+        assert styled(app, "slow query", LEVEL_STYLES["warn"])
+        assert app.notes == []
+
+
+async def test_details_show_the_unit_with_its_secret_masked(shop: Shop) -> None:
+    app = shop.app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await shop.details(pilot)
+        screen = app.screen
+        assert isinstance(screen, DetailsScreen)
+        assert screen.details["name"] == "api"
+        assert screen.details["spec"]["env"]["API_TOKEN"] == "********"
+        shown = "\n".join(_text(w) for w in screen.query(Static))
+        assert SECRET not in shown
+        assert "/srv/shop/api" in shown and "00:00:00.000" in shown  # fixed wall clock, UTC
+        await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(app.screen, DetailsScreen), "back")
+
+
+async def test_search_highlights_every_match_and_steps_through_them(shop: Shop) -> None:
+    app = shop.app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await shop.search(pilot)
+        assert app.matches == [9, 10]  # the two lines with "timeout", oldest first
+        assert app.logview.current_match == 10  # the newest is the current one
+        assert styled(app, "payment gateway timeout", CURRENT_MATCH)
+        assert styled(app, "upstream timeout", MATCH)
+        assert not styled(app, "upstream timeout", CURRENT_MATCH)
+        assert "search 'timeout' 2/2" in _text(app.query_one("#logbar", Static))
+        await pilot.press("N")
+        await until(pilot, lambda: app.logview.current_match == 9, "the previous match")
+        assert styled(app, "upstream timeout", CURRENT_MATCH)
+        assert "search 'timeout' 1/2" in _text(app.query_one("#logbar", Static))
+
+
+async def test_a_failed_unit_is_an_error_notification_once(failing_shop: Shop) -> None:
+    app = failing_shop.app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await failing_shop.settle(pilot)
+        reason = "failed to start: ./run worker: No such file or directory"
+        assert app.notes == [("error", "worker failed", reason)]
+        assert f"worker: {reason}" in _text(app.query_one("#problems", Static))
+        assert "crashed" in str(app.table.get_cell("worker", "state"))
+        # More events about the same failure (a restart of another unit) say nothing new.
+        assert app.client is not None
+        await app.client.act("api", "restart")
+        await until(pilot, lambda: app.view.units["api"].restarts == 1
+                    and app.view.units["api"].ready, "api restarted")
+        assert [n for n in app.notes if n[0] == "error"] == [("error", "worker failed", reason)]
+
+
+async def test_a_refused_action_is_an_error_notification(shop: Shop) -> None:
+    app = shop.app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await shop.settle(pilot)
+        app.table.move_cursor(row=UNITS.index("api"))
+        await pilot.press("s")  # api is already running: the daemon refuses (409)
+        await until(pilot, lambda: any(n[0] == "error" for n in app.notes), "the refusal")
+        _, title, message = next(n for n in app.notes if n[0] == "error")
+        assert title == "start api: Not possible now"
+        assert "api is already running" in message
+        assert app.is_running  # no traceback, the dashboard goes on
