@@ -11,6 +11,7 @@ too; their errors become notifications, never a traceback.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import time
@@ -49,6 +50,9 @@ LEVELS: tuple[frozenset[str] | None, ...] = (None, frozenset({"warn", "error"}),
 LEVEL_NAMES = ("all levels", "warnings and errors", "errors")
 SEARCH_LIMIT = 1000
 KEPT = "kept"
+STATS_ENV = "NEODEV_TUI_STATS"
+"""A file the dashboard writes its log counters to, every second and at exit (JSON:
+delivered, collapsed): how `benchmarks/tui_logs.py` reads a dashboard in a real terminal."""
 STOPPED = "stopped"
 
 Ensure = Callable[[WorkspacePaths, str], Launched]
@@ -102,7 +106,7 @@ class NeodevApp(App[str | None]):
     def __init__(self, paths: WorkspacePaths, profile: str = "local", *,
                  client: AsyncDaemonClient | None = None, ensure: Ensure = _ensure,
                  clock: Callable[[], float] = time.time, keymap: Path | None = None,
-                 log_capacity: int = 10_000) -> None:
+                 log_capacity: int = 10_000, stats_file: Path | None = None) -> None:
         super().__init__()
         self.paths = paths
         self.profile = profile
@@ -110,6 +114,7 @@ class NeodevApp(App[str | None]):
         self._ensure = ensure
         self._clock = clock
         self._keymap_file = keymap
+        self._stats_file = stats_file
         self.view = EnvironmentView()
         self.table = UnitsTable(self.view.sparkline, id="units")
         self.logview = LogView(log_capacity, id="logs")
@@ -287,6 +292,13 @@ class NeodevApp(App[str | None]):
 
     def _tick(self) -> None:
         self.table.tick(list(self.view.units.values()), self._clock())
+        self.write_stats()
+
+    def write_stats(self) -> None:
+        """The log counters into the stats file, if one was asked for (benchmarks)."""
+        if self._stats_file is not None:
+            self._stats_file.write_text(json.dumps({"delivered": self.delivered,
+                                                    "collapsed": self.collapsed}))
 
     # -- header, problems, log bar --------------------------------------------------------
 
@@ -638,6 +650,8 @@ class NeodevApp(App[str | None]):
 
 def run_dashboard(paths: WorkspacePaths, profile: str) -> str:
     """Run the dashboard in this terminal; returns what to say when it ended."""
-    app = NeodevApp(paths, profile)
+    stats = os.environ.get(STATS_ENV)
+    app = NeodevApp(paths, profile, stats_file=Path(stats) if stats else None)
     app.run()
+    app.write_stats()
     return app.exit_message
