@@ -24,7 +24,7 @@ from rich.cells import cell_len
 from rich.style import Style
 from rich.text import Text
 from textual.cache import LRUCache
-from textual.geometry import Size
+from textual.geometry import Offset, Region, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.selection import Selection
@@ -38,6 +38,12 @@ LEVEL_STYLES = {"error": Style(color="red", bold=True), "warn": Style(color="yel
 MATCH = Style(bgcolor="yellow", color="black")
 CURRENT_MATCH = Style(bgcolor="dark_orange", color="black", bold=True)
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)")
+RENDER_CHUNK = 1024
+"""Without wrapping, a line is rendered only as far as the pane shows it, rounded up to this
+many characters: a 16 KiB line costs its visible part on a repaint, not all of it."""
+ANSI_SLACK = 4
+"""A line with escape codes is cut at this many times the visible length before decoding
+(codes take room; a line that needs more shows blank beyond the cut)."""
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1a\x1c-\x1f\x7f]")
 
 
@@ -92,8 +98,10 @@ class LogView(ScrollView, can_focus=True):
         self._rows: list[int] = []
         """Cumulative row counts (wrap mode); recomputed when lines or the width change."""
         self._rows_dirty = True
-        self._cache: LRUCache[tuple[int, int, int], list[Strip]] = LRUCache(2048)
+        self._cache: LRUCache[tuple[int, int, int, int], list[Strip]] = LRUCache(2048)
         self._version = 0
+        self._pass: tuple[Offset, int, Style] | None = None
+        """Scroll offset, width and style during one `render_lines` pass."""
 
     # -- content --------------------------------------------------------------------------
 
@@ -245,29 +253,40 @@ class LogView(ScrollView, can_focus=True):
 
     # -- rendering ------------------------------------------------------------------------
 
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # What every row of this pass shares, looked up once (each is a computed property,
+        # and the style walks the CSS: a tenth of a repaint when asked per row).
+        self._pass = (self.scroll_offset, self.size.width, self.rich_style)
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._pass = None
+
     def render_line(self, y: int) -> Strip:
-        scroll_x, scroll_y = self.scroll_offset
+        (scroll_x, scroll_y), width, style = self._pass or (
+            self.scroll_offset, self.size.width, self.rich_style)
         row = scroll_y + y
-        width = self.size.width
         found = self._locate(row)
         if found is None:
-            return Strip.blank(width, self.rich_style)
+            return Strip.blank(width, style)
         index, part = found
         record = self.records[index]
-        strips = self._strips(record)
+        strips = self._strips(record, scroll_x + width)
         strip = strips[min(part, len(strips) - 1)]
         if self.wrap:
-            strip = strip.extend_cell_length(width, self.rich_style).crop(0, width)
+            strip = strip.extend_cell_length(width, style).crop(0, width)
         else:
-            strip = strip.crop_extend(scroll_x, scroll_x + width, self.rich_style)
+            strip = strip.crop_extend(scroll_x, scroll_x + width, style)
         return strip.apply_offsets(scroll_x, row)
 
-    def _strips(self, record: LogRecord) -> list[Strip]:
-        key = (record.id, self._version, self._content_width() if self.wrap else 0)
+    def _strips(self, record: LogRecord, reach: int) -> list[Strip]:
+        """The record's rows; without wrapping, rendered far enough to show `reach` cells."""
+        limit = None if self.wrap else RENDER_CHUNK * (reach // RENDER_CHUNK + 1)
+        key = (record.id, self._version, self._content_width() if self.wrap else 0, limit or 0)
         cached = self._cache.get(key)
         if cached is not None and self.text_selection is None:
             return cached
-        text = self._text(record)
+        text = self._text(record, limit)
         strip = Strip(text.render(self.app.console), text.cell_len)
         if self.wrap:
             width = self._content_width()
@@ -278,14 +297,19 @@ class LogView(ScrollView, can_focus=True):
         self._cache[key] = strips
         return strips
 
-    def _text(self, record: LogRecord) -> Text:
+    def _text(self, record: LogRecord, limit: int | None = None) -> Text:
+        """The row's text: prefix, level style, search highlights; the line cut near `limit`
+        characters when given (what lies beyond is off screen)."""
+        line = record.line
+        if limit is not None and len(line) > limit:
+            line = line[:limit * ANSI_SLACK] if "\x1b" in line else line[:limit]
         text = Text(no_wrap=True, end="")
         text.append(f"{record.unit:<{self.prefix_width}} | ", unit_style(record.unit))
         if self.timestamps:
             stamp = datetime.fromtimestamp(record.ts).strftime("%H:%M:%S.%f")[:-3]
             text.append(f"{stamp} ", Style(dim=True))
-        body = Text.from_ansi(record.line.expandtabs(), no_wrap=True, end="") \
-            if "\x1b" in record.line else Text(_CONTROL.sub("�", record.line.expandtabs()))
+        body = Text.from_ansi(line.expandtabs(), no_wrap=True, end="") \
+            if "\x1b" in line else Text(_CONTROL.sub("�", line.expandtabs()))
         style = LEVEL_STYLES.get(record.level or "")
         if style is not None:
             body.stylize(style)
