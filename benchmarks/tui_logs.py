@@ -21,8 +21,9 @@ Per run it prints:
   until the first screen refresh after which the app's state and its log bar show the change
   (`Screen.wait_for_refresh`; `Pilot.press` waits for the process to go idle, which a flood
   never lets it do, so it would measure up to a second of waiting). tmux: from `send-keys`
-  until `capture-pane` shows the log bar's `timestamps` flag flipped (polled every 2 ms; each
-  capture costs ~2 ms of tmux, included);
+  until `capture-pane` shows the log bar's `timestamps` flag flipped (polled every 2 ms over
+  one tmux control-mode client, ~0.2 ms a capture: spawning `tmux` per poll would cost ~3 ms
+  of CPU each and steal a core from what is measured);
 - peak RSS of the app (this process when headless) and of the daemon, and CPU (% of one core:
   CPU time / wall time over the window, and the busiest second) — psutil, sampled every 0.1 s;
 - the same figures for the baseline, and the ratios.
@@ -38,6 +39,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import io
 import json
 import os
 import re
@@ -59,9 +61,9 @@ sys.path.insert(0, str(ROOT))
 
 from neodev.daemon.client import DaemonClient  # noqa: E402
 from neodev.paths import WorkspacePaths  # noqa: E402
-from neodev.tui.app import STATS_ENV, NeodevApp  # noqa: E402
+from neodev.tui.app import STATS_ENV, NeodevApp, tune_gc  # noqa: E402
 from tests.integration.stack_workspace import NeodevCLI, StackWorkspace  # noqa: E402
-from tests.tui.tmux import Tmux  # noqa: E402
+from tests.tui.tmux import Tmux, TmuxControl  # noqa: E402
 
 PACE = 0.02
 """Seconds between two key presses (a fast typist, not a tight loop)."""
@@ -383,7 +385,7 @@ def finish_run(socket: Path, mode: str, phase: str, baseline: Window, load: Wind
 
 # -- tmux ------------------------------------------------------------------------------------
 
-def tmux_window(tmux: Tmux, sampler: Sampler, stop: Callable[[], bool],
+def tmux_window(tmux: TmuxControl, sampler: Sampler, stop: Callable[[], bool],
                 timeout: float) -> Window:
     window = Window()
     start_mark, start = sampler.mark(), time.monotonic()
@@ -427,14 +429,6 @@ def tmux_run(cli: NeodevCLI, settings: Settings, phase: str, tmp: Path) -> Run:
         tmux.wait_for_text(r"^\s*idle\s+proc\s+● running", 60)
         sampler = Sampler(psutil.Process(tmux.pid()), daemon)
         sampler.start()
-        base_end = time.monotonic() + settings.baseline
-        baseline = tmux_window(tmux, sampler, lambda: time.monotonic() > base_end,
-                               settings.baseline + 5)
-        first = last_id(socket)
-        before = read_stats(stats)
-        began = time.monotonic()
-        with api(socket) as client:
-            client.act(phase, "start")
         checked = [0.0]
 
         def ended() -> bool:
@@ -443,7 +437,16 @@ def tmux_run(cli: NeodevCLI, settings: Settings, phase: str, tmp: Path) -> Run:
             checked[0] = time.monotonic()
             return state_of(socket, phase) in ("exited", "crashed")
 
-        load = tmux_window(tmux, sampler, ended, settings.duration + 120)
+        with tmux.control() as control:
+            base_end = time.monotonic() + settings.baseline
+            baseline = tmux_window(control, sampler, lambda: time.monotonic() > base_end,
+                                   settings.baseline + 5)
+            first = last_id(socket)
+            before = read_stats(stats)
+            began = time.monotonic()
+            with api(socket) as client:
+                client.act(phase, "start")
+            load = tmux_window(control, sampler, ended, settings.duration + 120)
         final = last_id(socket)
         screen = tmux.wait_for_text(rf"{phase} done: \d+ lines", 120)
         window_seconds = time.monotonic() - began
@@ -533,7 +536,11 @@ def main(argv: list[str] | None = None) -> int:
         args.duration, args.baseline = min(args.duration, 10.0), min(args.baseline, 2.0)
     settings = Settings(args.duration, args.rate, args.big_bytes, args.big_interval,
                         args.baseline)
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(line_buffering=True)  # each run's figures as they come
     print(f"tui_logs: {os.cpu_count()} CPUs · {sys.version.split()[0]} · {settings}")
+    if "headless" in args.modes:
+        tune_gc()  # what `neodev` does before it opens the dashboard (run_dashboard)
     with tempfile.TemporaryDirectory(prefix="neodev-tui-bench-") as name:
         tmp = Path(name)
         cli = workspace(tmp, settings)
