@@ -165,9 +165,13 @@ def api(socket: Path) -> DaemonClient:
     return DaemonClient(socket, timeout=30)
 
 
-def state_of(socket: Path, unit: str) -> str:
+def state_of(client: DaemonClient, unit: str) -> str:
+    return next(str(u["state"]) for u in client.status()["units"] if u["name"] == unit)
+
+
+def start_unit(socket: Path, unit: str) -> None:
     with api(socket) as client:
-        return next(str(u["state"]) for u in client.status()["units"] if u["name"] == unit)
+        client.act(unit, "start")
 
 
 def last_id(socket: Path) -> int:
@@ -181,11 +185,6 @@ def done_line(socket: Path, unit: str) -> tuple[int, float] | None:
         lines = client.logs([unit], q=f"{unit} done:", limit=1)["lines"]
     match = re.search(r"done: (\d+) lines in ([\d.]+) s", lines[-1]["line"]) if lines else None
     return (int(match.group(1)), float(match.group(2))) if match else None
-
-
-def idle_lines(socket: Path, after: int) -> int:
-    with api(socket) as client:
-        return len(client.logs(["idle"], after=after, limit=10_000)["lines"])
 
 
 # -- measuring ------------------------------------------------------------------------------
@@ -266,7 +265,6 @@ class Run:
     baseline: Window
     load: Window
     produced: int
-    produced_seconds: float
     unit_lines: int
     unit_seconds: float
     delivered: int
@@ -354,7 +352,7 @@ async def headless_run(cli: NeodevCLI, settings: Settings, phase: str) -> Run:
             first = await asyncio.to_thread(last_id, socket)
             delivered, collapsed = app.delivered, app.collapsed
             began = time.monotonic()
-            await asyncio.to_thread(lambda: api(socket).act(phase, "start"))
+            await asyncio.to_thread(start_unit, socket, phase)
             ended = lambda: phase in app.view.units and app.view.units[phase].state in (  # noqa: E731
                 "exited", "crashed")
             load = await headless_window(app, sampler, ended, settings.duration + 120)
@@ -378,7 +376,7 @@ def finish_run(socket: Path, mode: str, phase: str, baseline: Window, load: Wind
                window_seconds: float) -> Run:
     unit = done_line(socket, phase) or (0, 0.0)
     return Run(mode, phase, baseline, load, produced=final - first,
-               produced_seconds=window_seconds, unit_lines=unit[0] + 1, unit_seconds=unit[1],
+               unit_lines=unit[0] + 1, unit_seconds=unit[1],
                delivered=delivered, collapsed=collapsed, collapsed_shown=shown,
                window_seconds=window_seconds)
 
@@ -430,22 +428,22 @@ def tmux_run(cli: NeodevCLI, settings: Settings, phase: str, tmp: Path) -> Run:
         sampler = Sampler(psutil.Process(tmux.pid()), daemon)
         sampler.start()
         checked = [0.0]
+        status = api(socket)
 
         def ended() -> bool:
-            if time.monotonic() - checked[0] < 0.5:
+            if time.monotonic() - checked[0] < 0.5:  # the key presses go on meanwhile
                 return False
             checked[0] = time.monotonic()
-            return state_of(socket, phase) in ("exited", "crashed")
+            return state_of(status, phase) in ("exited", "crashed")
 
-        with tmux.control() as control:
+        with tmux.control() as control, status:
             base_end = time.monotonic() + settings.baseline
             baseline = tmux_window(control, sampler, lambda: time.monotonic() > base_end,
                                    settings.baseline + 5)
             first = last_id(socket)
             before = read_stats(stats)
             began = time.monotonic()
-            with api(socket) as client:
-                client.act(phase, "start")
+            start_unit(socket, phase)
             load = tmux_window(control, sampler, ended, settings.duration + 120)
         final = last_id(socket)
         screen = tmux.wait_for_text(rf"{phase} done: \d+ lines", 120)
