@@ -273,6 +273,8 @@ class Run:
     window_seconds: float
     held: int | None = None
     capacity: int | None = None
+    machine_load: tuple[float, float] = (0.0, 0.0)
+    """The machine's 1-minute load average at the start and the end (other work skews it all)."""
 
 
 def logbar_of(screen: str) -> str:
@@ -487,7 +489,8 @@ def report(run: Run, settings: Settings) -> None:
             f"one {settings.big_bytes // 1000} KB line every {settings.big_interval:g} s "
             f"for {settings.duration:g} s")
     b, f = run.baseline, run.load
-    print(f"\n== {run.mode} · {run.phase} ({what})")
+    print(f"\n== {run.mode} · {run.phase} ({what}) · machine load {run.machine_load[0]:.1f} -> "
+          f"{run.machine_load[1]:.1f}")
     print(f"  produced           {run.produced:,} lines kept by the daemon (log ids) — the unit "
           f"wrote {run.unit_lines:,} in {run.unit_seconds:.1f} s = "
           f"{run.unit_lines / max(run.unit_seconds, 1e-9):,.0f} lines/s")
@@ -545,10 +548,12 @@ def main(argv: list[str] | None = None) -> int:
         try:
             for mode in args.modes.split(","):
                 for phase in args.phases.split(","):
+                    load = os.getloadavg()[0]
                     if mode == "headless":
                         run = asyncio.run(headless_run(cli, settings, phase))
                     else:
                         run = tmux_run(cli, settings, phase, tmp)
+                    run.machine_load = (load, os.getloadavg()[0])
                     report(run, settings)
         finally:
             cli.cleanup()
