@@ -23,22 +23,14 @@ from typing import Any, TypeVar
 
 import uvicorn
 
-from neodev.config.model import (
-    Backoff,
-    Dependency,
-    DependencyCondition,
-    EnvironmentPlan,
-    Probe,
-    ProcessSpec,
-    RestartPolicy,
-    UnitSpec,
-)
+from neodev.config.model import EnvironmentPlan, ProcessSpec, UnitSpec
+from neodev.daemon.aclient import AsyncDaemonClient
 from neodev.daemon.api import create_app
-from neodev.daemon.client import AsyncDaemonClient
 from neodev.daemon.environment import Environment
 from neodev.daemon.server import bind_control_socket
 from neodev.engine.runner import LogSink, Runner
 from neodev.paths import WorkspacePaths
+from tests.api.scripted import process as api_process
 from tests.supervisor.fakes import FakeRunner, Run
 
 T = TypeVar("T")
@@ -51,20 +43,11 @@ TIMEOUT = 15.0
 """Seconds any step here may take (they take milliseconds)."""
 SECRET = "snapshot-secret-31"
 
-BACKOFF = Backoff(initial=1.0, factor=2.0, maximum=4.0, reset_after=30.0)
-READY = Probe(kind="tcp", port=1, interval=0.5)
-"""A readiness check (answered by the FakeRunner's script): ready at the first poll."""
-
 
 def process(name: str, *deps: str, env: dict[str, str] | None = None,
-         restart: str = "on-failure") -> ProcessSpec:
+            restart: str = "on-failure") -> ProcessSpec:
     """A process unit with a fixed working directory (the details screen shows it)."""
-    return ProcessSpec(name=name, cwd=Path(f"/srv/shop/{name}"), command=("./run", name),
-                       env=env or {}, restart=RestartPolicy(restart), backoff=BACKOFF,
-                       readiness=READY, stop_grace=0.1,
-                       depends_on=tuple(Dependency(service=d,
-                                                   condition=DependencyCondition.HEALTHY)
-                                        for d in deps))
+    return api_process(name, Path(f"/srv/shop/{name}"), *deps, env=env, restart=restart)
 
 
 def shop_plan(root: Path, failing: bool = False) -> EnvironmentPlan:
