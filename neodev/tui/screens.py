@@ -22,6 +22,11 @@ def _when(ts: float | None) -> str:
     return "-" if ts is None else datetime.fromtimestamp(ts).strftime("%H:%M:%S.%f")[:-3]
 
 
+def _exit_code(code: int | None) -> str:
+    """A last exit code as a person reads it: `-` before any exit (not Python's `None`)."""
+    return "-" if code is None else str(code)
+
+
 def details_renderables(details: dict[str, Any]) -> list[Any]:
     """The details document as readable tables (pure: tested without a screen)."""
     status = details["status"]
@@ -41,7 +46,7 @@ def details_renderables(details: dict[str, Any]) -> list[Any]:
                         f"{status['failures']}" + (" · crash loop" if status.get("crash_loop")
                                                    else "")),
             ("backoff", ", ".join(f"{k} {v}" for k, v in (details.get("backoff") or {}).items())),
-            ("last exit", str(details.get("last_exit_code"))),
+            ("last exit", _exit_code(details.get("last_exit_code"))),
             ("readiness", _probe(details.get("readiness"))),
             ("liveness", _probe(details.get("liveness")))]
     reload = details.get("last_reload")

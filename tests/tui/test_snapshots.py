@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -244,6 +245,7 @@ async def test_details_show_the_unit_with_its_secret_masked(shop: Shop) -> None:
         shown = "\n".join(_text(w) for w in screen.query(Static))
         assert SECRET not in shown
         assert "/srv/shop/api" in shown and "00:00:00.000" in shown  # fixed wall clock, UTC
+        assert re.search(r"^last exit +-$", shown, re.MULTILINE)  # not exited yet: no "None"
         await pilot.press("escape")
         await until(pilot, lambda: not isinstance(app.screen, DetailsScreen), "back")
 
