@@ -329,9 +329,8 @@ class Environment:
 
         def on_change(files: list[str]) -> None:
             # Never block the watcher: the engine coalesces changes that arrive mid-reload,
-            # and ignores them while the unit is not meant to run. The change happened about
-            # one quiet step before watchfiles reported the batch: the reload time counts
-            # from there.
+            # and ignores them while the unit is not meant to run. A batch ends one quiet
+            # step after its last change: the reload time counts from that change.
             seen = self.engine.clock() - step
             self._spawn(self.engine.reload(name, files, seen_at=seen))
         return on_change

@@ -1,4 +1,9 @@
-"""FileWatcher with real file events (inotify through watchfiles)."""
+"""FileWatcher with real file events: its public behaviour, on both backends where it matters.
+
+`inotify` is the Linux backend (the daemon's); `watchfiles` is the fallback, reached here by
+`force_polling=True` (the only way to run it on Linux). inotify-specific behaviour (watch
+counts, moves, overflow, limits) is in test_process_inotify.py.
+"""
 
 from __future__ import annotations
 
@@ -7,50 +12,43 @@ import time
 from pathlib import Path
 
 import pytest
-from watchfiles import Change
 
-from neodev.config.model import ProcessSpec
 from neodev.errors import ProcessError
-from neodev.process.watcher import FileWatcher
+from neodev.process.watcher import Change, FileWatcher
+from tests.integration.watch_helpers import Batches, spec
 
-# Time for watchfiles to install its watches after the task starts (it has no ready signal).
+# Time for watchfiles to install its watches after its loop starts (it has no ready signal);
+# the inotify backend's `ready` means its watches are in place.
 SETTLE = 0.4
 # Quiet period after which "no batch" is accepted as no batch.
 QUIET = 0.8
 
 
-class Batches:
-    def __init__(self) -> None:
-        self.got: list[list[str]] = []
-
-    def __call__(self, paths: list[str]) -> None:
-        self.got.append(paths)
-
-    async def wait(self, n: int = 1, timeout: float = 5.0) -> None:
-        deadline = time.monotonic() + timeout
-        while len(self.got) < n:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"expected {n} batch(es) within {timeout}s, got {self.got}")
-            await asyncio.sleep(0.02)
-
-
-def spec(cwd: Path, name: str, watch: tuple[str, ...], **kw: object) -> ProcessSpec:
-    return ProcessSpec(name=name, cwd=cwd, command=("true",), watch=watch, **kw)  # type: ignore[arg-type]
+@pytest.fixture(params=["inotify", "watchfiles"])
+def polling(request: pytest.FixtureRequest) -> bool:
+    """force_polling for the backend under test."""
+    return bool(request.param == "watchfiles")
 
 
 async def start(*watchers: FileWatcher) -> None:
     for w in watchers:
         w.start()
-    await asyncio.sleep(SETTLE)
+    for w in watchers:
+        await asyncio.wait_for(w.ready.wait(), 5)
+        if not w.uses_inotify():
+            await asyncio.sleep(SETTLE)
 
 
-async def test_an_edit_triggers_only_the_watcher_whose_globs_match(tmp_path: Path) -> None:
+async def test_an_edit_triggers_only_the_watcher_whose_globs_match(tmp_path: Path,
+                                                                   polling: bool) -> None:
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "Main.kt").write_text("v1")
     (tmp_path / "router.yaml").write_text("a: 1")
     backend, router = Batches(), Batches()
-    wb = FileWatcher(spec(tmp_path, "backend", ("src/**",)), backend)
-    wr = FileWatcher(spec(tmp_path, "router", ("router.yaml", "supergraph.graphql")), router)
+    wb = FileWatcher(spec(tmp_path, "backend", ("src/**",)), backend, force_polling=polling)
+    wr = FileWatcher(spec(tmp_path, "router", ("router.yaml", "supergraph.graphql")), router,
+                     force_polling=polling)
+    assert wb.uses_inotify() is not polling
     await start(wb, wr)
     try:
         (tmp_path / "src" / "Main.kt").write_text("v2")
@@ -68,10 +66,12 @@ async def test_an_edit_triggers_only_the_watcher_whose_globs_match(tmp_path: Pat
         await wr.stop()
 
 
-async def test_a_burst_of_50_edits_gives_one_or_two_batches(tmp_path: Path) -> None:
+async def test_a_burst_of_50_edits_gives_one_or_two_batches(tmp_path: Path,
+                                                            polling: bool) -> None:
     (tmp_path / "src").mkdir()
     got = Batches()
-    w = FileWatcher(spec(tmp_path, "backend", ("src/**",), debounce_ms=300), got)
+    w = FileWatcher(spec(tmp_path, "backend", ("src/**",), debounce_ms=300), got,
+                    force_polling=polling)
     await start(w)
     try:
         for i in range(50):
@@ -85,11 +85,12 @@ async def test_a_burst_of_50_edits_gives_one_or_two_batches(tmp_path: Path) -> N
         await w.stop()
 
 
-async def test_ignored_paths_give_no_batch(tmp_path: Path) -> None:
+async def test_ignored_paths_give_no_batch(tmp_path: Path, polling: bool) -> None:
     for d in ("node_modules/pkg", ".git", "src/build", "src"):
         (tmp_path / d).mkdir(parents=True, exist_ok=True)
     got = Batches()
-    w = FileWatcher(spec(tmp_path, "frontend", ("**",), ignore=("*.log",)), got)
+    w = FileWatcher(spec(tmp_path, "frontend", ("**",), ignore=("*.log",)), got,
+                    force_polling=polling)
     await start(w)
     try:
         (tmp_path / "node_modules" / "pkg" / "index.js").write_text("x")
@@ -108,7 +109,8 @@ async def test_ignored_paths_give_no_batch(tmp_path: Path) -> None:
         await w.stop()
 
 
-async def test_changes_during_a_slow_callback_arrive_as_one_next_batch(tmp_path: Path) -> None:
+async def test_changes_during_a_slow_callback_arrive_as_one_next_batch(tmp_path: Path,
+                                                                      polling: bool) -> None:
     (tmp_path / "src").mkdir()
     got: list[list[str]] = []
     busy = asyncio.Event()
@@ -119,7 +121,7 @@ async def test_changes_during_a_slow_callback_arrive_as_one_next_batch(tmp_path:
             busy.set()
             await asyncio.sleep(1.0)  # a restart in progress
 
-    w = FileWatcher(spec(tmp_path, "backend", ("src/**",)), slow)
+    w = FileWatcher(spec(tmp_path, "backend", ("src/**",)), slow, force_polling=polling)
     await start(w)
     try:
         (tmp_path / "src" / "a.kt").write_text("1")
@@ -138,9 +140,9 @@ async def test_changes_during_a_slow_callback_arrive_as_one_next_batch(tmp_path:
         await w.stop()
 
 
-async def test_watch_root_created_later_is_still_seen(tmp_path: Path) -> None:
+async def test_watch_root_created_later_is_still_seen(tmp_path: Path, polling: bool) -> None:
     got = Batches()
-    w = FileWatcher(spec(tmp_path, "backend", ("src/**",)), got)
+    w = FileWatcher(spec(tmp_path, "backend", ("src/**",)), got, force_polling=polling)
     assert w.watch_paths() == [([tmp_path.resolve()], True)]
     await start(w)
     try:
@@ -166,6 +168,12 @@ async def test_a_new_directory_counts_only_where_the_globs_reach(tmp_path: Path)
     # deleted paths cannot be inspected: one that names an ignored directory does not count
     assert not w.accepts(Change.deleted, str(tmp_path / "src" / "build"))
     assert w.accepts(Change.deleted, str(tmp_path / "src" / "Main.kt"))
+    # inotify says what a path was (relative paths, `is_dir` given): a directory that went
+    # away counts like one that appeared; its own modification never does.
+    assert w.accepts(Change.deleted, "src/gone", is_dir=True)
+    assert not w.accepts(Change.deleted, "src/node_modules", is_dir=True)
+    assert not w.accepts(Change.modified, "src/pkg", is_dir=True)
+    assert w.accepts(Change.deleted, "src/Main.kt", is_dir=False)
 
 
 async def test_missing_cwd_is_a_process_error(tmp_path: Path) -> None:
@@ -174,8 +182,8 @@ async def test_missing_cwd_is_a_process_error(tmp_path: Path) -> None:
         await w.run()
 
 
-async def test_stop_ends_the_task_promptly(tmp_path: Path) -> None:
-    w = FileWatcher(spec(tmp_path, "backend", ("**",)), Batches())
+async def test_stop_ends_the_task_promptly(tmp_path: Path, polling: bool) -> None:
+    w = FileWatcher(spec(tmp_path, "backend", ("**",)), Batches(), force_polling=polling)
     task = w.start()
     await asyncio.sleep(0.2)
     started = time.monotonic()

@@ -1,0 +1,366 @@
+"""FileWatcher's inotify backend with real file events: one watch per directory where changes
+can count, directories that appear, go away and move, batching measured from the events,
+queue overflow and the kernel's limits."""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import errno
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from neodev.errors import ProcessError
+from neodev.process import inotify
+from neodev.process.watcher import FileWatcher
+from tests.integration.watch_helpers import Batches, spec
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="inotify is Linux")
+
+QUIET = 0.5
+"""Seconds without a batch after which "no batch" is accepted as no batch."""
+
+
+async def watching(w: FileWatcher) -> asyncio.Task[None]:
+    task = w.start()
+    await asyncio.wait_for(w.ready.wait(), 5)
+    assert w.uses_inotify()
+    return task
+
+
+async def until(check: object, timeout: float = 5.0) -> None:
+    """Until `check()` is true; AssertionError after `timeout` seconds."""
+    assert callable(check)
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true within {timeout}s")
+        await asyncio.sleep(0.01)
+
+
+async def test_files_in_a_directory_created_in_the_same_instant_are_reported(
+        tmp_path: Path) -> None:
+    app, elsewhere = tmp_path / "app", tmp_path / "elsewhere"
+    (app / "src").mkdir(parents=True)
+    for i in range(30):  # a tree to `cp -r` in: 3 levels, 30 files
+        (elsewhere / "lib" / f"p{i % 3}" / "deep").mkdir(parents=True, exist_ok=True)
+        (elsewhere / "lib" / f"p{i % 3}" / "deep" / f"F{i}.kt").write_text(str(i))
+    got = Batches()
+    w = FileWatcher(spec(app, "backend", ("src/**",)), got)
+    await watching(w)
+    try:
+        assert w.watch_count == 1
+        # No await in between: everything exists before the watcher reads its first event.
+        (app / "src" / "pkg" / "deep").mkdir(parents=True)
+        (app / "src" / "pkg" / "deep" / "Main.kt").write_text("x")
+        (app / "src" / "pkg" / "A.kt").write_text("x")
+        await got.wait_for({"src/pkg/deep/Main.kt", "src/pkg/A.kt"})
+        assert w.watch_count == 3
+        shutil.copytree(elsewhere / "lib", app / "src" / "lib")
+        await got.wait_for({f"src/lib/p{i % 3}/deep/F{i}.kt" for i in range(30)})
+        assert w.watch_count == 3 + 1 + 3 + 3
+        # The new watches work: an edit deep in the copied tree is seen.
+        count = len(got.got)
+        (app / "src" / "lib" / "p1" / "deep" / "F1.kt").write_text("edited")
+        await got.wait(count + 1)
+        assert got.got[-1] == ["src/lib/p1/deep/F1.kt"]
+    finally:
+        await w.stop()
+
+
+async def test_ignored_directories_are_neither_entered_nor_watched(tmp_path: Path) -> None:
+    for d in ("src", "node_modules/a/b/c", "build/classes", ".git/objects", "src/build/gen"):
+        (tmp_path / d).mkdir(parents=True)
+    got = Batches()
+    w = FileWatcher(spec(tmp_path, "frontend", ("**",)), got)
+    await watching(w)
+    try:
+        assert w.watch_count == 2  # the cwd and src/
+        (tmp_path / "node_modules" / "pkg" / "lib").mkdir(parents=True)
+        (tmp_path / "node_modules" / "pkg" / "lib" / "index.js").write_text("x")
+        (tmp_path / "src" / "build" / "more").mkdir()
+        (tmp_path / "src" / "node_modules" / "x").mkdir(parents=True)
+        (tmp_path / "src" / "node_modules" / "x" / "y.js").write_text("x")
+        await asyncio.sleep(QUIET)
+        assert got.got == []
+        assert w.watch_count == 2
+        (tmp_path / "src" / "page.tsx").write_text("x")  # control: the watcher is alive
+        await got.wait(1)
+        assert got.got == [["src/page.tsx"]]
+    finally:
+        await w.stop()
+
+
+async def test_a_deleted_directory_loses_its_watch_and_recreating_it_works(
+        tmp_path: Path) -> None:
+    (tmp_path / "src" / "pkg" / "sub").mkdir(parents=True)
+    (tmp_path / "src" / "pkg" / "sub" / "A.kt").write_text("x")
+    got = Batches()
+    w = FileWatcher(spec(tmp_path, "backend", ("src/**",)), got)
+    await watching(w)
+    try:
+        assert w.watch_count == 3
+        shutil.rmtree(tmp_path / "src" / "pkg")
+        await got.wait_for({"src/pkg", "src/pkg/sub", "src/pkg/sub/A.kt"})
+        await until(lambda: w.watch_count == 1)
+        (tmp_path / "src" / "pkg").mkdir()
+        (tmp_path / "src" / "pkg" / "B.kt").write_text("x")
+        await got.wait_for({"src/pkg/B.kt"})
+        assert w.watch_count == 2
+        count = len(got.got)
+        await asyncio.sleep(0.05)
+        (tmp_path / "src" / "pkg" / "B.kt").write_text("edited")
+        await got.wait(count + 1)
+        assert got.got[-1] == ["src/pkg/B.kt"]
+    finally:
+        await w.stop()
+
+
+async def test_moves_in_out_and_within_count_under_both_names(tmp_path: Path) -> None:
+    app, outside = tmp_path / "app", tmp_path / "outside"
+    (app / "src").mkdir(parents=True)
+    (outside / "pkg" / "sub").mkdir(parents=True)
+    (outside / "In.kt").write_text("x")
+    (outside / "pkg" / "a.kt").write_text("x")
+    (outside / "pkg" / "sub" / "b.kt").write_text("x")
+    got = Batches()
+    w = FileWatcher(spec(app, "backend", ("src/**",)), got)
+    await watching(w)
+
+    async def moved(source: Path, target: Path, expect: set[str]) -> None:
+        count = len(got.got)
+        source.rename(target)
+        await got.wait(count + 1)
+        await asyncio.sleep(0.05)  # a second batch would be a bug, not a late event
+        assert [set(b) for b in got.got[count:]] == [expect]
+
+    try:
+        await moved(outside / "In.kt", app / "src" / "In.kt", {"src/In.kt"})
+        await moved(app / "src" / "In.kt", app / "src" / "Renamed.kt",
+                    {"src/In.kt", "src/Renamed.kt"})
+        await moved(app / "src" / "Renamed.kt", outside / "Out.kt", {"src/Renamed.kt"})
+        await moved(outside / "pkg", app / "src" / "pkg",
+                    {"src/pkg", "src/pkg/a.kt", "src/pkg/sub", "src/pkg/sub/b.kt"})
+        assert w.watch_count == 3
+        await moved(app / "src" / "pkg", app / "src" / "lib",
+                    {"src/pkg", "src/lib", "src/lib/a.kt", "src/lib/sub", "src/lib/sub/b.kt"})
+        assert w.watch_count == 3
+        await moved(app / "src" / "lib", outside / "gone", {"src/lib"})
+        assert w.watch_count == 1
+        # The moved-away tree's watches went with it: its edits are not ours any more.
+        (outside / "gone" / "sub" / "b.kt").write_text("edited")
+        await asyncio.sleep(QUIET)
+        assert len(got.got) == 6
+    finally:
+        await w.stop()
+
+
+async def test_an_editors_atomic_save_gives_one_batch(tmp_path: Path) -> None:
+    (tmp_path / "src").mkdir()
+    page = tmp_path / "src" / "page.tsx"
+    page.write_text("v1")
+    got = Batches()
+    w = FileWatcher(spec(tmp_path, "frontend", ("src/**",)), got)
+    await watching(w)
+
+    def save(temp_name: str, text: str) -> None:  # write a temp file, flush it, rename it over
+        temp = tmp_path / "src" / temp_name
+        with open(temp, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temp, page)
+
+    try:
+        save("page.tsx.tmp", "v2")  # a temp name the defaults ignore (*.tmp)
+        await got.wait(1)
+        await asyncio.sleep(QUIET)
+        assert got.got == [["src/page.tsx"]]
+        save(".page.tsx.0f3a", "v3")  # one they do not: both names, still one batch
+        await got.wait(2)
+        await asyncio.sleep(QUIET)
+        assert got.got[1:] == [["src/.page.tsx.0f3a", "src/page.tsx"]]
+    finally:
+        await w.stop()
+
+
+async def test_a_burst_of_1000_writes_coalesces_into_few_batches(tmp_path: Path) -> None:
+    (tmp_path / "src").mkdir()
+    got = Batches()
+    w = FileWatcher(spec(tmp_path, "backend", ("src/**",), debounce_ms=300), got)
+    await watching(w)
+    try:
+        started = time.monotonic()
+        for i in range(1000):  # 100 files written 10 times each
+            (tmp_path / "src" / f"F{i % 100}.kt").write_text(str(i))
+            if i % 10 == 9:
+                await asyncio.sleep(0)  # let the watcher read (and re-arm its timer) meanwhile
+        burst = time.monotonic() - started
+        await got.wait_for({f"src/F{i}.kt" for i in range(100)})
+        await asyncio.sleep(QUIET)
+        # Alone, the burst takes ~0.2 s: one batch. On a loaded machine it can last longer,
+        # and the debounce then cuts it every 300 ms: one batch per period, plus the last.
+        allowed = 2 + int(burst / 0.3)
+        assert 1 <= len(got.got) <= allowed, ([len(b) for b in got.got], burst)
+        assert all(len(b) == len(set(b)) for b in got.got)  # each path once per batch
+    finally:
+        await w.stop()
+
+
+async def test_a_batch_ends_a_quiet_step_after_its_last_event(tmp_path: Path) -> None:
+    (tmp_path / "src").mkdir()
+    got = Batches()
+    w = FileWatcher(spec(tmp_path, "backend", ("src/**",), debounce_ms=5000), got,
+                    step_ms=200)
+    await watching(w)
+    try:
+        (tmp_path / "src" / "a.kt").write_text("x")
+        await asyncio.sleep(0.1)
+        (tmp_path / "src" / "b.kt").write_text("x")
+        last = time.monotonic()
+        await got.wait(1)
+        waited = got.times[0] - last
+        assert got.got == [["src/a.kt", "src/b.kt"]]
+        assert 0.2 - 0.002 <= waited < 0.2 + 0.3, waited  # not counted from the first event
+    finally:
+        await w.stop()
+
+
+async def test_the_default_step_reports_an_edit_within_milliseconds(tmp_path: Path) -> None:
+    (tmp_path / "src").mkdir()
+    got = Batches()
+    w = FileWatcher(spec(tmp_path, "backend", ("src/**",)), got)  # watch_step_ms = 10
+    await watching(w)
+    try:
+        delays = []
+        for i in range(5):
+            edited = time.monotonic()
+            (tmp_path / "src" / "a.kt").write_text(str(i))
+            await got.wait(i + 1)
+            delays.append(got.times[i] - edited)
+        assert min(delays) >= 0.010 - 0.002, delays
+        assert sorted(delays)[2] < 0.010 + 0.040, delays  # the median, on a busy machine
+    finally:
+        await w.stop()
+
+
+async def test_debounce_cuts_a_batch_that_keeps_growing(tmp_path: Path) -> None:
+    (tmp_path / "src").mkdir()
+    got = Batches()
+    w = FileWatcher(spec(tmp_path, "backend", ("src/**",), debounce_ms=200), got, step_ms=50)
+    await watching(w)
+    try:
+        for i in range(50):  # one write every 20 ms for a second: never a quiet step
+            (tmp_path / "src" / f"F{i}.kt").write_text("x")
+            await asyncio.sleep(0.02)
+        await got.wait_for({f"src/F{i}.kt" for i in range(50)})
+        assert len(got.got) >= 3, [len(b) for b in got.got]
+        gaps = [b - a for a, b in zip(got.times, got.times[1:], strict=False)]
+        # Cut by the debounce (every ~200 ms), not by every write; the last batch ends a quiet
+        # step after the last write, whenever that falls.
+        assert all(gap > 0.1 for gap in gaps[:-1]), gaps
+    finally:
+        await w.stop()
+
+
+async def test_a_real_queue_overflow_reports_the_roots_and_watches_again(
+        tmp_path: Path) -> None:
+    queued = int(inotify.kernel_limit("max_queued_events"))
+    if queued > 100_000:
+        pytest.skip(f"fs.inotify.max_queued_events is {queued}: too many files to overflow it")
+    (tmp_path / "src" / "sub").mkdir(parents=True)
+    got = Batches()
+    w = FileWatcher(spec(tmp_path, "backend", ("src/**",)), got)
+    await watching(w)
+    try:
+        # Each new file is three events (create, modify, close-write). Written without an
+        # await, so the watcher reads none of them until the kernel's queue is full.
+        for i in range(queued // 3 + 1000):
+            (tmp_path / "src" / f"F{i}.kt").write_text("x")
+        await got.wait_for({"src"})  # the root stands for what was lost
+        assert w.watch_count == 2
+        (tmp_path / "src" / "sub" / "After.kt").write_text("x")
+        await got.wait_for({"src/sub/After.kt"})
+    finally:
+        await w.stop()
+
+
+async def test_a_synthetic_overflow_record_reports_the_roots_and_watches_again(
+        tmp_path: Path) -> None:
+    (tmp_path / "src" / "sub").mkdir(parents=True)
+    (tmp_path / "package.json").write_text("{}")
+    got = Batches()
+    w = FileWatcher(spec(tmp_path, "frontend", ("src/**", "package.json")), got)
+    await watching(w)
+    try:
+        assert w.watch_count == 3  # src/, src/sub/ and the cwd (non-recursive)
+        # Synthetic: the record the kernel writes when its queue is full (wd -1, no name),
+        # fed to the path a read takes. The kernel writes it only after
+        # fs.inotify.max_queued_events events went unread, which depends on a system-wide
+        # setting; this pins the handling on any machine (the test above overflows for real
+        # where the limit is the default).
+        record = inotify.HEADER.pack(-1, inotify.IN_Q_OVERFLOW, 0, 0)
+        assert inotify.parse_events(record) == [(-1, inotify.IN_Q_OVERFLOW, 0, "")]
+        w._handle(record)
+        await got.wait(1)
+        assert got.got == [[".", "src"]]
+        assert w.watch_count == 3
+        (tmp_path / "src" / "sub" / "After.kt").write_text("x")
+        await got.wait(2)
+        assert got.got[1] == ["src/sub/After.kt"]
+    finally:
+        await w.stop()
+
+
+def _no_watches_left(fd: int, path: bytes, mask: int) -> int:
+    """inotify_add_watch as it fails at fs.inotify.max_user_watches: -1, errno ENOSPC."""
+    ctypes.set_errno(errno.ENOSPC)
+    return -1
+
+
+async def test_running_out_of_watches_at_start_says_which_limit_and_how_to_raise_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "src").mkdir()
+    # Injected at the ctypes call boundary: the real failure needs the system-wide limit
+    # lowered as root, which a test must not do.
+    monkeypatch.setattr(inotify.libc(), "add_watch", _no_watches_left)
+    w = FileWatcher(spec(tmp_path, "backend", ("src/**",)), Batches())
+    with pytest.raises(ProcessError) as caught:
+        await asyncio.wait_for(w.run(), 5)
+    message = caught.value.message
+    assert message.startswith(f"backend: cannot watch {tmp_path.resolve() / 'src'}: ")
+    assert "fs.inotify.max_user_watches = " in message
+    assert "sudo sysctl fs.inotify.max_user_watches=524288" in message
+    assert "/etc/sysctl.d/" in message
+    assert w.watch_count == 0  # the descriptor is closed again
+
+
+async def test_running_out_of_watches_for_a_new_directory_ends_the_watch_with_the_message(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "src").mkdir()
+    w = FileWatcher(spec(tmp_path, "backend", ("src/**",)), Batches())
+    task = await watching(w)
+    # Injected at the ctypes call boundary (see above), once the first watches are in place.
+    monkeypatch.setattr(inotify.libc(), "add_watch", _no_watches_left)
+    (tmp_path / "src" / "pkg").mkdir()
+    with pytest.raises(ProcessError, match=r"cannot watch .*pkg: the inotify watch limit"):
+        await asyncio.wait_for(task, 5)
+
+
+async def test_stop_returns_within_100_ms_while_nothing_happens(tmp_path: Path) -> None:
+    (tmp_path / "src").mkdir()
+    w = FileWatcher(spec(tmp_path, "backend", ("src/**",)), Batches())
+    task = await watching(w)
+    await asyncio.sleep(0.2)
+    started = time.monotonic()
+    await w.stop()
+    took = time.monotonic() - started
+    assert task.done() and task.exception() is None
+    # Most of it is the kernel's: closing an inotify descriptor waits for an RCU grace period.
+    assert took < 0.1, took
+    assert w.watch_count == 0
