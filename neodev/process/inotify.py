@@ -141,8 +141,8 @@ def parse_events(raw: bytes) -> list[InotifyEvent]:
 
 
 class _Libc:
-    """The three libc calls, in one object: a test stands in for one of them at the ctypes
-    boundary (ENOSPC cannot be provoked without changing a system-wide limit as root)."""
+    """The three libc calls, with their C signatures declared once (ctypes would otherwise
+    guess them from the arguments)."""
 
     def __init__(self) -> None:
         libc = ctypes.CDLL(None, use_errno=True)  # the C library the interpreter runs on

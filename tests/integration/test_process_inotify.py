@@ -1,21 +1,21 @@
 """FileWatcher's inotify backend with real file events: one watch per directory where changes
 can count, directories that appear, go away and move, batching measured from the events,
-queue overflow and the kernel's limits."""
+queue overflow and the kernel's limits (reached for real, in a user namespace)."""
 
 from __future__ import annotations
 
 import asyncio
-import ctypes
-import errno
+import json
 import os
+import re
 import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from neodev.errors import ProcessError
 from neodev.process import inotify
 from neodev.process.watcher import FileWatcher
 from tests.integration.watch_helpers import Batches, spec
@@ -317,39 +317,87 @@ async def test_a_synthetic_overflow_record_reports_the_roots_and_watches_again(
         await w.stop()
 
 
-def _no_watches_left(fd: int, path: bytes, mask: int) -> int:
-    """inotify_add_watch as it fails at fs.inotify.max_user_watches: -1, errno ENOSPC."""
-    ctypes.set_errno(errno.ENOSPC)
-    return -1
+LIMITED = """\
+import asyncio, json, sys
+from pathlib import Path
+from neodev.errors import ProcessError
+from neodev.process.watcher import FileWatcher
+from tests.integration.watch_helpers import Batches, spec
+
+limit, value, cwd, later = sys.argv[1], sys.argv[2], Path(sys.argv[3]), sys.argv[4]
+Path("/proc/sys/user", limit).write_text(value)  # this namespace's own limit
+
+async def main() -> dict[str, object]:
+    w = FileWatcher(spec(cwd, "backend", ("src/**",)), Batches())
+    task = w.start()
+    ready = asyncio.ensure_future(w.ready.wait())
+    await asyncio.wait([task, ready], timeout=5, return_when=asyncio.FIRST_COMPLETED)
+    was_ready, held = w.ready.is_set(), w.watch_count
+    if later:
+        (cwd / later).mkdir()
+    try:
+        await asyncio.wait_for(task, 5)
+    except ProcessError as exc:
+        return {"ready": was_ready, "held": held, "message": exc.message,
+                "after": w.watch_count}
+    return {"ready": was_ready, "held": held, "message": None}
+
+print(json.dumps(asyncio.run(main())))
+"""
+"""Runs a FileWatcher in a new user namespace whose inotify limit (`/proc/sys/user/<limit>`,
+per namespace since Linux 5.11, writable by its owner) is `value`: the kernel's real ENOSPC or
+EMFILE, without touching the system-wide limits other programs share."""
 
 
-async def test_running_out_of_watches_at_start_says_which_limit_and_how_to_raise_it(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / "src").mkdir()
-    # Injected at the ctypes call boundary: the real failure needs the system-wide limit
-    # lowered as root, which a test must not do.
-    monkeypatch.setattr(inotify.libc(), "add_watch", _no_watches_left)
-    w = FileWatcher(spec(tmp_path, "backend", ("src/**",)), Batches())
-    with pytest.raises(ProcessError) as caught:
-        await asyncio.wait_for(w.run(), 5)
-    message = caught.value.message
-    assert message.startswith(f"backend: cannot watch {tmp_path.resolve() / 'src'}: ")
-    assert "fs.inotify.max_user_watches = " in message
+def run_limited(tmp_path: Path, limit: str, value: int, later: str = "") -> dict[str, object]:
+    unshare = shutil.which("unshare")
+    if unshare is None or not Path("/proc/sys/user", limit).exists():
+        pytest.skip(f"needs unshare(1) and /proc/sys/user/{limit} (Linux 5.11+)")
+    if subprocess.run([unshare, "-Ur", "true"], capture_output=True, timeout=10).returncode:
+        pytest.skip("user namespaces are not allowed here")
+    script = tmp_path / "limited.py"
+    script.write_text(LIMITED)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    done = subprocess.run(
+        [unshare, "-Ur", sys.executable, str(script), limit, str(value), str(tmp_path), later],
+        capture_output=True, text=True, timeout=30, env=env)
+    assert done.returncode == 0, done.stderr
+    result: dict[str, object] = json.loads(done.stdout)
+    return result
+
+
+def test_running_out_of_watches_at_start_says_which_limit_and_how_to_raise_it(
+        tmp_path: Path) -> None:
+    for d in ("src/a", "src/b"):
+        (tmp_path / d).mkdir(parents=True)
+    result = run_limited(tmp_path, "max_inotify_watches", 2)  # three directories to watch
+    assert result["ready"] is False
+    message = str(result["message"])
+    assert message.startswith("backend: cannot watch " + str(tmp_path.resolve() / "src")), \
+        message
+    assert ": the inotify watch limit is reached (fs.inotify.max_user_watches = " in message
+    assert "this watcher holds 2)" in message
     assert "sudo sysctl fs.inotify.max_user_watches=524288" in message
     assert "/etc/sysctl.d/" in message
-    assert w.watch_count == 0  # the descriptor is closed again
+    assert result["after"] == 0  # the descriptor is closed again
 
 
-async def test_running_out_of_watches_for_a_new_directory_ends_the_watch_with_the_message(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_running_out_of_watches_for_a_new_directory_ends_the_watch_with_the_message(
+        tmp_path: Path) -> None:
     (tmp_path / "src").mkdir()
-    w = FileWatcher(spec(tmp_path, "backend", ("src/**",)), Batches())
-    task = await watching(w)
-    # Injected at the ctypes call boundary (see above), once the first watches are in place.
-    monkeypatch.setattr(inotify.libc(), "add_watch", _no_watches_left)
-    (tmp_path / "src" / "pkg").mkdir()
-    with pytest.raises(ProcessError, match=r"cannot watch .*pkg: the inotify watch limit"):
-        await asyncio.wait_for(task, 5)
+    result = run_limited(tmp_path, "max_inotify_watches", 1, later="src/pkg")
+    assert (result["ready"], result["held"]) == (True, 1)
+    assert re.fullmatch(r"backend: cannot watch .*/src/pkg: the inotify watch limit .*",
+                        str(result["message"])), result
+
+
+def test_no_inotify_instance_left_says_which_limit_and_how_to_raise_it(tmp_path: Path) -> None:
+    (tmp_path / "src").mkdir()
+    result = run_limited(tmp_path, "max_inotify_instances", 0)
+    message = str(result["message"])
+    assert message.startswith(f"backend: cannot watch {tmp_path.resolve()}: too many inotify "
+                              "instances"), message
+    assert "sudo sysctl fs.inotify.max_user_instances=512" in message
 
 
 async def test_stop_returns_within_100_ms_while_nothing_happens(tmp_path: Path) -> None:
