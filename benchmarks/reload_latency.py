@@ -550,7 +550,7 @@ async def role_inproc(workspace: Path) -> None:
     watcher = FileWatcher(spec, on_change)
     watcher.start()
     try:
-        await asyncio.sleep(0.3)  # inotify watches placed
+        await asyncio.wait_for(watcher.ready.wait(), 10)  # inotify watches placed
         print("ready" if verdict.ok else f"not ready: {verdict.reason}", flush=True)
         await asyncio.wait_for(stop.wait(), 3600)
     finally:

@@ -205,9 +205,9 @@ class ProcessSpec(UnitSpec):
     build: tuple[str, ...] | None = None
     """Optional argv run before a reload restart; on failure the old process keeps running."""
     debounce_ms: int = 300
-    """Longest grouping of a burst of changes into one batch (watchfiles `debounce`)."""
+    """Longest grouping of a burst of changes into one batch, counted from its first change."""
     watch_step_ms: int = 10
-    """Quiet time that ends a batch (watchfiles `step`)."""
+    """Quiet time after the last change that ends a batch."""
     metrics: MetricsEndpoint | None = None
     """Prometheus metrics endpoint (profile `metrics`); None = not scraped."""
 

@@ -1,7 +1,7 @@
 """Supervised processes through the real CLI and daemon: crash-loop backoff, a broken build
 that keeps the old process serving, and reloads visible in `neodev logs`.
 
-The apps are tiny stdlib programs written by the test; the file events are real (watchfiles).
+The apps are tiny stdlib programs written by the test; the file events are real (inotify).
 """
 
 from __future__ import annotations
