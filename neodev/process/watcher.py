@@ -219,28 +219,10 @@ class FileWatcher:
             raise self._watch_error(exc) from exc
         self._tree = tree
         try:
-            try:
-                for paths, recursive in groups:
-                    for path in paths:
-                        rel = os.path.relpath(path, self._cwd)
-                        tree.add_root("" if rel == "." else Path(rel).as_posix(), recursive)
-            except OSError as exc:
-                raise self._watch_error(exc) from exc
+            self._add_roots(tree, groups)
             loop.add_reader(tree.fd, self._readable)
             self.ready.set()
-            while True:
-                await self._wake.wait()
-                self._wake.clear()
-                if self._failure is not None:
-                    raise self._failure
-                if self._stop_event.is_set():
-                    return
-                if not self._due:
-                    continue
-                batch = sorted(self._pending)
-                self._pending.clear()
-                self._first, self._due = None, False
-                await self._deliver(batch)
+            await self._deliver_batches()
         finally:
             if self._timer is not None:
                 self._timer.cancel()
@@ -249,6 +231,32 @@ class FileWatcher:
                 loop.remove_reader(tree.fd)
             tree.close()
             self._tree = None
+
+    def _add_roots(self, tree: InotifyTree, groups: list[tuple[list[Path], bool]]) -> None:
+        try:
+            for paths, recursive in groups:
+                for path in paths:
+                    rel = os.path.relpath(path, self._cwd)
+                    tree.add_root("" if rel == "." else Path(rel).as_posix(), recursive)
+        except OSError as exc:
+            raise self._watch_error(exc) from exc
+
+    async def _deliver_batches(self) -> None:
+        """Until stop() or a failure: each time the timer says a batch is complete, deliver it.
+        Events keep being gathered during a delivery (the reader runs meanwhile)."""
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            if self._failure is not None:
+                raise self._failure
+            if self._stop_event.is_set():
+                return
+            if not self._due:
+                continue  # woken by the timer, then an event re-armed it
+            batch = sorted(self._pending)
+            self._pending.clear()
+            self._first, self._due = None, False
+            await self._deliver(batch)
 
     def _readable(self) -> None:
         """The descriptor has events (the loop calls again while more wait)."""
