@@ -323,14 +323,16 @@ class NeodevApp(App[str | None]):
         docker = self.view.docker_state()
         docker_style = {"ok": "green", "unreachable": "bold red"}.get(docker, "dim")
         daemon = "connected" if self.view.connected else self.view.connection_detail
+        # The states first, the workspace after them (the line is cut at the edge, see the
+        # stylesheet): a long path must not push the daemon's state out of a narrow terminal.
         text = Text(" neodev ", style="bold reverse")
         text.append(f" {self.profile} ", style="bold")
-        text.append(f"· {shown_path(self.workspace)} · ")
-        text.append("docker ")
+        text.append("· docker ")
         text.append(f"● {docker}", style=docker_style)
         text.append(" · daemon ")
         text.append(f"● {daemon}" if self.view.connected else f"✖ {daemon} (reconnecting)",
                     style="green" if self.view.connected else "bold red")
+        text.append(f" · {shown_path(self.workspace)}")
         urls = self.telemetry.get("urls") or {}
         if urls.get("grafana"):
             text.append(f" · grafana {urls['grafana']}", style="dim")

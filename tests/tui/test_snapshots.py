@@ -293,3 +293,20 @@ async def test_a_refused_action_is_an_error_notification(shop: Shop) -> None:
         assert title == "start api: Not possible now"
         assert "api is already running" in message
         assert app.is_running  # no traceback, the dashboard goes on
+
+
+async def test_a_long_workspace_path_leaves_the_states_in_a_narrow_header(
+        tmp_path: Path) -> None:
+    """The header is one line: a workspace path wider than the terminal is cut at the edge,
+    after the Docker and daemon states, instead of pushing them off the line."""
+    root = tmp_path / "shop"  # not under HOME: shown whole (the socket's path is bounded)
+    root.mkdir(parents=True)
+    with ScriptedDaemon(root, shop_plan(root, False), shop_runners(False)) as daemon:
+        app = RecordingApp(WorkspacePaths(root), "local", client=daemon.client(),
+                           clock=lambda: APP_NOW, keymap=root / "no-keymap.toml")
+        async with app.run_test(size=(80, 24)) as pilot:
+            await until(pilot, lambda: app.view.connected, "connected")
+            await pilot.pause()
+            header = _text(app.query_one("#header", Static))
+            assert "daemon ● connected" in header.splitlines()[0], header
+            assert str(tmp_path)[:20] in header and len(str(root)) > 40

@@ -55,8 +55,10 @@ def table_rows(screen: str) -> list[str]:
 def terminal(tmp_path: Path, docker_client: object) -> Iterator[tuple[Tmux, NeodevCLI]]:
     ws, cli, _ = dashboard_workspace(tmp_path)
     tmux = Tmux(tmp_path, 120, 40)
-    # No keymap of the developer's: the keys below are the defaults.
-    env = {**cli.env, "NEODEV_KEYMAP": str(tmp_path / "no-keymap.toml")}
+    # No keymap of the developer's: the keys below are the defaults. No COLUMNS/LINES either:
+    # pytest-xdist's workers carry 80/24, which the app would take over the pane's 120x40.
+    env = {**{k: v for k, v in cli.env.items() if k not in ("COLUMNS", "LINES")},
+           "NEODEV_KEYMAP": str(tmp_path / "no-keymap.toml")}
     try:
         tmux.start([sys.executable, "-m", "neodev"], ws.root, env)
         yield tmux, cli
