@@ -339,8 +339,13 @@ class FileWatcher:
 
     async def _run_watchfiles(self, groups: list[tuple[list[Path], bool]]) -> None:
         lock = asyncio.Lock()
+        loops = [asyncio.ensure_future(self._watchfiles_loop(paths, rec, lock))
+                 for paths, rec in groups]
+        # Each loop places its watches (polling: takes its first snapshot) synchronously as it
+        # enters awatch, before its first await: one turn of the event loop and all are set.
+        await asyncio.sleep(0)
         self.ready.set()
-        await asyncio.gather(*(self._watchfiles_loop(paths, rec, lock) for paths, rec in groups))
+        await asyncio.gather(*loops)
 
     async def _watchfiles_loop(self, paths: list[Path], recursive: bool,
                                lock: asyncio.Lock) -> None:

@@ -8,6 +8,7 @@ counts, moves, overflow, limits) is in test_process_inotify.py.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from pathlib import Path
 
@@ -17,11 +18,17 @@ from neodev.errors import ProcessError
 from neodev.process.watcher import Change, FileWatcher
 from tests.integration.watch_helpers import Batches, spec
 
-# Time for watchfiles to install its watches after its loop starts (it has no ready signal);
-# the inotify backend's `ready` means its watches are in place.
-SETTLE = 0.4
 # Quiet period after which "no batch" is accepted as no batch.
 QUIET = 0.8
+
+
+def age_files(root: Path) -> None:
+    """Date the files a test made before its watcher started 2 s back: watchfiles' polling
+    compares modification times in whole seconds (with the size), so a same-size rewrite in
+    the second the file was made is not a change to it."""
+    past = time.time() - 2
+    for path in root.rglob("*"):
+        os.utime(path, (past, past))
 
 
 @pytest.fixture(params=["inotify", "watchfiles"])
@@ -32,11 +39,11 @@ def polling(request: pytest.FixtureRequest) -> bool:
 
 async def start(*watchers: FileWatcher) -> None:
     for w in watchers:
+        if not w.uses_inotify():
+            age_files(Path(w.spec.cwd))
         w.start()
     for w in watchers:
-        await asyncio.wait_for(w.ready.wait(), 5)
-        if not w.uses_inotify():
-            await asyncio.sleep(SETTLE)
+        await asyncio.wait_for(w.ready.wait(), 5)  # both backends: the watches are in place
 
 
 async def test_an_edit_triggers_only_the_watcher_whose_globs_match(tmp_path: Path,
