@@ -1,33 +1,36 @@
-"""The daemon's HTTP API (FastAPI), served on the workspace's Unix socket only.
+"""The daemon's HTTP API, served on the workspace's Unix socket only.
 
 Every endpoint answers JSON built from the records of `neodev.protocol`; errors are data
 (`{"error": NeodevError.to_dict()}`, the error's own fields included) with a 4xx/5xx status,
 never a traceback. Every input is validated (types, finite numbers, bounds) before anything
 runs, so a stream never starts for a request that will fail. Streams (events, log follow, job
-follow) are NDJSON, one object per line. FastAPI also publishes the OpenAPI document at
-`/openapi.json`.
+follow) are NDJSON, one object per line.
+
+The routes are one table (`create_app`): each names its handler and the pydantic models of its
+inputs — path parameters, query parameters (`Params`) and the JSON body (`Body`).
+`neodev.daemon.routing` validates them, serves them with Starlette and generates the OpenAPI
+document at `/openapi.json` from the same models.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import os
 import re
 from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any, Literal
 
-from fastapi import FastAPI, Query, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.applications import Starlette
+from starlette.responses import StreamingResponse
 
 from neodev import __version__
 from neodev.daemon.details import connection_string
 from neodev.daemon.environment import ACTIONS, Environment
+from neodev.daemon.routing import Route, build_app
 from neodev.engine.events import StreamEnded
 from neodev.engine.logs import LogQuery
-from neodev.errors import NeodevError, RequestError
+from neodev.errors import RequestError
 from neodev.protocol import (
     EVENT_TYPES,
     PROTOCOL_VERSION,
@@ -36,8 +39,6 @@ from neodev.protocol import (
     Resync,
     Snapshot,
 )
-
-log = logging.getLogger("neodev.daemon")
 
 MAX_WAIT = 86_400.0
 """Longest `timeout` a wait accepts (seconds)."""
@@ -89,64 +90,93 @@ class RestoreRequest(Body):
     force: bool = False
 
 
-def create_app(env: Environment, request_shutdown: Callable[[], None]) -> FastAPI:
+class Params(BaseModel):
+    """The path or query parameters of one route, one field each (unknown ones are ignored)."""
+
+
+class UnitPath(Params):
+    name: UnitName
+
+
+class ActionPath(Params):
+    name: str
+    action: str
+
+
+class SnapshotPath(Params):
+    name: SnapshotName
+
+
+class JobPath(Params):
+    job_id: str
+
+
+class LogsQuery(Params):
+    unit: list[str] | None = Field(default=None, max_length=256)
+    stream: list[str] | None = Field(default=None, max_length=8)
+    level: list[str] | None = Field(default=None, max_length=8)
+    q: str | None = Field(default=None, max_length=1000)
+    regex: str | None = Field(default=None, max_length=1000)
+    case: bool = False
+    before: int | None = Field(default=None, ge=0)
+    after: int | None = Field(default=None, ge=0)
+    since: float | None = Field(default=None, allow_inf_nan=False)
+    limit: int = Field(default=200, ge=0, le=MAX_PAGE)
+
+
+class FollowLogsQuery(Params):
+    unit: list[str] | None = Field(default=None, max_length=256)
+    stream: list[str] | None = Field(default=None, max_length=8)
+    after: int | None = Field(default=None, ge=0)
+    n: int = Field(default=0, ge=0, le=MAX_PAGE)
+    since: float | None = Field(default=None, allow_inf_nan=False)
+
+
+class EventsQuery(Params):
+    since: int | None = Field(default=None, ge=0)
+    instance: str | None = Field(default=None, max_length=64)
+    unit: list[str] | None = Field(default=None, max_length=256)
+    type: list[str] | None = Field(default=None, max_length=8)
+    follow: bool = True
+
+
+class ServiceQuery(Params):
+    service: str | None = Field(default=None, pattern=NAME)
+    """The Postgres unit (default: the profile's only one)."""
+
+
+def create_app(env: Environment, request_shutdown: Callable[[], None]) -> Starlette:
     """The API over one `Environment`; `request_shutdown` ends the daemon after the response."""
-    app = FastAPI(title="neodev daemon", version=__version__)
 
-    @app.exception_handler(NeodevError)
-    async def neodev_error(_: Request, exc: NeodevError) -> JSONResponse:
-        return JSONResponse({"error": exc.to_dict()}, status_code=exc.http_status)
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
-        first = exc.errors()[0] if exc.errors() else {}
-        where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("body", "query"))
-        error = RequestError(f"{where or 'request'}: {first.get('msg', 'invalid')}",
-                             param=where or None)
-        return JSONResponse({"error": error.to_dict()}, status_code=error.http_status)
-
-    @app.exception_handler(Exception)
-    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
-        log.exception("unexpected error in the API")
-        error = NeodevError(f"the daemon failed unexpectedly: {exc!r} (see .neodev/daemon.log)")
-        return JSONResponse({"error": error.to_dict()}, status_code=500)
-
-    @app.get("/v1/ping")
     async def ping() -> dict[str, Any]:
         return {"protocol": PROTOCOL_VERSION, "version": __version__, "instance": env.instance,
                 "profile": env.plan.profile, "project": env.plan.project,
                 "workspace": str(env.paths.root), "pid": os.getpid(),
                 "started_at": env.started_at, "warnings": list(env.plan.warnings)}
 
-    @app.get("/v1/status")
     async def status() -> dict[str, Any]:
         return status_document(env)
 
-    @app.post("/v1/start")
     async def start(body: UnitsRequest) -> dict[str, Any]:
         return {"started": await env.start(body.units)}
 
-    @app.post("/v1/wait")
     async def wait(body: WaitRequest) -> dict[str, Any]:
         names = env.resolve(body.units)
         verdicts = await env.engine.wait_ready(names, body.timeout)
         return {"ok": all(v.ok for v in verdicts), "units": [v.to_dict() for v in verdicts]}
 
-    @app.post("/v1/stop")
     async def stop(body: UnitsRequest) -> dict[str, Any]:
         return {"stopped": await env.stop(body.units)}
 
-    @app.get("/v1/units/{name}")
-    async def unit(name: Annotated[str, Field(pattern=NAME)]) -> dict[str, Any]:
-        return env.details(name)
+    async def unit(path_params: UnitPath) -> dict[str, Any]:
+        return env.details(path_params.name)
 
-    @app.get("/v1/units/{name}/connection")
-    async def connection(name: Annotated[str, Field(pattern=NAME)]) -> dict[str, Any]:
-        env.check_unit(name)
-        return connection_string(env, name)
+    async def connection(path_params: UnitPath) -> dict[str, Any]:
+        env.check_unit(path_params.name)
+        return connection_string(env, path_params.name)
 
-    @app.post("/v1/units/{name}/{action}")
-    async def act(name: str, action: str) -> dict[str, Any]:
+    async def act(path_params: ActionPath) -> dict[str, Any]:
+        name, action = path_params.name, path_params.action
         env.check_unit(name)
         if action not in ACTIONS:
             raise RequestError(f"unknown action {action!r}; valid: {', '.join(ACTIONS)}",
@@ -154,98 +184,68 @@ def create_app(env: Environment, request_shutdown: Callable[[], None]) -> FastAP
         record = await env.act(name, action)
         return {"unit": record.to_dict()}
 
-    @app.post("/v1/down")
     async def down(body: DownRequest) -> dict[str, Any]:
         report = await env.down(body.volumes)
         request_shutdown()
         return report
 
-    @app.post("/v1/shutdown")
     async def shutdown() -> dict[str, Any]:
         stopped = await env.stop(None)
         request_shutdown()
         return {"stopped": stopped}
 
-    @app.get("/v1/logs")
-    async def logs(unit: Annotated[list[str] | None, Query(max_length=256)] = None,
-                   stream: Annotated[list[str] | None, Query(max_length=8)] = None,
-                   level: Annotated[list[str] | None, Query(max_length=8)] = None,
-                   q: Annotated[str | None, Query(max_length=1000)] = None,
-                   regex: Annotated[str | None, Query(max_length=1000)] = None,
-                   case: bool = False,
-                   before: Annotated[int | None, Query(ge=0)] = None,
-                   after: Annotated[int | None, Query(ge=0)] = None,
-                   since: Annotated[float | None, Query(allow_inf_nan=False)] = None,
-                   limit: Annotated[int, Query(ge=0, le=MAX_PAGE)] = 200) -> dict[str, Any]:
-        query = _query(env, unit, stream, level, q, regex, case)
+    async def logs(query: LogsQuery) -> dict[str, Any]:
+        log_query = _query(env, query.unit, query.stream, query.level, query.q, query.regex,
+                           query.case)
         try:
-            lines = env.logs.page(query, before=before, after=after, limit=limit, since=since)
+            lines = env.logs.page(log_query, before=query.before, after=query.after,
+                                  limit=query.limit, since=query.since)
         except re.error as exc:
-            raise RequestError(f"regex {regex!r} is not a valid regular expression: {exc}",
-                               param="regex") from exc
+            raise RequestError(f"regex {query.regex!r} is not a valid regular expression: "
+                               f"{exc}", param="regex") from exc
         return {"lines": [r.to_dict() for r in lines], "last_id": env.logs.last_id,
-                "more": len(lines) == limit}
+                "more": len(lines) == query.limit}
 
-    @app.get("/v1/logs/follow")
-    async def follow_logs(unit: Annotated[list[str] | None, Query(max_length=256)] = None,
-                          stream: Annotated[list[str] | None, Query(max_length=8)] = None,
-                          after: Annotated[int | None, Query(ge=0)] = None,
-                          n: Annotated[int, Query(ge=0, le=MAX_PAGE)] = 0,
-                          since: Annotated[float | None, Query(allow_inf_nan=False)] = None,
-                          ) -> StreamingResponse:
-        query = _query(env, unit, stream, None, None, None, False)
-        return _ndjson(_log_follow(env, query, after, n, since))
+    async def follow_logs(query: FollowLogsQuery) -> StreamingResponse:
+        log_query = _query(env, query.unit, query.stream, None, None, None, False)
+        return _ndjson(_log_follow(env, log_query, query.after, query.n, query.since))
 
-    @app.get("/v1/events")
-    async def events(since: Annotated[int | None, Query(ge=0)] = None,
-                     instance: Annotated[str | None, Query(max_length=64)] = None,
-                     unit: Annotated[list[str] | None, Query(max_length=256)] = None,
-                     type: Annotated[list[str] | None, Query(max_length=8)] = None,
-                     follow: bool = True) -> StreamingResponse:
-        units = env.known_units(unit)
-        for kind in type or ():
+    async def events(query: EventsQuery) -> StreamingResponse:
+        units = env.known_units(query.unit)
+        for kind in query.type or ():
             if kind not in EVENT_TYPES:
                 raise RequestError(f"unknown event type {kind!r}; valid: "
                                    f"{', '.join(EVENT_TYPES)}", param="type")
-        return _ndjson(_event_stream(env, since, instance, units, type, follow))
+        return _ndjson(_event_stream(env, query.since, query.instance, units, query.type,
+                                     query.follow))
 
-    @app.get("/v1/wiring")
     async def wiring() -> dict[str, Any]:
         return {"checks": await env.observability.check()}
 
-    @app.get("/v1/db/snapshots")
-    async def snapshots(service: Annotated[str | None, Query(pattern=NAME)] = None
-                        ) -> dict[str, Any]:
-        return {"snapshots": [r.to_dict() for r in await env.snapshots.listing(service)]}
+    async def snapshots(query: ServiceQuery) -> dict[str, Any]:
+        return {"snapshots": [r.to_dict() for r in await env.snapshots.listing(query.service)]}
 
-    @app.post("/v1/db/snapshots")
     async def take_snapshot(body: SnapshotRequest) -> dict[str, Any]:
         return await env.snapshots.take(body.name, body.service, body.force)
 
-    @app.post("/v1/db/snapshots/{name}/restore")
-    async def restore_snapshot(name: SnapshotName, body: RestoreRequest) -> dict[str, Any]:
-        return await env.snapshots.restore(name, body.service, body.force)
+    async def restore_snapshot(path_params: SnapshotPath, body: RestoreRequest
+                               ) -> dict[str, Any]:
+        return await env.snapshots.restore(path_params.name, body.service, body.force)
 
-    @app.delete("/v1/db/snapshots/{name}")
-    async def drop_snapshot(name: SnapshotName,
-                            service: Annotated[str | None, Query(pattern=NAME)] = None
-                            ) -> dict[str, Any]:
-        return await env.snapshots.drop(name, service)
+    async def drop_snapshot(path_params: SnapshotPath, query: ServiceQuery) -> dict[str, Any]:
+        return await env.snapshots.drop(path_params.name, query.service)
 
-    @app.post("/v1/jobs", status_code=202)
     async def submit_job(body: JobRequest) -> dict[str, Any]:
         return env.jobs.submit_cluster(body.action, body.profile).to_dict()
 
-    @app.get("/v1/jobs")
     async def jobs() -> dict[str, Any]:
         return {"jobs": [j.to_dict() for j in env.jobs.list()]}
 
-    @app.get("/v1/jobs/{job_id}")
-    async def job(job_id: str) -> dict[str, Any]:
-        return env.jobs.get(job_id).to_dict()
+    async def job(path_params: JobPath) -> dict[str, Any]:
+        return env.jobs.get(path_params.job_id).to_dict()
 
-    @app.get("/v1/jobs/{job_id}/follow")
-    async def follow_job(job_id: str) -> StreamingResponse:
+    async def follow_job(path_params: JobPath) -> StreamingResponse:
+        job_id = path_params.job_id
         env.jobs.get(job_id)  # an unknown id is a 404 before the stream starts
 
         async def records() -> AsyncIterator[dict[str, Any]]:
@@ -253,7 +253,35 @@ def create_app(env: Environment, request_shutdown: Callable[[], None]) -> FastAP
                 yield record.to_dict()
         return _ndjson(records())
 
-    return app
+    # Where two routes share a path, the first declared answers a method neither has (405,
+    # its methods in `Allow`): keep this order.
+    routes = [
+        Route("GET", "/v1/ping", ping),
+        Route("GET", "/v1/status", status),
+        Route("POST", "/v1/start", start, body=UnitsRequest),
+        Route("POST", "/v1/wait", wait, body=WaitRequest),
+        Route("POST", "/v1/stop", stop, body=UnitsRequest),
+        Route("GET", "/v1/units/{name}", unit, path_params=UnitPath),
+        Route("GET", "/v1/units/{name}/connection", connection, path_params=UnitPath),
+        Route("POST", "/v1/units/{name}/{action}", act, path_params=ActionPath),
+        Route("POST", "/v1/down", down, body=DownRequest),
+        Route("POST", "/v1/shutdown", shutdown),
+        Route("GET", "/v1/logs", logs, query=LogsQuery),
+        Route("GET", "/v1/logs/follow", follow_logs, query=FollowLogsQuery, ndjson=True),
+        Route("GET", "/v1/events", events, query=EventsQuery, ndjson=True),
+        Route("GET", "/v1/wiring", wiring),
+        Route("GET", "/v1/db/snapshots", snapshots, query=ServiceQuery),
+        Route("POST", "/v1/db/snapshots", take_snapshot, body=SnapshotRequest),
+        Route("POST", "/v1/db/snapshots/{name}/restore", restore_snapshot,
+              path_params=SnapshotPath, body=RestoreRequest),
+        Route("DELETE", "/v1/db/snapshots/{name}", drop_snapshot, path_params=SnapshotPath,
+              query=ServiceQuery),
+        Route("POST", "/v1/jobs", submit_job, body=JobRequest, status=202),
+        Route("GET", "/v1/jobs", jobs),
+        Route("GET", "/v1/jobs/{job_id}", job, path_params=JobPath),
+        Route("GET", "/v1/jobs/{job_id}/follow", follow_job, path_params=JobPath, ndjson=True),
+    ]
+    return build_app(routes, title="neodev daemon", version=__version__)
 
 
 def status_document(env: Environment) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from neodev.cluster import ClusterReport, ProgressStep
+from neodev.daemon.api import create_app
 from neodev.errors import (
     ConfigError,
     JobBusyError,
@@ -252,6 +253,55 @@ async def test_every_input_is_validated_into_a_4xx(tmp_path: Path) -> None:
         assert answer.status_code == 422
         answer = await http.post("/v1/start", json={"units": ["db"], "extra": 1})
         assert answer.status_code == 422
+        for body in ('{"units": [', "[]", "null", ""):  # malformed, not an object, none
+            answer = await http.post("/v1/start", content=body,
+                                     headers={"content-type": "application/json"})
+            assert answer.status_code == 422, (body, answer.text)
+            assert answer.json()["error"]["type"] == "RequestError"
+        assert s.runners["db"].starts == 0  # nothing ran for any of them
+
+
+def _bounds(schema: dict[str, Any]) -> list[tuple[str, Any]]:
+    """A value just outside each bound of a parameter's schema (through `anyOf`)."""
+    outside = []
+    for option in schema.get("anyOf", [schema]):
+        if "minimum" in option:
+            outside.append(("minimum", option["minimum"] - 1))
+        if "maximum" in option:
+            outside.append(("maximum", option["maximum"] + 1))
+        if "maxLength" in option:
+            outside.append(("maxLength", "x" * (option["maxLength"] + 1)))
+    return outside
+
+
+@virtual_time
+async def test_the_openapi_document_is_what_the_app_serves_and_enforces(tmp_path: Path) -> None:
+    """Generated from the route declarations: every route the app serves is documented, and
+    a value just past any documented bound of a query parameter is refused naming it."""
+    async with scripted(tmp_path, plan_of(tmp_path, process("db", tmp_path))) as s:
+        http = s.client._http
+        document = (await http.get("/openapi.json")).json()
+        documented = {(path, method.upper()) for path, operations in document["paths"].items()
+                      for method in operations}
+        app = create_app(s.env, lambda: None)
+        served = {(route.path, method) for route in app.routes for method in route.methods}
+        assert documented == served - {("/openapi.json", "GET")}
+        assert len(documented) == 22
+        tried = 0
+        for path, operations in document["paths"].items():
+            for method, operation in operations.items():
+                for parameter in operation["parameters"]:
+                    if parameter["in"] != "query":
+                        continue
+                    for bound, value in _bounds(parameter["schema"]):
+                        answer = await http.request(method, path,
+                                                    params={parameter["name"]: value})
+                        assert answer.status_code == 422, (path, parameter, bound, answer.text)
+                        assert answer.json()["error"]["param"] == parameter["name"]
+                        tried += 1
+        # logs: before, after, limit (2), q, regex; logs/follow: after, n (2); events: since,
+        # instance
+        assert tried == 11
 
 
 @virtual_time

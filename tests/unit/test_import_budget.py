@@ -38,7 +38,7 @@ from neodev.paths import WorkspacePaths
 from neodev.protocol import LogRecord, UnitRecord, UnitState
 from tests.constants import REPO_ROOT
 
-FORBIDDEN = ("pydantic", "httpx", "docker", "fastapi", "uvicorn", "textual", "yaml")
+FORBIDDEN = ("pydantic", "httpx", "docker", "starlette", "uvicorn", "textual", "yaml")
 """Packages no short command may import: the one list this test checks."""
 
 CASES: dict[str, tuple[str, list[str]]] = {

@@ -176,7 +176,7 @@ def test_log_sections_only_for_started_services() -> None:
 
 def test_loading_the_plugin_costs_no_docker_testcontainers_or_ui() -> None:
     code = ("import sys, neodev.testing.plugin\n"
-            "heavy = ('docker', 'testcontainers', 'psycopg', 'textual', 'fastapi', 'uvicorn',"
+            "heavy = ('docker', 'testcontainers', 'psycopg', 'textual', 'starlette', 'uvicorn',"
             " 'neodev.daemon', 'neodev.tui')\n"
             "print(sorted({m.split('.')[0] if not m.startswith('neodev') else m "
             "for m in sys.modules if m.startswith(heavy)}))")
