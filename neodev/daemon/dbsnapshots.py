@@ -26,16 +26,15 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
-from docker import DockerClient
-
 from neodev.config.model import ContainerSpec
 from neodev.config.postgres import find_postgres, postgres_credentials
-from neodev.docker.project import running_service_containers
 from neodev.docker.psql import psql, quote_ident, quote_literal
 from neodev.errors import DatabaseError, RequestError, UnknownSnapshotError
 from neodev.protocol import SnapshotRecord, UnitState
 
 if TYPE_CHECKING:
+    from docker import DockerClient
+
     from neodev.daemon.environment import Environment
 
 DATABASE_PREFIX = "neodev_snap_"
@@ -176,6 +175,10 @@ class DatabaseSnapshots:
         return spec
 
     async def _sql(self, spec: ContainerSpec, statements: list[str]) -> list[list[str]]:
+        # Imported here, not with the module: the daemon loads the docker SDK only for the
+        # operations that need the engine (environment.py says why).
+        from neodev.docker.project import running_service_containers
+
         user, password, _ = postgres_credentials(spec)
         project = self._env.plan.project
 

@@ -15,7 +15,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from neodev import ports
 from neodev.config.display import mask_text, secret_values
@@ -25,9 +25,6 @@ from neodev.daemon.dbsnapshots import DatabaseSnapshots
 from neodev.daemon.jobs import Jobs
 from neodev.daemon.logfiles import LogFiles
 from neodev.daemon.observability import Observability
-from neodev.docker.client import ClientFactory
-from neodev.docker.project import DockerProject
-from neodev.docker.runner import ContainerRunner
 from neodev.engine.engine import Engine
 from neodev.engine.events import EventBus
 from neodev.engine.logs import LogStore
@@ -44,6 +41,13 @@ from neodev.process.pids import PidRegistry, reap_orphans
 from neodev.process.runner import ProcessRunner
 from neodev.process.watcher import FileWatcher
 from neodev.protocol import LogRecord, ReloadRecord, UnitRecord, UnitState
+
+if TYPE_CHECKING:
+    # The container driver is imported where it is first needed, not here: the docker SDK
+    # (docker, requests, urllib3: some 6 MiB of the daemon's memory) is loaded only by an
+    # environment with containers or an operation on the engine (down, snapshots).
+    from neodev.docker.client import ClientFactory
+    from neodev.docker.project import DockerProject
 
 ACTIONS = ("start", "stop", "restart", "reload")
 """Per-unit actions of the API (`POST /v1/units/{name}/{action}`)."""
@@ -63,7 +67,8 @@ class Environment:
     Args:
         plan: The resolved profile.
         paths: The workspace's state paths.
-        clients: Docker clients (a new factory when omitted; nothing connects until needed).
+        clients: Docker clients (when omitted, a factory made at first use; nothing connects
+            until needed).
         runner_factory: Builds each unit's runner (default: the Docker and process drivers).
         clock, wall, sleep: Time, injected for tests.
         stats_interval: Seconds between CPU/memory samples.
@@ -89,8 +94,8 @@ class Environment:
         self.logs = LogStore(plan.units, self.bus, plan.log_lines,
                              mask=lambda text: mask_text(text, secrets),
                              on_append=self._kept)
-        self.clients = clients or ClientFactory()
-        self.project = DockerProject(plan.project, self.clients)
+        self._clients = clients
+        self._project: DockerProject | None = None
         self.pids = PidRegistry(paths.pids_file)
         self._published: dict[tuple[str, int], int] = {}
         self._watchers: dict[str, FileWatcher] = {}
@@ -114,8 +119,28 @@ class Environment:
             self.logs.append(unit, line, stream, ts)
         return sink
 
+    @property
+    def clients(self) -> ClientFactory:
+        """The Docker clients, made (and the docker SDK imported) at first use."""
+        if self._clients is None:
+            from neodev.docker.client import ClientFactory
+
+            self._clients = ClientFactory()
+        return self._clients
+
+    @property
+    def project(self) -> DockerProject:
+        """The compose project on the engine (network, volumes, published ports, down)."""
+        if self._project is None:
+            from neodev.docker.project import DockerProject
+
+            self._project = DockerProject(self.plan.project, self.clients)
+        return self._project
+
     def _driver_runner(self, spec: UnitSpec, sink: LogSink) -> Runner:
         if isinstance(spec, ContainerSpec):
+            from neodev.docker.runner import ContainerRunner
+
             return ContainerRunner(spec, self.plan.project, self.plan.network, sink,
                                    self.clients, on_ports=self._ports_published(spec.name))
         assert isinstance(spec, ProcessSpec)
@@ -137,7 +162,8 @@ class Environment:
         await self.jobs.close()
         await self.observability.close()
         self.files.close()
-        self.clients.close()
+        if self._clients is not None:
+            self._clients.close()
 
     def _spawn(self, coro: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coro)
@@ -256,17 +282,35 @@ class Environment:
         claims = ports.plan_claims(self.plan, names)
         if not claims:
             return
-        try:
-            published = await self.project.host_ports_in_use()
-        except DockerError:
-            if any(n in self.plan.containers for n in names):
-                raise
-            published = {}  # processes only: a missing engine holds no port
+        containers = any(n in self.plan.containers for n in names)
+        # Containers need the engine anyway. Processes alone do not: the engine is asked (and
+        # the docker SDK loaded) only to name the container holding a port found taken. (A
+        # container publishing a port without a host socket, Docker's userland proxy off, is
+        # then not seen: the bind check finds the port free.)
+        published = await self._published_ports(required=True) if containers else {}
         verdicts = await asyncio.to_thread(ports.check_claims, claims, published,
                                            self.plan.project)
+        if not containers and not all(v.ok for v in verdicts):
+            published = await self._published_ports(required=False)
+            if published:
+                verdicts = await asyncio.to_thread(ports.check_claims, claims, published,
+                                                   self.plan.project)
         problems = [v.message for v in verdicts if not v.ok]
         if problems:
             raise PortConflictError("nothing was started:\n  " + "\n  ".join(problems))
+
+    async def _published_ports(self, required: bool) -> ports.PublishedPorts:
+        """The host ports running containers publish (any project).
+
+        Raises:
+            DockerError: the engine is unreachable and `required`.
+        """
+        try:
+            return await self.project.host_ports_in_use()
+        except DockerError:
+            if required:
+                raise
+            return {}  # processes only: a missing engine holds no port
 
     # -- port references, endpoints and watchers ------------------------------------------
 

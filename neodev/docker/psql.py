@@ -10,10 +10,13 @@ ON_ERROR_STOP makes the first failing statement end the call with the server's m
 from __future__ import annotations
 
 from collections.abc import Sequence
-
-from docker.models.containers import Container
+from typing import TYPE_CHECKING
 
 from neodev.errors import DatabaseError
+
+if TYPE_CHECKING:
+    # Only its type: the daemon imports this module (for quoting) before it needs the SDK.
+    from docker.models.containers import Container
 
 FIELD_SEPARATOR = "\x1f"
 """Between the columns of a row: a byte no name, comment (JSON) or size contains."""
