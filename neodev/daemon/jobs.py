@@ -8,7 +8,9 @@ again gives the running job, another operation is refused naming it. Progress is
 `job` events with the whole job record — never as a pseudo-unit on the unit stream.
 
 `neodev.cluster` is synchronous (it runs kind, kubectl and docker); each job runs it in a
-worker thread and every progress step comes back to the event loop.
+worker thread and every progress step comes back to the event loop. It is imported by the
+first job, as is the profile loader: both need yaml, which a daemon that never mirrors a
+cluster does not import.
 """
 
 from __future__ import annotations
@@ -18,19 +20,32 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from neodev.cluster import ClusterReport, ProgressStep, cluster_down, cluster_status, cluster_up
-from neodev.config.loader import load_plan, resolve_profile
 from neodev.engine.events import EventBus
 from neodev.errors import JobBusyError, NeodevError, RequestError, UnknownJobError
 from neodev.paths import WorkspacePaths
 from neodev.protocol import JobChanged, JobRecord
 
-ClusterAction = Callable[..., ClusterReport]
-CLUSTER_ACTIONS: dict[str, ClusterAction] = {
-    "up": cluster_up, "status": cluster_status, "down": cluster_down,
-}
+if TYPE_CHECKING:
+    from neodev.cluster import ClusterReport, ProgressStep
+    from neodev.config.model import EnvironmentPlan
+
+ClusterAction = Callable[..., "ClusterReport"]
+
+
+def _cluster(action: str) -> ClusterAction:
+    """`neodev.cluster`'s operation `action`, imported when a job runs it."""
+    def run(plan: EnvironmentPlan, paths: WorkspacePaths,
+            progress: Callable[[ProgressStep], None]) -> ClusterReport:
+        from neodev.cluster import cluster_down, cluster_status, cluster_up
+
+        operations = {"up": cluster_up, "status": cluster_status, "down": cluster_down}
+        return operations[action](plan, paths, progress)
+    return run
+
+
+CLUSTER_ACTIONS: dict[str, ClusterAction] = {a: _cluster(a) for a in ("up", "status", "down")}
 KEPT_JOBS = 50
 """Finished jobs remembered (their reports); the oldest are forgotten first."""
 
@@ -73,6 +88,8 @@ class Jobs:
             ConfigError: no such profile.
             JobBusyError: another cluster operation is running.
         """
+        from neodev.config.loader import resolve_profile
+
         if action not in self._actions:
             raise RequestError(f"unknown cluster action {action!r} (valid: "
                                f"{', '.join(self._actions)})", param="action")
@@ -129,6 +146,8 @@ class Jobs:
             loop.call_soon_threadsafe(self._step, job_id, step.to_dict())
 
         def work() -> ClusterReport:
+            from neodev.config.loader import load_plan
+
             plan = load_plan(self._paths.root, job.target, dict(os.environ))
             return self._actions[job.action](plan, self._paths, progress)
 

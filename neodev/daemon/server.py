@@ -23,7 +23,6 @@ import psutil
 import uvicorn
 
 from neodev import __version__
-from neodev.config.loader import load_plan
 from neodev.config.model import EnvironmentPlan
 from neodev.daemon.api import create_app
 from neodev.daemon.environment import Environment
@@ -95,6 +94,10 @@ def read_plan(paths: WorkspacePaths, profile: str, handed_over: EnvironmentPlan 
         return teardown_plan(paths, teardown)
     if handed_over is not None:
         return handed_over
+    # Only here: loading a profile needs the compose reader and yaml, which a daemon handed
+    # its plan as JSON (as `neodev start` does) never imports.
+    from neodev.config.loader import load_plan
+
     return load_plan(paths.root, profile, dict(os.environ))
 
 
