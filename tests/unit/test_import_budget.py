@@ -26,7 +26,6 @@ import sys
 import tempfile
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
@@ -37,6 +36,7 @@ from neodev.daemon.lifecycle import DaemonInfo, DaemonLock, write_info
 from neodev.paths import WorkspacePaths
 from neodev.protocol import LogRecord, UnitRecord, UnitState
 from tests.constants import REPO_ROOT
+from tests.importchain import Loaded, import_errors
 
 FORBIDDEN = ("pydantic", "httpx", "docker", "starlette", "uvicorn", "textual", "yaml")
 """Packages no short command may import: the one list this test checks."""
@@ -65,38 +65,6 @@ else:
     from neodev.entry import main
     main()
 """
-
-
-@dataclass(frozen=True)
-class Row:
-    name: str
-    depth: int
-
-
-@dataclass(frozen=True)
-class Loaded:
-    modules: frozenset[str]
-    rows: tuple[Row, ...]
-    """`-X importtime` rows, children before their parent (as Python prints them)."""
-
-    def chain(self, package: str) -> str:
-        """`package <- importer <- ... <- <main>` for the first import of `package`."""
-        def inside(name: str) -> bool:
-            return name == package or name.startswith(package + ".")
-
-        for i, row in enumerate(self.rows):
-            if not inside(row.name):
-                continue
-            parents = []
-            depth = row.depth
-            for later in self.rows[i + 1:]:
-                if later.depth < depth:
-                    parents.append(later.name)
-                    depth = later.depth
-            if parents and inside(parents[0]):
-                continue  # a submodule seen from inside the package: keep looking
-            return " <- ".join([row.name, *parents, "<main>"])
-        return f"{package} (imported before -X importtime could see it)"
 
 
 class _StandIn(BaseHTTPRequestHandler):
@@ -171,17 +139,10 @@ def loaded(case: str) -> Loaded:
         proc = subprocess.run([sys.executable, "-X", "importtime", "-c", PROBE, str(out), mode,
                                *args], cwd=ws, env=env, stdin=subprocess.DEVNULL,
                               capture_output=True, text=True, timeout=60, check=False)
-        errors = [line for line in proc.stderr.splitlines()
-                  if not line.startswith("import time:")]
         assert proc.returncode == 0, (f"{case} exited {proc.returncode}, so its code path was "
-                                      f"not measured:\n" + "\n".join(errors[-30:]))
-        modules = frozenset(json.loads(out.read_text()))
-    rows = []
-    for line in proc.stderr.splitlines():
-        if line.startswith("import time:") and "[us]" not in line:
-            name = line.split("|", 2)[2]
-            rows.append(Row(name.strip(), (len(name) - len(name.lstrip(" "))) // 2))
-    return Loaded(modules, tuple(rows))
+                                      f"not measured:\n" + "\n".join(
+                                          import_errors(proc.stderr)[-30:]))
+        return Loaded.read(json.loads(out.read_text()), proc.stderr)
 
 
 def _params() -> list[Any]:
@@ -195,7 +156,7 @@ def _params() -> list[Any]:
 @pytest.mark.parametrize(("case", "package"), _params())
 def test_short_command_does_not_import(case: str, package: str) -> None:
     found = loaded(case)
-    leaked = sorted(m for m in found.modules if m == package or m.startswith(package + "."))
+    leaked = found.has(package)
     assert not leaked, (f"{case} imported {package} ({len(leaked)} modules) through "
                         f"{found.chain(package)}; the short commands must not pay for it "
                         f"(FORBIDDEN in {Path(__file__).name})")
