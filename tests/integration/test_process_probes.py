@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -25,6 +27,12 @@ class Handler(BaseHTTPRequestHandler):
         Handler.calls += 1
         if self.path == "/slow":
             time.sleep(2)
+        if self.path == "/moved":
+            self.send_response(302)
+            self.send_header("Location", "https://127.0.0.1:1/ok")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         status, body = {"/ok": (200, b"fine"), "/down": (503, b"db unreachable"),
                         "/flaky": (200 if Handler.calls > 2 else 503, b"warming up")}.get(
             self.path, (404, b"nope"))
@@ -80,6 +88,39 @@ async def test_http_probe_ignores_proxy_environment(http_server: str,
     monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{closed_port()}")
     monkeypatch.setenv("ALL_PROXY", f"http://127.0.0.1:{closed_port()}")
     assert (await HttpProbe(f"{http_server}/ok").check()).ok
+
+
+async def test_http_probe_does_not_follow_a_redirect(http_server: str) -> None:
+    """A 3xx is the probe's answer: an http probe (built without TLS verification) is never
+    led on to an https URL."""
+    result = await HttpProbe(f"{http_server}/moved").check()
+    assert not result.ok
+    assert result.detail == f"GET {http_server}/moved -> 302 (expected 200)"
+    assert (await HttpProbe(f"{http_server}/moved", expect_status=302).check()).ok
+
+
+async def test_http_probe_over_https_verifies_the_certificate(tmp_path: Path) -> None:
+    """TLS is set up for an https URL only, and then certificates are checked: a self-signed
+    one fails the probe, naming why."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True, timeout=60)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"https://127.0.0.1:{server.server_address[1]}/ok"
+        result = await HttpProbe(url, timeout=5).check()
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+    assert not result.ok and "CERTIFICATE_VERIFY_FAILED" in result.detail, result.detail
 
 
 async def test_tcp_probe() -> None:
