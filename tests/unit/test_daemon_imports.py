@@ -2,12 +2,13 @@
 
 An idle daemon must stay under 50 MiB RSS with the demo's three processes
 (benchmarks/daemon_idle.py), and most of what it paid was importing packages a process-only
-environment never uses: the docker SDK (docker, requests), FastAPI, yaml. This runs the real
-daemon (`neodev.daemon.server.main`, the plan handed over as JSON on stdin, as `neodev start`
-does) in a fresh interpreter under `-X importtime`, drives it through its API over the Unix
-socket — start a real process with a port, an HTTP readiness probe and a watcher, wait until
-it is ready, read status, logs, events and details, shut down — and checks the `sys.modules`
-it dumped at exit. A leak names the chain of imports that brought it in.
+environment never uses: the docker SDK (docker, requests), FastAPI, yaml, httpx's command-line
+client (rich; blocked in neodev/daemon/__init__.py). This runs the real daemon
+(`neodev.daemon.server.main`, the plan handed over as JSON on stdin, as `neodev start` does) in
+a fresh interpreter under `-X importtime`, drives it through its API over the Unix socket —
+start a real process with a port, an HTTP readiness probe and a watcher, wait until it is
+ready, read status, logs, events and details, shut down — and checks the `sys.modules` it
+dumped at exit. A leak names the chain of imports that brought it in.
 
 The control that the test can fail: the same daemon with a container in its plan must show
 the docker SDK, imported by the container driver.
@@ -35,15 +36,15 @@ from tests.constants import REPO_ROOT
 from tests.importchain import Loaded, import_errors
 from tests.ports import free_port
 
-FORBIDDEN = ("docker", "requests", "fastapi", "yaml")
+FORBIDDEN = ("docker", "requests", "fastapi", "yaml", "rich")
 """Packages a daemon without containers must not import: the one list this test checks."""
 
 PROBE = """\
 import atexit, json, sys
 out, args = sys.argv[1], sys.argv[2:]
-def dump():
+def dump():  # loaded modules only: a None entry blocks an import (neodev/daemon/__init__.py)
     with open(out, "w") as f:
-        json.dump(sorted(sys.modules), f)
+        json.dump(sorted(n for n, m in sys.modules.items() if m is not None), f)
 atexit.register(dump)
 from neodev.daemon.server import main
 sys.exit(main(args))

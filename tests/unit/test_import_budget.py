@@ -54,9 +54,9 @@ CASES: dict[str, tuple[str, list[str]]] = {
 PROBE = """\
 import atexit, json, sys
 out, mode, args = sys.argv[1], sys.argv[2], sys.argv[3:]
-def dump():
+def dump():  # loaded modules only: a None entry blocks an import (neodev/daemon/__init__.py)
     with open(out, "w") as f:
-        json.dump(sorted(sys.modules), f)
+        json.dump(sorted(n for n, m in sys.modules.items() if m is not None), f)
 atexit.register(dump)
 if mode == "import":
     __import__(args[0])  # the import statement's path: -X importtime reports only that one
