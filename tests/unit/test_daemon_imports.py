@@ -64,11 +64,13 @@ def plan_of(paths: WorkspacePaths, *, containers: dict[str, ContainerSpec] | Non
             ) -> EnvironmentPlan:
     """One real process: an HTTP server on a free port, probed over HTTP, watched."""
     port = free_port()
+    # start_period: on a loaded machine the server may take seconds to listen; failed probes
+    # before then must not make it unhealthy (the wait below would end, failed).
     web = ProcessSpec(name="web", cwd=paths.root, port=port, stop_grace=2.0,
                       command=(sys.executable, "-m", "http.server", str(port), "--bind",
                                "127.0.0.1"),
                       readiness=Probe(kind="http", url=f"http://127.0.0.1:{port}/",
-                                      interval=0.2),
+                                      interval=0.2, start_period=25),
                       watch=("*.txt",))
     return EnvironmentPlan(profile="local", project="importprobe", workspace=paths.root,
                            profile_file=paths.root / "profiles" / "local.toml",
