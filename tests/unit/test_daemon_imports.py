@@ -98,11 +98,21 @@ def run_daemon(paths: WorkspacePaths, plan: EnvironmentPlan,
         code = child.wait(timeout=60)
     finally:
         if child.poll() is None:  # the test failed half-way: end the daemon and its units
-            os.killpg(child.pid, signal.SIGKILL)
-            child.wait(timeout=10)
+            stop_daemon(child)
     stderr = paths.daemon_log.read_text(errors="replace")
     assert code == 0, f"the daemon exited {code}:\n" + "\n".join(import_errors(stderr)[-30:])
     return Loaded.read(json.loads(out.read_text()), stderr)
+
+
+def stop_daemon(child: subprocess.Popen[bytes]) -> None:
+    """SIGTERM first: the daemon then stops its units, which run in sessions of their own and
+    would outlive a SIGKILL of its group; SIGKILL only if it does not end in time."""
+    child.terminate()
+    try:
+        child.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(child.pid, signal.SIGKILL)
+        child.wait(timeout=10)
 
 
 def start_and_look(client: DaemonClient) -> None:
