@@ -47,7 +47,7 @@ from neodev.engine.runner import (
     Stats,
 )
 from neodev.errors import DockerError
-from neodev.health.unit import UnitProbes
+from neodev.health.unit import FIRST_PROBE_POLL, UnitProbes
 from neodev.protocol import Health
 
 DOCKER_HEALTH_POLL = 0.2
@@ -94,6 +94,14 @@ class ContainerRunner:
     def container_id(self) -> str | None:
         """Id of the container started or adopted by the last `start`."""
         return self._container_id
+
+    @property
+    def first_health_poll(self) -> float:
+        # A readiness override is probed from the host like a process's; Docker's own verdict
+        # changes only at its healthcheck's interval and costs an inspect call per look.
+        if self._probes.has_readiness and self.spec.readiness is not None:
+            return FIRST_PROBE_POLL
+        return DOCKER_HEALTH_POLL
 
     @property
     def health_poll(self) -> float:

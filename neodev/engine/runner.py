@@ -5,7 +5,7 @@ container or a process. A driver (neodev.docker, neodev.process) implements `Run
 kind of unit; the daemon builds the runners and hands them to the engine. Every method is async:
 drivers push blocking work (docker SDK, psutil) to threads themselves. What differs between
 drivers is declared here, not guessed by the engine: how often health may be observed
-(`health_poll`) and whether a build step exists (`can_build`).
+(`first_health_poll`, `health_poll`) and whether a build step exists (`can_build`).
 """
 
 from __future__ import annotations
@@ -63,6 +63,13 @@ class Runner(Protocol):
 
     @property
     def name(self) -> str: ...
+
+    @property
+    def first_health_poll(self) -> float:
+        """Pause between health observations during the first second after a start: short
+        for a probe neodev runs itself (a reload is ready the moment the app answers), longer
+        where each observation is an engine call reading a verdict the engine makes itself."""
+        ...
 
     @property
     def health_poll(self) -> float:

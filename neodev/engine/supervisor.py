@@ -25,9 +25,11 @@ from neodev.engine.verdicts import CRASH_LOOP_FAILURES, condition_met
 from neodev.errors import EngineUnreachable, NeodevError
 from neodev.protocol import Health, UnitRecord, UnitState
 
-FIRST_HEALTH_POLL = 0.01
-"""Right after a start, readiness is checked this soon, then at doubling pauses up to the
-runner's `health_poll`: a reload is reported ready within milliseconds of the app answering."""
+FAST_HEALTH_PHASE = 1.0
+"""Seconds after a start during which readiness is checked at the runner's
+`first_health_poll`, then at doubling pauses up to its `health_poll`: most apps answer within a
+second, and a schedule doubling from the start left up to half the elapsed time between the
+app answering and the unit reported ready."""
 STEADY_HEALTH_POLL = 5.0
 """Once healthy, a unit is checked at most this often: readiness is what `start --wait` and
 dependents wait for, so it is polled fast while starting; afterwards losing health is noticed
@@ -339,7 +341,8 @@ class UnitSupervisor:
     async def _watch_health(self) -> None:
         if self.spec.readiness is None:
             return
-        pause = FIRST_HEALTH_POLL
+        pause = self.runner.first_health_poll
+        fast_until = self._ctx.clock() + FAST_HEALTH_PHASE
         while True:
             try:
                 report = await self.runner.health()
@@ -353,7 +356,8 @@ class UnitSupervisor:
                 await self._ctx.sleep(max(self.runner.health_poll, STEADY_HEALTH_POLL))
             else:
                 await self._ctx.sleep(pause)
-                pause = min(pause * 2, self.runner.health_poll)
+                if self._ctx.clock() >= fast_until:
+                    pause = min(pause * 2, self.runner.health_poll)
 
     async def _watch_liveness(self) -> None:
         probe = self.spec.liveness

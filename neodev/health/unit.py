@@ -17,6 +17,10 @@ from neodev.health.probes import LogLineProbe, build_strategy
 from neodev.health.tracker import ProbeTracker
 from neodev.protocol import Health
 
+FIRST_PROBE_POLL = 0.01
+"""Seconds between readiness probes neodev runs itself during the first second after a start
+(a refused connection costs microseconds; the reload is ready the moment the app answers)."""
+
 Resolve = Callable[[str], str]
 """Substitutes `@{service:port}` references in a setting (the daemon's resolver)."""
 

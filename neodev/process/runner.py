@@ -39,7 +39,7 @@ from neodev.engine.runner import (
     Stats,
 )
 from neodev.errors import ProcessError
-from neodev.health.unit import UnitProbes
+from neodev.health.unit import FIRST_PROBE_POLL, UnitProbes
 from neodev.pidfd import open_pidfd
 from neodev.process.binding import bind_env
 from neodev.process.pids import PidRegistry
@@ -142,6 +142,10 @@ class ProcessRunner:
     @property
     def running(self) -> bool:
         return self._exit is not None and not self._exit.done()
+
+    @property
+    def first_health_poll(self) -> float:
+        return FIRST_PROBE_POLL
 
     @property
     def health_poll(self) -> float:

@@ -56,6 +56,7 @@ class FakeRunner:
     builds: int = 0
     can_build: bool = False
     health_poll: float = 0.5
+    first_health_poll: float = 0.01
     sink: Callable[[str, str, float], None] | None = None
     """Where the scripted output line of each run goes (the engine's log sink)."""
     health_checks: int = 0
