@@ -48,6 +48,19 @@ else
     echo "up to date ($("$PY" --version))"
 fi
 
+section "system tools the tests compare with"
+# The inotify tests check our flag values against the kernel's header and reach the kernel's
+# real watch limits inside a user namespace (unshare): both must be here, not skipped.
+if [[ ! -r /usr/include/linux/inotify.h ]] || ! command -v unshare >/dev/null; then
+    if [[ -r /etc/debian_version && "$(id -u)" == 0 ]]; then
+        DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq linux-libc-dev util-linux >/dev/null
+    else
+        die "install the kernel headers (linux/inotify.h) and unshare(1) (util-linux)"
+    fi
+fi
+echo "linux/inotify.h and unshare present"
+
 section "docker engine"
 bash tests/images/ensure-docker.sh || die "no Docker engine (see above)"
 

@@ -272,6 +272,8 @@ async def test_a_real_queue_overflow_reports_the_roots_and_watches_again(
         tmp_path: Path) -> None:
     queued = int(inotify.kernel_limit("max_queued_events"))
     if queued > 100_000:
+        # The queue length is one system-wide tunable (not per user namespace), which a test
+        # must not lower for everyone; raised this far, overflowing it takes minutes.
         pytest.skip(f"fs.inotify.max_queued_events is {queued}: too many files to overflow it")
     (tmp_path / "src" / "sub").mkdir(parents=True)
     got = Batches()
@@ -351,10 +353,13 @@ EMFILE, without touching the system-wide limits other programs share."""
 
 def run_limited(tmp_path: Path, limit: str, value: int, later: str = "") -> dict[str, object]:
     unshare = shutil.which("unshare")
+    # Failures, not skips: without them the limit handling would go untested in CI.
     if unshare is None or not Path("/proc/sys/user", limit).exists():
-        pytest.skip(f"needs unshare(1) and /proc/sys/user/{limit} (Linux 5.11+)")
+        pytest.fail(f"needs unshare(1) (util-linux; tests/run.sh installs it) and "
+                    f"/proc/sys/user/{limit} (Linux 5.11+)")
     if subprocess.run([unshare, "-Ur", "true"], capture_output=True, timeout=10).returncode:
-        pytest.skip("user namespaces are not allowed here")
+        pytest.fail("user namespaces are not allowed here (sysctl user.max_user_namespaces, "
+                    "kernel.unprivileged_userns_clone)")
     script = tmp_path / "limited.py"
     script.write_text(LIMITED)
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
