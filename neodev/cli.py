@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -132,6 +133,11 @@ def main(ctx: click.Context) -> None:
         click.echo(ctx.get_help())
         click.echo("\n`neodev` alone opens the dashboard in a terminal; in scripts use "
                    "`neodev start --wait`, `neodev status --json`, `neodev logs`.")
+
+
+def _echo_result(data: Any, as_json: bool, text: Callable[[], str]) -> None:
+    """A command's result: as indented JSON with `--json`, else as the text for people."""
+    click.echo(json.dumps(data, indent=2) if as_json else text())
 
 
 @main.command()
@@ -285,7 +291,7 @@ def down(profile: str | None, volumes: bool, as_json: bool) -> None:
     after = lifecycle.read_info(paths)
     if after is not None:
         _wait_for_daemon_exit(after)
-    click.echo(json.dumps(report, indent=2) if as_json else format_down(report, volumes))
+    _echo_result(report, as_json, lambda: format_down(report, volumes))
 
 
 def _down_client(paths: WorkspacePaths, profile: str) -> DaemonClient:
@@ -342,7 +348,7 @@ def status(as_json: bool) -> None:
                        "`neodev start`)")
         sys.exit(DaemonError.exit_code)
     data["running"] = True
-    click.echo(json.dumps(data, indent=2) if as_json else format_status(data))
+    _echo_result(data, as_json, lambda: format_status(data))
 
 
 @main.command()
@@ -460,7 +466,7 @@ def db_snapshot(name: str, service: str | None, force: bool, as_json: bool) -> N
     """Snapshot the dev database as NAME."""
     with _running_client(_paths()) as client:
         outcome = client.take_snapshot(name, service, force)
-    click.echo(json.dumps(outcome, indent=2) if as_json else format_snapshot_outcome(outcome))
+    _echo_result(outcome, as_json, lambda: format_snapshot_outcome(outcome))
 
 
 @db.command("restore")
@@ -472,7 +478,7 @@ def db_restore(name: str, service: str | None, force: bool, as_json: bool) -> No
     """Put snapshot NAME back (the current data becomes a `before-restore-…` snapshot)."""
     with _running_client(_paths()) as client:
         outcome = client.restore_snapshot(name, service, force)
-    click.echo(json.dumps(outcome, indent=2) if as_json else format_snapshot_outcome(outcome))
+    _echo_result(outcome, as_json, lambda: format_snapshot_outcome(outcome))
 
 
 @db.command("list")
@@ -482,7 +488,7 @@ def db_list(service: str | None, as_json: bool) -> None:
     """The snapshots on the dev Postgres, oldest first."""
     with _running_client(_paths()) as client:
         snapshots = client.snapshots(service)["snapshots"]
-    click.echo(json.dumps(snapshots, indent=2) if as_json else format_snapshots(snapshots))
+    _echo_result(snapshots, as_json, lambda: format_snapshots(snapshots))
 
 
 @db.command("drop")
@@ -525,7 +531,7 @@ def _cluster_command(action: str, profile: str, as_json: bool) -> None:
         raise error_from_dict(job.get("error") or {
             "message": "the cluster operation ended without a report"})
     report = job["report"]
-    click.echo(json.dumps(report, indent=2) if as_json else format_cluster_report(report))
+    _echo_result(report, as_json, lambda: format_cluster_report(report))
     if action == "up" and not report["ready"]:
         sys.exit(StartupFailed.exit_code)
 
