@@ -68,6 +68,26 @@ def _ensure(paths: WorkspacePaths, profile: str) -> Launched:
     return ensure_daemon(paths, profile, validate=True)
 
 
+class Bar(Static):
+    """A bar redrawn only when what it says changes: the header and the problems bar are set
+    on every unit event (stats included), the log bar on every flush of lines.
+
+    Args:
+        one_line: Its height never changes, so a change needs no layout pass.
+    """
+
+    def __init__(self, *, id: str, one_line: bool = True) -> None:
+        super().__init__(id=id)
+        self._one_line = one_line
+        self._shown: tuple[object, ...] | None = None
+
+    def say(self, text: Text) -> None:
+        shown = (text.plain, str(text.style), tuple(text.spans))  # Text's == omits its style
+        if shown != self._shown:
+            self._shown = shown
+            self.update(text, layout=not self._one_line)
+
+
 def shown_path(path: str) -> str:
     """A path as the header shows it: under the home directory as `~/...` (shorter, and the
     same on every machine, which the snapshot tests rely on)."""
@@ -127,10 +147,9 @@ class NeodevApp(App[str | None]):
         # Held, not queried: a query looks at the active screen, and a modal (help, details)
         # may be on top when an event or the flush timer updates these (or, after quit, the
         # screen's widgets are already gone).
-        self.header_bar = Static(id="header")
-        self.problems_bar = Static(id="problems")
-        self.log_bar = Static(id="logbar")
-        self._log_bar_text = ""
+        self.header_bar = Bar(id="header")
+        self.problems_bar = Bar(id="problems", one_line=False)
+        self.log_bar = Bar(id="logbar")
         self.search_input = Input(placeholder="search the retained logs (Enter; Esc to close)",
                                   id="search")
         self.pending: deque[LogRecord] = deque(maxlen=PENDING_CAP)
@@ -317,7 +336,7 @@ class NeodevApp(App[str | None]):
     # -- header, problems, log bar --------------------------------------------------------
 
     def _say_header(self, text: str) -> None:
-        self.header_bar.update(Text(f" neodev · {text}", style="bold"))
+        self.header_bar.say(Text(f" neodev · {text}", style="bold"))
 
     def _header(self) -> None:
         docker = self.view.docker_state()
@@ -336,7 +355,7 @@ class NeodevApp(App[str | None]):
         urls = self.telemetry.get("urls") or {}
         if urls.get("grafana"):
             text.append(f" · grafana {urls['grafana']}", style="dim")
-        self.header_bar.update(text)
+        self.header_bar.say(text)
 
     def _problems(self) -> None:
         for problem in self.view.problems_to_tell():
@@ -349,9 +368,8 @@ class NeodevApp(App[str | None]):
             self._problem_text("")
 
     def _problem_text(self, text: str) -> None:
-        widget = self.problems_bar
-        widget.display = bool(text)
-        widget.update(Text(f" ✖ {text}", style="bold red") if text else "")
+        self.problems_bar.display = bool(text)
+        self.problems_bar.say(Text(f" ✖ {text}", style="bold red") if text else Text())
 
     def _logbar(self) -> None:
         parts = [f"logs · {self.unit_filter or 'all units'}"]
@@ -373,11 +391,7 @@ class NeodevApp(App[str | None]):
         if flags:
             parts.append(" ".join(flags))
         text = " " + " · ".join(parts)
-        if text != self._log_bar_text:
-            # Called on every flush: update only on a change, and without a layout pass
-            # (the bar is one line high whatever it says).
-            self._log_bar_text = text
-            self.log_bar.update(Text(text, style="bold"), layout=False)
+        self.log_bar.say(Text(text, style="bold"))
 
     @on(LogView.Paused)
     def _paused(self) -> None:
