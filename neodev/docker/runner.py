@@ -19,7 +19,7 @@ from docker import DockerClient
 from docker.errors import APIError, NotFound
 from docker.models.containers import Container
 
-from neodev.config.model import ContainerSpec
+from neodev.config.model import ContainerSpec, Probe
 from neodev.docker.client import (
     ClientFactory,
     in_own_thread,
@@ -99,15 +99,16 @@ class ContainerRunner:
     def first_health_poll(self) -> float:
         # A readiness override is probed from the host like a process's; Docker's own verdict
         # changes only at its healthcheck's interval and costs an inspect call per look.
-        if self._probes.has_readiness and self.spec.readiness is not None:
-            return FIRST_PROBE_POLL
-        return DOCKER_HEALTH_POLL
+        return FIRST_PROBE_POLL if self._host_readiness() else DOCKER_HEALTH_POLL
 
     @property
     def health_poll(self) -> float:
-        if self._probes.has_readiness and self.spec.readiness is not None:
-            return self.spec.readiness.interval
-        return DOCKER_HEALTH_POLL
+        readiness = self._host_readiness()
+        return readiness.interval if readiness else DOCKER_HEALTH_POLL
+
+    def _host_readiness(self) -> Probe | None:
+        """The profile's readiness override, probed from the host (None: Docker's own)."""
+        return self.spec.readiness if self._probes.has_readiness else None
 
     @property
     def can_build(self) -> bool:
