@@ -145,10 +145,16 @@ def _echo_result(data: Any, as_json: bool, text: Callable[[], str]) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the model as JSON.")
 def config(profile: str | None, as_json: bool) -> None:
     """Print the resolved configuration model (secrets masked)."""
-    from neodev.config.display import plan_for_display
+    from neodev.config import cache
 
-    plan = _load_plan(_paths(), _profile(profile))
-    data = plan_for_display(plan)
+    paths, name = _paths(), _profile(profile)
+
+    def load() -> dict[str, Any]:
+        from neodev.config.display import plan_for_display
+
+        return plan_for_display(_load_plan(paths, name))
+
+    data = cache.answer(paths, name, os.environ, load)
     if as_json:
         click.echo(json.dumps(data, indent=2, default=str))
     else:

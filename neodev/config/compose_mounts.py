@@ -7,11 +7,11 @@ callback so they point at the compose file, line and key.
 from __future__ import annotations
 
 import ipaddress
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from neodev.config import inputs
 from neodev.config.hints import brief, did_you_mean, unsupported
 from neodev.config.model import PortMapping, VolumeMount
 from neodev.errors import ConfigError
@@ -113,10 +113,10 @@ def parse_volume(fail: Fail, key: str, value: object, project: str, base_dir: Pa
     if not source or not target.startswith("/"):
         raise fail(key, f"a mount needs a source and an absolute target, got {brief(value)}")
     if vtype == "bind":
-        # os.path.expanduser leaves `~unknown-user` as it is (Path.expanduser raises), and
-        # compose reads it as a relative path too.
-        host = Path(os.path.expanduser(source))
-        source = str((base_dir / host).resolve() if not host.is_absolute() else host)
+        # `~unknown-user` stays as it is (inputs.expanduser), and compose reads it as a
+        # relative path too.
+        host = Path(inputs.expanduser(source))
+        source = str(inputs.resolve(base_dir / host) if not host.is_absolute() else host)
     else:
         if source not in declared:
             raise fail(key, f"volume {brief(source)} is not declared under top-level "

@@ -19,6 +19,7 @@ from collections import ChainMap
 from collections.abc import Mapping
 from pathlib import Path
 
+from neodev.config import inputs
 from neodev.config.interpolate import Where, interpolate
 from neodev.config.limits import check_string, read_config_text
 from neodev.errors import ConfigError
@@ -120,6 +121,7 @@ def read_env_file(path: Path, lookup: Mapping[str, str] | None = None) -> dict[s
     try:
         path.stat()
     except FileNotFoundError:
+        inputs.note_text(path, None)
         return {}
     except (OSError, ValueError):
         pass  # not merely missing: read_config_text says why

@@ -13,6 +13,7 @@ import os
 import stat
 from pathlib import Path
 
+from neodev.config import inputs
 from neodev.errors import ConfigError
 
 MAX_FILE_BYTES = 1024 * 1024
@@ -52,9 +53,25 @@ def read_config_text(path: Path, what: str) -> str:
         The decoded text.
 
     Raises:
+        ConfigError: as `read_config_bytes`, or not UTF-8 (with the line of the first bad
+            byte).
+    """
+    data = read_config_bytes(path, what)
+    inputs.note_text(path, data)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"the {what} is not valid UTF-8: byte 0x{data[exc.start]:02x} at "
+                          f"column {_column(data, exc.start)}", file=str(path),
+                          line=_line(data, exc.start)) from exc
+
+
+def read_config_bytes(path: Path, what: str) -> bytes:
+    """The bytes of a configuration file, refused when it is not a small regular text file.
+
+    Raises:
         ConfigError: unreadable, not a regular file (a FIFO would block the read forever, a
-            device never end), larger than MAX_FILE_BYTES, NUL bytes, or not UTF-8 (with the
-            line of the first bad byte).
+            device never end), larger than MAX_FILE_BYTES, or NUL bytes.
     """
     file = str(path)
     try:
@@ -77,12 +94,7 @@ def read_config_text(path: Path, what: str) -> str:
     if nul != -1:
         raise ConfigError(f"the {what} contains a NUL byte (column {_column(data, nul)}): it "
                           "is not a text file", file=file, line=_line(data, nul))
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"the {what} is not valid UTF-8: byte 0x{data[exc.start]:02x} at "
-                          f"column {_column(data, exc.start)}", file=file,
-                          line=_line(data, exc.start)) from exc
+    return data
 
 
 def _read_up_to(fd: int, limit: int) -> bytes:

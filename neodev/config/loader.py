@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from neodev.config import inputs
 from neodev.config.compose import build_containers, load_compose
 from neodev.config.display import plan_for_display
 from neodev.config.envfile import layered_environment
@@ -73,32 +74,16 @@ def resolve_profile(workspace: Path, profile: str) -> Path:
     """
     candidate = Path(profile)
     if candidate.suffix == ".toml" or os.sep in profile:
-        path = candidate if candidate.is_absolute() else (Path.cwd() / candidate)
-        if _is_file(path):
-            return path.resolve()
+        path = candidate if candidate.is_absolute() else (inputs.cwd() / candidate)
+        if inputs.is_file(path):
+            return inputs.resolve(path)
         raise ConfigError(f"profile file {profile!r} does not exist", file=str(path))
     path = workspace / "profiles" / f"{profile}.toml"
-    if _is_file(path):
-        return path.resolve()
+    if inputs.is_file(path):
+        return inputs.resolve(path)
     names = available_profiles(workspace)
     raise ConfigError(f"unknown profile {profile!r}{did_you_mean(profile, names)}; available: "
                       f"{', '.join(names) or f'none (no profiles/*.toml under {workspace})'}")
-
-
-def _is_file(path: Path) -> bool:
-    """Path.is_file, except that a name the OS refuses (too long, NUL) is no file either."""
-    try:
-        return path.is_file()
-    except (OSError, ValueError):
-        return False
-
-
-def _is_dir(path: Path) -> bool:
-    """Path.is_dir, likewise."""
-    try:
-        return path.is_dir()
-    except (OSError, ValueError):
-        return False
 
 
 def profile_variables(workspace: Path, profile_file: Path, raw: Mapping[str, Any],
@@ -109,13 +94,13 @@ def profile_variables(workspace: Path, profile_file: Path, raw: Mapping[str, Any
     if isinstance(env_name, str):
         expanded = interpolate(env_name, environ, where=Where(str(profile_file),
                                                               "project.env_file"))
-        env_file = (profile_file.parent / expanded).resolve()
+        env_file = inputs.resolve(profile_file.parent / expanded)
     variables, file_keys = layered_environment(environ, env_file,
                                                WorkspacePaths(workspace).secrets_file)
     root = variables.get(ROOT_VARIABLE)
     if root and not Path(root).is_absolute():
         # A relative NEOTOOL_ROOT (as in .env.example) means: relative to the workspace.
-        variables[ROOT_VARIABLE] = str((workspace / root).resolve())
+        variables[ROOT_VARIABLE] = str(inputs.resolve(workspace / root))
     return variables, file_keys, env_file
 
 
@@ -163,7 +148,7 @@ def read_profile(workspace: Path, profile: str) -> ProfileSource:
     Raises:
         ConfigError: no such profile, unreadable, a TOML syntax error or an invalid structure.
     """
-    profile_file = resolve_profile(workspace.resolve(), profile)
+    profile_file = resolve_profile(inputs.resolve(workspace), profile)
     raw, lines = read_profile_file(profile_file)  # within the limits of config/limits.py
     validate_profile(raw, str(profile_file), lines)  # structure first: typos before variables
     return ProfileSource(profile_file, raw, lines)
@@ -186,7 +171,7 @@ def load_plan(workspace: Path, profile: str = "local",
     Raises:
         ConfigError: anything invalid, with file, line/key, bad value and what is valid.
     """
-    workspace = workspace.resolve()
+    workspace = inputs.resolve(workspace)
     environ = dict(os.environ if environ is None else environ)
     source = source or read_profile(workspace, profile)
     profile_file, raw, lines = source.path, source.raw, source.lines
@@ -207,8 +192,8 @@ def load_plan(workspace: Path, profile: str = "local",
 
     composes = []
     for c in spec.project.compose:
-        compose_path = (base / c).resolve()
-        if not _is_file(compose_path):
+        compose_path = inputs.resolve(base / c)
+        if not inputs.is_file(compose_path):
             raise ConfigError(f"compose file {c!r} not found ({compose_path}); paths are "
                               "relative to the profile file", file=file,
                               line=lines.get("project.compose"), key="project.compose")
@@ -271,7 +256,7 @@ def load_plan(workspace: Path, profile: str = "local",
         cluster = ClusterSpec(
             environment=cluster_section.environment,
             cluster_name=cluster_section.cluster_name or f"neodev-{profile_file.stem}",
-            overlay=(base / cluster_section.overlay).resolve(),
+            overlay=inputs.resolve(base / cluster_section.overlay),
             app_namespace=cluster_section.app_namespace or f"neotool-{cluster_section.environment}",
             **cluster_section.model_dump(exclude={"environment", "cluster_name", "overlay",
                                           "app_namespace"}))
@@ -399,9 +384,9 @@ def _scalar(value: object) -> str:
 
 def _process(name: str, section: ProcessSection, base: Path, inherited: dict[str, str], src: Source,
              warnings: list[str]) -> ProcessSpec:
-    cwd = Path(os.path.expanduser(section.cwd))  # Path.expanduser raises on `~unknown-user`
-    cwd = (cwd if cwd.is_absolute() else base / cwd).resolve()
-    if not _is_dir(cwd):
+    cwd = Path(inputs.expanduser(section.cwd))
+    cwd = inputs.resolve(cwd if cwd.is_absolute() else base / cwd)
+    if not inputs.is_dir(cwd):
         warnings.append(f"process {name!r}: working directory {cwd} does not exist")
     return ProcessSpec(
         name=name, cwd=cwd, command=_argv(section.command, src, "command"),

@@ -1,4 +1,4 @@
-"""Generate missing secrets into `.neodev/secrets.env` — the only file the config package writes.
+"""Generate missing secrets into `.neodev/secrets.env` — the one input the config package writes.
 
 A laptop should never run with a silent default password, and generated values must never land
 in a tracked file. So: a secret the profile lists (`[project] secrets = [...]`) that is set
@@ -15,6 +15,7 @@ import secrets as _random
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from neodev.config import inputs
 from neodev.config.envfile import read_env_file
 from neodev.config.hints import brief
 from neodev.config.loader import ProfileSource, profile_variables, read_profile
@@ -124,7 +125,7 @@ def prepare_secrets(workspace: Path, profile: str = "local",
     Returns:
         (names generated now, the secrets file they were written to).
     """
-    workspace = workspace.resolve()
+    workspace = inputs.resolve(workspace)
     source = source or read_profile(workspace, profile)
     names, variables = _listed_secrets(workspace, profile, environ, source)
     paths = WorkspacePaths(workspace)
