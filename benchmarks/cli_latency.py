@@ -2,9 +2,11 @@
 
 What is measured: the wall time of one whole command (spawn -> exit, output captured as a
 script would) for `neodev --version`, `neodev status`, `neodev status --json`, `neodev logs
--n 10` and `neodev config`, each through the venv's `neodev` console script and through
-`python -m neodev`, against `python -c pass` (the interpreter floor: the same Python) measured
-in the same run. All are interleaved run by run (floor, A, B, C, ..., floor, A, B, ...).
+-n 10` and `neodev config` (its answer stored by an earlier run, as when it is run again; and,
+with the store removed before each run, as the first time or after an edit), each through the
+venv's `neodev` console script and through `python -m neodev`, against `python -c pass` (the
+interpreter floor: the same Python) measured in the same run. All are interleaved run by run
+(floor, A, B, C, ..., floor, A, B, ...).
 
 An environment runs meanwhile: a scratch workspace on the repository's compose file (ports
 moved to free ones) plus one process unit (a stdlib server that prints a few lines, so `logs`
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -82,16 +85,27 @@ class Contender:
     goal: float | None
     profiled: bool
     """Import-profiled (the console script form of each command, and the floor)."""
+    unstored: bool = False
+    """`.neodev/cache/` is removed before each run (untimed): `config` the first time, or
+    after any of its inputs changed, so it loads and validates the plan."""
 
 
 def contenders() -> list[Contender]:
     found = [Contender("python -c pass (floor)", [PYTHON, "-c", "pass"], None, True)]
     for name, (args, goal) in COMMANDS.items():
         found.append(Contender(f"neodev {name}", [NEODEV, *args], goal, True))
+    found.append(Contender("neodev config (nothing stored)", [NEODEV, "config"], None, True,
+                           unstored=True))
     for name, (args, goal) in COMMANDS.items():
         found.append(Contender(f"python -m neodev {name}", [PYTHON, "-m", "neodev", *args],
                                goal, False))
     return found
+
+
+def run_once(c: Contender, env: dict[str, str], cwd: Path) -> float:
+    if c.unstored:
+        shutil.rmtree(cwd / ".neodev" / "cache", ignore_errors=True)
+    return timed(c.argv, env, cwd)
 
 
 def timed(argv: list[str], env: dict[str, str], cwd: Path) -> float:
@@ -194,14 +208,14 @@ def measure(runs: int) -> int:
 def run_all(runs: int, env: dict[str, str], ws: Path) -> int:
     every = contenders()
     for c in every:  # warm the page cache and bytecode once, unmeasured
-        timed(c.argv, env, ws)
+        run_once(c, env, ws)
     times: dict[str, list[float]] = {c.label: [] for c in every}
     print(f"CLI latency: {runs} interleaved runs of {len(every)} commands, python "
           f"{sys.version.split()[0]}, {os.cpu_count()} CPUs; an environment with one process "
           "unit runs")
     for r in range(runs):
         for c in every:
-            times[c.label].append(timed(c.argv, env, ws))
+            times[c.label].append(run_once(c, env, ws))
         if (r + 1) % 5 == 0 or r + 1 == runs:
             print(f"  {r + 1}/{runs} runs done", flush=True)
     floor = Summary.of(times[every[0].label])
@@ -223,6 +237,8 @@ def run_all(runs: int, env: dict[str, str], ws: Path) -> int:
     profiled = [c for c in every if c.profiled]
     floor_records = import_profile(profiled[0].argv, env, ws)
     for c in profiled[1:]:
+        if c.unstored:
+            shutil.rmtree(ws / ".neodev" / "cache", ignore_errors=True)
         print_profile(c.label, import_profile(c.argv, env, ws), len(floor_records))
     return 0
 

@@ -149,18 +149,17 @@ def config(profile: str | None, as_json: bool) -> None:
 
     paths, name = _paths(), _profile(profile)
 
-    def load() -> dict[str, Any]:
-        from neodev.config.display import plan_for_display
-
-        return plan_for_display(_load_plan(paths, name))
-
-    data = cache.answer(paths, name, os.environ, load)
-    if as_json:
-        click.echo(json.dumps(data, indent=2, default=str))
-    else:
+    def render() -> dict[str, Any]:
         import yaml
 
-        click.echo(yaml.safe_dump(data, sort_keys=False, default_flow_style=False).rstrip())
+        from neodev.config.display import plan_for_display
+
+        data = plan_for_display(_load_plan(paths, name))
+        return {"json": json.dumps(data, indent=2, default=str),
+                "yaml": yaml.safe_dump(data, sort_keys=False, default_flow_style=False).rstrip()}
+
+    # Both forms are stored: a repeated run then needs neither pydantic nor a YAML emitter.
+    click.echo(cache.answer(paths, name, os.environ, render)["json" if as_json else "yaml"])
 
 
 @main.command()

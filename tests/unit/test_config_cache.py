@@ -168,13 +168,14 @@ def _config(ws: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.parametrize("args", [(), ("--json",)])
-def test_the_command_prints_the_same_answer_without_importing_pydantic(
+def test_the_command_prints_the_same_answer_without_importing_pydantic_or_yaml(
         ws: Path, args: tuple[str, ...]) -> None:
     first, second = _config(ws, *args), _config(ws, *args)
     assert first.returncode == 0 and second.returncode == 0, first.stderr[-2000:]
     assert second.stdout == first.stdout
-    imports_pydantic = re.compile(r"^import time:.*\|\s+pydantic$", re.MULTILINE)
-    assert imports_pydantic.search(first.stderr)  # the control: a fresh load does import it
-    assert not imports_pydantic.search(second.stderr), "the stored answer was not used"
+    for package in ("pydantic", "yaml"):
+        imported = re.compile(rf"^import time:.*\|\s+{package}$", re.MULTILINE)
+        assert imported.search(first.stderr)  # the control: a fresh load does import it
+        assert not imported.search(second.stderr), f"a stored answer imported {package}"
     if args:
         assert json.loads(second.stdout)["profile"] == PROFILE
