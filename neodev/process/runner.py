@@ -40,7 +40,7 @@ from neodev.engine.runner import (
 )
 from neodev.errors import ProcessError
 from neodev.health.unit import FIRST_PROBE_POLL, UnitProbes
-from neodev.pidfd import open_pidfd
+from neodev.pidfd import open_pidfd, use_pidfd_child_watcher
 from neodev.process.binding import bind_env
 from neodev.process.pids import PidRegistry
 from neodev.process.tree import (
@@ -80,6 +80,7 @@ async def _returncode(proc: asyncio.subprocess.Process) -> int:
     fd = open_pidfd(proc.pid)
     if fd is not None:
         loop.add_reader(fd, ended.set)
+    spins = 0
     try:
         while True:
             signal_ = asyncio.ensure_future(ended.wait())
@@ -91,7 +92,10 @@ async def _returncode(proc: asyncio.subprocess.Process) -> int:
             if proc.returncode is not None:
                 return proc.returncode
             if ended.is_set():
-                await asyncio.sleep(0.001)  # the child watcher is about to record the code
+                # The child watcher is about to record the code: in this turn of the loop when
+                # it waits on a pidfd too, else once its thread gets the GIL.
+                await asyncio.sleep(0 if spins < 3 else 0.001)
+                spins += 1
     finally:
         if not waiter.done():
             waiter.cancel()
@@ -207,6 +211,7 @@ class ProcessRunner:
         env = self.environment()
         argv = self.resolve_command(env)
         self._probes.restart(env, self.resolve)
+        use_pidfd_child_watcher()  # the exit is seen at once, not after a GIL hand-over
         try:
             proc = await asyncio.create_subprocess_exec(
                 *argv, cwd=self.spec.cwd, env=env, stdin=asyncio.subprocess.DEVNULL,
