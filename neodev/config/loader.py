@@ -399,7 +399,7 @@ def _process(name: str, section: ProcessSection, base: Path, inherited: dict[str
         restart=RestartPolicy(section.restart), backoff=_backoff(section.backoff),
         optional=section.optional,
         depends_on=_dependencies(section.depends_on), debounce_ms=section.debounce_ms,
-        watch_step_ms=section.watch_step_ms,
+        watch_step_ms=section.watch_step_ms, watch_settle_ms=section.watch_settle_ms,
         stop_grace=section.stop_grace,
         metrics=(_metrics(section.metrics, [section.port] if section.port else [], src,
                           "process") if section.metrics is not None else None))

@@ -208,6 +208,9 @@ class ProcessSpec(UnitSpec):
     """Longest grouping of a burst of changes into one batch, counted from its first change."""
     watch_step_ms: int = 10
     """Quiet time after the last change that ends a batch."""
+    watch_settle_ms: int = 2
+    """The same for a batch of one file that is complete (closed after writing, moved into
+    place, deleted): at most watch_step_ms."""
     metrics: MetricsEndpoint | None = None
     """Prometheus metrics endpoint (profile `metrics`); None = not scraped."""
 

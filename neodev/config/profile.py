@@ -38,6 +38,7 @@ readiness = { http = "http://127.0.0.1:8080/health", start_period = 120 }
 watch = ["src/**"]
 ignore = ["**/*.tmp"]
 watch_step_ms = 10                                 # quiet time that ends a batch of changes
+watch_settle_ms = 2                                # ... when the one changed file is complete
 reload = "restart"                                 # restart | none
 build = "./gradlew classes"                        # run before a reload restart
 restart = "on-failure"
@@ -243,6 +244,11 @@ class ProcessSection(Section):
     watch_step_ms: int = Field(default=10, ge=1, le=5_000)
     """Quiet time that ends a batch of changes: low enough to feel instant, enough to take an
     editor's save (write a temporary file, rename it) as one change."""
+    watch_settle_ms: int = Field(default=2, ge=0, le=5_000)
+    """The quiet time when the one changed file is complete (closed after writing, moved into
+    place, deleted; inotify): the save is whole, so the reload need not wait the full step.
+    A second file brings the full step back. At most watch_step_ms; set it as high to group
+    files a tool writes a few milliseconds apart."""
     stop_grace: float = Field(default=10.0, ge=0)
     optional: bool = False
     """Not needed for the environment to count as healthy (see ServiceSection.optional)."""

@@ -369,12 +369,14 @@ class Environment:
             raise
 
     def _reload_callback(self, name: str) -> Callable[[list[str]], None]:
-        step = self.plan.processes[name].watch_step_ms / 1000
-
         def on_change(files: list[str]) -> None:
             # Never block the watcher: the engine coalesces changes that arrive mid-reload,
-            # and ignores them while the unit is not meant to run. A batch ends one quiet
-            # step after its last change: the reload time counts from that change.
-            seen = self.engine.clock() - step
+            # and ignores them while the unit is not meant to run. The reload time counts
+            # from the batch's last change (in the watcher's loop time, so taken as an age).
+            watcher = self._watchers.get(name)
+            seen = None
+            if watcher is not None and watcher.last_change is not None:
+                age = asyncio.get_running_loop().time() - watcher.last_change
+                seen = self.engine.clock() - age
             self._spawn(self.engine.reload(name, files, seen_at=seen))
         return on_change

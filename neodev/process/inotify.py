@@ -106,6 +106,10 @@ class FileEvent(NamedTuple):
     path: str
     """Relative to the base, with `/` separators."""
     is_dir: bool
+    complete: bool | None = False
+    """True: the change is whole (a file closed after writing, moved into place, deleted);
+    False: more may follow (a file created or written while open, a new directory being
+    filled); None: says nothing either way (attributes changed)."""
 
 
 class Received(NamedTuple):
@@ -307,22 +311,29 @@ class InotifyTree:
                 # Its parent is not watched, so nothing else says it went away. A moved
                 # directory keeps its watches, following it out of the tree: drop them.
                 self._drop(directory.path)
-                return [FileEvent(Change.deleted, directory.path, True)] if directory.path else []
+                return ([FileEvent(Change.deleted, directory.path, True, True)]
+                        if directory.path else [])
             return []  # others: the parent's event about the name reports them
         path = f"{directory.path}/{event.name}" if directory.path else event.name
         is_dir = bool(mask & IN_ISDIR)
         if mask & (IN_CREATE | IN_MOVED_TO):
+            # Moved in: it arrives whole (an editor's atomic save). Created: writes follow.
+            moved_in = bool(mask & IN_MOVED_TO)
             if is_dir and (directory.recursive or path in self._roots):
-                return [FileEvent(Change.added, path, True), *self._appeared(path)]
-            return [FileEvent(Change.added, path, is_dir)]
+                return [FileEvent(Change.added, path, True, moved_in), *self._appeared(path)]
+            return [FileEvent(Change.added, path, is_dir, moved_in)]
         if mask & (IN_DELETE | IN_MOVED_FROM):
             if is_dir:
                 # Deleted: its watches end by themselves (IN_IGNORED). Moved: they would follow
                 # it wherever it went.
                 self._drop(path)
-            return [FileEvent(Change.deleted, path, is_dir)]
-        if mask & (IN_MODIFY | IN_CLOSE_WRITE | IN_ATTRIB):
-            return [FileEvent(Change.modified, path, is_dir)]
+            return [FileEvent(Change.deleted, path, is_dir, True)]
+        if mask & IN_CLOSE_WRITE:
+            return [FileEvent(Change.modified, path, is_dir, True)]
+        if mask & IN_MODIFY:
+            return [FileEvent(Change.modified, path, is_dir, False)]
+        if mask & IN_ATTRIB:
+            return [FileEvent(Change.modified, path, is_dir, None)]
         return []
 
     def _appeared(self, path: str) -> list[FileEvent]:

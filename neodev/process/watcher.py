@@ -7,9 +7,11 @@ one more restart) is the engine's job (neodev/engine/reload.py).
 
 On Linux the events come from the kernel's inotify (`neodev/process/inotify.py`): the
 descriptor sits in the event loop (`loop.add_reader`) and one timer ends a batch `step_ms`
-after its last event, or `debounce_ms` after its first, whichever comes first; no thread, no
-polling, so an idle daemon does not wake for its watchers at all. Elsewhere, or when polling is
-asked for, `watchfiles.awatch` does the same job (its Rust loop wakes every step).
+after its last event, or `debounce_ms` after its first, whichever comes first. An isolated
+change of one file that is complete (closed after writing, moved into place or deleted) ends
+after the shorter `settle_ms`: the save is whole. No thread, no polling, so an idle daemon
+does not wake for its watchers at all. Elsewhere, or when polling is asked for,
+`watchfiles.awatch` does the same job (its Rust loop wakes every step).
 `FileWatcher.run` chooses; both backends share `accepts`.
 
 Watches are placed only where the globs can match (`src/**` watches `src/`, `package.json`
@@ -63,6 +65,11 @@ class FileWatcher:
         self.on_change = on_change
         self.globs = GlobSet(spec.watch, spec.ignore)
         self.step_ms = step_ms if step_ms is not None else spec.watch_step_ms
+        self.settle_ms = min(spec.watch_settle_ms, self.step_ms)
+        """Quiet time that ends a batch of one complete file (inotify only)."""
+        self.last_change: float | None = None
+        """Loop time of the last change of the batch delivered last (the reload counts from
+        it)."""
         self.force_polling = force_polling
         self.batches = 0
         """Batches delivered so far."""
@@ -76,6 +83,12 @@ class FileWatcher:
         # ends it; `_wake` is set by the timer, by stop() and by a failure.
         self._tree: InotifyTree | None = None
         self._pending: set[str] = set()
+        self._writing: set[str] = set()
+        """Paths of the pending batch whose last event left them possibly half-written."""
+        self._last: float | None = None
+        """Loop time of the last event that counted (in this batch or an earlier one)."""
+        self._isolated = True
+        """The pending batch began a step or more after the previous change."""
         self._first: float | None = None
         """Loop time of the pending batch's first event (the debounce counts from it)."""
         self._timer: asyncio.TimerHandle | None = None
@@ -255,6 +268,8 @@ class FileWatcher:
                 continue  # woken by the timer, then an event re-armed it
             batch = sorted(self._pending)
             self._pending.clear()
+            self._writing.clear()
+            self.last_change = self._last
             self._first, self._due = None, False
             await self._deliver(batch)
 
@@ -275,12 +290,18 @@ class FileWatcher:
         assert tree is not None
         try:
             received = tree.handle(raw)
-            paths = {e.path for e in received.events
-                     if self.accepts(e.change, e.path, e.is_dir)}
+            accepted = [e for e in received.events if self.accepts(e.change, e.path, e.is_dir)]
+            paths = {e.path for e in accepted}
+            for event in accepted:
+                if event.complete:
+                    self._writing.discard(event.path)
+                elif event.complete is False:
+                    self._writing.add(event.path)
             if received.overflowed:
                 # The kernel dropped events: which files changed is unknown, so the batch
                 # names the roots (a reload is never lost), and every watch is placed again.
                 paths.update(tree.roots)
+                self._writing.update(tree.roots)
                 loop = asyncio.get_running_loop()
                 loop.remove_reader(tree.fd)
                 tree.reopen()
@@ -305,8 +326,18 @@ class FileWatcher:
         self._pending.update(paths)
         if self._first is None:
             self._first = now
+            # Isolated: nothing changed for a step before it (it does not continue a burst).
+            self._isolated = self._last is None or now - self._last >= self.step_ms / 1000
+        self._last = now
         # The batch ends a quiet step after this event, or when it has grown for debounce_ms.
-        due = min(now + self.step_ms / 1000, self._first + self.spec.debounce_ms / 1000)
+        # An isolated change of one file that is complete (closed after writing, moved into
+        # place, deleted) is a whole save: the shorter settle time ends it. A second file (a
+        # save-all, a formatter, a checkout, an editor's backup or temporary file) brings the
+        # full step back, and so does a change that follows the last batch within a step: a
+        # burst is then one batch as before, its first file at most delivered on its own.
+        settled = self._isolated and len(self._pending) == 1 and not self._writing
+        quiet = self.settle_ms if settled else self.step_ms
+        due = min(now + quiet / 1000, self._first + self.spec.debounce_ms / 1000)
         self._due = False
         if self._timer is not None:
             self._timer.cancel()
