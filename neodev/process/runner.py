@@ -84,7 +84,9 @@ async def _returncode(proc: asyncio.subprocess.Process) -> int:
     try:
         while True:
             signal_ = asyncio.ensure_future(ended.wait())
-            done, _ = await asyncio.wait({waiter, signal_}, timeout=_EXIT_POLL,
+            # With a pidfd nothing is polled: an idle daemon is not woken for its processes.
+            poll = None if fd is not None and not ended.is_set() else _EXIT_POLL
+            done, _ = await asyncio.wait({waiter, signal_}, timeout=poll,
                                          return_when=asyncio.FIRST_COMPLETED)
             signal_.cancel()
             if waiter in done:

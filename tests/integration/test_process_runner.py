@@ -9,6 +9,7 @@ import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -269,3 +270,27 @@ def test_exit_code_convention() -> None:
     assert exit_code(-15) == 143
     assert exit_code(-9) == 137
     assert os.WIFEXITED  # the convention mirrors the shell's $?
+
+
+async def test_a_running_process_does_not_wake_the_event_loop(tmp_path: Path) -> None:
+    """Its exit is awaited on a pidfd: an idle daemon sleeps (no exit poll every 250 ms)."""
+    runner, _ = make(tmp_path, (PY, "-c", "import time; time.sleep(30)"))
+    await runner.start()
+    selector = asyncio.get_running_loop()._selector  # type: ignore[attr-defined]
+    real_select = selector.select
+    wakes: list[float] = []
+
+    def counting_select(timeout: float | None = None) -> Any:
+        events = real_select(timeout)
+        wakes.append(time.monotonic())
+        return events
+
+    try:
+        await asyncio.sleep(0.3)  # the start's own callbacks are done
+        selector.select = counting_select
+        await asyncio.sleep(1.5)
+    finally:
+        selector.select = real_select
+        await runner.stop(5)
+    # The sleep above is one wake-up (its timer), the stop's own are not counted.
+    assert len(wakes) <= 2, f"{len(wakes)} wake-ups in 1.5 s while nothing happened"
