@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
+from typing import Any
 
 from docker import DockerClient
 from docker.errors import APIError, NotFound
@@ -53,6 +54,11 @@ from neodev.protocol import Health
 DOCKER_HEALTH_POLL = 0.2
 """Docker evaluates its own healthcheck; reading its verdict costs one inspect call, so it is
 read this often until healthy (every dependent and `start --wait` waits on that moment)."""
+EARLY_CHECK_INTERVAL = 0.5
+"""While Docker still says "starting", neodev runs the healthcheck's own test in the container
+this often (Docker 25's `start_interval`, which this engine may lack): Docker runs it first one
+whole `interval` after the start (5 s for Prometheus here) however soon the service is up. An
+exec costs the engine tens of milliseconds, hence not every poll."""
 
 
 class ContainerRunner:
@@ -85,6 +91,11 @@ class ContainerRunner:
         # A readiness override (tcp/http/exec/log from the host) replaces Docker's healthcheck;
         # a liveness probe runs on top of either.
         self._probes = UnitProbes(spec.readiness, spec.liveness)
+        self._early_check: asyncio.Task[tuple[int, str]] | None = None
+        """The healthcheck test neodev runs itself while Docker's verdict is "starting"."""
+        self._early_check_at = 0.0
+        self._early_verdict: HealthReport | None = None
+        """The last such test's verdict: what is said between two tests."""
 
     @property
     def name(self) -> str:
@@ -129,6 +140,7 @@ class ContainerRunner:
         """
         loop = asyncio.get_running_loop()
         spec = self.spec
+        self._early_verdict, self._early_check_at = None, 0.0  # a new run: tested afresh
 
         say = progress or (lambda step: None)
         pulling = False
@@ -259,27 +271,73 @@ class ContainerRunner:
         if self._probes.has_readiness:
             return await self._probes.readiness()
 
-        def inspect(client: DockerClient) -> HealthReport:
+        def inspect(client: DockerClient) -> tuple[HealthReport, dict[str, Any]]:
             try:
                 c = client.containers.get(cid)
             except NotFound:
-                return HealthReport(Health.UNHEALTHY, f"container {self.container_name} is gone")
+                return (HealthReport(Health.UNHEALTHY, f"container {self.container_name} is gone"),
+                        {})
+            healthcheck = c.attrs.get("Config", {}).get("Healthcheck") or {}
             state = c.attrs.get("State", {})
             if state.get("Status") != "running":
                 return HealthReport(Health.UNHEALTHY,
                                     f"container is {state.get('Status')} "
-                                    f"(exit code {state.get('ExitCode')})")
+                                    f"(exit code {state.get('ExitCode')})"), healthcheck
             health = state.get("Health")
             if not health:
-                return HealthReport(Health.NONE)
+                return HealthReport(Health.NONE), healthcheck
             log = health.get("Log") or []
             detail = str(log[-1].get("Output", "")).strip()[-500:] if log else ""
             try:
-                return HealthReport(Health(health.get("Status")), detail)
+                return HealthReport(Health(health.get("Status")), detail), healthcheck
             except ValueError:  # "none" or a status this Docker added later
-                return HealthReport(Health.NONE, f"docker health status {health.get('Status')}")
+                return (HealthReport(Health.NONE, f"docker health status {health.get('Status')}"),
+                        healthcheck)
 
-        return await self._clients.call(f"inspect container {self.container_name}", inspect)
+        report, healthcheck = await self._clients.call(
+            f"inspect container {self.container_name}", inspect)
+        if report.health is Health.STARTING:
+            return await self._check_early(cid, healthcheck, report)
+        return report
+
+    async def _check_early(self, cid: str, healthcheck: dict[str, Any],
+                           docker_says: HealthReport) -> HealthReport:
+        """Docker's verdict is still "starting": run the healthcheck's test now, as Docker will
+        (the same command, in the container, with its environment), and report healthy as soon
+        as it passes; otherwise what Docker says. One test at a time, at most every
+        EARLY_CHECK_INTERVAL, each bounded by the healthcheck's timeout."""
+        argv = healthcheck_argv(healthcheck.get("Test") or [])
+        if argv is None:
+            return docker_says
+        last = self._early_verdict or docker_says
+        if self._early_check is None:
+            if time.monotonic() - self._early_check_at < EARLY_CHECK_INTERVAL:
+                return last
+            self._early_check_at = time.monotonic()
+
+            def run() -> tuple[int, str]:
+                result = self._clients.shared().containers.get(cid).exec_run(argv)
+                return result.exit_code, result.output.decode(errors="replace")
+
+            self._early_check = asyncio.ensure_future(
+                in_own_thread(run, f"neodev-check-{self.spec.name}"))
+        timeout = (healthcheck.get("Timeout") or 30_000_000_000) / 1e9
+        try:
+            code, output = await asyncio.wait_for(asyncio.shield(self._early_check), timeout)
+        except TimeoutError:
+            self._early_check = None  # abandoned: its thread ends with the command
+            return last
+        except (APIError, NotFound, OSError):
+            self._early_check = None
+            return last
+        self._early_check = None
+        if code != 0:
+            self._early_verdict = HealthReport(Health.STARTING,
+                                               output.strip()[-500:] or docker_says.detail)
+        else:
+            self._early_verdict = HealthReport(Health.HEALTHY, "healthcheck passed (run by "
+                                               "neodev ahead of Docker's first check)")
+        return self._early_verdict
 
     async def liveness(self) -> HealthReport | None:
         """One liveness attempt (from the host), or None without a liveness probe."""
@@ -318,3 +376,13 @@ class ContainerRunner:
             raise DockerError(f"{self.container_name} has not been started by neodev yet")
         return self._container_id
 
+
+
+def healthcheck_argv(test: list[str]) -> list[str] | None:
+    """The command a Docker healthcheck `Test` runs (["CMD", ...], ["CMD-SHELL", "..."]), or
+    None when there is none to run (["NONE"], empty, or inherited from the image: [])."""
+    if len(test) >= 2 and test[0] == "CMD":
+        return list(test[1:])
+    if len(test) == 2 and test[0] == "CMD-SHELL":
+        return ["/bin/sh", "-c", test[1]]
+    return None

@@ -19,11 +19,11 @@ import pytest
 import requests
 from docker.errors import NotFound
 
-from neodev.config.model import PortMapping, Probe
+from neodev.config.model import HealthcheckSpec, PortMapping, Probe
 from neodev.docker.client import ClientFactory
 from neodev.docker.logs import split_timestamp
 from neodev.docker.project import DockerProject
-from neodev.docker.runner import ContainerRunner
+from neodev.docker.runner import ContainerRunner, healthcheck_argv
 from neodev.docker.stats import stats_from_sample
 from neodev.errors import DockerError
 from neodev.ports import PortClaim, check_claims
@@ -461,3 +461,54 @@ async def test_recreate_carries_anonymous_volumes_over_and_down_volumes_removes_
     report = await project.down(remove_volumes=True, grace=2)
     assert f"{volume} (anonymous)" in report.volumes
     assert not engine.volumes.list(filters={"name": volume})
+
+
+async def test_healthy_as_soon_as_the_healthcheck_passes_not_after_dockers_interval(
+        project: DockerProject, clients: ClientFactory, engine: docker.DockerClient) -> None:
+    # Docker runs a healthcheck first one interval after the start (here 300 s); neodev runs
+    # the same test in the container meanwhile, so the unit is healthy when Postgres is.
+    await project.ensure_network()
+    slow_check = HealthcheckSpec(
+        test=("CMD-SHELL", "pg_isready -U postgres -d neotool_dev -h 127.0.0.1"),
+        interval=300.0, timeout=3.0, retries=3)
+    runner = ContainerRunner(postgres_spec(project.project, healthcheck=slow_check),
+                             project.project, project.network, Collector(), clients)
+    started = time.monotonic()
+    await runner.start()
+    try:
+        await wait_healthy(runner, 60)
+        assert time.monotonic() - started < 60
+        report = await runner.health()
+        assert report.health is Health.HEALTHY and "run by neodev" in report.detail
+        assert runner.container_id is not None
+        state = engine.containers.get(runner.container_id).attrs["State"]
+        assert state["Health"]["Status"] == "starting"  # Docker has not checked yet
+    finally:
+        await runner.stop(2)
+
+
+async def test_a_failing_healthcheck_keeps_the_unit_starting_with_its_output(
+        project: DockerProject, clients: ClientFactory) -> None:
+    await project.ensure_network()
+    never = HealthcheckSpec(test=("CMD-SHELL", "echo 'not yet ready'; exit 1"),
+                            interval=300.0, timeout=3.0, retries=3)
+    runner = ContainerRunner(postgres_spec(project.project, healthcheck=never),
+                             project.project, project.network, Collector(), clients)
+    await runner.start()
+    try:
+        seen = []
+        for _ in range(6):  # bounded: 6 polls, EARLY_CHECK_INTERVAL apart
+            seen.append(await runner.health())
+            await asyncio.sleep(0.5)
+        assert all(r.health is Health.STARTING for r in seen)
+        assert any("not yet ready" in r.detail for r in seen)
+    finally:
+        await runner.stop(2)
+
+
+def test_the_healthcheck_test_becomes_the_command_docker_runs() -> None:
+    assert healthcheck_argv(["CMD", "pg_isready", "-q"]) == ["pg_isready", "-q"]
+    assert healthcheck_argv(["CMD-SHELL", "curl -f x || exit 1"]) == [
+        "/bin/sh", "-c", "curl -f x || exit 1"]
+    assert healthcheck_argv(["NONE"]) is None
+    assert healthcheck_argv([]) is None
