@@ -10,8 +10,10 @@ What is measured (wall time of each command, from a fresh process to its exit):
   the script checks that no container was restarted), against a warm `docker compose up -d
   --wait` (also a no-op);
 - the stack's own critical path, from Docker's records: container start -> first passing
-  healthcheck, the longest of the two (they start in parallel); cold / critical path says
-  how much each tool adds to what the containers need anyway.
+  healthcheck (Docker's own; when neodev, which runs the test itself before Docker's first
+  check, returned before Docker checked at all, the command's return stands in for it), the
+  longest of the two (they start in parallel); cold / critical path says how much each tool
+  adds to what the containers need anyway.
 
 Same conditions for both: the repository's compose/docker-compose.local.yml copied into a
 scratch workspace with only its published host ports changed to free ones, the local test
@@ -107,10 +109,13 @@ def containers(client: docker.DockerClient, project: str) -> dict[str, docker.mo
     return {c.labels.get("com.docker.compose.service", c.name): c for c in found}
 
 
-def healthy_at(container: docker.models.containers.Container) -> float:
+def healthy_at(container: docker.models.containers.Container, returned: float) -> float:
+    """When Docker's own healthcheck first passed; `returned` (the command's end, an upper
+    bound) when it has not run yet: neodev runs the test itself before Docker's first check
+    (neodev/docker/runner.py, EARLY_CHECK_INTERVAL) and may be done first."""
     passing = [docker_time(e["End"]) for e in container.attrs["State"]["Health"]["Log"]
                if e["ExitCode"] == 0]
-    return min(passing)
+    return min(passing, default=returned)
 
 
 def record_cold(tool: Tool, client: docker.DockerClient, began: float, ended: float) -> None:
@@ -119,7 +124,7 @@ def record_cold(tool: Tool, client: docker.DockerClient, began: float, ended: fl
     for c in chain:
         c.reload()
     started = [docker_time(c.attrs["State"]["StartedAt"]) for c in chain]
-    healthy = [healthy_at(c) for c in chain]
+    healthy = [healthy_at(c, ended) for c in chain]
     tool.critical.append(max(h - s for s, h in zip(started, healthy, strict=True)))
     tool.first_started.append(min(started) - began)
     tool.tail.append(ended - max(healthy))
