@@ -30,14 +30,15 @@ CREATE_TIME_TOLERANCE = 0.05
 with jiffy resolution, a different process started in another jiffy."""
 
 
-def is_alive(pid: int, create_time: float) -> bool:
+def is_alive(pid: int, create_time: float, tolerance: float = CREATE_TIME_TOLERANCE) -> bool:
     """True while the process `pid` that was created at `create_time` still runs.
 
-    A pid reused by a later process does not count: the identity is (pid, create time).
+    A pid reused by a later process does not count: the identity is (pid, create time), the
+    times compared within `tolerance` seconds.
     """
     try:
         proc = psutil.Process(pid)
-        same = abs(proc.create_time() - create_time) <= CREATE_TIME_TOLERANCE
+        same = abs(proc.create_time() - create_time) <= tolerance
         return bool(same and proc.status() != psutil.STATUS_ZOMBIE)
     except psutil.NoSuchProcess:  # ZombieProcess included: it has ended
         return False

@@ -30,8 +30,21 @@ from neodev.testing.run import stale_run_directories
 
 Alive = Callable[[int, float], bool]
 
+OWNER_TOLERANCE = 5.0
+"""Seconds an owner's recorded create time may differ from what another process reads now.
+psutil derives create times from the boot time in /proc/stat, which moves when the clock is
+stepped (time synchronisation, a resumed VM), so two processes can disagree by a second or
+more. The two mistakes are not alike: a live owner judged gone has its run's containers and
+state removed while its tests use them; a dead owner judged alive (its pid reused within
+seconds of its start) only leaves its leftovers to a later run."""
 
-def owner_gone(labels: Mapping[str, str], alive: Alive = is_alive,
+
+def owner_alive(pid: int, started: float) -> bool:
+    """Whether a run's owner still runs (its identity compared within OWNER_TOLERANCE)."""
+    return is_alive(pid, started, tolerance=OWNER_TOLERANCE)
+
+
+def owner_gone(labels: Mapping[str, str], alive: Alive = owner_alive,
                host: str | None = None) -> bool:
     """True when the labels name an owner process on this host that no longer runs.
 
@@ -46,7 +59,7 @@ def owner_gone(labels: Mapping[str, str], alive: Alive = is_alive,
     return not alive(pid, started)
 
 
-def remove_leftovers(client: DockerClient, alive: Alive = is_alive) -> list[str]:
+def remove_leftovers(client: DockerClient, alive: Alive = owner_alive) -> list[str]:
     """Remove every plugin resource whose owning pytest process is gone (and stale run dirs).
 
     Returns:

@@ -16,6 +16,7 @@ from neodev.config.model import ContainerSpec, PortMapping
 from neodev.config.postgres import libpq_dsn, postgres_credentials
 from neodev.docker.labels import pytest_labels
 from neodev.errors import DatabaseError
+from neodev.process.tree import is_alive
 from neodev.testing.endpoints import (
     PostgresService,
     postgres_endpoint,
@@ -81,6 +82,17 @@ def test_owner_is_gone_only_when_this_host_says_so() -> None:
     me = RunInfo.new()
     assert not owner_gone(me.labels)
     assert owner_gone(pytest_labels("s", me.owner_pid, me.owner_started - 100, host))
+
+
+def test_an_owner_read_a_second_off_is_alive_not_gone() -> None:
+    """Create times come from /proc/stat's boot time, which moves when the clock is stepped:
+    another process can read the owner's a second off. Judged gone, its live run would lose
+    its containers and state to a janitor."""
+    me = RunInfo.new()
+    host = socket.gethostname()
+    assert not owner_gone(pytest_labels("s", me.owner_pid, me.owner_started - 1.0, host))
+    assert not owner_gone(pytest_labels("s", me.owner_pid, me.owner_started + 1.0, host))
+    assert not is_alive(me.owner_pid, me.owner_started - 1.0)  # a kill's identity stays strict
 
 
 def test_run_state_is_shared_reentrant_and_bounded(tmp_path: Path) -> None:
