@@ -12,11 +12,13 @@ import signal
 import socket
 import textwrap
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import docker
 import pytest
 
+from neodev.daemon.client import DaemonClient
 from tests.integration.stack_workspace import (
     BROKEN_SERVICE,
     FLAKY_SERVICE,
@@ -61,11 +63,14 @@ def test_start_wait_brings_the_stack_up_healthy_in_dependency_order(
     units = {u["name"]: u for u in status["units"]}
     assert units["db"]["state"] == "running" and units["db"]["health"] == "healthy"
     assert units["db"]["endpoints"] == [f"127.0.0.1:{ws.ports['db']}->5432"]
-    # metrics waited for db to be healthy: it started after db's health turned healthy
+    # metrics waited for db to be healthy: it started after neodev saw db ready (neodev runs
+    # the healthcheck itself before Docker's first check, so Docker's record may come later)
     db = docker_client.containers.get(f"{ws.project}-db-1")
     metrics = docker_client.containers.get(f"{ws.project}-metrics-1")
-    db_healthy_at = _first_healthy_time(db)
-    assert metrics.attrs["State"]["StartedAt"] > db_healthy_at
+    with DaemonClient(ws.root / ".neodev" / "daemon.sock") as client:
+        timeline = client.unit("db")["timeline"]
+    db_ready_at = min(entry["ts"] for entry in timeline if entry["what"] == "ready")
+    assert _docker_time(metrics.attrs["State"]["StartedAt"]) > db_ready_at
 
     # compose-style names and labels, so `docker compose -p <project> ps` lists them
     assert db.labels["com.docker.compose.project"] == ws.project
@@ -87,10 +92,11 @@ def test_start_wait_brings_the_stack_up_healthy_in_dependency_order(
         db.attrs["State"]["StartedAt"]
 
 
-def _first_healthy_time(container: docker.models.containers.Container) -> str:
-    container.reload()
-    log = container.attrs["State"]["Health"]["Log"]
-    return min(entry["End"] for entry in log if entry["ExitCode"] == 0)
+def _docker_time(text: str) -> float:
+    """Docker's RFC 3339 time (UTC, nanoseconds) as epoch seconds."""
+    head, _, fraction = text.rstrip("Z").partition(".")
+    whole = datetime.fromisoformat(head).replace(tzinfo=UTC).timestamp()
+    return whole + float(f"0.{fraction or 0}")
 
 
 def test_broken_healthcheck_fails_the_wait_while_independent_units_stay_up(
