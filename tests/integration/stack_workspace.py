@@ -163,6 +163,16 @@ def docker_time(value: str) -> float:
     return datetime.fromisoformat(head + "+00:00").timestamp() + float("0." + (frac or "0"))
 
 
+def ready_at(ws: StackWorkspace, unit: str) -> float:
+    """When neodev first saw `unit` ready (its start timeline, epoch seconds). For a container
+    this can come before Docker's own first healthcheck: neodev runs the test itself first."""
+    from neodev.daemon.client import DaemonClient
+
+    with DaemonClient(ws.root / ".neodev" / "daemon.sock") as client:
+        timeline = client.unit(unit)["timeline"]
+    return float(min(entry["ts"] for entry in timeline if entry["what"] == "ready"))
+
+
 def wait_until(predicate: Any, timeout: float, interval: float = 0.25) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

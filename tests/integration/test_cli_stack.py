@@ -12,19 +12,19 @@ import signal
 import socket
 import textwrap
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import docker
 import pytest
 
-from neodev.daemon.client import DaemonClient
 from tests.integration.stack_workspace import (
     BROKEN_SERVICE,
     FLAKY_SERVICE,
     NeodevCLI,
     StackWorkspace,
+    docker_time,
     new_workspace,
+    ready_at,
     wait_until,
 )
 from tests.ports import free_ports
@@ -67,10 +67,7 @@ def test_start_wait_brings_the_stack_up_healthy_in_dependency_order(
     # the healthcheck itself before Docker's first check, so Docker's record may come later)
     db = docker_client.containers.get(f"{ws.project}-db-1")
     metrics = docker_client.containers.get(f"{ws.project}-metrics-1")
-    with DaemonClient(ws.root / ".neodev" / "daemon.sock") as client:
-        timeline = client.unit("db")["timeline"]
-    db_ready_at = min(entry["ts"] for entry in timeline if entry["what"] == "ready")
-    assert _docker_time(metrics.attrs["State"]["StartedAt"]) > db_ready_at
+    assert docker_time(metrics.attrs["State"]["StartedAt"]) > ready_at(ws, "db")
 
     # compose-style names and labels, so `docker compose -p <project> ps` lists them
     assert db.labels["com.docker.compose.project"] == ws.project
@@ -90,13 +87,6 @@ def test_start_wait_brings_the_stack_up_healthy_in_dependency_order(
     assert warm.code == 0
     assert docker_client.containers.get(db.id).attrs["State"]["StartedAt"] == \
         db.attrs["State"]["StartedAt"]
-
-
-def _docker_time(text: str) -> float:
-    """Docker's RFC 3339 time (UTC, nanoseconds) as epoch seconds."""
-    head, _, fraction = text.rstrip("Z").partition(".")
-    whole = datetime.fromisoformat(head).replace(tzinfo=UTC).timestamp()
-    return whole + float(f"0.{fraction or 0}")
 
 
 def test_broken_healthcheck_fails_the_wait_while_independent_units_stay_up(
