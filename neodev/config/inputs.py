@@ -65,13 +65,13 @@ def _note(kind: Kind, subject: str, answer: str | bool | None) -> None:
         record.notes[(kind, subject)] = answer
 
 
-def digest(data: bytes) -> str:
+def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
 def note_text(path: Path, data: bytes | None) -> None:
     """The loader read `data` from `path` (None: the file does not exist)."""
-    _note("text", str(path), None if data is None else digest(data))
+    _note("text", str(path), None if data is None else _digest(data))
 
 
 def resolve(path: Path) -> Path:
@@ -123,7 +123,7 @@ def _current_text(path: str) -> str | None:
     if not os.path.exists(path):  # as the loader's stat: a dangling symlink is missing
         return None
     try:
-        return digest(read_config_bytes(Path(path), "file"))
+        return _digest(read_config_bytes(Path(path), "file"))
     except ConfigError:
         return "unreadable"  # never a recorded answer: the loader fails on such a file
 

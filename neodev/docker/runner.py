@@ -59,6 +59,8 @@ EARLY_CHECK_INTERVAL = 0.5
 this often (Docker 25's `start_interval`, which this engine may lack): Docker runs it first one
 whole `interval` after the start (5 s for Prometheus here) however soon the service is up. An
 exec costs the engine tens of milliseconds, hence not every poll."""
+DOCKER_HEALTH_TIMEOUT_NS = 30_000_000_000
+"""Docker's own default healthcheck timeout, for a healthcheck that names none."""
 
 
 class ContainerRunner:
@@ -315,19 +317,20 @@ class ContainerRunner:
                 return last
             self._early_check_at = time.monotonic()
 
-            def run() -> tuple[int, str]:
-                result = self._clients.shared().containers.get(cid).exec_run(argv)
+            def run(client: DockerClient) -> tuple[int, str]:
+                result = client.containers.get(cid).exec_run(argv)
                 return result.exit_code, result.output.decode(errors="replace")
 
-            self._early_check = asyncio.ensure_future(
-                in_own_thread(run, f"neodev-check-{self.spec.name}"))
-        timeout = (healthcheck.get("Timeout") or 30_000_000_000) / 1e9
+            what = f"run the healthcheck of {self.container_name}"
+            self._early_check = asyncio.ensure_future(in_own_thread(
+                lambda: self._clients.call_sync(what, run), f"neodev-check-{self.spec.name}"))
+        timeout = (healthcheck.get("Timeout") or DOCKER_HEALTH_TIMEOUT_NS) / 1e9
         try:
             code, output = await asyncio.wait_for(asyncio.shield(self._early_check), timeout)
         except TimeoutError:
             self._early_check = None  # abandoned: its thread ends with the command
             return last
-        except (APIError, NotFound, OSError):
+        except DockerError:  # gone meanwhile, or the engine refused: Docker's verdict stands
             self._early_check = None
             return last
         self._early_check = None
@@ -375,7 +378,6 @@ class ContainerRunner:
         if self._container_id is None:
             raise DockerError(f"{self.container_name} has not been started by neodev yet")
         return self._container_id
-
 
 
 def healthcheck_argv(test: list[str]) -> list[str] | None:
