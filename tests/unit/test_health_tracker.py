@@ -48,12 +48,34 @@ async def test_starting_until_first_success_then_healthy() -> None:
 
 
 async def test_unhealthy_after_retries_consecutive_failures() -> None:
-    t = tracker(True, False, False, True, False, False, False, retries=3)
-    healths = [(await t.observe()).health for _ in range(7)]
+    clock = Clock()
+    t = tracker(True, False, False, True, False, False, False, retries=3, clock=clock)
+    healths = []
+    for _ in range(7):  # one attempt per interval (1 s), as Docker checks
+        clock.now += 1.0
+        healths.append((await t.observe()).health)
     assert healths == [Health.HEALTHY, Health.HEALTHY, Health.HEALTHY, Health.HEALTHY,
                        Health.HEALTHY, Health.HEALTHY, Health.UNHEALTHY]
     assert "failure 3/3" in t.last.detail
     assert "refused" in t.last.detail
+
+
+async def test_quick_attempts_count_one_failure_per_interval() -> None:
+    """The supervisor tries every 10 ms right after a start: a server that needs 50 ms to
+    listen fails five attempts, which must not make it unhealthy (retries=3, interval 1 s)."""
+    clock = Clock()
+    t = tracker(*[False] * 5, True, retries=3, clock=clock)
+    for _ in range(5):
+        clock.now += 0.01
+        assert (await t.observe()).health is Health.STARTING
+    assert t.failures == 0 and "not counted yet" in t.last.detail
+    clock.now += 0.01
+    assert (await t.observe()).health is Health.HEALTHY
+    slow = tracker(*[False] * 4, retries=3, clock=clock)
+    for _ in range(4):  # a second apart: each counts
+        clock.now += 1.0
+        report = await slow.observe()
+    assert report.health is Health.UNHEALTHY and slow.failures >= 3
 
 
 async def test_failures_in_start_period_do_not_count() -> None:
@@ -112,7 +134,8 @@ async def test_tracker_guards_a_strategy_that_hangs() -> None:
             await asyncio.sleep(60)
             raise AssertionError("unreachable")
 
-    t = ProbeTracker(Hangs(), Probe(kind="tcp", port=1, timeout=0.01, retries=1))
+    t = ProbeTracker(Hangs(), Probe(kind="tcp", port=1, timeout=0.01, retries=1,
+                                    interval=0.01))
     import neodev.health.tracker as mod
     old, mod._GUARD_MARGIN = mod._GUARD_MARGIN, 0.05
     try:
