@@ -38,6 +38,11 @@ class WorkspacePaths:
         return self.state_dir / "daemon.lock"
 
     @property
+    def startup_error_file(self) -> Path:
+        """Why the last daemon could not start (read once by the command that spawned it)."""
+        return self.state_dir / "startup-error.json"
+
+    @property
     def daemon_log(self) -> Path:
         return self.state_dir / "daemon.log"
 

@@ -5,7 +5,7 @@ Public API (used by the CLI, the daemon and doctor):
 - `cluster_status(plan, paths, progress, executor=...) -> ClusterReport`
 - `cluster_down(plan, paths, progress, executor=...) -> ClusterReport`
 - `check_tools(executor=...) -> list[ToolCheck]`
-- `ProgressStep(step, outcome, duration, detail)`, `ClusterReport.to_dict()`
+- `ProgressStep(step, outcome, duration, detail)`, `ClusterReport` (protocol records)
 """
 
 from neodev.cluster.api import cluster_down, cluster_spec, cluster_status, cluster_up
@@ -16,8 +16,9 @@ from neodev.cluster.commands import (
     Step,
     run_subprocess,
 )
-from neodev.cluster.report import ClusterReport, ProgressStep, ToolCheck
+from neodev.cluster.report import ToolCheck
 from neodev.cluster.tools import check_tools
+from neodev.protocol.cluster import ClusterReport, ProgressStep
 
 __all__ = [
     "ClusterReport",

@@ -38,13 +38,19 @@ from neodev.cluster.render import (
     registry_hosting_configmap,
     render_local,
 )
-from neodev.cluster.report import ClusterReport, HpaStatus, PodIssue, ProgressStep, WorkloadStatus
 from neodev.cluster.status import parse_namespace_list
 from neodev.cluster.tools import require_tools
 from neodev.config.model import ClusterSpec, EnvironmentPlan
 from neodev.config.secrets import ensure_secrets
 from neodev.errors import ClusterError, ConfigError, NeodevError
 from neodev.paths import WorkspacePaths
+from neodev.protocol.cluster import (
+    ClusterReport,
+    HpaStatus,
+    PodIssue,
+    ProgressStep,
+    WorkloadStatus,
+)
 
 ProgressCallback = Callable[[ProgressStep], None]
 REGISTRY_KEPT_NOTE = (f"registry container {REGISTRY_NAME!r} kept: every profile's mirror shares "

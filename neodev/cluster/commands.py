@@ -18,8 +18,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from neodev.cluster.report import ProgressStep
 from neodev.errors import ClusterError
+from neodev.protocol.cluster import ProgressStep
 
 OUTPUT_TAIL_LINES = 12
 

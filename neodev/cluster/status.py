@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from neodev.cluster.report import HpaStatus, PodIssue, WorkloadStatus
+from neodev.protocol.cluster import HpaStatus, PodIssue, WorkloadStatus
 
 MAX_EVENTS_PER_POD = 3
 

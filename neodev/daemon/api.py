@@ -14,30 +14,33 @@ document at `/openapi.json` from the same models.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import AsyncIterator, Callable
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.applications import Starlette
-from starlette.responses import StreamingResponse
 
 from neodev import __version__
 from neodev.daemon.details import connection_string
 from neodev.daemon.environment import ACTIONS, Environment
 from neodev.daemon.routing import Route, build_app
-from neodev.engine.events import StreamEnded
 from neodev.engine.logs import LogQuery
 from neodev.errors import RequestError
-from neodev.protocol import (
-    EVENT_TYPES,
-    PROTOCOL_VERSION,
-    Event,
-    LogEvent,
-    Resync,
-    Snapshot,
+from neodev.protocol import endpoints as ep
+from neodev.protocol.cluster import JobRecord, Jobs
+from neodev.protocol.db import SnapshotDropped, SnapshotRestored, Snapshots, SnapshotTaken
+from neodev.protocol.documents import PROTOCOL_VERSION, DownReport, Ping, Status, Wiring
+from neodev.protocol.events import EVENT_TYPES, Event, LogEvent, Resync, Snapshot
+from neodev.protocol.logs import LogGap, LogPage, LogRecord
+from neodev.protocol.units import (
+    ActResult,
+    ConnectionInfo,
+    Started,
+    Stopped,
+    UnitDetails,
+    WaitResult,
 )
 
 MAX_WAIT = 86_400.0
@@ -148,53 +151,52 @@ class ServiceQuery(Params):
 def create_app(env: Environment, request_shutdown: Callable[[], None]) -> Starlette:
     """The API over one `Environment`; `request_shutdown` ends the daemon after the response."""
 
-    async def ping() -> dict[str, Any]:
-        return {"protocol": PROTOCOL_VERSION, "version": __version__, "instance": env.instance,
-                "profile": env.plan.profile, "project": env.plan.project,
-                "workspace": str(env.paths.root), "pid": os.getpid(),
-                "started_at": env.started_at, "warnings": list(env.plan.warnings)}
+    async def ping() -> Ping:
+        return Ping(protocol=PROTOCOL_VERSION, version=__version__, instance=env.instance,
+                    profile=env.plan.profile, project=env.plan.project,
+                    workspace=str(env.paths.root), pid=os.getpid(),
+                    started_at=env.started_at, warnings=tuple(env.plan.warnings))
 
-    async def status() -> dict[str, Any]:
+    async def status() -> Status:
         return status_document(env)
 
-    async def start(body: UnitsRequest) -> dict[str, Any]:
-        return {"started": await env.start(body.units)}
+    async def start(body: UnitsRequest) -> Started:
+        return Started(tuple(await env.start(body.units)))
 
-    async def wait(body: WaitRequest) -> dict[str, Any]:
+    async def wait(body: WaitRequest) -> WaitResult:
         names = env.resolve(body.units)
         verdicts = await env.engine.wait_ready(names, body.timeout)
-        return {"ok": all(v.ok for v in verdicts), "units": [v.to_dict() for v in verdicts]}
+        return WaitResult(ok=all(v.ok for v in verdicts), units=tuple(verdicts))
 
-    async def stop(body: UnitsRequest) -> dict[str, Any]:
-        return {"stopped": await env.stop(body.units)}
+    async def stop(body: UnitsRequest) -> Stopped:
+        return Stopped(tuple(await env.stop(body.units)))
 
-    async def unit(path_params: UnitPath) -> dict[str, Any]:
+    async def unit(path_params: UnitPath) -> UnitDetails:
         return env.details(path_params.name)
 
-    async def connection(path_params: UnitPath) -> dict[str, Any]:
+    async def connection(path_params: UnitPath) -> ConnectionInfo:
         env.check_unit(path_params.name)
         return connection_string(env, path_params.name)
 
-    async def act(path_params: ActionPath) -> dict[str, Any]:
+    async def act(path_params: ActionPath) -> ActResult:
         name, action = path_params.name, path_params.action
         env.check_unit(name)
         if action not in ACTIONS:
             raise RequestError(f"unknown action {action!r}; valid: {', '.join(ACTIONS)}",
                                param="action")
-        record = await env.act(name, action)
-        return {"unit": record.to_dict()}
+        return ActResult(await env.act(name, action))
 
-    async def down(body: DownRequest) -> dict[str, Any]:
+    async def down(body: DownRequest) -> DownReport:
         report = await env.down(body.volumes)
         request_shutdown()
         return report
 
-    async def shutdown() -> dict[str, Any]:
+    async def shutdown() -> Stopped:
         stopped = await env.stop(None)
         request_shutdown()
-        return {"stopped": stopped}
+        return Stopped(tuple(stopped))
 
-    async def logs(query: LogsQuery) -> dict[str, Any]:
+    async def logs(query: LogsQuery) -> LogPage:
         log_query = _query(env, query.unit, query.stream, query.level, query.q, query.regex,
                            query.case)
         try:
@@ -203,96 +205,89 @@ def create_app(env: Environment, request_shutdown: Callable[[], None]) -> Starle
         except re.error as exc:
             raise RequestError(f"regex {query.regex!r} is not a valid regular expression: "
                                f"{exc}", param="regex") from exc
-        return {"lines": [r.to_dict() for r in lines], "last_id": env.logs.last_id,
-                "more": len(lines) == query.limit}
+        return LogPage(tuple(lines), env.logs.last_id, more=len(lines) == query.limit)
 
-    async def follow_logs(query: FollowLogsQuery) -> StreamingResponse:
+    async def follow_logs(query: FollowLogsQuery) -> AsyncIterator[LogRecord | LogGap]:
         log_query = _query(env, query.unit, query.stream, None, None, None, False)
-        return _ndjson(_log_follow(env, log_query, query.after, query.n, query.since))
+        return _log_follow(env, log_query, query.after, query.n, query.since)
 
-    async def events(query: EventsQuery) -> StreamingResponse:
+    async def events(query: EventsQuery) -> AsyncIterator[Event]:
         units = env.known_units(query.unit)
         for kind in query.type or ():
             if kind not in EVENT_TYPES:
                 raise RequestError(f"unknown event type {kind!r}; valid: "
                                    f"{', '.join(EVENT_TYPES)}", param="type")
-        return _ndjson(_event_stream(env, query.since, query.instance, units, query.type,
-                                     query.follow))
+        return _event_stream(env, query.since, query.instance, units, query.type,
+                             query.follow)
 
-    async def wiring() -> dict[str, Any]:
-        return {"checks": await env.observability.check()}
+    async def wiring() -> Wiring:
+        return Wiring(tuple(await env.observability.check()))
 
-    async def snapshots(query: ServiceQuery) -> dict[str, Any]:
-        return {"snapshots": [r.to_dict() for r in await env.snapshots.listing(query.service)]}
+    async def snapshots(query: ServiceQuery) -> Snapshots:
+        return Snapshots(tuple(await env.snapshots.listing(query.service)))
 
-    async def take_snapshot(body: SnapshotRequest) -> dict[str, Any]:
+    async def take_snapshot(body: SnapshotRequest) -> SnapshotTaken:
         return await env.snapshots.take(body.name, body.service, body.force)
 
     async def restore_snapshot(path_params: SnapshotPath, body: RestoreRequest
-                               ) -> dict[str, Any]:
+                               ) -> SnapshotRestored:
         return await env.snapshots.restore(path_params.name, body.service, body.force)
 
-    async def drop_snapshot(path_params: SnapshotPath, query: ServiceQuery) -> dict[str, Any]:
+    async def drop_snapshot(path_params: SnapshotPath, query: ServiceQuery) -> SnapshotDropped:
         return await env.snapshots.drop(path_params.name, query.service)
 
-    async def submit_job(body: JobRequest) -> dict[str, Any]:
-        return env.jobs.submit_cluster(body.action, body.profile).to_dict()
+    async def submit_job(body: JobRequest) -> JobRecord:
+        return env.jobs.submit_cluster(body.action, body.profile)
 
-    async def jobs() -> dict[str, Any]:
-        return {"jobs": [j.to_dict() for j in env.jobs.list()]}
+    async def jobs() -> Jobs:
+        return Jobs(tuple(env.jobs.list()))
 
-    async def job(path_params: JobPath) -> dict[str, Any]:
-        return env.jobs.get(path_params.job_id).to_dict()
+    async def job(path_params: JobPath) -> JobRecord:
+        return env.jobs.get(path_params.job_id)
 
-    async def follow_job(path_params: JobPath) -> StreamingResponse:
-        job_id = path_params.job_id
-        env.jobs.get(job_id)  # an unknown id is a 404 before the stream starts
-
-        async def records() -> AsyncIterator[dict[str, Any]]:
-            async for record in env.jobs.follow(job_id):
-                yield record.to_dict()
-        return _ndjson(records())
+    async def follow_job(path_params: JobPath) -> AsyncIterator[JobRecord]:
+        env.jobs.get(path_params.job_id)  # an unknown id is a 404 before the stream starts
+        return env.jobs.follow(path_params.job_id)
 
     # Where two routes share a path, the first declared answers a method neither has (405,
     # its methods in `Allow`): keep this order.
     routes = [
-        Route("GET", "/v1/ping", ping),
-        Route("GET", "/v1/status", status),
-        Route("POST", "/v1/start", start, body=UnitsRequest),
-        Route("POST", "/v1/wait", wait, body=WaitRequest),
-        Route("POST", "/v1/stop", stop, body=UnitsRequest),
-        Route("GET", "/v1/units/{name}", unit, path_params=UnitPath),
-        Route("GET", "/v1/units/{name}/connection", connection, path_params=UnitPath),
-        Route("POST", "/v1/units/{name}/{action}", act, path_params=ActionPath),
-        Route("POST", "/v1/down", down, body=DownRequest),
-        Route("POST", "/v1/shutdown", shutdown),
-        Route("GET", "/v1/logs", logs, query=LogsQuery),
-        Route("GET", "/v1/logs/follow", follow_logs, query=FollowLogsQuery, ndjson=True),
-        Route("GET", "/v1/events", events, query=EventsQuery, ndjson=True),
-        Route("GET", "/v1/wiring", wiring),
-        Route("GET", "/v1/db/snapshots", snapshots, query=ServiceQuery),
-        Route("POST", "/v1/db/snapshots", take_snapshot, body=SnapshotRequest),
-        Route("POST", "/v1/db/snapshots/{name}/restore", restore_snapshot,
-              path_params=SnapshotPath, body=RestoreRequest),
-        Route("DELETE", "/v1/db/snapshots/{name}", drop_snapshot, path_params=SnapshotPath,
-              query=ServiceQuery),
-        Route("POST", "/v1/jobs", submit_job, body=JobRequest, status=202),
-        Route("GET", "/v1/jobs", jobs),
-        Route("GET", "/v1/jobs/{job_id}", job, path_params=JobPath),
-        Route("GET", "/v1/jobs/{job_id}/follow", follow_job, path_params=JobPath, ndjson=True),
+        Route(ep.PING, ping),
+        Route(ep.STATUS, status),
+        Route(ep.START, start, body=UnitsRequest),
+        Route(ep.WAIT, wait, body=WaitRequest),
+        Route(ep.STOP, stop, body=UnitsRequest),
+        Route(ep.UNIT, unit, path_params=UnitPath),
+        Route(ep.CONNECTION, connection, path_params=UnitPath),
+        Route(ep.ACT, act, path_params=ActionPath),
+        Route(ep.DOWN, down, body=DownRequest),
+        Route(ep.SHUTDOWN, shutdown),
+        Route(ep.LOGS, logs, query=LogsQuery),
+        Route(ep.FOLLOW_LOGS, follow_logs, query=FollowLogsQuery),
+        Route(ep.EVENTS, events, query=EventsQuery),
+        Route(ep.WIRING, wiring),
+        Route(ep.SNAPSHOTS, snapshots, query=ServiceQuery),
+        Route(ep.TAKE_SNAPSHOT, take_snapshot, body=SnapshotRequest),
+        Route(ep.RESTORE_SNAPSHOT, restore_snapshot, path_params=SnapshotPath,
+              body=RestoreRequest),
+        Route(ep.DROP_SNAPSHOT, drop_snapshot, path_params=SnapshotPath, query=ServiceQuery),
+        Route(ep.SUBMIT_JOB, submit_job, body=JobRequest),
+        Route(ep.JOBS, jobs),
+        Route(ep.JOB, job, path_params=JobPath),
+        Route(ep.FOLLOW_JOB, follow_job, path_params=JobPath),
     ]
     return build_app(routes, title="neodev daemon", version=__version__)
 
 
-def status_document(env: Environment) -> dict[str, Any]:
+def status_document(env: Environment) -> Status:
     """The environment as `neodev status --json` prints it; `units` at `seq` equals the fold
     of the event stream up to `seq`."""
-    return {"protocol": PROTOCOL_VERSION, "instance": env.instance, "seq": env.bus.seq,
-            "profile": env.plan.profile, "project": env.plan.project,
-            "workspace": str(env.paths.root), "units": [u.to_dict() for u in env.units()],
-            "reaped_orphans": env.reaped, "clusters": env.jobs.reports,
-            "telemetry": env.observability.state(), "volumes": list(env.plan.volumes),
-            "jobs": [j.to_dict() for j in env.jobs.list() if j.state == "running"]}
+    return Status(protocol=PROTOCOL_VERSION, instance=env.instance, seq=env.bus.seq,
+                  profile=env.plan.profile, project=env.plan.project,
+                  workspace=str(env.paths.root), units=tuple(env.units()),
+                  reaped_orphans=tuple(env.reaped), clusters=dict(env.jobs.reports),
+                  telemetry=env.observability.state(), volumes=tuple(env.plan.volumes),
+                  jobs=tuple(j for j in env.jobs.list() if j.state == "running"))
 
 
 def snapshot(env: Environment) -> Snapshot:
@@ -312,7 +307,7 @@ def _query(env: Environment, units: list[str] | None, streams: list[str] | None,
 
 async def _event_stream(env: Environment, since: int | None, instance: str | None,
                         units: list[str] | None, types: list[str] | None,
-                        follow: bool) -> AsyncIterator[dict[str, Any]]:
+                        follow: bool) -> AsyncIterator[Event]:
     # Subscribe and take the snapshot (or the replay) in one step of the event loop: no
     # event can fall between them.
     sub = env.bus.subscribe(units, types, looking=True)
@@ -325,32 +320,32 @@ async def _event_stream(env: Environment, since: int | None, instance: str | Non
             if since is not None:
                 why = ("the daemon restarted" if instance not in (None, env.instance)
                        else "the daemon no longer holds those events")
-                yield env.bus.resync(max(env.bus.seq - since, 0), why).to_dict()
-            yield snapshot(env).to_dict()
+                yield env.bus.resync(max(env.bus.seq - since, 0), why)
+            yield snapshot(env)
         else:
             for event in replay:
                 if sub.wants(event):
-                    yield event.to_dict()
+                    yield event
         if not follow:
             return
         while True:
             next_event: Event = await sub.next()
             if isinstance(next_event, Resync):
-                yield next_event.to_dict()
+                yield next_event
                 fresh = snapshot(env)
                 last = fresh.seq
-                yield fresh.to_dict()
+                yield fresh
                 continue
             if next_event.seq <= last:
                 continue  # already covered by the snapshot sent after a resync
             last = next_event.seq
-            yield next_event.to_dict()
+            yield next_event
     finally:
         sub.close()
 
 
 async def _log_follow(env: Environment, query: LogQuery, after: int | None, n: int,
-                      since: float | None) -> AsyncIterator[dict[str, Any]]:
+                      since: float | None) -> AsyncIterator[LogRecord | LogGap]:
     sub = env.bus.subscribe(query.units, ("log",))
     match = query.matcher()
     try:
@@ -360,7 +355,7 @@ async def _log_follow(env: Environment, query: LogQuery, after: int | None, n: i
             backlog = env.logs.page(query, after=after, limit=env.logs.lines_per_unit * 64)
         last = backlog[-1].id if backlog else (after if after is not None else env.logs.last_id)
         for record in backlog:
-            yield {"type": "log", **record.to_dict()}
+            yield record
         while True:
             event = await sub.next()
             if isinstance(event, Resync):
@@ -368,23 +363,13 @@ async def _log_follow(env: Environment, query: LogQuery, after: int | None, n: i
                 missing = env.logs.page(query, after=last, limit=env.logs.lines_per_unit * 64)
                 lost = max(event.missed - len(missing), 0)
                 if lost:
-                    yield {"type": "gap", "missed": lost}
+                    yield LogGap(lost)
                 for record in missing:
                     last = record.id
-                    yield {"type": "log", **record.to_dict()}
+                    yield record
                 continue
             if isinstance(event, LogEvent) and event.record.id > last and match(event.record):
                 last = event.record.id
-                yield {"type": "log", **event.record.to_dict()}
+                yield event.record
     finally:
         sub.close()
-
-
-def _ndjson(items: AsyncIterator[dict[str, Any]]) -> StreamingResponse:
-    async def lines() -> AsyncIterator[bytes]:
-        try:
-            async for item in items:
-                yield (json.dumps(item, default=str) + "\n").encode()
-        except StreamEnded:
-            return  # the daemon is shutting down: end the stream cleanly
-    return StreamingResponse(lines(), media_type="application/x-ndjson")

@@ -24,13 +24,19 @@ import json
 import re
 import time
 from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from neodev.config.model import ContainerSpec
 from neodev.config.postgres import find_postgres, postgres_credentials
 from neodev.docker.psql import psql, quote_ident, quote_literal
 from neodev.errors import DatabaseError, RequestError, UnknownSnapshotError
-from neodev.protocol import SnapshotRecord, UnitState
+from neodev.protocol.db import (
+    SnapshotDropped,
+    SnapshotRecord,
+    SnapshotRestored,
+    SnapshotTaken,
+)
+from neodev.protocol.units import UnitState
 
 if TYPE_CHECKING:
     from docker import DockerClient
@@ -79,7 +85,7 @@ class DatabaseSnapshots:
         return await self._list(spec)
 
     async def take(self, name: str, service: str | None = None, force: bool = False
-                   ) -> dict[str, Any]:
+                   ) -> SnapshotTaken:
         """Snapshot the service's database as `name`.
 
         Raises:
@@ -103,11 +109,10 @@ class DatabaseSnapshots:
                     *self._seal(name, database)])
             record = await self._find(spec, name)
         assert record is not None
-        return {"snapshot": record.to_dict(), "paused": paused,
-                "seconds": round(self._clock() - began, 3)}
+        return SnapshotTaken(record, tuple(paused), round(self._clock() - began, 3))
 
     async def restore(self, name: str, service: str | None = None, force: bool = False
-                      ) -> dict[str, Any]:
+                      ) -> SnapshotRestored:
         """Put snapshot `name` back as its database; the current data becomes an automatic
         snapshot first.
 
@@ -144,10 +149,9 @@ class DatabaseSnapshots:
                     raise
             kept = await self._find(spec, saved)
             await self._prune_automatic(spec)
-        return {"restored": record.to_dict(), "saved": kept.to_dict() if kept else None,
-                "paused": paused, "seconds": round(self._clock() - began, 3)}
+        return SnapshotRestored(record, kept, tuple(paused), round(self._clock() - began, 3))
 
-    async def drop(self, name: str, service: str | None = None) -> dict[str, Any]:
+    async def drop(self, name: str, service: str | None = None) -> SnapshotDropped:
         """Drop snapshot `name`.
 
         Raises:
@@ -158,7 +162,7 @@ class DatabaseSnapshots:
         async with self._exclusive():
             record = await self._require(spec, name)
             await self._drop(spec, name)
-        return {"dropped": record.to_dict()}
+        return SnapshotDropped(record)
 
     # -- the server -----------------------------------------------------------------------
 

@@ -11,55 +11,65 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from neodev.config.display import plan_for_display
+from neodev.config.model import Probe
 from neodev.config.postgres import POSTGRES_PORT, is_postgres, libpq_dsn, postgres_credentials
 from neodev.engine.verdicts import condition_met
+from neodev.protocol.units import (
+    BackoffDetail,
+    ConnectionInfo,
+    DependencyDetail,
+    PortDetail,
+    ProbeDetail,
+    ReloadCounts,
+    UnitDetails,
+)
 
 if TYPE_CHECKING:
     from neodev.daemon.environment import Environment
 
 
-def unit_details(env: Environment, name: str) -> dict[str, Any]:
-    """The details document of one unit (the unit must exist)."""
+def unit_details(env: Environment, name: str) -> UnitDetails:
+    """The details of one unit (the unit must exist)."""
     plan = env.plan
     shown = plan_for_display(plan)
     is_container = name in plan.containers
     spec: dict[str, Any] = (shown["containers"] if is_container else shown["processes"])[name]
     record = env.engine.status_of(name)
     supervisor = env.engine.supervisors[name]
-    ports: list[dict[str, Any]] = []
+    ports: list[PortDetail] = []
     container = plan.containers.get(name)
     for mapping in container.ports if container else ():
-        ports.append({"container_port": mapping.container_port, "host_ip": mapping.host_ip,
-                      "declared_host_port": mapping.host_port, "protocol": mapping.protocol,
-                      "published_host_port": env.published_port(name, mapping.container_port)})
+        ports.append(PortDetail(
+            container_port=mapping.container_port, host_ip=mapping.host_ip,
+            declared_host_port=mapping.host_port, protocol=mapping.protocol,
+            published_host_port=env.published_port(name, mapping.container_port)))
     process = plan.processes.get(name)
     if process is not None and process.port is not None:
-        ports.append({"port": process.port, "protocol": "tcp"})
+        ports.append(PortDetail(port=process.port))
     unit_spec = plan.units[name]
-    dependencies = [{"service": dep.service, "condition": str(dep.condition),
-                     "met": condition_met(dep.condition.value, env.engine.status_of(dep.service)),
-                     "state": str(env.engine.status_of(dep.service).state)}
-                    for dep in unit_spec.depends_on]
-    return {
-        "name": name,
-        "kind": record.kind,
-        "status": record.to_dict(),
-        "spec": spec,
-        "ports": ports,
-        "restart": str(unit_spec.restart),
-        "backoff": unit_spec.backoff.model_dump(),
-        "readiness": unit_spec.readiness.model_dump(mode="json") if unit_spec.readiness else None,
-        "liveness": unit_spec.liveness.model_dump(mode="json") if unit_spec.liveness else None,
-        "depends_on": dependencies,
-        "last_exit_code": supervisor.last_exit_code,
-        "last_reload": record.last_reload.to_dict() if record.last_reload else None,
-        "reloads": {"completed": env.engine.reloads.completed.get(name, 0),
-                    "ignored_while_stopped": env.engine.reloads.ignored.get(name, 0)},
-        "timeline": [entry.to_dict() for entry in env.engine.timeline(name)],
-    }
+    dependencies = tuple(
+        DependencyDetail(service=dep.service, condition=str(dep.condition),
+                         met=condition_met(dep.condition.value,
+                                           env.engine.status_of(dep.service)),
+                         state=str(env.engine.status_of(dep.service).state))
+        for dep in unit_spec.depends_on)
+    return UnitDetails(
+        name=name, kind=record.kind, status=record, spec=spec, ports=tuple(ports),
+        restart=str(unit_spec.restart),
+        backoff=BackoffDetail(**unit_spec.backoff.model_dump()),
+        readiness=_probe(unit_spec.readiness), liveness=_probe(unit_spec.liveness),
+        depends_on=dependencies, last_exit_code=supervisor.last_exit_code,
+        last_reload=record.last_reload,
+        reloads=ReloadCounts(completed=env.engine.reloads.completed.get(name, 0),
+                             ignored_while_stopped=env.engine.reloads.ignored.get(name, 0)),
+        timeline=tuple(env.engine.timeline(name)))
 
 
-def connection_string(env: Environment, name: str) -> dict[str, str | None]:
+def _probe(probe: Probe | None) -> ProbeDetail | None:
+    return None if probe is None else ProbeDetail(**probe.model_dump())
+
+
+def connection_string(env: Environment, name: str) -> ConnectionInfo:
     """How to connect to a unit, secrets included (the person asked for it, on the 0600
     socket): a libpq DSN for a Postgres container, else the unit's first URL or address."""
     container = env.plan.containers.get(name)
@@ -69,13 +79,13 @@ def connection_string(env: Environment, name: str) -> dict[str, str | None]:
                          if p.container_port == POSTGRES_PORT), None)
         port = env.published_port(name, POSTGRES_PORT) or declared
         if port is not None and password:
-            return {"kind": "postgres",
-                    "value": libpq_dsn("127.0.0.1", port, user, password, database)}
+            return ConnectionInfo("postgres",
+                                  libpq_dsn("127.0.0.1", port, user, password, database))
     endpoints = env.engine.status_of(name).endpoints
     if not endpoints:
-        return {"kind": None, "value": None}
+        return ConnectionInfo()
     first = endpoints[0]
     if first.startswith("http"):
-        return {"kind": "url", "value": first}
+        return ConnectionInfo("url", first)
     address = first.split("->")[0]
-    return {"kind": "address", "value": f"http://{address}"}
+    return ConnectionInfo("address", f"http://{address}")

@@ -40,7 +40,9 @@ from neodev.paths import WorkspacePaths
 from neodev.process.pids import PidRegistry, reap_orphans
 from neodev.process.runner import ProcessRunner
 from neodev.process.watcher import FileWatcher
-from neodev.protocol import LogRecord, ReloadRecord, UnitRecord, UnitState
+from neodev.protocol.documents import DownReport
+from neodev.protocol.logs import LogRecord
+from neodev.protocol.units import ReloadRecord, UnitDetails, UnitRecord, UnitState
 
 if TYPE_CHECKING:
     # The container driver is imported where it is first needed, not here: the docker SDK
@@ -258,15 +260,13 @@ class Environment:
                                  f"unknown action {action!r}; valid: {', '.join(ACTIONS)}")
         return self.engine.status_of(name)
 
-    async def down(self, volumes: bool) -> dict[str, Any]:
+    async def down(self, volumes: bool) -> DownReport:
         await self.engine.stop()
-        report = await self.project.down(remove_volumes=volumes)
-        return {"containers": list(report.containers), "network": report.network,
-                "volumes": list(report.volumes), "problems": list(report.problems)}
+        return await self.project.down(remove_volumes=volumes)
 
     # -- details --------------------------------------------------------------------------
 
-    def details(self, name: str) -> dict[str, Any]:
+    def details(self, name: str) -> UnitDetails:
         """Everything known about one unit: spec (secrets masked), status, start timeline."""
         from neodev.daemon.details import unit_details
 

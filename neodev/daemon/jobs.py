@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Any
 from neodev.engine.events import EventBus
 from neodev.errors import JobBusyError, NeodevError, RequestError, UnknownJobError
 from neodev.paths import WorkspacePaths
-from neodev.protocol import JobChanged, JobRecord
+from neodev.protocol.cluster import ClusterReport, JobRecord, ProgressStep
+from neodev.protocol.events import JobChanged
 
 if TYPE_CHECKING:
     from neodev.cluster import ClusterReport, ProgressStep
@@ -68,7 +69,7 @@ class Jobs:
         self._actions = actions or CLUSTER_ACTIONS
         self._jobs: dict[str, JobRecord] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
-        self.reports: dict[str, dict[str, Any]] = {}
+        self.reports: dict[str, ClusterReport] = {}
         """Latest cluster report per profile (dropped after a successful `down`)."""
 
     def list(self) -> list[JobRecord]:
@@ -143,7 +144,7 @@ class Jobs:
         job = self._jobs[job_id]
 
         def progress(step: ProgressStep) -> None:
-            loop.call_soon_threadsafe(self._step, job_id, step.to_dict())
+            loop.call_soon_threadsafe(self._step, job_id, step)
 
         def work() -> ClusterReport:
             from neodev.config.loader import load_plan
@@ -160,18 +161,17 @@ class Jobs:
             self._end(job_id, error=NeodevError(f"cluster {job.action} failed: {exc!r}")
                       .to_dict())
             raise
-        data = report.to_dict()
         if job.action == "down":
             self.reports.pop(job.target, None)
         else:
-            self.reports[job.target] = data
-        self._end(job_id, report=data)
+            self.reports[job.target] = report
+        self._end(job_id, report=report)
 
-    def _step(self, job_id: str, step: dict[str, Any]) -> None:
+    def _step(self, job_id: str, step: ProgressStep) -> None:
         job = self._jobs[job_id]
         self._put(replace(job, steps=(*job.steps, step)))
 
-    def _end(self, job_id: str, *, report: dict[str, Any] | None = None,
+    def _end(self, job_id: str, *, report: ClusterReport | None = None,
              error: dict[str, Any] | None = None) -> None:
         job = self._jobs[job_id]
         self._put(replace(job, state="failed" if error else "succeeded", report=report,

@@ -19,13 +19,16 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Literal
 
 import httpx
 
 from neodev.config.model import EnvironmentPlan
 from neodev.engine.events import EventBus, StreamEnded
-from neodev.protocol import LogRecord, UnitChanged, UnitRecord, UnitState
+from neodev.protocol.documents import Telemetry, WiringCheck
+from neodev.protocol.events import UnitChanged
+from neodev.protocol.logs import LogRecord
+from neodev.protocol.units import UnitRecord, UnitState
 from neodev.telemetry.loki import LokiShipper, ShippedLine, loki_ready
 from neodev.telemetry.targets import TargetWriter, scrape_address, target_groups, targets_dir
 from neodev.telemetry.urls import (
@@ -152,18 +155,18 @@ class Observability:
         return None if grafana is None else grafana_explore_url(grafana, self._plan.project,
                                                                 unit)
 
-    def state(self) -> dict[str, Any]:
+    def state(self) -> Telemetry:
         """For `GET /v1/status`: URLs, the shipper's state, the scraped units."""
-        return {"urls": self.urls(),
-                "logs": {u: self.explore_url(u) for u in self._plan.units},
-                "shipper": self.shipper.state().to_dict() if self.shipper else None,
-                "targets": sorted(u for u in self._running
-                                  if scrape_address(self._plan, u) is not None),
-                "targets_error": self.target_error}
+        return Telemetry(urls=self.urls(),
+                         logs={u: self.explore_url(u) for u in self._plan.units},
+                         shipper=self.shipper.state() if self.shipper else None,
+                         targets=tuple(sorted(u for u in self._running
+                                              if scrape_address(self._plan, u) is not None)),
+                         targets_error=self.target_error)
 
     # -- the wiring check -----------------------------------------------------------------
 
-    async def check(self) -> list[dict[str, str]]:
+    async def check(self) -> list[WiringCheck]:
         """One line per piece of wiring: ok | warn | fail, with what was found."""
         async with httpx.AsyncClient(trust_env=False, timeout=CHECK_TIMEOUT) as http:
             checks = await self._check_targets(http)
@@ -178,7 +181,7 @@ class Observability:
             return None
         return name if self._status_of(name).state is UnitState.RUNNING else ""
 
-    async def _check_targets(self, http: httpx.AsyncClient) -> list[dict[str, str]]:
+    async def _check_targets(self, http: httpx.AsyncClient) -> list[WiringCheck]:
         declared = [u for u in self._plan.units if scrape_address(self._plan, u) is not None]
         if not declared:
             return [_line("metrics", "warn", "no unit declares a metrics endpoint")]
@@ -214,7 +217,7 @@ class Observability:
                                     f"{error or 'no error given'}"))
         return checks
 
-    async def _check_loki(self, http: httpx.AsyncClient) -> dict[str, str]:
+    async def _check_loki(self, http: httpx.AsyncClient) -> WiringCheck:
         loki = self._running_service(LOKI)
         url = loki_url(self._plan, self._published)
         if loki is None or url is None:
@@ -231,7 +234,7 @@ class Observability:
         sent = f"{state.sent} lines accepted" if state else "no shipper"
         return _line("logs", "ok", f"Loki at {url} is ready; {sent}")
 
-    async def _check_grafana(self, http: httpx.AsyncClient) -> list[dict[str, str]]:
+    async def _check_grafana(self, http: httpx.AsyncClient) -> list[WiringCheck]:
         grafana = self._running_service(GRAFANA)
         url = grafana_url(self._plan, self._published)
         if grafana is None or url is None:
@@ -255,5 +258,5 @@ class Observability:
         return checks
 
 
-def _line(name: str, status: str, detail: str) -> dict[str, str]:
-    return {"name": name, "status": status, "detail": detail}
+def _line(name: str, status: Literal["ok", "warn", "fail"], detail: str) -> WiringCheck:
+    return WiringCheck(name, status, detail)

@@ -1,7 +1,9 @@
 """The daemon API's one routing mechanism: routes declared once, validated, served, documented.
 
-Each `Route` names its method, path and handler, and the pydantic models of its inputs: path
-parameters, query parameters and the JSON body. From those declarations alone, `build_app`
+Each `Route` binds one endpoint of `neodev.protocol.endpoints` (method, path, parameters, the
+record it answers — declared once, for the server and the clients) to its handler and the
+pydantic models of its inputs: path parameters, query parameters and the JSON body. From those
+declarations alone, `build_app`
 - validates every request before the handler runs: a bad input is a 422 `RequestError`
   naming the parameter (`limit`, `units.0`, `path.name`), so nothing runs or streams for it;
 - serves the routes with Starlette, errors as data (`{"error": NeodevError.to_dict()}`);
@@ -21,10 +23,11 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from types import UnionType
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Any, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 from pydantic_core import to_json
@@ -32,15 +35,16 @@ from starlette.applications import Starlette
 from starlette.datastructures import QueryParams
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route as StarletteRoute
 
+from neodev.engine.events import StreamEnded
 from neodev.errors import NeodevError, RequestError
+from neodev.protocol.endpoints import Endpoint
 
 log = logging.getLogger("neodev.daemon")
 
-Method = Literal["GET", "POST", "DELETE"]
-Handler = Callable[..., Awaitable[dict[str, Any] | Response]]
+Handler = Callable[..., Awaitable[Any]]
 JSON_TYPE = "application/json"
 NDJSON_TYPE = "application/x-ndjson"
 UNNAMED = ("body", "query")
@@ -52,16 +56,17 @@ NO_BODY = object()
 
 @dataclass(frozen=True)
 class Route:
-    """One endpoint and the pydantic models of its inputs.
+    """One endpoint of `neodev.protocol.endpoints` served: its handler and input models.
 
     The handler is called with the validated models of the inputs the route declares, as
-    keyword arguments of the same names (`path_params=`, `query=`, `body=`), and answers a
-    JSON object (a dict) or a Response of its own (the NDJSON streams).
+    keyword arguments of the same names (`path_params=`, `query=`, `body=`), and answers the
+    endpoint's record — for a streaming endpoint, an async iterator of its items — which the
+    endpoint's own writer turns into JSON. The models' fields must be exactly the parameters
+    the endpoint declares (checked when the route is made), so the clients, which build their
+    requests from the same declaration, cannot drift from what is validated.
     """
 
-    method: Method
-    path: str
-    """Starlette's path template: `/v1/units/{name}`."""
+    endpoint: Endpoint[Any]
     handler: Handler
     path_params: type[BaseModel] | None = None
     """One field per `{parameter}` of the path."""
@@ -70,9 +75,26 @@ class Route:
     any other the last one. Unknown parameters are ignored."""
     body: type[BaseModel] | None = None
     """The JSON body (required when declared)."""
-    status: int = 200
-    ndjson: bool = False
-    """Answers an NDJSON stream, not one JSON object (for the document)."""
+
+    def __post_init__(self) -> None:
+        declared = {"path": set(re.findall(r"{(\w+)}", self.endpoint.path)),
+                    "query": set(self.endpoint.query), "body": set(self.endpoint.body)}
+        modelled = {where: set(model.model_fields) if model is not None else set()
+                    for where, model in (("path", self.path_params), ("query", self.query),
+                                         ("body", self.body))}
+        for where, names in declared.items():
+            if names != modelled[where]:
+                raise TypeError(f"{self.method} {self.path}: the {where} parameters "
+                                f"{sorted(modelled[where])} differ from the endpoint's "
+                                f"{sorted(names)} (neodev/protocol/endpoints.py)")
+
+    @property
+    def method(self) -> str:
+        return self.endpoint.method
+
+    @property
+    def path(self) -> str:
+        return self.endpoint.path
 
 
 def build_app(routes: Sequence[Route], *, title: str, version: str) -> Starlette:
@@ -121,8 +143,20 @@ def _endpoint(route: Route) -> Callable[[Request], Awaitable[Response]]:
                 raise _invalid(("body",), "Field required")
             args["body"] = _validate(route.body, raw, "body")
         answer = await route.handler(**args)
-        return answer if isinstance(answer, Response) else json_response(answer, route.status)
+        if route.endpoint.stream:
+            return _ndjson(route.endpoint.write, answer)
+        return json_response(route.endpoint.write(answer), route.endpoint.status)
     return endpoint
+
+
+def _ndjson(write: Callable[[Any], Any], items: AsyncIterator[Any]) -> StreamingResponse:
+    async def lines() -> AsyncIterator[bytes]:
+        try:
+            async for item in items:
+                yield to_json(write(item)) + b"\n"
+        except StreamEnded:
+            return  # the daemon is shutting down: end the stream cleanly
+    return StreamingResponse(lines(), media_type=NDJSON_TYPE)
 
 
 async def _json_body(request: Request) -> Any:
@@ -224,9 +258,10 @@ def openapi_document(routes: Iterable[Route], *, title: str, version: str) -> di
             "parameters": [*_parameters(route.path_params, "path", schemas),
                            *_parameters(route.query, "query", schemas)],
             "responses": {
-                str(route.status): {"description": "an NDJSON stream, one object per line"
-                                    if route.ndjson else "a JSON object",
-                                    "content": {NDJSON_TYPE if route.ndjson else JSON_TYPE: {}}},
+                str(route.endpoint.status): {
+                    "description": "an NDJSON stream, one object per line"
+                    if route.endpoint.stream else "a JSON object",
+                    "content": {NDJSON_TYPE if route.endpoint.stream else JSON_TYPE: {}}},
                 "422": {"description": "an invalid input (RequestError), before anything ran",
                         "content": {JSON_TYPE: {"schema": {"$ref": REF.format(model="Error")}}}},
             },

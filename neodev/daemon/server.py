@@ -26,16 +26,16 @@ from neodev import __version__
 from neodev.config.model import EnvironmentPlan
 from neodev.daemon.api import create_app
 from neodev.daemon.environment import Environment
-from neodev.daemon.lifecycle import (
+from neodev.errors import DaemonError, NeodevError
+from neodev.paths import WorkspacePaths
+from neodev.process.tree import become_subreaper
+from neodev.rendezvous import (
     DaemonInfo,
     DaemonLock,
     record_startup_error,
     remove_stale,
     write_info,
 )
-from neodev.errors import DaemonError, NeodevError
-from neodev.paths import WorkspacePaths
-from neodev.process.tree import become_subreaper
 from neodev.statefile import write_private
 
 
@@ -102,7 +102,7 @@ def read_plan(paths: WorkspacePaths, profile: str, handed_over: EnvironmentPlan 
 
 
 def receive_plan() -> EnvironmentPlan:
-    """The plan the spawning command validated, from stdin (`lifecycle.hand_over_plan`).
+    """The plan the spawning command validated, from stdin (`neodev.client.spawn.hand_over_plan`).
 
     Raises:
         NoPlan: stdin was closed without a plan (the command ended before handing it over).
@@ -213,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return asyncio.run(serve(paths, args.profile, handed_over, args.teardown))
     except NeodevError as exc:
-        record_startup_error(paths, exc.to_dict())
+        record_startup_error(paths, exc)
         print(f"{exc.title}: {exc.message}", file=sys.stderr)
         return exc.exit_code
 

@@ -27,6 +27,7 @@ from neodev.docker.labels import (
     NEODEV_PROJECT,
 )
 from neodev.errors import DockerError
+from neodev.protocol.documents import DownReport
 
 ANONYMOUS_VOLUME = re.compile(r"[0-9a-f]{64}")
 
@@ -47,18 +48,6 @@ class ContainerInfo:
     """Docker's State.Status: created | running | paused | restarting | exited | dead."""
     config_hash: str | None
     labels: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class DownReport:
-    """What `down` removed, by name."""
-
-    containers: tuple[str, ...] = ()
-    network: str | None = None
-    volumes: tuple[str, ...] = ()
-    """Deleted volumes; always empty unless `down(remove_volumes=True)`."""
-    problems: tuple[str, ...] = ()
-    """Things that could not be removed, with the engine's reason."""
 
 
 class DockerProject:

@@ -20,9 +20,9 @@ from neodev.engine.events import EventBus
 from neodev.engine.logs import LogStore
 from neodev.engine.reload import ReloadCoordinator
 from neodev.engine.runner import Runner
-from neodev.engine.supervisor import TimelineEntry, UnitSupervisor
+from neodev.engine.supervisor import UnitSupervisor
 from neodev.engine.verdicts import Readiness
-from neodev.protocol import UnitRecord, Verdict
+from neodev.protocol.units import TimelineEntry, UnitRecord, Verdict
 
 
 class Engine:

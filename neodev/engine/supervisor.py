@@ -20,10 +20,11 @@ from typing import Any
 
 from neodev.config.model import RestartPolicy, UnitSpec
 from neodev.engine.context import UnitContext
+from neodev.engine.problems import problem_of
 from neodev.engine.runner import HealthReport, Runner
 from neodev.engine.verdicts import CRASH_LOOP_FAILURES, condition_met
 from neodev.errors import EngineUnreachable, NeodevError
-from neodev.protocol import Health, UnitRecord, UnitState
+from neodev.protocol.units import Health, TimelineEntry, UnitRecord, UnitState
 
 FAST_HEALTH_PHASE = 1.0
 """Seconds after a start during which readiness is checked at the runner's
@@ -40,18 +41,6 @@ that dies at once is a failure, not "ok"."""
 OUTAGE_RETRY = (1.0, 10.0)
 """First and longest pause between attempts while the Docker engine is unreachable."""
 TIMELINE_ENTRIES = 50
-
-
-@dataclass(frozen=True)
-class TimelineEntry:
-    """One step of a unit's start: waited for dependencies, started, ready..."""
-
-    ts: float
-    what: str
-    detail: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"ts": self.ts, "what": self.what, "detail": self.detail}
 
 
 @dataclass(frozen=True)
@@ -306,7 +295,8 @@ class UnitSupervisor:
         delay = min(first * 2 ** self._outages, longest)
         self._outages += 1
         self._update(state=UnitState.BACKOFF, reason=f"Docker engine unreachable, retrying in "
-                     f"{delay:.0f}s: {why}", health=Health.NONE, health_detail="")
+                     f"{delay:.0f}s: {why}", health=Health.NONE, health_detail="",
+                     engine_outage=True)
         await self._pause(delay)
 
     async def _pause(self, delay: float) -> None:
@@ -418,8 +408,10 @@ class UnitSupervisor:
         ready = new.state is UnitState.RUNNING and (
             new.health is Health.HEALTHY
             or (new.health is Health.NONE and self.spec.readiness is None and self._settled))
-        if ready != new.ready:
-            new = replace(new, ready=ready)
+        outage = new.engine_outage and new.state is UnitState.BACKOFF
+        problem = problem_of(replace(new, ready=ready))
+        if (ready, outage, problem) != (new.ready, new.engine_outage, new.problem):
+            new = replace(new, ready=ready, engine_outage=outage, problem=problem)
         if new == self.record:
             return
         old, self.record = self.record, new

@@ -35,11 +35,12 @@ import json
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Final, Literal
 
 import httpx
 
+from neodev.protocol.documents import ShipperState, ShipperStateName
 from neodev.telemetry import labels
 
 PUSH_PATH: Final = "/loki/api/v1/push"
@@ -66,7 +67,6 @@ DROP_RECENT: Final = 10.0
 STOP_TIMEOUT: Final = 2.0
 """Default bound of `stop`: seconds spent flushing before giving up."""
 
-ShipperStateName = Literal["shipping", "behind", "dropping", "down", "idle"]
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -89,33 +89,6 @@ class ShippedLine:
     level: str | None
     """Lower-case log level found by the daemon (`debug`, `info`, `warn`, `error`...), if any;
     `ERROR_LEVELS` are the ones the dashboard counts as errors."""
-
-
-@dataclass(frozen=True)
-class ShipperState:
-    """A snapshot of the shipper, for status output and the dashboard."""
-
-    state: ShipperStateName
-    """down (Loki unreachable or answering 5xx now) > dropping (lines dropped in the last
-    `DROP_RECENT` s) > behind (more than one batch queued) > shipping > idle."""
-    queued: int
-    """Lines waiting (including the batch in flight)."""
-    behind: int
-    """Lines queued beyond one batch."""
-    dropped: int
-    """Lines dropped (oldest first) because the queue was full."""
-    rejected: int
-    """Lines Loki refused for good (4xx), never retried."""
-    last_rejection: str | None
-    """Loki's reason for the last refusal (`HTTP 400: ...`)."""
-    sent: int
-    """Lines Loki accepted."""
-    last_error: str | None
-    """The last retryable failure (connection error, 429, 5xx), kept after recovery."""
-
-    def to_dict(self) -> dict[str, object]:
-        """The snapshot as JSON-able data."""
-        return asdict(self)
 
 
 class LokiShipper:

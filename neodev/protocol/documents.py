@@ -1,0 +1,117 @@
+"""The environment as a whole: ping, status, telemetry, the wiring check, a `down` report."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from neodev.protocol.cluster import ClusterReport, JobRecord
+from neodev.protocol.units import UnitRecord
+
+PROTOCOL_VERSION = 1
+"""Bumped on any incompatible change of the records (`/v1/ping` reports it)."""
+
+ShipperStateName = Literal["shipping", "behind", "dropping", "down", "idle"]
+
+
+@dataclass(frozen=True, slots=True)
+class Ping:
+    """`GET /v1/ping`: who answers — the daemon's protocol, instance, profile and workspace."""
+
+    protocol: int
+    version: str
+    instance: str
+    profile: str
+    project: str
+    workspace: str
+    pid: int
+    started_at: float = 0.0
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ShipperState:
+    """A snapshot of the Loki shipper, for status output and the dashboard."""
+
+    state: ShipperStateName
+    """down (Loki unreachable or answering 5xx now) > dropping (lines dropped in the last
+    `DROP_RECENT` s) > behind (more than one batch queued) > shipping > idle."""
+    queued: int
+    """Lines waiting (including the batch in flight)."""
+    behind: int
+    """Lines queued beyond one batch."""
+    dropped: int
+    """Lines dropped (oldest first) because the queue was full."""
+    rejected: int
+    """Lines Loki refused for good (4xx), never retried."""
+    last_rejection: str | None
+    """Loki's reason for the last refusal (`HTTP 400: ...`)."""
+    sent: int
+    """Lines Loki accepted."""
+    last_error: str | None
+    """The last retryable failure (connection error, 429, 5xx), kept after recovery."""
+
+
+@dataclass(frozen=True, slots=True)
+class Telemetry:
+    """The observability side of the status: URLs, Explore links, the shipper, the targets."""
+
+    urls: dict[str, str | None] = field(default_factory=dict)
+    """grafana, prometheus, loki -> URL (None when the profile has no such service)."""
+    logs: dict[str, str | None] = field(default_factory=dict)
+    """unit -> Grafana Explore link on its lines."""
+    shipper: ShipperState | None = None
+    targets: tuple[str, ...] = ()
+    """Units Prometheus scrapes now."""
+    targets_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """`GET /v1/status`; `units` at `seq` equals the fold of the event stream up to `seq`."""
+
+    protocol: int
+    instance: str
+    seq: int
+    profile: str
+    project: str
+    workspace: str
+    units: tuple[UnitRecord, ...] = ()
+    reaped_orphans: tuple[str, ...] = ()
+    clusters: dict[str, ClusterReport] = field(default_factory=dict)
+    """profile -> the latest report of its kind mirror."""
+    telemetry: Telemetry = field(default_factory=Telemetry)
+    volumes: tuple[str, ...] = ()
+    jobs: tuple[JobRecord, ...] = ()
+    """Jobs running now."""
+
+    def unit(self, name: str) -> UnitRecord | None:
+        return next((u for u in self.units if u.name == name), None)
+
+
+@dataclass(frozen=True, slots=True)
+class WiringCheck:
+    """One piece of the observability wiring: ok | warn | fail, with what was found."""
+
+    name: str
+    status: Literal["ok", "warn", "fail"]
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class Wiring:
+    """`GET /v1/wiring`."""
+
+    checks: tuple[WiringCheck, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DownReport:
+    """What `down` removed, by name."""
+
+    containers: tuple[str, ...] = ()
+    network: str | None = None
+    volumes: tuple[str, ...] = ()
+    """Deleted volumes; always empty unless `down(remove_volumes=True)`."""
+    problems: tuple[str, ...] = ()
+    """Things that could not be removed, with the engine's reason."""

@@ -1,0 +1,56 @@
+"""Output lines: one retained line, a page of them, and a gap in a followed stream."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from neodev.protocol.codec import ProtocolError, decode, encode
+
+
+@dataclass(frozen=True, slots=True)
+class LogRecord:
+    """One retained output line. `id` grows across all units of a daemon instance."""
+
+    id: int
+    unit: str
+    ts: float
+    stream: str
+    """stdout | stderr | neodev (lines neodev adds: pulls, reloads, lost streams)."""
+    line: str
+    level: str | None = None
+    """error | warn | info | debug when the line says so, else None."""
+
+
+@dataclass(frozen=True, slots=True)
+class LogGap:
+    """A followed stream fell behind: `missed` lines were not kept for it."""
+
+    missed: int
+
+
+@dataclass(frozen=True, slots=True)
+class LogPage:
+    """`GET /v1/logs`: retained lines oldest first; `more` when the page was full."""
+
+    lines: tuple[LogRecord, ...] = ()
+    last_id: int = 0
+    """The newest id the daemon has given (to follow from)."""
+    more: bool = False
+
+
+def follow_item(item: LogRecord | LogGap) -> dict[str, Any]:
+    """One item of `GET /v1/logs/follow` as it goes on the wire (`type` tells them apart)."""
+    if isinstance(item, LogGap):
+        return {"type": "gap", "missed": item.missed}
+    return {"type": "log", **encode(item)}
+
+
+def read_follow_item(data: Any) -> LogRecord | LogGap:
+    """The inverse of `follow_item`."""
+    kind = data.get("type") if isinstance(data, dict) else None
+    if kind == "log":
+        return decode(LogRecord, data)
+    if kind == "gap":
+        return decode(LogGap, data)
+    raise ProtocolError(f"a followed line of unknown type {kind!r}")
