@@ -1,0 +1,117 @@
+"""What every command shares: the `neodev` group, the workspace, errors and exit codes.
+
+Exit codes (also in the README):
+  0 ok · 1 unexpected failure · 2 configuration error (nothing started) · 3 Docker error or
+  host port taken · 4 process error · 5 cluster error · 6 daemon not running / unreachable ·
+  7 `start --wait` ended with units that are not healthy · 8 database refused (`db`: in use,
+  name taken) · 1 `doctor` found a failing check.
+
+The CLI never touches Docker or processes: units are reached through the daemon, with the
+client package (`neodev.client`) only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from typing import Any, NoReturn
+
+import click
+
+from neodev import __version__
+from neodev.client import (
+    DaemonClient,
+    DaemonInfo,
+    Launched,
+    calls,
+    ensure_daemon,
+    read_info,
+    wait_for_exit,
+)
+from neodev.errors import DaemonError, NeodevError
+from neodev.paths import WorkspacePaths, find_workspace
+from neodev.protocol.codec import encode
+
+PROFILE_OPTION = click.option("--profile", "-p", default=None,
+                              help="Profile name in profiles/ (default: $NEODEV_PROFILE or local).")
+
+
+def profile_name(profile: str | None) -> str:
+    return profile or os.environ.get("NEODEV_PROFILE") or "local"
+
+
+def workspace() -> WorkspacePaths:
+    return WorkspacePaths(find_workspace())
+
+
+def fail(error: NeodevError) -> NoReturn:
+    """Print a NeodevError as `Title: message` on stderr and exit with its code."""
+    click.secho(f"{error.title}: ", fg="red", bold=True, err=True, nl=False)
+    click.echo(error.message, err=True)
+    sys.exit(error.exit_code)
+
+
+def tell_generated(generated: tuple[str, ...] | list[str], secrets_file: object) -> None:
+    if generated:
+        click.echo(f"generated {', '.join(generated)} into {secrets_file} (never tracked; set "
+                   "them in .env to choose your own)", err=True)
+
+
+def tell(launched: Launched) -> None:
+    """What the person should know about a daemon just spawned: warnings, generated secrets."""
+    for warning in launched.warnings:
+        click.secho(f"warning: {warning}", fg="yellow", err=True)
+    tell_generated(launched.generated, launched.secrets_file)
+
+
+def daemon_client(paths: WorkspacePaths, profile: str, validate: bool = False
+                  ) -> tuple[DaemonClient, bool]:
+    """The running daemon's client (spawning one first if needed), and whether it is new."""
+    launched = ensure_daemon(paths, profile, validate=validate)
+    tell(launched)
+    return DaemonClient(launched.socket), launched.fresh
+
+
+def wait_for_daemon_exit(info: DaemonInfo) -> None:
+    """Return only once the daemon is gone, so the next command never meets a dying one."""
+    if not wait_for_exit(info, timeout=60):
+        raise DaemonError(f"the daemon (pid {info.pid}) did not exit within 60 s after "
+                          "stopping its units; see .neodev/daemon.log")
+
+
+def shutdown_spawned(paths: WorkspacePaths, client: DaemonClient) -> None:
+    """End a daemon this command spawned only for itself."""
+    info = read_info(paths)
+    client.call(calls.shutdown())
+    if info is not None:
+        wait_for_daemon_exit(info)
+
+
+def echo_result(record: Any, as_json: bool, text: Callable[[], str]) -> None:
+    """A command's result: as indented JSON with `--json`, else as the text for people."""
+    click.echo(json.dumps(encode(record), indent=2) if as_json else text())
+
+
+class NeodevGroup(click.Group):
+    """Turns every NeodevError into `Title: message` and its exit code, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except NeodevError as error:
+            fail(error)
+
+
+@click.group(cls=NeodevGroup, invoke_without_command=True)
+@click.version_option(__version__, prog_name="neodev")
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """neodev: the NeoTool local development environment in one tool."""
+    if ctx.invoked_subcommand is None:
+        # `neodev` on a terminal opens the dashboard (neodev.entry); here stdin or stdout is
+        # not a terminal (a script, a pipe): say what there is instead.
+        click.echo(ctx.get_help())
+        click.echo("\n`neodev` alone opens the dashboard in a terminal; in scripts use "
+                   "`neodev start --wait`, `neodev status --json`, `neodev logs`.")
