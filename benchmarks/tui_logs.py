@@ -59,9 +59,10 @@ from textual import events
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from neodev.daemon.client import DaemonClient  # noqa: E402
+from neodev.client import DaemonClient, calls  # noqa: E402
 from neodev.paths import WorkspacePaths  # noqa: E402
-from neodev.tui.app import STATS_ENV, NeodevApp, tune_gc  # noqa: E402
+from neodev.tui.app import NeodevApp  # noqa: E402
+from neodev.tui.run import STATS_ENV, tune_gc  # noqa: E402
 from tests.integration.stack_workspace import NeodevCLI, StackWorkspace  # noqa: E402
 from tests.tui.tmux import Tmux, TmuxControl  # noqa: E402
 
@@ -166,24 +167,24 @@ def api(socket: Path) -> DaemonClient:
 
 
 def state_of(client: DaemonClient, unit: str) -> str:
-    return next(str(u["state"]) for u in client.status()["units"] if u["name"] == unit)
+    return next(str(u.state) for u in client.call(calls.status()).units if u.name == unit)
 
 
 def start_unit(socket: Path, unit: str) -> None:
     with api(socket) as client:
-        client.act(unit, "start")
+        client.call(calls.act(unit, "start"))
 
 
 def last_id(socket: Path) -> int:
     with api(socket) as client:
-        return int(client.logs(limit=1)["last_id"])
+        return client.call(calls.logs(limit=1)).last_id
 
 
 def done_line(socket: Path, unit: str) -> tuple[int, float] | None:
     """(lines, seconds) from the unit's own `... done: N lines in T s`."""
     with api(socket) as client:
-        lines = client.logs([unit], q=f"{unit} done:", limit=1)["lines"]
-    match = re.search(r"done: (\d+) lines in ([\d.]+) s", lines[-1]["line"]) if lines else None
+        lines = client.call(calls.logs([unit], q=f"{unit} done:", limit=1)).lines
+    match = re.search(r"done: (\d+) lines in ([\d.]+) s", lines[-1].line) if lines else None
     return (int(match.group(1)), float(match.group(2))) if match else None
 
 
@@ -298,7 +299,7 @@ async def headless_until(app: NeodevApp, condition: Callable[[], bool], timeout:
 
 
 def headless_logbar(app: NeodevApp) -> str:
-    return str(app.log_bar.render())
+    return str(app.logpane.log_bar.render())
 
 
 async def headless_press(app: NeodevApp) -> tuple[float, bool]:
@@ -346,27 +347,28 @@ async def headless_run(cli: NeodevCLI, settings: Settings, phase: str) -> Run:
         async with app.run_test(size=SIZE):
             await headless_until(app, lambda: "idle" in app.view.units
                                  and app.view.units["idle"].ready
-                                 and app.last_log_id is not None, 60, "idle unit")
+                                 and app.logpane.last_log_id is not None, 60, "idle unit")
             base_end = time.monotonic() + settings.baseline
             baseline = await headless_window(app, sampler,
                                              lambda: time.monotonic() > base_end,
                                              settings.baseline + 5)
             first = await asyncio.to_thread(last_id, socket)
-            delivered, collapsed = app.delivered, app.collapsed
+            delivered, collapsed = app.logpane.delivered, app.logpane.collapsed
             began = time.monotonic()
             await asyncio.to_thread(start_unit, socket, phase)
             ended = lambda: phase in app.view.units and app.view.units[phase].state in (  # noqa: E731
                 "exited", "crashed")
             load = await headless_window(app, sampler, ended, settings.duration + 120)
             final = await asyncio.to_thread(last_id, socket)
-            await headless_until(app, lambda: (app.last_log_id or 0) >= final
-                                 and not app.pending, 120, "caught-up pane")
+            await headless_until(app, lambda: (app.logpane.last_log_id or 0) >= final
+                                 and not app.logpane.pending, 120, "caught-up pane")
             window_seconds = time.monotonic() - began
             held = len(app.logview.records)
             shown = collapsed_shown(headless_logbar(app))
             run = await asyncio.to_thread(
                 finish_run, socket, "headless", phase, baseline, load, first, final,
-                app.delivered - delivered, app.collapsed - collapsed, shown, window_seconds)
+                app.logpane.delivered - delivered, app.logpane.collapsed - collapsed, shown,
+                window_seconds)
             run.held, run.capacity = held, app.logview.capacity
             return run
     finally:

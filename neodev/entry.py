@@ -33,7 +33,7 @@ def main() -> None:
     profile = dashboard_profile(sys.argv[1:])
     if profile is not None and sys.stdin.isatty() and sys.stdout.isatty():
         from neodev.paths import WorkspacePaths, find_workspace
-        from neodev.tui.app import run_dashboard
+        from neodev.tui.run import run_dashboard
 
         message = run_dashboard(WorkspacePaths(find_workspace()), profile)
         if message:

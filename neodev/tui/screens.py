@@ -17,6 +17,10 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Footer, Label, Static
 
+from neodev.present import reload_summary
+from neodev.protocol.codec import encode
+from neodev.protocol.units import ProbeDetail, UnitDetails
+
 
 def _when(ts: float | None) -> str:
     return "-" if ts is None else datetime.fromtimestamp(ts).strftime("%H:%M:%S.%f")[:-3]
@@ -27,32 +31,31 @@ def _exit_code(code: int | None) -> str:
     return "-" if code is None else str(code)
 
 
-def details_renderables(details: dict[str, Any]) -> list[Any]:
-    """The details document as readable tables (pure: tested without a screen)."""
-    status = details["status"]
+def details_renderables(details: UnitDetails) -> list[Any]:
+    """The details as readable tables (pure: tested without a screen)."""
+    status = details.status
     head = Table.grid(padding=(0, 2))
     head.add_column(style="bold")
     head.add_column()
-    spec = details.get("spec") or {}
+    spec = details.spec
     what = spec.get("image") or " ".join(spec.get("command") or []) or "-"
-    rows = [("unit", f"{details['name']} ({details['kind']})"),
-            ("state", f"{status['state']} · health {status['health']} · "
-                      f"{'ready' if status['ready'] else 'not ready'}"),
-            ("why", status.get("reason") or "-"),
-            ("health check", status.get("health_detail") or "-"),
+    backoff = details.backoff
+    rows = [("unit", f"{details.name} ({details.kind})"),
+            ("state", f"{status.state} · health {status.health} · "
+                      f"{'ready' if status.ready else 'not ready'}"),
+            ("why", status.reason or "-"),
+            ("health check", status.health_detail or "-"),
             ("runs", what),
             ("cwd", str(spec.get("cwd") or "-")),
-            ("restart", f"{details['restart']} · restarts {status['restarts']} · failures "
-                        f"{status['failures']}" + (" · crash loop" if status.get("crash_loop")
-                                                   else "")),
-            ("backoff", ", ".join(f"{k} {v}" for k, v in (details.get("backoff") or {}).items())),
-            ("last exit", _exit_code(details.get("last_exit_code"))),
-            ("readiness", _probe(details.get("readiness"))),
-            ("liveness", _probe(details.get("liveness")))]
-    reload = details.get("last_reload")
-    if reload:
-        rows.append(("last reload", f"{reload['outcome']} ({reload['cause']}) "
-                                    f"{reload.get('duration') or 0:.2f}s {reload.get('detail')}"))
+            ("restart", f"{details.restart} · restarts {status.restarts} · failures "
+                        f"{status.failures}" + (" · crash loop" if status.crash_loop else "")),
+            ("backoff", "" if backoff is None else ", ".join(
+                f"{k} {v}" for k, v in encode(backoff).items())),
+            ("last exit", _exit_code(details.last_exit_code)),
+            ("readiness", _probe(details.readiness)),
+            ("liveness", _probe(details.liveness))]
+    if details.last_reload is not None:
+        rows.append(("last reload", reload_summary(details.last_reload)))
     for name, value in rows:
         head.add_row(name, Text(str(value)))
     out: list[Any] = [head]
@@ -60,18 +63,18 @@ def details_renderables(details: dict[str, Any]) -> list[Any]:
     ports = Table(title="ports", title_justify="left", expand=False)
     for column in ("container", "host", "published", "protocol"):
         ports.add_column(column)
-    for port in details.get("ports") or []:
-        ports.add_row(str(port.get("container_port", port.get("port"))),
-                      f"{port.get('host_ip', '127.0.0.1')}:{port.get('declared_host_port') or ''}",
-                      str(port.get("published_host_port") or "-"), port.get("protocol", "tcp"))
+    for port in details.ports:
+        ports.add_row(str(port.container_port if port.container_port is not None
+                          else port.port),
+                      f"{port.host_ip}:{port.declared_host_port or ''}",
+                      str(port.published_host_port or "-"), port.protocol)
     out.append(ports)
 
     deps = Table(title="depends on", title_justify="left")
     for column in ("unit", "condition", "met", "it is"):
         deps.add_column(column)
-    for dep in details.get("depends_on") or []:
-        deps.add_row(dep["service"], dep["condition"], "yes" if dep["met"] else "no",
-                     dep["state"])
+    for dep in details.depends_on:
+        deps.add_row(dep.service, dep.condition, "yes" if dep.met else "no", dep.state)
     out.append(deps)
 
     env = Table(title="environment (secrets masked)", title_justify="left")
@@ -85,20 +88,19 @@ def details_renderables(details: dict[str, Any]) -> list[Any]:
     timeline = Table(title="start timeline", title_justify="left")
     for column in ("time", "step", "detail"):
         timeline.add_column(column)
-    for entry in details.get("timeline") or []:
-        timeline.add_row(_when(entry["ts"]), entry["what"], entry.get("detail") or "")
+    for entry in details.timeline:
+        timeline.add_row(_when(entry.ts), entry.what, entry.detail)
     out.append(timeline)
     return out
 
 
-def _probe(probe: dict[str, Any] | None) -> str:
-    if not probe:
+def _probe(probe: ProbeDetail | None) -> str:
+    if probe is None:
         return "-"
-    target = probe.get("url") or (f"{probe.get('host')}:{probe.get('port')}"
-                                  if probe.get("kind") == "tcp" else
-                                  " ".join(probe.get("command") or []) or probe.get("pattern"))
-    return (f"{probe['kind']} {target or ''} · every {probe.get('interval')}s · "
-            f"{probe.get('retries')} retries · start period {probe.get('start_period')}s")
+    target = probe.url or (f"{probe.host}:{probe.port}" if probe.kind == "tcp" else
+                           " ".join(probe.command) or probe.pattern)
+    return (f"{probe.kind} {target or ''} · every {probe.interval}s · "
+            f"{probe.retries} retries · start period {probe.start_period}s")
 
 
 class DetailsScreen(Screen[None]):
@@ -106,12 +108,12 @@ class DetailsScreen(Screen[None]):
 
     BINDINGS = [Binding("escape,q", "app.pop_screen", "Back", id="details.back")]
 
-    def __init__(self, details: dict[str, Any]) -> None:
+    def __init__(self, details: UnitDetails) -> None:
         super().__init__()
         self.details = details
 
     def compose(self) -> ComposeResult:
-        yield Label(f" {self.details['name']} — details", id="details-title")
+        yield Label(f" {self.details.name} — details", id="details-title")
         with VerticalScroll(id="details-body"):
             for renderable in details_renderables(self.details):
                 yield Static(renderable)

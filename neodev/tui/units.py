@@ -13,8 +13,15 @@ from collections.abc import Callable
 from rich.text import Text
 from textual.widgets import DataTable
 
-from neodev.output import format_bytes, format_duration, uptime
-from neodev.protocol import Health, UnitRecord, UnitState
+from neodev.present import (
+    format_bytes,
+    format_cpu,
+    format_duration,
+    reload_short,
+    state_label,
+    uptime,
+)
+from neodev.protocol.units import Health, UnitRecord, UnitState
 
 STATE_LOOK: dict[UnitState, tuple[str, str]] = {
     UnitState.PENDING: ("○", "dim"),
@@ -35,11 +42,8 @@ COLUMNS = (("unit", "UNIT"), ("kind", "KIND"), ("state", "STATE"), ("health", "H
 
 def state_text(record: UnitRecord) -> Text:
     symbol, style = STATE_LOOK[record.state]
-    label = str(record.state)
-    if record.state in (UnitState.EXITED, UnitState.CRASHED) and record.exit_code is not None:
-        label += f"({record.exit_code})"
+    label = state_label(record, loop_mark=" loop")
     if record.crash_loop:
-        label += " loop"
         style = "bold red"
     if record.ready:
         style = "bold green"
@@ -48,13 +52,9 @@ def state_text(record: UnitRecord) -> Text:
 
 def reload_text(record: UnitRecord) -> Text:
     last = record.last_reload
-    if last is None:
-        return Text("-", style="dim")
-    if last.outcome == "ok":
-        return Text(f"ok {last.duration or 0:.2f}s", style="green")
-    if last.outcome == "build_failed":
-        return Text("build failed", style="bold red")
-    return Text("not ready", style="red")
+    style = ("dim" if last is None else "green" if last.outcome == "ok"
+             else "bold red" if last.outcome == "build_failed" else "red")
+    return Text(reload_short(last), style=style)
 
 
 class UnitsTable(DataTable[Text | str]):
@@ -104,10 +104,10 @@ class UnitsTable(DataTable[Text | str]):
         for record in records:
             if record.started_at is not None and record.name in self.rows:
                 self.update_cell(record.name, "uptime",
-                                 format_duration(uptime(record.to_dict(), now)))
+                                 format_duration(uptime(record, now)))
 
     def _cells(self, record: UnitRecord, now: float) -> dict[str, Text | str]:
-        cpu = "-" if record.cpu_percent is None else f"{record.cpu_percent:.1f}%"
+        cpu = format_cpu(record.cpu_percent)
         spark = self._sparkline(record.name)
         return {
             "unit": Text(record.name, style="bold"),
@@ -115,7 +115,7 @@ class UnitsTable(DataTable[Text | str]):
             "state": state_text(record),
             "health": Text(str(record.health), style=HEALTH_LOOK[record.health]),
             "ports": ", ".join(record.endpoints) or "-",
-            "uptime": format_duration(uptime(record.to_dict(), now)),
+            "uptime": format_duration(uptime(record, now)),
             "restarts": str(record.restarts),
             "cpu": Text(f"{cpu} {spark}".strip()),
             "mem": format_bytes(record.memory_bytes),

@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from neodev.daemon.client import Connection
-from neodev.protocol import Event, Snapshot, UnitChanged, UnitRecord, UnitState, fold
+from neodev.client.wire import Connection
+from neodev.protocol.events import Event, Snapshot, UnitChanged, fold
+from neodev.protocol.units import UnitRecord, UnitState
 
 HISTORY = 30
 """Samples kept per unit for the sparklines: a minute at the daemon's 2 s stats interval."""
-OUTAGE = "Docker engine unreachable"
 SPARKS = "▁▂▃▄▅▆▇█"
 
 
@@ -69,26 +69,17 @@ class EnvironmentView:
     def docker_state(self) -> str:
         """`ok`, `unreachable` or `unknown`, as the container units report it."""
         containers = [u for u in self.units.values() if u.kind == "container"]
-        if any(u.reason.startswith(OUTAGE) for u in containers):
+        if any(u.engine_outage for u in containers):
             return "unreachable"
         if any(u.state is UnitState.RUNNING for u in containers):
             return "ok"
         return "unknown"
 
     def problems(self) -> list[Problem]:
-        """Units that failed, with their own reason; dependents held back by them are not
-        listed again (their reason names the unit that failed)."""
-        found = []
-        for record in self.units.values():
-            # A crash loop stays a problem while it is being started again (its flag holds
-            # until a run stays up for the stable period), so the bar does not flicker.
-            failed = record.crash_loop or record.state is UnitState.CRASHED or (
-                record.state is UnitState.BACKOFF and record.start_failed)
-            if failed or record.health.value == "unhealthy":
-                text = record.health_detail if record.health.value == "unhealthy" \
-                    else record.reason
-                found.append(Problem(record.name, text))
-        return found
+        """Units that are a problem, as the engine decided (`UnitRecord.problem`), with their
+        own reason; dependents held back by them are not problems of their own."""
+        return [Problem(record.name, record.problem) for record in self.units.values()
+                if record.problem]
 
     def problems_to_tell(self) -> list[Problem]:
         """The problems not told yet: once per failure, not once per retry (a crash loop's

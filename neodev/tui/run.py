@@ -1,0 +1,41 @@
+"""Running the dashboard in this terminal (`neodev` with no command), tuned for it."""
+
+from __future__ import annotations
+
+import gc
+import os
+from pathlib import Path
+
+from neodev.paths import WorkspacePaths
+from neodev.tui.app import NeodevApp
+
+GC_YOUNG_THRESHOLD = 10_000
+"""Allocations between two young collections (CPython's default: 700); see `tune_gc`."""
+STATS_ENV = "NEODEV_TUI_STATS"
+"""A file the dashboard writes its log counters to, every second and at exit (JSON:
+delivered, collapsed): how `benchmarks/tui_logs.py` reads a dashboard in a real terminal."""
+
+
+def tune_gc() -> None:
+    """Set CPython's garbage collector up for a dashboard (once per process, before the app).
+
+    Under a flood of output the app allocates fast, and Textual's rendering leaves reference
+    cycles (strips with their caches), so full collections came every second or so, each
+    scanning everything loaded at start (textual, rich, httpx: ~50k objects) for 50-150 ms —
+    the worst key-press latencies. What is loaded now is never garbage: freeze it (full
+    collections skip it), and collect the young generation less often, so more of each
+    frame's garbage dies young instead of reaching the old generation.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
+
+
+def run_dashboard(paths: WorkspacePaths, profile: str) -> str:
+    """Run the dashboard in this terminal; returns what to say when it ended."""
+    tune_gc()
+    stats = os.environ.get(STATS_ENV)
+    app = NeodevApp(paths, profile, stats_file=Path(stats) if stats else None)
+    app.run()
+    app.write_stats()
+    return app.exit_message
