@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 
+from neodev.client.aio import AsyncDaemonClient
 from neodev.config.model import (
     Dependency,
     DependencyCondition,
@@ -24,7 +25,6 @@ from neodev.config.model import (
     RestartPolicy,
     UnitSpec,
 )
-from neodev.daemon.aclient import AsyncDaemonClient
 from neodev.daemon.api import create_app
 from neodev.daemon.environment import Environment
 from neodev.engine.runner import LogSink, Runner

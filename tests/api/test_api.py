@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from neodev.client import calls
 from neodev.cluster import ClusterReport, ProgressStep
 from neodev.daemon.api import create_app
 from neodev.errors import (
@@ -31,6 +32,7 @@ from neodev.protocol import (
     Snapshot,
     UnitRecord,
     UnitState,
+    encode,
     fold,
 )
 from tests.api.scripted import plan_of, process, scripted
@@ -52,8 +54,9 @@ class Folder:
     async def catch_up(self, client: Any, upto: int) -> None:
         """Fold every event up to `upto` (later ones are kept for the next step)."""
         if self._asked is None or self._asked < upto:
-            async for event in client.events(since=self._asked, instance=self.instance,
-                                              follow=False):
+            async for event in client.stream(calls.events(since=self._asked,
+                                                          instance=self.instance,
+                                                          follow=False)):
                 self._ahead.append(event)
                 self._asked = event.seq
         while self._ahead and self._ahead[0].seq <= upto:
@@ -68,10 +71,10 @@ class Folder:
 async def assert_fold_equals_status(folder: Folder, client: Any) -> None:
     """The status at its seq S equals the fold of the stream up to S (time moves on while the
     two requests run, so the comparison is made at S exactly)."""
-    status = await client.status()
-    await folder.catch_up(client, status["seq"])
-    assert folder.seq == status["seq"]
-    assert [folder.units[u["name"]].to_dict() for u in status["units"]] == status["units"]
+    status = await client.call(calls.status())
+    await folder.catch_up(client, status.seq)
+    assert folder.seq == status.seq
+    assert [folder.units[u.name] for u in status.units] == list(status.units)
 
 
 @virtual_time
@@ -84,19 +87,19 @@ async def test_folding_the_stream_gives_exactly_the_status_at_every_step(tmp_pat
         folder = Folder()
         await assert_fold_equals_status(folder, s.client)
         assert isinstance(folder.events[0], Snapshot)
-        await s.client.start(None)
+        await s.client.call(calls.start())
         for _ in range(30):  # start, then a crash loop, backoff, recovery, stats samples
             await asyncio.sleep(0.45)
             await assert_fold_equals_status(folder, s.client)
         assert any(r.crash_loop for e in folder.events if hasattr(e, "status")
                    for r in [e.status])
-        await s.client.act("api", "reload")
+        await s.client.call(calls.act("api", "reload"))
         await assert_fold_equals_status(folder, s.client)
         assert folder.units["api"].last_reload is not None
-        await s.client.act("api", "stop")
+        await s.client.call(calls.act("api", "stop"))
         await assert_fold_equals_status(folder, s.client)
         assert folder.units["api"].state is UnitState.STOPPED
-        await s.client.stop(None)
+        await s.client.call(calls.stop())
         await assert_fold_equals_status(folder, s.client)
         seqs = [e.seq for e in folder.events if not isinstance(e, Snapshot)]
         assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))  # no gap, one more each
@@ -107,18 +110,19 @@ async def test_a_since_the_daemon_no_longer_holds_gives_a_resync_and_a_snapshot(
         tmp_path: Path) -> None:
     plan = plan_of(tmp_path, process("db", tmp_path))
     async with scripted(tmp_path, plan) as s:
-        await s.client.start(None)
+        await s.client.call(calls.start())
         await asyncio.sleep(5)
-        status = await s.client.status()
-        events = [e async for e in s.client.events(since=status["seq"], follow=False)]
+        status = await s.client.call(calls.status())
+        events = [e async for e in s.client.stream(calls.events(since=status.seq,
+                                                                 follow=False))]
         assert events == []  # up to date: nothing to replay
         s.env.bus._ring.clear()  # as if the ring had moved past `since`
-        events = [e async for e in s.client.events(since=1, follow=False)]
+        events = [e async for e in s.client.stream(calls.events(since=1, follow=False))]
         assert isinstance(events[0], Resync) and events[0].missed == events[0].seq - 1
-        assert events[0].seq >= status["seq"]
+        assert events[0].seq >= status.seq
         assert isinstance(events[1], Snapshot) and events[1].seq == events[0].seq
-        other = [e async for e in s.client.events(since=3, instance="another-daemon",
-                                                  follow=False)]
+        other = [e async for e in s.client.stream(
+            calls.events(since=3, instance="another-daemon", follow=False))]
         assert isinstance(other[0], Resync) and "restarted" in other[0].why
         assert isinstance(other[1], Snapshot)
 
@@ -148,28 +152,28 @@ async def test_a_subscriber_that_falls_behind_is_told_how_much_it_missed() -> No
 async def test_per_unit_actions_and_their_typed_errors(tmp_path: Path) -> None:
     plan = plan_of(tmp_path, process("db", tmp_path), process("api", tmp_path, "db"))
     async with scripted(tmp_path, plan) as s:
-        started = await s.client.act("api", "start")  # brings its dependency
-        assert started["unit"]["desired"] == "running"
+        started = await s.client.call(calls.act("api", "start"))  # brings its dependency
+        assert started.unit.desired == "running"
         await asyncio.sleep(3)
         assert s.runners["db"].starts == 1 and s.runners["api"].starts == 1
         with pytest.raises(UnitStateError) as already:
-            await s.client.act("api", "start")
+            await s.client.call(calls.act("api", "start"))
         assert (already.value.unit, already.value.action) == ("api", "start")
         assert already.value.state in ("running", "starting")
-        await s.client.act("api", "restart")
+        await s.client.call(calls.act("api", "restart"))
         assert s.runners["api"].starts == 2
-        stopped = await s.client.act("api", "stop")
-        assert stopped["unit"]["state"] == "stopped"
+        stopped = await s.client.call(calls.act("api", "stop"))
+        assert stopped.unit.state == "stopped"
         with pytest.raises(UnitStateError) as not_running:
-            await s.client.act("api", "stop")
+            await s.client.call(calls.act("api", "stop"))
         assert not_running.value.state == "stopped" and "api" in not_running.value.message
         with pytest.raises(UnitStateError, match="start it first"):
-            await s.client.act("api", "reload")
+            await s.client.call(calls.act("api", "reload"))
         with pytest.raises(UnknownUnitError) as unknown:
-            await s.client.act("nope", "restart")
+            await s.client.call(calls.act("nope", "restart"))
         assert unknown.value.unit == "nope" and unknown.value.valid == ["api", "db"]
         with pytest.raises(RequestError, match="unknown action"):
-            await s.client.act("api", "explode")
+            await s.client.call(calls.act("api", "explode"))
 
 
 @virtual_time
@@ -180,21 +184,21 @@ async def test_unit_details_mask_secrets_and_show_the_start_timeline(tmp_path: P
                    process("api", tmp_path, "db", env=env),
                    variables={"DB_PASSWORD": "s3cret-value"})
     async with scripted(tmp_path, plan) as s:
-        await s.client.start(None)
+        await s.client.call(calls.start())
         await asyncio.sleep(3)
-        details = await s.client.unit("api")
-        text = str(details)
+        details = await s.client.call(calls.unit("api"))
+        text = str(encode(details))
         assert "s3cret-value" not in text
-        assert details["spec"]["env"]["PLAIN"] == "visible"
-        assert details["spec"]["env"]["DB_PASSWORD"] == "********"
-        assert details["depends_on"] == [{"service": "db", "condition": "healthy",
-                                          "met": True, "state": "running"}]
-        steps = [t["what"] for t in details["timeline"]]
+        assert details.spec["env"]["PLAIN"] == "visible"
+        assert details.spec["env"]["DB_PASSWORD"] == "********"
+        assert encode(details.depends_on) == [{"service": "db", "condition": "healthy",
+                                               "met": True, "state": "running"}]
+        steps = [t.what for t in details.timeline]
         assert steps[:5] == ["waiting for dependencies", "dependencies met", "starting",
                              "starting run 1", "running"]
         assert "ready" in steps
-        assert details["status"]["name"] == "api" and details["restart"] == "on-failure"
-        assert details["readiness"]["kind"] == "tcp"
+        assert details.status.name == "api" and details.restart == "on-failure"
+        assert details.readiness is not None and details.readiness.kind == "tcp"
 
 
 @virtual_time
@@ -207,24 +211,24 @@ async def test_logs_are_a_queryable_store_with_ids_paging_and_search(tmp_path: P
             if i % 50 == 0:
                 append("db", f"ERROR checkpoint {i} took long", "stderr", float(i))
         append("api", "token=hunter2 in a line", "stdout", 400.0)
-        page = await s.client.logs(["api"], limit=10)
-        ids = [line["id"] for line in page["lines"]]
-        assert ids == sorted(ids) and len(ids) == 10 and page["more"]
-        older = await s.client.logs(["api"], limit=10, before=ids[0])
-        assert [line["id"] for line in older["lines"]][-1] < ids[0]
-        assert older["lines"][-1]["line"] == "request 290 ok"  # the page before 291-299
+        page = await s.client.call(calls.logs(["api"], limit=10))
+        ids = [line.id for line in page.lines]
+        assert ids == sorted(ids) and len(ids) == 10 and page.more
+        older = await s.client.call(calls.logs(["api"], limit=10, before=ids[0]))
+        assert [line.id for line in older.lines][-1] < ids[0]
+        assert older.lines[-1].line == "request 290 ok"  # the page before 291-299
         # server-side search over every retained line, not only the last page
-        found = await s.client.logs(None, q="checkpoint 0 ", limit=100)
-        assert [(f["unit"], f["stream"], f["level"]) for f in found["lines"]] == [
+        found = await s.client.call(calls.logs(None, q="checkpoint 0 ", limit=100))
+        assert [(f.unit, f.stream, f.level) for f in found.lines] == [
             ("db", "stderr", "error")]
-        regex = await s.client.logs(["api"], regex=r"request 1\d ok$", limit=100)
-        assert len(regex["lines"]) == 10
-        case = await s.client.logs(None, q="error", case=True, limit=100)
-        assert case["lines"] == []
-        errors = await s.client.logs(None, levels=["error"], limit=100)
-        assert {line["unit"] for line in errors["lines"]} == {"db"}
+        regex = await s.client.call(calls.logs(["api"], regex=r"request 1\d ok$", limit=100))
+        assert len(regex.lines) == 10
+        case = await s.client.call(calls.logs(None, q="error", case=True, limit=100))
+        assert case.lines == ()
+        errors = await s.client.call(calls.logs(None, levels=["error"], limit=100))
+        assert {line.unit for line in errors.lines} == {"db"}
         with pytest.raises(RequestError) as bad:
-            await s.client.logs(None, regex="(unclosed")
+            await s.client.call(calls.logs(None, regex="(unclosed"))
         assert bad.value.param == "regex"
 
 
@@ -307,11 +311,11 @@ async def test_the_openapi_document_is_what_the_app_serves_and_enforces(tmp_path
 @virtual_time
 async def test_ping_names_the_protocol_and_the_instance(tmp_path: Path) -> None:
     async with scripted(tmp_path, plan_of(tmp_path, process("db", tmp_path))) as s:
-        ping = await s.client.ping()
-        assert ping["protocol"] == PROTOCOL_VERSION
-        assert ping["instance"] == s.env.instance
-        status = await s.client.status()
-        assert status["instance"] == ping["instance"]
+        ping = await s.client.call(calls.ping())
+        assert ping.protocol == PROTOCOL_VERSION
+        assert ping.instance == s.env.instance
+        status = await s.client.call(calls.status())
+        assert status.instance == ping.instance
 
 
 def test_errors_keep_their_type_and_fields_across_the_wire() -> None:
@@ -349,26 +353,24 @@ async def test_a_cluster_job_belongs_to_the_daemon_not_to_the_request(tmp_path: 
     stand_in = StandInCluster()
     async with scripted(tmp_path, plan_of(tmp_path, process("db", tmp_path))) as s:
         s.env.jobs._actions = {"up": stand_in.up, "status": stand_in.up, "down": stand_in.up}
-        job = (await s.client._call("POST", "/v1/jobs",
-                                    json={"action": "up", "profile": "staging"}))
-        assert job["state"] == "running"
-        again = await s.client._call("POST", "/v1/jobs",
-                                     json={"action": "up", "profile": "staging"})
-        assert again["id"] == job["id"]  # the same job, not a second run
+        job = await s.client.call(calls.submit_job("up", "staging"))
+        assert job.state == "running"
+        again = await s.client.call(calls.submit_job("up", "staging"))
+        assert again.id == job.id  # the same job, not a second run
         with pytest.raises(JobBusyError) as busy:
-            await s.client._call("POST", "/v1/jobs",
-                                 json={"action": "down", "profile": "staging"})
-        assert busy.value.job == job["id"]
+            await s.client.call(calls.submit_job("down", "staging"))
+        assert busy.value.job == job.id
         # Nobody followed it so far; a client that comes later follows it to its end.
-        records = [r async for r in s.client._stream(f"/v1/jobs/{job['id']}/follow", {})]
+        records = [r async for r in s.client.stream(calls.follow_job(job.id))]
         record = records[-1]
-        assert record["state"] == "succeeded", record
-        assert [step["step"] for step in record["steps"]] == ["render", "cluster-create"]
-        assert record["report"]["ready"] is True
-        status = await s.client.status()
-        assert status["clusters"]["staging"]["cluster_name"] == "neodev-staging"
-        unit_names = {u["name"] for u in status["units"]}
+        assert record.state == "succeeded", record
+        assert [step.step for step in record.steps] == ["render", "cluster-create"]
+        assert record.report is not None and record.report.ready is True
+        assert encode(record)["report"]["ready"] is True
+        status = await s.client.call(calls.status())
+        assert status.clusters["staging"].cluster_name == "neodev-staging"
+        unit_names = {u.name for u in status.units}
         assert unit_names == {"db"}  # progress is not a pseudo-unit
         with pytest.raises(Exception) as unknown:
-            await s.client._call("GET", "/v1/jobs/nope")
+            await s.client.call(calls.job("nope"))
         assert type(unknown.value).__name__ == "UnknownJobError"

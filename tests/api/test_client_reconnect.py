@@ -15,9 +15,9 @@ from pathlib import Path
 
 import uvicorn
 
-from neodev.daemon.aclient import AsyncDaemonClient
+from neodev.client import Connection, calls
+from neodev.client.aio import AsyncDaemonClient
 from neodev.daemon.api import create_app
-from neodev.daemon.client import Connection
 from neodev.daemon.environment import Environment
 from neodev.daemon.server import bind_control_socket
 from neodev.engine.runner import LogSink, Runner
@@ -68,7 +68,7 @@ async def test_a_follower_reconnects_and_resyncs_after_a_daemon_restart(tmp_path
             assert await next_of(events, Connection) == Connection(True)
             snapshot = await next_of(events, Snapshot)
             assert snapshot.instance == first.instance  # type: ignore[attr-defined]
-            await client.start(None)
+            await client.call(calls.start())
             changed = await next_of(events, UnitChanged)
             assert changed.status.name == "db"  # type: ignore[attr-defined]
         lost = await next_of(events, Connection)

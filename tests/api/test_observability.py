@@ -65,8 +65,9 @@ async def test_every_kept_line_is_shipped_masked_with_few_labels(tmp_path: Path,
         assert "GET /items 200 token=********" in lines  # masked before it left the daemon
         assert not any("tok-123456" in line for line in lines)
         assert ["ERROR database is gone", {"level": "error"}] in [v[1:] for v in values]
-        shipper = status_document(env)["telemetry"]["shipper"]
-        assert shipper["sent"] >= 2 and shipper["state"] in ("idle", "shipping")
-        assert status_document(env)["telemetry"]["urls"]["loki"] == loki.url
+        shipper = status_document(env).telemetry.shipper
+        assert shipper is not None
+        assert shipper.sent >= 2 and shipper.state in ("idle", "shipping")
+        assert status_document(env).telemetry.urls["loki"] == loki.url
     finally:
         await env.close()

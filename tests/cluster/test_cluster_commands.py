@@ -17,8 +17,9 @@ import pytest
 import yaml
 
 from neodev.cluster import ClusterStepFailed, cluster_down, cluster_status, cluster_up
-from neodev.cluster.report import ProgressStep
 from neodev.errors import ClusterError
+from neodev.protocol import encode
+from neodev.protocol.cluster import ProgressStep
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CTX = "kind-neodev-staging"
@@ -112,7 +113,7 @@ def test_first_run_creates_everything_in_order(standin, staging_plan, workspace)
     assert [e.step for e in finals][:2] == ["check-tools", "render"]
     assert "cluster-create" in [e.step for e in finals]
     assert report.exists and report.context == CTX
-    assert json.loads(json.dumps(report.to_dict()))["cluster_name"] == "neodev-staging"
+    assert json.loads(json.dumps(encode(report)))["cluster_name"] == "neodev-staging"
 
 
 def test_second_run_reconciles_without_creating(standin, staging_plan, workspace):
@@ -212,7 +213,7 @@ def test_status_reports_workloads_hpas_and_unready_pods(standin, staging_plan, w
     assert issue.name == "backend-abc"
     assert issue.reasons == ("backend: ImagePullBackOff (not found)", "event Failed: pull failed")
     assert not report.ready
-    assert report.to_dict()["ready"] is False
+    assert encode(report)["ready"] is False
 
 
 def test_status_without_a_cluster_says_so(standin, staging_plan, workspace):

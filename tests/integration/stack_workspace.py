@@ -166,10 +166,11 @@ def docker_time(value: str) -> float:
 def ready_at(ws: StackWorkspace, unit: str) -> float:
     """When neodev first saw `unit` ready (its start timeline, epoch seconds). For a container
     this can come before Docker's own first healthcheck: neodev runs the test itself first."""
-    from neodev.daemon.client import DaemonClient
+    from neodev.client import DaemonClient, calls
+    from neodev.protocol import encode
 
     with DaemonClient(ws.root / ".neodev" / "daemon.sock") as client:
-        timeline = client.unit(unit)["timeline"]
+        timeline = encode(client.call(calls.unit(unit)).timeline)
     return float(min(entry["ts"] for entry in timeline if entry["what"] == "ready"))
 
 

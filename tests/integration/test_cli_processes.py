@@ -20,8 +20,9 @@ import httpx
 import psutil
 import pytest
 
-from neodev.daemon.client import DaemonClient
+from neodev.client import DaemonClient, calls
 from neodev.process.binding import docker_gateway_ip
+from neodev.protocol import encode, encode_event
 from tests.integration.lines import LineReader
 from tests.integration.stack_workspace import NeodevCLI, StackWorkspace, wait_until
 from tests.ports import free_port
@@ -295,9 +296,9 @@ def test_an_edit_after_stop_does_not_start_the_unit_again(workspace) -> None:
     with DaemonClient(Path(info["socket"])) as api:
         (app / "src" / "version.txt").write_text("edited while stopped\n")
         # The watcher saw the change and the engine ignored it (the unit is not wanted).
-        assert wait_until(lambda: api.unit("app")["reloads"]["ignored_while_stopped"] >= 1,
+        assert wait_until(lambda: api.call(calls.unit("app")).reloads.ignored_while_stopped >= 1,
                           timeout=20)
-        unit = api.unit("app")["status"]
+        unit = encode(api.call(calls.unit("app")).status)
         assert unit["state"] == "stopped" and unit["desired"] == "stopped"
         assert unit["restarts"] == 0
     with pytest.raises(httpx.HTTPError):
@@ -317,11 +318,11 @@ def test_secret_values_are_masked_in_logs(workspace) -> None:
     info = cli.daemon_info()
     assert info is not None
     with DaemonClient(Path(info["socket"])) as api:
-        events = [e.to_dict() for e in api.events(since=0, follow=False)]
+        events = [encode_event(e) for e in api.stream(calls.events(since=0, follow=False))]
         assert any("password=********" in str(e) for e in events)
         assert "s3cret-value-42" not in str(events)
-        assert "s3cret-value-42" not in str(api.unit("leaky"))
-        assert "s3cret-value-42" not in str(api.status())
+        assert "s3cret-value-42" not in str(encode(api.call(calls.unit("leaky"))))
+        assert "s3cret-value-42" not in str(encode(api.call(calls.status())))
 
 
 def test_logs_follow_prints_new_lines_and_ends_cleanly_when_the_environment_stops(

@@ -23,8 +23,8 @@ from typing import Any, TypeVar
 
 import uvicorn
 
+from neodev.client.aio import AsyncDaemonClient
 from neodev.config.model import EnvironmentPlan, ProcessSpec, UnitSpec
-from neodev.daemon.aclient import AsyncDaemonClient
 from neodev.daemon.api import create_app
 from neodev.daemon.environment import Environment
 from neodev.daemon.server import bind_control_socket

@@ -7,7 +7,7 @@ from typing import Any
 from rich.text import Text
 from textual.app import App, ComposeResult
 
-from neodev.tui.app import Bar
+from neodev.tui.bar import Bar
 
 
 class CountingBar(Bar):

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from textual.pilot import Pilot
 
-from neodev.daemon.client import DaemonClient
+from neodev.client import DaemonClient, calls
 from neodev.paths import WorkspacePaths
-from neodev.protocol import UnitState
+from neodev.protocol import UnitState, encode
 from neodev.tui.app import KEPT, NeodevApp
 from neodev.tui.logview import CURRENT_MATCH
 from neodev.tui.screens import DetailsScreen
@@ -52,7 +52,7 @@ def api_status(cli: NeodevCLI, name: str) -> dict:
     info = cli.daemon_info()
     assert info is not None
     with DaemonClient(Path(info["socket"])) as client:
-        return next(u for u in client.status()["units"] if u["name"] == name)
+        return encode(client.call(calls.status()).unit(name))
 
 
 def select(app: NeodevApp, name: str) -> None:
@@ -89,8 +89,8 @@ async def test_search_finds_and_highlights_a_line_beyond_the_screen(dashboard) -
     await pilot.press("slash")
     await pilot.press(*"needle-4242")
     await pilot.press("enter")
-    await until(pilot, lambda: bool(app.matches), 10, "the search result")
-    target = app.matches[-1]
+    await until(pilot, lambda: bool(app.logpane.matches), 10, "the search result")
+    target = app.logpane.matches[-1]
     assert app.logview.current_match == target
     await pilot.pause(0.3)
     rows = app.logview.visible_text()
@@ -99,7 +99,7 @@ async def test_search_finds_and_highlights_a_line_beyond_the_screen(dashboard) -
     styles = [segment.style for segment in app.logview.render_line(y) if segment.style]
     assert any(s.bgcolor == CURRENT_MATCH.bgcolor for s in styles)  # highlighted
     await pilot.press("end")
-    assert not app.history
+    assert not app.logpane.history
 
 
 async def test_the_unit_filter_hides_other_units(dashboard) -> None:
@@ -124,10 +124,10 @@ async def test_details_show_the_environment_masked(dashboard) -> None:
     await until(pilot, lambda: isinstance(app.screen, DetailsScreen), 10, "the details")
     screen = app.screen
     assert isinstance(screen, DetailsScreen)
-    text = str(screen.details)
+    text = str(encode(screen.details))
     assert SECRET not in text
-    assert screen.details["spec"]["env"]["API_TOKEN"] == "********"
-    assert [t["what"] for t in screen.details["timeline"]][:2] == [
+    assert screen.details.spec["env"]["API_TOKEN"] == "********"
+    assert [t.what for t in screen.details.timeline][:2] == [
         "waiting for dependencies", "dependencies met"]
     await pilot.press("escape")
     await until(pilot, lambda: not isinstance(app.screen, DetailsScreen), 5, "back")

@@ -27,6 +27,7 @@ from textual.geometry import Region
 from textual.pilot import Pilot
 from textual.widgets import Static
 
+from neodev.client import calls
 from neodev.paths import WorkspacePaths
 from neodev.tui import app as app_module
 from neodev.tui.app import NeodevApp
@@ -113,7 +114,7 @@ class Shop:
         await until(pilot, lambda: app.view.connected and len(app.view.units) == 3,
                     "the first snapshot")
         assert app.client is not None
-        await app.client.start(None)
+        await app.client.call(calls.start())
         await until(pilot, lambda: self._settled(app), "every unit settled")
         await asyncio.to_thread(self.daemon.print, OUTPUT)
         await until(pilot, lambda: len(app.logview.records) == 3 + len(OUTPUT), "the output")
@@ -240,8 +241,8 @@ async def test_details_show_the_unit_with_its_secret_masked(shop: Shop) -> None:
         await shop.details(pilot)
         screen = app.screen
         assert isinstance(screen, DetailsScreen)
-        assert screen.details["name"] == "api"
-        assert screen.details["spec"]["env"]["API_TOKEN"] == "********"
+        assert screen.details.name == "api"
+        assert screen.details.spec["env"]["API_TOKEN"] == "********"
         shown = "\n".join(_text(w) for w in screen.query(Static))
         assert SECRET not in shown
         assert "/srv/shop/api" in shown and "00:00:00.000" in shown  # fixed wall clock, UTC
@@ -254,7 +255,7 @@ async def test_search_highlights_every_match_and_steps_through_them(shop: Shop) 
     app = shop.app()
     async with app.run_test(size=(120, 40)) as pilot:
         await shop.search(pilot)
-        assert app.matches == [9, 10]  # the two lines with "timeout", oldest first
+        assert app.logpane.matches == [9, 10]  # the two lines with "timeout", oldest first
         assert app.logview.current_match == 10  # the newest is the current one
         assert styled(app, "payment gateway timeout", CURRENT_MATCH)
         assert styled(app, "upstream timeout", MATCH)
@@ -276,7 +277,7 @@ async def test_a_failed_unit_is_an_error_notification_once(failing_shop: Shop) -
         assert "crashed" in str(app.table.get_cell("worker", "state"))
         # More events about the same failure (a restart of another unit) say nothing new.
         assert app.client is not None
-        await app.client.act("api", "restart")
+        await app.client.call(calls.act("api", "restart"))
         await until(pilot, lambda: app.view.units["api"].restarts == 1
                     and app.view.units["api"].ready, "api restarted")
         assert [n for n in app.notes if n[0] == "error"] == [("error", "worker failed", reason)]

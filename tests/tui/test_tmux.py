@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from neodev.daemon.client import DaemonClient
+from neodev.client import DaemonClient, calls
+from neodev.protocol import encode
 from tests.integration.stack_workspace import NeodevCLI, wait_until
 from tests.tui.tmux import Tmux
 from tests.tui.workspace import dashboard_workspace
@@ -34,7 +35,7 @@ def unit_status(cli: NeodevCLI, name: str) -> dict[str, Any]:
     info = cli.daemon_info()
     assert info is not None, "no daemon status file"
     with DaemonClient(Path(info["socket"])) as client:
-        units: list[dict[str, Any]] = client.status()["units"]
+        units: list[dict[str, Any]] = encode(client.call(calls.status()).units)
     return next(u for u in units if u["name"] == name)
 
 

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+from neodev.engine.problems import problem_of
 from neodev.protocol import UnitChanged, UnitRecord, UnitState
 from neodev.tui.view import EnvironmentView
 
 
 def changed(seq: int, record: UnitRecord) -> UnitChanged:
-    return UnitChanged(seq=seq, ts=float(seq), status=record,
+    """The record as the engine publishes it: with its problem decided by the engine."""
+    return UnitChanged(seq=seq, ts=float(seq), status=replace(record,
+                                                              problem=problem_of(record)),
                        changed=("state", "reason", "failures"))
 
 

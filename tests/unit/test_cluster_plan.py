@@ -7,9 +7,9 @@ from pathlib import Path
 from neodev.cluster.commands import CommandResult, Guard, Step, run_steps
 from neodev.cluster.images import ImageBuild
 from neodev.cluster.plan import UpInputs, down_plan, rollout_targets, up_plan
-from neodev.cluster.report import ProgressStep
 from neodev.cluster.status import parse_namespace_list
 from neodev.config.model import ClusterSpec
+from neodev.protocol.cluster import ProgressStep
 
 SPEC = ClusterSpec(environment="prod", cluster_name="neodev-prod",
                    overlay=Path("profiles/k8s/overlays/prod"), app_namespace="neotool-prod",

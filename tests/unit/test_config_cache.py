@@ -21,9 +21,9 @@ from typing import Any
 
 import pytest
 
+from neodev.client.spawn import load_validated
 from neodev.config import cache, inputs
 from neodev.config.display import plan_for_display
-from neodev.daemon.launch import load_validated
 from neodev.errors import ConfigError
 from neodev.paths import WorkspacePaths
 from tests.constants import REPO_ROOT

@@ -28,9 +28,9 @@ from pathlib import Path
 
 import pytest
 
+from neodev.client import DaemonClient, calls
+from neodev.client.spawn import hand_over_plan, wait_for_daemon
 from neodev.config.model import ContainerSpec, EnvironmentPlan, Probe, ProcessSpec
-from neodev.daemon.client import DaemonClient
-from neodev.daemon.lifecycle import hand_over_plan, wait_for_daemon
 from neodev.paths import WorkspacePaths
 from tests.constants import REPO_ROOT
 from tests.importchain import Loaded, import_errors
@@ -92,9 +92,9 @@ def run_daemon(paths: WorkspacePaths, plan: EnvironmentPlan,
     try:
         hand_over_plan(child, plan.model_dump_json())
         info = wait_for_daemon(paths, child, timeout=30)
-        client = DaemonClient(Path(info.socket), timeout=60)
+        client = DaemonClient(Path(info.socket))
         drive(client)
-        client.shutdown()
+        client.call(calls.shutdown())
         code = child.wait(timeout=60)
     finally:
         if child.poll() is None:  # the test failed half-way: end the daemon and its units
@@ -117,13 +117,13 @@ def stop_daemon(child: subprocess.Popen[bytes]) -> None:
 
 def start_and_look(client: DaemonClient) -> None:
     """What a session does: start, wait until ready, status, logs, events, details."""
-    assert client.start(None)["started"] == ["web"]
-    verdict = client.wait(None, 30)
-    assert verdict["ok"], verdict
-    assert client.status()["units"][0]["state"] == "running"
-    client.logs(None, limit=10)
-    assert list(client.events(follow=False))
-    assert client.unit("web")["name"] == "web"
+    assert client.call(calls.start()).started == ("web",)
+    verdict = client.call(calls.wait(None, 30))
+    assert verdict.ok, verdict
+    assert client.call(calls.status()).units[0].state == "running"
+    client.call(calls.logs(None, limit=10))
+    assert list(client.stream(calls.events(follow=False)))
+    assert client.call(calls.unit("web")).name == "web"
 
 
 @pytest.fixture(scope="module")

@@ -13,14 +13,14 @@ from pathlib import Path
 import psutil
 import pytest
 
-from neodev.daemon import lifecycle
-from neodev.daemon.client import error_from_dict
-from neodev.errors import ConfigError, DaemonError
+from neodev import rendezvous
+from neodev.client import discovery, spawn
+from neodev.errors import ConfigError, DaemonError, error_from_dict
 from neodev.paths import WorkspacePaths
 
 
-def _info(paths: WorkspacePaths, pid: int, create_time: float) -> lifecycle.DaemonInfo:
-    return lifecycle.DaemonInfo(pid=pid, create_time=create_time, socket=str(paths.socket),
+def _info(paths: WorkspacePaths, pid: int, create_time: float) -> rendezvous.DaemonInfo:
+    return rendezvous.DaemonInfo(pid=pid, create_time=create_time, socket=str(paths.socket),
                                 profile="local", workspace=str(paths.root),
                                 started_at=time.time(), version="0")
 
@@ -30,10 +30,10 @@ def test_stale_socket_and_status_of_a_dead_daemon_are_removed(tmp_path: Path) ->
     paths.ensure_state_dir()
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    lifecycle.write_info(paths, _info(paths, dead.pid, 12345.0))
+    rendezvous.write_info(paths, _info(paths, dead.pid, 12345.0))
     with socket.socket(socket.AF_UNIX) as sock:
         sock.bind(str(paths.socket))
-    assert lifecycle.find_daemon(paths) is None
+    assert discovery.find_daemon(paths) is None
     assert not paths.socket.exists() and not paths.status_file.exists()
 
 
@@ -42,9 +42,9 @@ def test_a_reused_pid_is_not_our_daemon(tmp_path: Path) -> None:
     paths.ensure_state_dir()
     me = psutil.Process()
     # our own pid is alive, but with another create time it is a different process
-    lifecycle.write_info(paths, _info(paths, me.pid, me.create_time() - 100))
+    rendezvous.write_info(paths, _info(paths, me.pid, me.create_time() - 100))
     paths.socket.touch()
-    assert lifecycle.find_daemon(paths) is None
+    assert discovery.find_daemon(paths) is None
     assert not paths.status_file.exists()
 
 
@@ -62,17 +62,17 @@ def test_the_lock_is_exclusive_across_processes_and_freed_when_the_holder_dies(
         stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
-        assert not lifecycle.DaemonLock(paths).try_acquire()
+        assert not rendezvous.DaemonLock(paths).try_acquire()
         # a starting daemon (locked, no status yet) is not mistaken for a dead one
-        lifecycle.write_info(paths, _info(paths, holder.pid,
+        rendezvous.write_info(paths, _info(paths, holder.pid,
                                           psutil.Process(holder.pid).create_time()))
-        assert lifecycle.find_daemon(paths) is not None
+        assert discovery.find_daemon(paths) is not None
     finally:
         holder.kill()
         holder.wait()
         if holder.stdout is not None:
             holder.stdout.close()
-    lock = lifecycle.DaemonLock(paths)
+    lock = rendezvous.DaemonLock(paths)
     assert lock.try_acquire()
     lock.release()
 
@@ -80,11 +80,11 @@ def test_the_lock_is_exclusive_across_processes_and_freed_when_the_holder_dies(
 def test_startup_errors_come_back_as_the_same_error_type(tmp_path: Path) -> None:
     paths = WorkspacePaths(tmp_path)
     paths.ensure_state_dir()
-    lifecycle.record_startup_error(paths, ConfigError("bad key", file="p.toml", line=3).to_dict())
-    error = lifecycle.startup_error(paths)
+    rendezvous.record_startup_error(paths, ConfigError("bad key", file="p.toml", line=3))
+    error = rendezvous.take_startup_error(paths)
     assert isinstance(error, ConfigError) and error.exit_code == 2
     assert error.message == "p.toml:3: bad key"
-    assert lifecycle.startup_error(paths) is None  # consumed
+    assert rendezvous.take_startup_error(paths) is None  # consumed
     unknown = error_from_dict({"type": "Nope", "message": "m", "title": "t", "exit_code": 9})
     assert unknown.exit_code == 9 and unknown.message == "m"
 
@@ -95,7 +95,7 @@ def test_a_daemon_that_dies_while_starting_is_reported_with_its_log(tmp_path: Pa
     paths.daemon_log.write_text("Traceback: something broke\n")
     child = subprocess.Popen([sys.executable, "-c", "import sys; sys.exit(3)"])
     with pytest.raises(DaemonError) as caught:
-        lifecycle.wait_for_daemon(paths, child, timeout=10)
+        spawn.wait_for_daemon(paths, child, timeout=10)
     assert "exited with code 3" in caught.value.message
     assert "something broke" in caught.value.message
 
@@ -104,9 +104,9 @@ def test_a_daemon_waiting_for_its_plan_leaves_no_trace_when_abandoned(tmp_path: 
     """The real daemon, spawned as `neodev start` spawns it: killed before its plan arrives
     (the profile was invalid), it has created nothing in the workspace and is reaped."""
     paths = WorkspacePaths(tmp_path)
-    child = lifecycle.spawn_daemon(paths, "local", plan_on_stdin=True)
+    child = spawn.spawn_daemon(paths, "local", plan_on_stdin=True)
     time.sleep(0.3)  # it is importing its modules meanwhile
-    lifecycle.abandon(child)
+    spawn.abandon(child)
     assert child.returncode == -9
     assert not paths.state_dir.exists()
 
@@ -120,10 +120,10 @@ def test_a_daemon_that_dies_before_its_plan_is_reported_with_its_output(tmp_path
     paths = WorkspacePaths(tmp_path / "ws")
     paths.root.mkdir()
     environ = {**os.environ, "PYTHONPATH": str(shadow)}
-    child = lifecycle.spawn_daemon(paths, "local", environ=environ, plan_on_stdin=True)
-    lifecycle.hand_over_plan(child, "{}")
+    child = spawn.spawn_daemon(paths, "local", environ=environ, plan_on_stdin=True)
+    spawn.hand_over_plan(child, "{}")
     with pytest.raises(DaemonError) as caught:
-        lifecycle.wait_for_daemon(paths, child, timeout=30)
+        spawn.wait_for_daemon(paths, child, timeout=30)
     assert "exited with code 1" in caught.value.message
     assert "RuntimeError: uvicorn is broken here" in caught.value.message
     assert child.stdout is not None and child.stdout.closed

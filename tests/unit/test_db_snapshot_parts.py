@@ -4,16 +4,18 @@ profile's Postgres, quoting, and what the CLI prints."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from neodev.cli.render import format_snapshot_outcome, format_snapshots
 from neodev.config.model import ContainerSpec, EnvironmentPlan, PortMapping
 from neodev.config.postgres import find_postgres, is_postgres
 from neodev.daemon.dbsnapshots import MARK, _record, check_name, snapshot_database
 from neodev.docker.psql import quote_ident, quote_literal
 from neodev.errors import ConfigError, RequestError
-from neodev.output import format_snapshot_outcome, format_snapshots
+from neodev.protocol.db import SnapshotRecord, SnapshotRestored, SnapshotTaken
 
 
 def _meta(name: str, **more: object) -> str:
@@ -80,19 +82,20 @@ def test_the_postgres_service_is_found_by_its_conventions() -> None:
 def test_what_the_cli_prints() -> None:
     assert "no snapshots" in format_snapshots([])
     table = format_snapshots([
-        {"name": "base", "database": "app", "taken_at": 0, "size_bytes": 3 * 1024 * 1024,
-         "automatic": False},
-        {"name": "before-restore-1", "database": "app", "taken_at": 0, "size_bytes": 2048,
-         "automatic": True}])
+        SnapshotRecord(name="base", database="app", server="db", taken_at=0,
+                       size_bytes=3 * 1024 * 1024, automatic=False),
+        SnapshotRecord(name="before-restore-1", database="app", server="db", taken_at=0,
+                       size_bytes=2048, automatic=True)])
     lines = table.splitlines()
     assert lines[0].split() == ["NAME", "DATABASE", "TAKEN", "SIZE"]
     assert "3.0MiB" in lines[1] and "automatic" not in lines[1]
     assert lines[2].endswith("automatic (before a restore)")
-    snap = {"name": "base", "database": "app", "size_bytes": 1024, "automatic": False}
-    assert format_snapshot_outcome({"snapshot": snap, "paused": ["backend"], "seconds": 1.25}) \
+    snap = SnapshotRecord(name="base", database="app", server="db", taken_at=0,
+                          size_bytes=1024, automatic=False)
+    assert format_snapshot_outcome(SnapshotTaken(snap, ("backend",), 1.25)) \
         == "snapshot base of app taken in 1.2s (1.0KiB) (backend stopped and started again)"
-    restored = format_snapshot_outcome({"restored": snap, "saved": {**snap, "name": "b-r-1"},
-                                        "paused": [], "seconds": 2})
+    restored = format_snapshot_outcome(
+        SnapshotRestored(snap, replace(snap, name="b-r-1"), (), 2))
     assert restored.splitlines() == [
         "restored app from snapshot base in 2.0s",
         "the data it replaced is snapshot b-r-1 (`neodev db restore b-r-1` to go back)"]

@@ -32,9 +32,9 @@ from typing import Any
 
 import pytest
 
-from neodev.daemon.lifecycle import DaemonInfo, DaemonLock, write_info
 from neodev.paths import WorkspacePaths
-from neodev.protocol import LogRecord, UnitRecord, UnitState
+from neodev.protocol import LogRecord, UnitRecord, UnitState, encode
+from neodev.rendezvous import DaemonInfo, DaemonLock, write_info
 from tests.constants import REPO_ROOT
 from tests.importchain import Loaded, import_errors
 
@@ -74,14 +74,14 @@ class _StandIn(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         path = self.path.split("?")[0]
         if path == "/v1/status":
-            units = [UnitRecord(name="app", kind="process", state=UnitState.RUNNING).to_dict()]
+            units = [encode(UnitRecord(name="app", kind="process", state=UnitState.RUNNING))]
             body = {"protocol": 1, "instance": "standin", "seq": 1, "profile": "local",
                     "project": "budget", "workspace": self.workspace, "units": units,
                     "reaped_orphans": [], "clusters": {}, "telemetry": {}, "volumes": [],
                     "jobs": []}
         elif path == "/v1/logs":
             line = LogRecord(id=1, unit="app", ts=0.0, stream="stdout", line="hello")
-            body = {"lines": [line.to_dict()], "last_id": 1, "more": False}
+            body = {"lines": [encode(line)], "last_id": 1, "more": False}
         else:
             self.send_error(404)
             return

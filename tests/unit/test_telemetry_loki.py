@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Iterator
 import httpx
 import pytest
 
+from neodev.protocol import encode
 from neodev.telemetry.loki import (
     DROP_RECENT,
     LABEL_NAMES,
@@ -91,7 +92,7 @@ async def test_batches_by_line_count_and_stop_flushes_the_rest(loki: LokiStandIn
     assert task.done()
     assert [len(p.values) for p in loki.pushes] == [100, 100, 50]
     assert sent_lines(loki) == [f"line {i}" for i in range(250)]  # in order
-    assert shipper.state().to_dict() == {
+    assert encode(shipper.state()) == {
         "state": "idle", "queued": 0, "behind": 0, "dropped": 0, "rejected": 0,
         "last_rejection": None, "sent": 250, "last_error": None}
 
