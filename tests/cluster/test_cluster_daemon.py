@@ -40,19 +40,19 @@ async def test_up_publishes_progress_as_job_events_and_keeps_the_report(jobs) ->
     records = await run_to_end(manager, "up")
     final = records[-1]
     assert final.state == "succeeded", final.error
-    assert final.report is not None and final.report["cluster_name"] == "neodev-staging"
-    finished = {s["step"]: s for s in final.steps if s["outcome"] != "running"}
+    assert final.report is not None and final.report.cluster_name == "neodev-staging"
+    finished = {s.step: s for s in final.steps if s.outcome != "running"}
     assert {"check-tools", "render", "cluster-create", "apply"} <= set(finished)
-    assert all(s["duration"] is not None for s in finished.values())
+    assert all(s.duration is not None for s in finished.values())
     published = []
     while sub.pending():
         published.append(await sub.next())
     assert published and all(isinstance(e, JobChanged) for e in published)
     assert published[-1].job == final  # the whole record travels with every event
-    assert manager.reports[STAGING]["cluster_name"] == "neodev-staging"
+    assert manager.reports[STAGING].cluster_name == "neodev-staging"
 
     down = await run_to_end(manager, "down")
-    assert down[-1].state == "succeeded" and down[-1].report["exists"] is False
+    assert down[-1].state == "succeeded" and down[-1].report is not None and down[-1].report.exists is False
     assert STAGING not in manager.reports
 
 
