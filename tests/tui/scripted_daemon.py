@@ -83,6 +83,8 @@ class ScriptedDaemon:
         self.plan = plan
         self.runners = runners
         self.env: Environment | None = None
+        self.shutdowns = 0
+        """Times the API asked the daemon to end (`down`, `shutdown`)."""
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: uvicorn.Server | None = None
         self._ready = threading.Event()
@@ -110,7 +112,7 @@ class ScriptedDaemon:
                           wall=lambda: WALL, stats_interval=0.05)
         self.env = env
         await env.open()
-        config = uvicorn.Config(create_app(env, lambda: None), lifespan="off",
+        config = uvicorn.Config(create_app(env, self._shutdown_requested), lifespan="off",
                                 log_level="warning")
         server = uvicorn.Server(config)  # in a thread, uvicorn installs no signal handlers
         self._server = server
@@ -123,6 +125,9 @@ class ScriptedDaemon:
             await serving
         finally:
             await env.close()
+
+    def _shutdown_requested(self) -> None:
+        self.shutdowns += 1  # the daemon keeps serving: the test ends it
 
     async def _shutdown(self) -> None:
         assert self.env is not None and self._server is not None
