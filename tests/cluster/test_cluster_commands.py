@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from neodev.cluster import ClusterStepFailed, cluster_down, cluster_status, cluster_up
+from neodev.cluster import cluster_down, cluster_status, cluster_up
 from neodev.cluster.report import ProgressStep
-from neodev.errors import ClusterError
+from neodev.errors import ClusterError, ClusterStepFailed
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CTX = "kind-neodev-staging"
