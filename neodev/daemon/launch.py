@@ -52,7 +52,7 @@ def load_validated(paths: WorkspacePaths, profile: str, environ: Mapping[str, st
         ConfigError: the profile, a compose file or `.env` is invalid.
     """
     from neodev.config.loader import load_plan, read_profile
-    from neodev.config.secrets import prepare_secrets
+    from neodev.configstate import prepare_secrets
 
     env = dict(os.environ if environ is None else environ)
     source = read_profile(paths.root, profile)
