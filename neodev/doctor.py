@@ -24,7 +24,7 @@ from docker import DockerClient
 from docker.errors import DockerException, ImageNotFound
 
 from neodev.cluster import tools as cluster_tools
-from neodev.config.model import EnvironmentPlan
+from neodev.config.model import EnvironmentPlan, cwd_problem
 from neodev.docker.client import (
     connect_from_env,
     docker_endpoint,
@@ -226,12 +226,12 @@ def check_process_dirs(plan: EnvironmentPlan, environ: Mapping[str, str]) -> lis
     root = plan.variables.get("NEOTOOL_ROOT") or environ.get("NEOTOOL_ROOT")
     checks: list[Check] = []
     for proc in plan.processes.values():
-        cwd = Path(proc.cwd)
-        if cwd.is_dir():
-            checks.append(Check("workdir", "ok", f"{proc.name}: {cwd}"))
+        problem = cwd_problem(proc.cwd)
+        if problem is None:
+            checks.append(Check("workdir", "ok", f"{proc.name}: {proc.cwd}"))
             continue
         now = f" (now NEOTOOL_ROOT={root})" if root else ""
-        checks.append(Check("workdir", "warn", f"{proc.name}: {cwd} does not exist",
+        checks.append(Check("workdir", "warn", f"{proc.name}: {problem}",
                             f"set NEOTOOL_ROOT in .env to your NeoTool checkout{now}"))
     return checks
 

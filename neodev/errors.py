@@ -141,6 +141,18 @@ class PortConflictError(DockerError):
     http_status = 409
 
 
+class LeftoverError(DockerError):
+    """Some resources of a test run could not be removed; `removed` still lists what was."""
+
+    title = "Leftovers not removed"
+    FIELDS = ("removed", "problems")
+
+    def __init__(self, removed: list[str], problems: list[str]) -> None:
+        self.removed = removed
+        self.problems = problems
+        super().__init__("could not remove " + "; ".join(problems))
+
+
 class ProcessError(NeodevError):
     """A local process could not be started, stopped or probed."""
 
@@ -157,6 +169,23 @@ class ClusterError(NeodevError):
     http_status = 502
 
 
+class ClusterStepFailed(ClusterError):
+    """A cluster plan step's command failed; carries the step, the command and its output tail."""
+
+    FIELDS = ("step", "argv", "returncode")
+
+    def __init__(self, step: str, command: str, argv: tuple[str, ...], returncode: int,
+                 output: str) -> None:
+        self.step = step
+        self.argv = list(argv)
+        self.returncode = returncode
+        self.output = output
+        super().__init__(
+            f"step {step!r} failed (exit {returncode}): {command}\n{output}\nFix the cause and "
+            "run the same command again: finished steps are skipped or re-applied idempotently.",
+            title=f"Cluster step failed: {step}")
+
+
 class DaemonError(NeodevError):
     """The workspace daemon is not running, not answering, or answered with an error."""
 
@@ -170,6 +199,12 @@ class StartupFailed(NeodevError):
 
     title = "Environment not healthy"
     exit_code = 7
+
+
+class RunLockTimeout(NeodevError):
+    """Another process of a pytest run held the run's lock for too long."""
+
+    title = "Test run lock timeout"
 
 
 class UnknownJobError(NeodevError):

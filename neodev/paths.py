@@ -67,11 +67,6 @@ class WorkspacePaths:
     def cluster_dir(self) -> Path:
         return self.state_dir / "cluster"
 
-    @property
-    def prometheus_targets_dir(self) -> Path:
-        """Prometheus file_sd targets, mounted into the Prometheus container (compose file)."""
-        return self.state_dir / "prometheus" / "targets"
-
     def ensure_state_dir(self) -> Path:
         """Create `.neodev/` (mode 0700: it holds the socket and generated secrets)."""
         self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)

@@ -3,7 +3,7 @@
 The one port check, used by `doctor` and by the daemon before anything starts, so a port never
 gets two verdicts. A unit claims every address it will bind: a container its published
 `host_ip:host_port`, a process its `port` on each bind address (loopback and the Docker bridge
-gateway, see `neodev.process.binding`). A claim is free when a socket can bind to exactly that
+gateway, see `neodev.hostnet`). A claim is free when a socket can bind to exactly that
 address, ours when one of the project's own containers publishes it (it is adopted or
 recreated), and taken otherwise — then the holder is named: a container by name, a local
 process by name and PID when the OS shows it (psutil sees only the current network namespace,
@@ -22,7 +22,7 @@ from typing import Literal
 import psutil
 
 from neodev.config.model import EnvironmentPlan
-from neodev.process.binding import bind_hosts
+from neodev.hostnet import bind_hosts
 
 PublishedPorts = Mapping[tuple[int, str], tuple[str, str]]
 """(host port, protocol) -> (container name, compose project) of the running containers."""
@@ -99,7 +99,7 @@ def plan_claims(plan: EnvironmentPlan, units: Iterable[str] | None = None,
     Args:
         plan: The environment.
         units: The units to check (default: all of the plan).
-        process_hosts: The addresses processes bind (default: `binding.bind_hosts()`).
+        process_hosts: The addresses processes bind (default: `hostnet.bind_hosts()`).
     """
     names = set(plan.units if units is None else units)
     hosts = process_hosts if process_hosts is not None else bind_hosts()
@@ -175,11 +175,6 @@ def can_bind(host_ip: str, port: int, protocol: str = "tcp") -> bool:
                 return False
             raise
     return True
-
-
-def port_owner(port: int, protocol: str = "tcp", host_ip: str | None = None) -> str | None:
-    """'name (pid N)' of the local process listening on `port`, or None when not visible."""
-    return port_holder(port, protocol, host_ip)[1]
 
 
 def port_holder(port: int, protocol: str = "tcp", host_ip: str | None = None

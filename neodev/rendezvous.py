@@ -14,12 +14,12 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
-import time
 from dataclasses import asdict, dataclass
 from typing import IO
 
 from neodev.errors import NeodevError, error_from_dict
 from neodev.paths import WorkspacePaths
+from neodev.statefile import lock, read_state, write_private
 
 
 @dataclass(frozen=True)
@@ -43,23 +43,16 @@ class DaemonLock:
         self._file: IO[str] | None = None
 
     def try_acquire(self) -> bool:
+        return self.acquire(0)
+
+    def acquire(self, timeout: float) -> bool:
+        """Take the lock, waiting up to `timeout` seconds (a client may be probing it now)."""
         self._paths.ensure_state_dir()
         handle = open(self._paths.lock_file, "a+")  # noqa: SIM115 — held for the daemon's life
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        if not lock(handle.fileno(), timeout):
             handle.close()
             return False
         self._file = handle
-        return True
-
-    def acquire(self, timeout: float) -> bool:
-        """`try_acquire` for up to `timeout` seconds (a client may be probing it right now)."""
-        deadline = time.monotonic() + timeout
-        while not self.try_acquire():
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(0.02)
         return True
 
     def release(self) -> None:
@@ -87,16 +80,14 @@ def daemon_alive(paths: WorkspacePaths) -> bool:
 
 def write_info(paths: WorkspacePaths, info: DaemonInfo) -> None:
     """Atomically write the status file (0600)."""
-    from neodev.statefile import write_private
-
     write_private(paths.status_file, json.dumps(asdict(info)))
 
 
 def read_info(paths: WorkspacePaths) -> DaemonInfo | None:
+    data = read_state(paths.status_file)
     try:
-        data = json.loads(paths.status_file.read_text())
-        return DaemonInfo(**data)
-    except (OSError, ValueError, TypeError):
+        return None if data is None else DaemonInfo(**data)
+    except TypeError:  # written by another version of neodev
         return None
 
 
@@ -112,17 +103,11 @@ def remove_stale(paths: WorkspacePaths) -> list[str]:
 
 def record_startup_error(paths: WorkspacePaths, error: NeodevError) -> None:
     """The daemon could not start: say why, for the command that spawned it."""
-    from neodev.statefile import write_private
-
     write_private(paths.startup_error_file, json.dumps(error.to_dict()))
 
 
 def take_startup_error(paths: WorkspacePaths) -> NeodevError | None:
     """The error a daemon recorded when it could not start (read once, then removed)."""
-    path = paths.startup_error_file
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    path.unlink(missing_ok=True)
-    return error_from_dict(data) if isinstance(data, dict) else None
+    data = read_state(paths.startup_error_file)
+    paths.startup_error_file.unlink(missing_ok=True)
+    return None if data is None else error_from_dict(data)

@@ -1,21 +1,33 @@
-"""The one way neodev writes a state file: atomically, private (0600) from the first byte.
+"""State files: the one way neodev writes them, reads them back, and locks them.
 
 Everything neodev keeps under `.neodev/` (daemon status, pid records, generated secrets, cluster
-renders, Prometheus target files) goes through `write_private`: the content is written to a
-temporary file in the same directory, flushed to disk and renamed over the old file, so a
-crash mid-write leaves the previous version intact and a reader never sees half a file. The
-temporary file is created with mode 0600 (never chmod-ed afterwards), so a secret is never
-readable by others, not even for an instant.
+renders, Prometheus target files, the config cache) goes through `write_private`: the content is
+written to a temporary file in the same directory, flushed to disk and renamed over the old
+file, so a crash mid-write leaves the previous version intact and a reader never sees half a
+file. The temporary file is created with mode 0600 (never chmod-ed afterwards), so a secret is
+never readable by others, not even for an instant.
+
+`read_state` is the matching reader: a state file that is missing, unreadable or not a JSON
+object is simply no state (the next write replaces it). `lock` takes an exclusive `flock`
+within a time limit, for state that several processes change (the daemon's lock, the pytest
+plugin's run state).
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
+
+from neodev.timing import poll_until
 
 PRIVATE_MODE = 0o600
+LOCK_POLL = 0.02
+"""Seconds between attempts to take a lock another process holds."""
 
 
 def write_private(path: Path, content: str | bytes, *, mode: int = PRIVATE_MODE) -> None:
@@ -47,3 +59,35 @@ def write_private(path: Path, content: str | bytes, *, mode: int = PRIVATE_MODE)
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def read_state(path: Path) -> dict[str, Any] | None:
+    """The JSON object in `path`; None when it is missing, unreadable or not an object."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def lock(fd: int, timeout: float) -> bool:
+    """Take an exclusive `flock` on `fd`, waiting up to `timeout` seconds for its holder.
+
+    The kernel releases the lock when the holder closes the file or dies, so a crashed holder
+    never blocks anyone. Release it with `fcntl.flock(fd, fcntl.LOCK_UN)` or by closing `fd`.
+
+    Args:
+        fd: An open file descriptor of the lock file.
+        timeout: Seconds to wait (0: one attempt).
+
+    Returns:
+        True when taken; False when another holder kept it all that time.
+    """
+    def taken() -> bool:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
+    return poll_until(taken, timeout, LOCK_POLL)

@@ -37,7 +37,7 @@ def load_plan(paths: WorkspacePaths, profile: str) -> EnvironmentPlan:
 @click.option("--json", "as_json", is_flag=True, help="Print the model as JSON.")
 def config(profile: str | None, as_json: bool) -> None:
     """Print the resolved configuration model (secrets masked)."""
-    from neodev.config import cache
+    from neodev.configstate import cached_config
 
     paths, name = workspace(), profile_name(profile)
 
@@ -51,7 +51,7 @@ def config(profile: str | None, as_json: bool) -> None:
                 "yaml": yaml.safe_dump(data, sort_keys=False, default_flow_style=False).rstrip()}
 
     # Both forms are stored: a repeated run then needs neither pydantic nor a YAML emitter.
-    click.echo(cache.answer(paths, name, os.environ, render)["json" if as_json else "yaml"])
+    click.echo(cached_config(paths, name, os.environ, render)["json" if as_json else "yaml"])
 
 
 @main.command()

@@ -20,10 +20,11 @@ from neodev.client.wire import Connection, body_bytes, read_answer, read_item
 from neodev.errors import DaemonError
 from neodev.protocol.endpoints import Request
 from neodev.protocol.events import Event, Snapshot
+from neodev.timing import Backoff
 
 R = TypeVar("R")
-RECONNECT = (0.2, 2.0)
-"""First and longest pause between reconnection attempts of a follower."""
+RECONNECT = Backoff(0.2, 2.0)
+"""Pauses between reconnection attempts of a follower."""
 
 
 class AsyncDaemonClient:
@@ -85,14 +86,14 @@ class AsyncDaemonClient:
         of the same daemon instance (a new instance starts with a resync and a snapshot)."""
         since: int | None = None
         instance: str | None = None
-        pause = RECONNECT[0]
+        attempts = 0
         connected = False
         while True:
             try:
                 async for event in self.stream(calls.events(since=since, instance=instance,
                                                             units=units, types=types)):
                     if not connected:
-                        connected, pause = True, RECONNECT[0]
+                        connected, attempts = True, 0
                         yield Connection(True)
                     if isinstance(event, Snapshot):
                         instance = event.instance
@@ -104,8 +105,8 @@ class AsyncDaemonClient:
             if connected:
                 connected = False
                 yield Connection(False, detail)
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, RECONNECT[1])
+            await asyncio.sleep(RECONNECT.delay(attempts))
+            attempts += 1
 
 
 def _params(request: Request[Any]) -> dict[str, Any]:

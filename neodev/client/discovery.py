@@ -16,6 +16,7 @@ from neodev.errors import DaemonError
 from neodev.paths import WorkspacePaths
 from neodev.pidfd import open_pidfd
 from neodev.rendezvous import DaemonInfo, DaemonLock, daemon_alive, read_info, remove_stale
+from neodev.timing import Deadline
 
 
 def find_daemon(paths: WorkspacePaths) -> DaemonInfo | None:
@@ -50,19 +51,18 @@ def wait_for_exit(info: DaemonInfo, paths: WorkspacePaths | None = None,
     import select
 
     paths = paths or WorkspacePaths(Path(info.workspace))
-    deadline = time.monotonic() + timeout
+    deadline = Deadline(timeout)
     fd = open_pidfd(info.pid)
     try:
         while daemon_alive(paths):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            if deadline.passed:
                 return False
             if fd is not None:
                 poller = select.poll()
                 poller.register(fd, select.POLLIN)
-                poller.poll(min(remaining, 0.2) * 1000)
+                poller.poll(min(deadline.remaining(), 0.2) * 1000)
             else:
-                time.sleep(min(remaining, 0.02))
+                time.sleep(min(deadline.remaining(), 0.02))
         return True
     finally:
         if fd is not None:

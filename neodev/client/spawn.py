@@ -27,6 +27,7 @@ from neodev.client.sync import DaemonClient
 from neodev.errors import DaemonError
 from neodev.paths import WorkspacePaths
 from neodev.rendezvous import DaemonInfo, read_info, take_startup_error
+from neodev.timing import Deadline
 
 if TYPE_CHECKING:
     import subprocess
@@ -66,7 +67,7 @@ def load_validated(paths: WorkspacePaths, profile: str, environ: Mapping[str, st
         ConfigError: the profile, a compose file or `.env` is invalid.
     """
     from neodev.config.loader import load_plan, read_profile
-    from neodev.config.secrets import prepare_secrets
+    from neodev.configstate import prepare_secrets
 
     env = dict(os.environ if environ is None else environ)
     source = read_profile(paths.root, profile)
@@ -208,8 +209,8 @@ def wait_for_daemon(paths: WorkspacePaths, child: subprocess.Popen[bytes],
 
 def _wait_for_answer(paths: WorkspacePaths, child: subprocess.Popen[bytes], timeout: float
                      ) -> DaemonInfo:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    deadline = Deadline(timeout)
+    while not deadline.passed:
         code = child.poll()
         if code is not None:
             early = _early_output(child)

@@ -10,7 +10,6 @@ Public API (used by the CLI, the daemon and doctor):
 
 from neodev.cluster.api import cluster_down, cluster_spec, cluster_status, cluster_up
 from neodev.cluster.commands import (
-    ClusterStepFailed,
     CommandResult,
     Executor,
     Step,
@@ -22,7 +21,6 @@ from neodev.protocol.cluster import ClusterReport, ProgressStep
 
 __all__ = [
     "ClusterReport",
-    "ClusterStepFailed",
     "CommandResult",
     "Executor",
     "ProgressStep",

@@ -41,7 +41,7 @@ from neodev.cluster.render import (
 from neodev.cluster.status import parse_namespace_list
 from neodev.cluster.tools import require_tools
 from neodev.config.model import ClusterSpec, EnvironmentPlan
-from neodev.config.secrets import ensure_secrets
+from neodev.configstate import ensure_secrets
 from neodev.errors import ClusterError, ConfigError, NeodevError
 from neodev.paths import WorkspacePaths
 from neodev.protocol.cluster import (
@@ -51,6 +51,7 @@ from neodev.protocol.cluster import (
     ProgressStep,
     WorkloadStatus,
 )
+from neodev.statefile import write_private
 
 ProgressCallback = Callable[[ProgressStep], None]
 REGISTRY_KEPT_NOTE = (f"registry container {REGISTRY_NAME!r} kept: every profile's mirror shares "
@@ -194,7 +195,7 @@ def cluster_up(plan: EnvironmentPlan, paths: WorkspacePaths, progress: ProgressC
                                 {**plan.variables, **secrets}, executor)
         kind_config = write_kind_config(spec, layer_dir / "kind-config.yaml")
         configmap = layer_dir / "local-registry-hosting.yaml"
-        configmap.write_text(yaml.safe_dump(registry_hosting_configmap(spec.registry_port)))
+        write_private(configmap, yaml.safe_dump(registry_hosting_configmap(spec.registry_port)))
     inputs = UpInputs(spec, kind_config, rendered.rendered_path, configmap, k8s_dir,
                       tuple(images), rollout_targets(rendered.docs))
     run_steps(up_plan(inputs), executor, recorder)

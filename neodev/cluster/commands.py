@@ -12,13 +12,13 @@ wherever a previous run stopped.
 from __future__ import annotations
 
 import shlex
-import subprocess
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from neodev.errors import ClusterError
+from neodev.command import run_command_blocking
+from neodev.errors import ClusterStepFailed
 from neodev.protocol.cluster import ProgressStep
 
 OUTPUT_TAIL_LINES = 12
@@ -53,24 +53,23 @@ class Executor(Protocol):
 
 def run_subprocess(argv: Sequence[str], *, timeout: float,
                    stdin: str | None = None) -> CommandResult:
-    """The real executor: `subprocess.run` with captured text output and a hard timeout.
+    """The real executor: `neodev.command` (own session, the whole group killed at `timeout`).
 
     A missing program gives return code 127 and a timeout 124 (as the shell would), so callers
     handle every failure the same way.
     """
     started = time.monotonic()
     try:
-        done = subprocess.run(list(argv), input=stdin, capture_output=True, text=True,
-                              timeout=timeout, check=False)
+        done = run_command_blocking(argv, timeout=timeout,
+                                    stdin=None if stdin is None else stdin.encode())
     except FileNotFoundError:
         return CommandResult(tuple(argv), 127, "", f"{argv[0]}: command not found",
                              time.monotonic() - started)
-    except subprocess.TimeoutExpired as exc:
-        partial = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else ""
-        return CommandResult(tuple(argv), 124, "", f"{partial}\ntimed out after {timeout:g}s",
-                             time.monotonic() - started)
-    return CommandResult(tuple(argv), done.returncode, done.stdout, done.stderr,
-                         time.monotonic() - started)
+    stdout, stderr = done.output, done.stderr.decode("utf-8", "replace")
+    if done.returncode is None:
+        return CommandResult(tuple(argv), 124, "", f"{stderr}\ntimed out after {timeout:g}s",
+                             done.duration)
+    return CommandResult(tuple(argv), done.returncode, stdout, stderr, done.duration)
 
 
 @dataclass(frozen=True)
@@ -108,26 +107,6 @@ class Step:
         return shlex.join(self.argv)
 
 
-class ClusterStepFailed(ClusterError):
-    """A plan step's command failed; carries the step, the command and its output tail."""
-
-    def __init__(self, step: Step, result: CommandResult) -> None:
-        self.step = step.name
-        self.argv = result.argv
-        self.returncode = result.returncode
-        self.output = result.tail()
-        super().__init__(
-            f"step {step.name!r} failed (exit {result.returncode}): {step.describe()}\n"
-            f"{self.output}\nFix the cause and run the same command again: finished steps are "
-            "skipped or re-applied idempotently.",
-            title=f"Cluster step failed: {step.name}")
-
-    def to_dict(self) -> dict[str, object]:
-        data = super().to_dict()
-        data.update(step=self.step, argv=list(self.argv), returncode=self.returncode)
-        return data
-
-
 Progress = Callable[[ProgressStep], None]
 
 
@@ -154,7 +133,8 @@ def run_steps(steps: Sequence[Step], executor: Executor, progress: Progress) -> 
         duration = time.monotonic() - started
         if not result.ok:
             progress(ProgressStep(step.name, "failed", duration, result.tail()))
-            raise ClusterStepFailed(step, result)
+            raise ClusterStepFailed(step.name, step.describe(), result.argv, result.returncode,
+                                    result.tail())
         final = ProgressStep(step.name, "ok", duration, step.describe())
         progress(final)
         done.append(final)

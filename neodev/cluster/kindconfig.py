@@ -11,13 +11,13 @@ patch is redundant but harmless on node images >= v0.27, and needed on older one
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from neodev.config.model import ClusterSpec
+from neodev.statefile import write_private
 
 KIND_API_VERSION = "kind.x-k8s.io/v1alpha4"
 CONTAINERD_CERTS_DIR = "/etc/containerd/certs.d"
@@ -68,11 +68,8 @@ def kind_config(spec: ClusterSpec, node_image: str | None = None) -> dict[str, A
 
 
 def write_kind_config(spec: ClusterSpec, path: Path, node_image: str | None = None) -> Path:
-    """Write the kind config YAML to `path` (parents created) and return the path."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(yaml.safe_dump(kind_config(spec, node_image), sort_keys=False))
-    os.replace(tmp, path)
+    """Write the kind config YAML to `path` (atomically, 0600, parents created); return it."""
+    write_private(path, yaml.safe_dump(kind_config(spec, node_image), sort_keys=False))
     return path
 
 

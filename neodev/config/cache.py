@@ -9,6 +9,10 @@ facts while it loads the plan and stores the masked answer with them
 small reads and stats — and prints the stored answer only when every answer is the same. An
 invalid configuration is never stored, so an error is always found afresh. As devenv caches
 its evaluation, keyed by the files and variables it read.
+
+This module says where the answer is kept, what it depends on, and whether a stored one still
+holds (pure: it reads, writes nothing); `neodev.configstate.cached_config` reads and writes
+the file.
 """
 
 from __future__ import annotations
@@ -31,35 +35,39 @@ FORMAT = 1
 _PACKAGE = Path(__file__).resolve().parent.parent
 
 
-def answer(paths: WorkspacePaths, profile: str, environ: Mapping[str, str],
-           compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    """The stored answer when it is still right, else `compute()` (recorded, then stored).
-
-    Args:
-        paths: The workspace.
-        profile: The profile as the person named it (a name or a path).
-        environ: The process environment `compute` loads the plan with.
-        compute: Loads the plan and returns the JSON-able answer; may raise ConfigError.
-    """
-    file = _cache_file(paths, profile)
-    key = _key(paths, profile, environ)
-    stored = _read(file)
-    if stored is not None and stored.get("key") == key and _facts_hold(stored.get("facts")):
-        result = stored.get("answer")
-        if isinstance(result, dict):
-            return result
-    with inputs.recording() as record:
-        result = compute()
-    _store(file, {"format": FORMAT, "key": key, "facts": record.facts, "answer": result})
-    return result
-
-
-def _cache_file(paths: WorkspacePaths, profile: str) -> Path:
+def cache_file(paths: WorkspacePaths, profile: str) -> Path:
+    """Where the answer for `profile` (a name or a path, as the person named it) is kept."""
     name = hashlib.sha256(profile.encode("utf-8", "surrogateescape")).hexdigest()[:16]
     return paths.state_dir / "cache" / f"config-{name}.json"
 
 
-def _key(paths: WorkspacePaths, profile: str, environ: Mapping[str, str]) -> str:
+def stored_answer(stored: Mapping[str, Any] | None, key: str) -> dict[str, Any] | None:
+    """The answer of a stored entry while it still holds (same key, every fact unchanged)."""
+    if stored is None or stored.get("format") != FORMAT or stored.get("key") != key:
+        return None
+    if not _facts_hold(stored.get("facts")):
+        return None
+    result = stored.get("answer")
+    return result if isinstance(result, dict) else None
+
+
+def record(key: str, compute: Callable[[], dict[str, Any]]
+           ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Compute the answer while recording the facts it rests on.
+
+    Args:
+        key: `cache_key(...)` of the same call.
+        compute: Loads the plan and returns the JSON-able answer; may raise ConfigError.
+
+    Returns:
+        (the answer, the entry to store for it).
+    """
+    with inputs.recording() as recorded:
+        result = compute()
+    return result, {"format": FORMAT, "key": key, "facts": recorded.facts, "answer": result}
+
+
+def cache_key(paths: WorkspacePaths, profile: str, environ: Mapping[str, str]) -> str:
     """What the answer depends on besides the recorded facts, as one digest."""
     parts = [FORMAT, __version__, str(paths.root), profile, sorted(environ.items()),
              _code_stamp()]
@@ -93,19 +101,3 @@ def _facts_hold(facts: object) -> bool:
             isinstance(f, list) and len(f) == 3 and f[0] in inputs.KINDS for f in facts):
         return False
     return inputs.unchanged([(f[0], str(f[1]), f[2]) for f in facts])
-
-
-def _read(file: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) and data.get("format") == FORMAT else None
-
-
-def _store(file: Path, entry: dict[str, Any]) -> None:
-    """Write the entry; a workspace that cannot be written just goes without a cache."""
-    from neodev.statefile import write_private
-
-    with contextlib.suppress(OSError, ValueError):
-        write_private(file, json.dumps(entry, ensure_ascii=False))

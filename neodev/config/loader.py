@@ -1,7 +1,7 @@
 """Profile + compose files + `.env` + process environment -> one frozen, validated plan.
 
 `load_plan` is pure: it reads files and never writes (generating missing secrets is
-`neodev.config.secrets`, called by whoever starts things). Every problem is a ConfigError naming
+`neodev.configstate`, called by whoever starts things). Every problem is a ConfigError naming
 the file, the line or key path, the bad value and what would be valid, raised before anything
 starts.
 
@@ -36,6 +36,8 @@ from neodev.config.model import (
     Probe,
     ProcessSpec,
     RestartPolicy,
+    cwd_problem,
+    network_name,
 )
 from neodev.config.profile import (
     BackoffSection,
@@ -264,7 +266,7 @@ def load_plan(workspace: Path, profile: str = "local",
     plan = EnvironmentPlan(
         profile=profile_file.stem, project=project, workspace=workspace,
         profile_file=profile_file, compose_files=tuple(cf.path for cf in composes),
-        env_file=env_file, network=f"{project}_default", containers=containers,
+        env_file=env_file, network=network_name(project), containers=containers,
         processes=processes, volumes=tuple(dict.fromkeys(volumes)), cluster=cluster,
         log_lines=spec.project.log_lines,
         variables={k: variables[k] for k in sorted(file_keys | recorded.used | {ROOT_VARIABLE})
@@ -386,8 +388,9 @@ def _process(name: str, section: ProcessSection, base: Path, inherited: dict[str
              warnings: list[str]) -> ProcessSpec:
     cwd = Path(inputs.expanduser(section.cwd))
     cwd = inputs.resolve(cwd if cwd.is_absolute() else base / cwd)
-    if not inputs.is_dir(cwd):
-        warnings.append(f"process {name!r}: working directory {cwd} does not exist")
+    problem = cwd_problem(cwd, is_dir=inputs.is_dir, is_file=inputs.is_file)
+    if problem is not None:
+        warnings.append(f"process {name!r}: {problem}")
     return ProcessSpec(
         name=name, cwd=cwd, command=_argv(section.command, src, "command"),
         env={**inherited, **{k: _scalar(v) for k, v in section.env.items()}},

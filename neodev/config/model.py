@@ -8,6 +8,7 @@ whole (`ContainerSpec`, `ProcessSpec`); the engine only looks at the `UnitSpec` 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import Literal
@@ -213,6 +214,27 @@ class ProcessSpec(UnitSpec):
     place, deleted): at most watch_step_ms."""
     metrics: MetricsEndpoint | None = None
     """Prometheus metrics endpoint (profile `metrics`); None = not scraped."""
+
+
+def cwd_problem(cwd: Path, *, is_dir: Callable[[Path], bool] = Path.is_dir,
+                is_file: Callable[[Path], bool] = Path.is_file) -> str | None:
+    """What is wrong with a process's working directory, or None when it is a directory.
+
+    The one wording of that problem, for the loader's warning, doctor, and the process
+    driver's refusal to start or build.
+
+    Args:
+        cwd: The working directory (`ProcessSpec.cwd`).
+        is_dir, is_file: How to look at the disk (the loader records what it looks at).
+    """
+    if is_dir(cwd):
+        return None
+    return f"working directory {cwd} {'is not a directory' if is_file(cwd) else 'does not exist'}"
+
+
+def network_name(project: str) -> str:
+    """The project's network, named as compose names it (`<project>_default`)."""
+    return f"{project}_default"
 
 
 class ClusterSpec(Frozen):

@@ -30,10 +30,6 @@ class PortReference:
     port: int | None
     """The container port; None when the reference is malformed."""
 
-    @property
-    def malformed(self) -> bool:
-        return self.service is None
-
 
 def _parse(match: re.Match[str]) -> PortReference:
     body = _BODY.fullmatch(match.group(1))
@@ -54,10 +50,6 @@ def _searchable(text: str) -> str:
 def find_references(text: str) -> Iterator[PortReference]:
     """Every `@{...}` in `text`, in order, malformed ones included."""
     return (_parse(m) for m in _REFERENCE.finditer(_searchable(text)))
-
-
-def has_references(text: str) -> bool:
-    return _REFERENCE.search(_searchable(text)) is not None
 
 
 def substitute(text: str, host_port: Callable[[str, int], str]) -> str:

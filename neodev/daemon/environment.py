@@ -363,9 +363,9 @@ class Environment:
         try:
             await watcher.run()
         except NeodevError as exc:  # e.g. the cwd does not exist: said in the unit's log
-            self.logs.append(name, f"hot reload off: {exc.message}", "neodev", time.time())
+            self.logs.append(name, f"hot reload off: {exc.message}", "neodev", self.wall())
         except Exception as exc:  # a bug: said in the unit's log, and kept for the daemon log
-            self.logs.append(name, f"hot reload stopped: {exc!r}", "neodev", time.time())
+            self.logs.append(name, f"hot reload stopped: {exc!r}", "neodev", self.wall())
             raise
 
     def _reload_callback(self, name: str) -> Callable[[list[str]], None]:

@@ -225,7 +225,7 @@ class Observability:
         if not loki:
             return _line("logs", "warn", "Loki is not running: lines wait in the shipper's "
                          "queue (the oldest are dropped when it is full)")
-        if not await loki_ready(url, client=http):
+        if not await loki_ready(url, http):
             return _line("logs", "fail", f"Loki at {url} is not ready")
         state = self.shipper.state() if self.shipper else None
         if state is not None and state.rejected:

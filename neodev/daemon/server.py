@@ -15,7 +15,6 @@ import os
 import signal
 import socket
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,7 +22,7 @@ import psutil
 import uvicorn
 
 from neodev import __version__
-from neodev.config.model import EnvironmentPlan
+from neodev.config.model import EnvironmentPlan, network_name
 from neodev.daemon.api import create_app
 from neodev.daemon.environment import Environment
 from neodev.errors import DaemonError, NeodevError
@@ -74,7 +73,7 @@ def teardown_plan(paths: WorkspacePaths, project: str) -> EnvironmentPlan:
     """A plan without units for `down` when the profile no longer loads: what runs is found
     by the compose project label, not by the configuration."""
     return EnvironmentPlan(profile="(teardown)", project=project, workspace=paths.root,
-                           profile_file=paths.root / "profiles", network=f"{project}_default")
+                           profile_file=paths.root / "profiles", network=network_name(project))
 
 
 MAX_PLAN_BYTES = 64 * 1024 * 1024
@@ -169,7 +168,7 @@ async def _serve_environment(env: Environment, paths: WorkspacePaths, profile: s
     me = psutil.Process()
     write_info(paths, DaemonInfo(pid=me.pid, create_time=me.create_time(),
                                  socket=str(paths.socket), profile=profile,
-                                 workspace=str(paths.root), started_at=time.time(),
+                                 workspace=str(paths.root), started_at=env.started_at,
                                  version=__version__))
     serving = asyncio.create_task(server.serve(sockets=[sock]))
     signalled = asyncio.create_task(stop_signal.wait())

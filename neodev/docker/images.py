@@ -7,7 +7,6 @@ that overrides it, because the usual fix is pointing that variable at a local im
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -16,6 +15,7 @@ from docker.errors import APIError, ImageNotFound
 from docker.utils import parse_repository_tag
 
 from neodev.errors import DockerError
+from neodev.timing import Deadline
 
 Progress = Callable[[str], None]
 
@@ -42,13 +42,13 @@ def ensure_image(client: DockerClient, image: str, variable: str | None,
         pass  # not local: pull it below
     progress(f"image {image} not found locally, pulling")
     repo, tag = parse_repository_tag(image)
-    deadline = None if pull_timeout is None else time.monotonic() + pull_timeout
+    deadline = Deadline(pull_timeout)
     try:
         last: dict[str, str] = {}
         for event in client.api.pull(repo, tag or "latest", stream=True, decode=True):
             if "error" in event:
                 raise _pull_failed(image, variable, str(event["error"]))
-            if deadline is not None and time.monotonic() > deadline:
+            if deadline.passed:
                 # Leaving the loop closes the stream; the engine may finish the pull anyway.
                 raise _pull_failed(image, variable,
                                    f"the pull took longer than {pull_timeout:g} s")

@@ -24,14 +24,14 @@ from neodev.docker.client import ClientFactory, post_to_loop
 from neodev.engine.logs import MARKER_ROOM, MAX_LINE_CHARS, LineSplitter
 from neodev.engine.runner import LogSink
 from neodev.errors import DockerError
+from neodev.timing import Backoff
 
 STDOUT = "stdout"
 SYSTEM = "neodev"
 """Stream name of the lines neodev itself adds (pull progress, a lost log stream)."""
 
-RETRY_FIRST = 0.5
-RETRY_MAX = 5.0
-"""Backoff (seconds) between attempts to re-open a stream the engine dropped."""
+RETRY = Backoff(first=0.5, cap=5.0)
+"""Pauses between attempts to re-open a stream the engine dropped."""
 
 TIMESTAMP_CHARS = 36
 """Room for Docker's RFC3339Nano prefix in front of a line."""
@@ -116,7 +116,7 @@ class LogFollower:
         checked: container not running -> done; engine unreachable -> report once, retry with a
         capped backoff, and resume from the last line seen.
         """
-        delay, lost = RETRY_FIRST, False
+        attempts, lost = 0, False
         while not self._stopping.is_set():
             try:
                 client = self._clients.fresh()
@@ -128,7 +128,7 @@ class LogFollower:
                 try:
                     running = self._follow_once(client, resumed=lost)
                     lost = False
-                    delay = RETRY_FIRST
+                    attempts = 0
                     if not running:
                         return
                 except Exception as e:  # the thread's top level: report, never die silently
@@ -139,8 +139,8 @@ class LogFollower:
                         lost = True
                 finally:
                     client.close()
-            self._stopping.wait(delay)
-            delay = min(delay * 2, RETRY_MAX)
+            self._stopping.wait(RETRY.delay(attempts))
+            attempts += 1
 
     def _follow_once(self, client: DockerClient, resumed: bool) -> bool:
         """Stream until it ends; return whether the container is still running then."""

@@ -11,19 +11,18 @@ import asyncio
 import functools
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 
 from docker import DockerClient
 from docker.errors import APIError, NotFound
 from docker.models.containers import Container
 
+from neodev.config.model import network_name
 from neodev.docker.client import ClientFactory, stop_timeout, translate
 from neodev.docker.labels import (
     COMPOSE_NETWORK,
     COMPOSE_PROJECT,
     COMPOSE_SERVICE,
     COMPOSE_VOLUME,
-    CONFIG_HASH,
     NEODEV_PROJECT,
 )
 from neodev.errors import DockerError
@@ -32,22 +31,6 @@ from neodev.protocol.documents import DownReport
 ANONYMOUS_VOLUME = re.compile(r"[0-9a-f]{64}")
 
 
-def network_name(project: str) -> str:
-    """The project network, named as compose names it."""
-    return f"{project}_default"
-
-
-@dataclass(frozen=True)
-class ContainerInfo:
-    """A project container as seen by one `list_containers` call."""
-
-    id: str
-    name: str
-    service: str
-    status: str
-    """Docker's State.Status: created | running | paused | restarting | exited | dead."""
-    config_hash: str | None
-    labels: dict[str, str] = field(default_factory=dict)
 
 
 class DockerProject:
@@ -111,14 +94,6 @@ class DockerProject:
         found: list[Container] = client.containers.list(
             all=True, filters={"label": [f"{COMPOSE_PROJECT}={self.project}"]})
         return found
-
-    async def list_containers(self) -> list[ContainerInfo]:
-        """Every container of the project (any state), found by the compose project label."""
-
-        def run(client: DockerClient) -> list[ContainerInfo]:
-            return [_info(c) for c in self._containers_sync(client)]
-
-        return await self._clients.call(f"list containers of project {self.project}", run)
 
     async def down(self, remove_volumes: bool = False, grace: float = 10.0) -> DownReport:
         """Stop and remove the project's containers and network; volumes only when asked.
@@ -296,9 +271,3 @@ def anonymous_mounts(c: Container) -> dict[str, str]:
 
 def _anonymous_volumes(c: Container) -> list[str]:
     return sorted(anonymous_mounts(c).values())
-
-
-def _info(c: Container) -> ContainerInfo:
-    labels = c.labels or {}
-    return ContainerInfo(id=c.id, name=c.name, service=labels.get(COMPOSE_SERVICE, ""),
-                         status=c.status, config_hash=labels.get(CONFIG_HASH), labels=labels)

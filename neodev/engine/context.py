@@ -9,14 +9,13 @@ reload coordinator, so the modules depend on this one, never on each other or on
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from neodev.engine.events import EventBus
 from neodev.engine.logs import LogStore
 from neodev.protocol import UnitChanged, UnitRecord
-
-SleepFn = Callable[[float], Awaitable[None]]
+from neodev.timing import Sleep, sleep_unless
 
 STATS_FIELDS = frozenset({"cpu_percent", "memory_bytes"})
 """A change of only these fields is published but wakes no status waiter (it happens every
@@ -38,10 +37,7 @@ class ChangeSignal:
 
     async def wait_at_most(self, seconds: float) -> None:
         """Until the next change, or `seconds` (whichever comes first)."""
-        waiter = asyncio.ensure_future(self._event.wait())
-        done, _ = await asyncio.wait({waiter}, timeout=max(seconds, 0.0))
-        if not done:
-            waiter.cancel()
+        await sleep_unless(self._event, seconds)
 
 
 @dataclass
@@ -54,7 +50,7 @@ class UnitContext:
     """Monotonic seconds (uptimes, backoff, timeouts)."""
     wall: Callable[[], float]
     """Wall-clock seconds (timestamps people read)."""
-    sleep: SleepFn
+    sleep: Sleep
     stats_interval: float
     """Seconds between CPU/memory samples while someone watches (`bus.looking`)."""
     idle_stats_interval: float
@@ -68,13 +64,7 @@ class UnitContext:
         if self.bus.looking.is_set():
             await self.sleep(self.stats_interval)
             return
-        nap = asyncio.ensure_future(self.sleep(self.idle_stats_interval))
-        watcher = asyncio.ensure_future(self.bus.looking.wait())
-        try:
-            await asyncio.wait({nap, watcher}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            nap.cancel()
-            watcher.cancel()
+        await sleep_unless(self.bus.looking, self.idle_stats_interval, self.sleep)
 
     def publish_status(self, record: UnitRecord, changed: tuple[str, ...]) -> None:
         """Publish a unit's new record; wake status waiters unless only stats changed."""

@@ -86,9 +86,6 @@ class Engine:
         """The unit's ports/URLs changed (e.g. the host port Docker actually published)."""
         self.supervisors[unit].set_endpoints(tuple(endpoints))
 
-    async def wait_for_change(self) -> None:
-        await self.ctx.changes.wait()
-
     # -- commands -------------------------------------------------------------------------
 
     def resolve(self, names: Iterable[str] | None) -> list[str]:

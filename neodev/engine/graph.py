@@ -68,16 +68,3 @@ def with_dependencies(units: Mapping[str, UnitSpec], names: Iterable[str]) -> se
         result.add(name)
         stack.extend(d.service for d in units[name].depends_on)
     return result
-
-
-def dependents_of(units: Mapping[str, UnitSpec], names: Iterable[str]) -> set[str]:
-    """The named units plus every unit that depends on them, transitively."""
-    result = set(names)
-    changed = True
-    while changed:
-        changed = False
-        for name, spec in units.items():
-            if name not in result and any(d.service in result for d in spec.depends_on):
-                result.add(name)
-                changed = True
-    return result

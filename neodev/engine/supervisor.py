@@ -25,6 +25,7 @@ from neodev.engine.runner import HealthReport, Runner
 from neodev.engine.verdicts import CRASH_LOOP_FAILURES, condition_met
 from neodev.errors import EngineUnreachable, NeodevError
 from neodev.protocol.units import Health, TimelineEntry, UnitRecord, UnitState
+from neodev.timing import Backoff, sleep_unless
 
 FAST_HEALTH_PHASE = 1.0
 """Seconds after a start during which readiness is checked at the runner's
@@ -38,8 +39,8 @@ within seconds at a fraction of the cost (the daemon's idle CPU)."""
 SETTLE_SECONDS = 1.0
 """A unit without a readiness check counts as ready once it stayed up this long, so a process
 that dies at once is a failure, not "ok"."""
-OUTAGE_RETRY = (1.0, 10.0)
-"""First and longest pause between attempts while the Docker engine is unreachable."""
+OUTAGE_RETRY = Backoff(first=1.0, cap=10.0)
+"""Pauses between attempts while the Docker engine is unreachable."""
 TIMELINE_ENTRIES = 50
 
 
@@ -279,9 +280,9 @@ class UnitSupervisor:
         return policy is RestartPolicy.ON_FAILURE and exit_code != 0
 
     async def _backoff(self) -> None:
-        backoff = self.spec.backoff
-        failures = max(self.record.failures, 1)
-        delay = min(backoff.initial * backoff.factor ** (failures - 1), backoff.maximum)
+        policy = self.spec.backoff
+        schedule = Backoff(first=policy.initial, cap=policy.maximum, factor=policy.factor)
+        delay = schedule.delay(self.record.failures - 1)
         if self.record.crash_loop:
             reason = self._crash_loop_note(f"restarting in {delay:.1f}s")
         else:
@@ -291,8 +292,7 @@ class UnitSupervisor:
 
     async def _wait_out_outage(self, why: str) -> None:
         """The engine is gone, not the unit: say so, and try again without counting a failure."""
-        first, longest = OUTAGE_RETRY
-        delay = min(first * 2 ** self._outages, longest)
+        delay = OUTAGE_RETRY.delay(self._outages)
         self._outages += 1
         self._update(state=UnitState.BACKOFF, reason=f"Docker engine unreachable, retrying in "
                      f"{delay:.0f}s: {why}", health=Health.NONE, health_detail="",
@@ -302,13 +302,7 @@ class UnitSupervisor:
     async def _pause(self, delay: float) -> None:
         """Sleep up to `delay`, or until woken (a manual restart or stop)."""
         self._wake.clear()
-        sleeper = asyncio.ensure_future(self._ctx.sleep(delay))
-        waker = asyncio.ensure_future(self._wake.wait())
-        try:
-            await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            sleeper.cancel()
-            waker.cancel()
+        await sleep_unless(self._wake, delay, self._ctx.sleep)
 
     async def _wait_for_dependencies(self) -> None:
         waited = False
@@ -331,7 +325,8 @@ class UnitSupervisor:
     async def _watch_health(self) -> None:
         if self.spec.readiness is None:
             return
-        pause = self.runner.first_health_poll
+        pacing = Backoff(first=self.runner.first_health_poll, cap=self.runner.health_poll)
+        slowdowns = 0
         fast_until = self._ctx.clock() + FAST_HEALTH_PHASE
         while True:
             try:
@@ -345,9 +340,9 @@ class UnitSupervisor:
             if report.health is Health.HEALTHY:
                 await self._ctx.sleep(max(self.runner.health_poll, STEADY_HEALTH_POLL))
             else:
-                await self._ctx.sleep(pause)
+                await self._ctx.sleep(pacing.delay(slowdowns))
                 if self._ctx.clock() >= fast_until:
-                    pause = min(pause * 2, self.runner.health_poll)
+                    slowdowns += 1
 
     async def _watch_liveness(self) -> None:
         probe = self.spec.liveness

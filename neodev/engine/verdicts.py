@@ -14,6 +14,7 @@ from dataclasses import replace
 from neodev.config.model import RestartPolicy, UnitSpec
 from neodev.engine.context import UnitContext
 from neodev.protocol import Health, UnitRecord, UnitState, Verdict
+from neodev.timing import Deadline
 
 CRASH_LOOP_FAILURES = 3
 """Consecutive failures from which a unit is shown as crash-looping (and `--wait` gives up)."""
@@ -83,7 +84,7 @@ class Readiness:
         has a verdict, so the report says exactly what is up and what is not.
         """
         pending = set(names)
-        deadline = self._ctx.clock() + timeout
+        deadline = Deadline(timeout, self._ctx.clock)
         verdicts: dict[str, Verdict] = {}
         while pending:
             for name in list(pending):
@@ -91,10 +92,9 @@ class Readiness:
                 if verdict is not None:
                     verdicts[name] = verdict
                     pending.discard(name)
-            remaining = deadline - self._ctx.clock()
-            if not pending or remaining <= 0:
+            if not pending or deadline.passed:
                 break
-            await self._ctx.changes.wait_at_most(min(remaining, 1.0))
+            await self._ctx.changes.wait_at_most(min(deadline.remaining(), 1.0))
         for name in pending:
             verdicts[name] = self.verdict(name) or self._timeout(name, timeout)
             if not verdicts[name].ok and self._specs[name].optional:

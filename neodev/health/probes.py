@@ -12,12 +12,12 @@ import asyncio
 import contextlib
 import os
 import re
-import signal
 from dataclasses import dataclass
 from typing import Protocol
 
 import httpx
 
+from neodev.command import run_command
 from neodev.config.model import Probe
 from neodev.errors import ProcessError
 
@@ -147,25 +147,15 @@ class ExecProbe:
     async def check(self) -> ProbeResult:
         tried = "exec " + " ".join(self.command)
         try:
-            proc = await asyncio.create_subprocess_exec(
-                *self.command, cwd=self.cwd, env=self.env, stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-                start_new_session=True)
+            done = await run_command(self.command, timeout=self.timeout, cwd=self.cwd,
+                                     env=self.env, merge_stderr=True)
         except OSError as exc:
             return ProbeResult(False, f"{tried} -> cannot run: {exc.strerror or exc}")
-        try:
-            out, _ = await asyncio.wait_for(proc.communicate(), self.timeout)
-        except TimeoutError:
-            # The probe may have started children of its own: kill its whole group.
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(proc.wait(), 5.0)
+        if done.timed_out:
             return ProbeResult(False, f"{tried} -> killed after {self.timeout:g}s timeout")
-        output = _clip(out.decode("utf-8", "replace"))
-        code = proc.returncode
-        detail = f"{tried} -> exit {code}" + (f": {output}" if output else "")
-        return ProbeResult(code == 0, detail)
+        output = _clip(done.output)
+        detail = f"{tried} -> exit {done.returncode}" + (f": {output}" if output else "")
+        return ProbeResult(done.returncode == 0, detail)
 
 
 class LogLineProbe:

@@ -12,7 +12,6 @@ the semantics are unit-tested without sleeping.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Callable
 
@@ -101,32 +100,3 @@ class ProbeTracker:
             result = ProbeResult(False, f"{self.strategy.describe()} -> no result within "
                                         f"{guard:g}s")
         return self.record(result)
-
-    async def run(self, on_report: Callable[[HealthReport], None],
-                  stop: asyncio.Event) -> None:
-        """Attempt every `interval` seconds until `stop` is set; report each attempt.
-
-        Args:
-            on_report: Called with the report after every attempt.
-            stop: Set it to end the loop (checked between attempts).
-        """
-        while not stop.is_set():
-            on_report(await self.observe())
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.probe.interval)
-
-    async def wait_healthy(self, timeout: float) -> HealthReport:
-        """Attempt every `interval` until healthy, unhealthy, or `timeout` seconds passed.
-
-        Returns:
-            The last report (its health says which of the three ended the wait).
-        """
-        deadline = self._clock() + timeout
-        while True:
-            report = await self.observe()
-            if report.health in (Health.HEALTHY, Health.UNHEALTHY):
-                return report
-            remaining = deadline - self._clock()
-            if remaining <= 0:
-                return report
-            await asyncio.sleep(min(self.probe.interval, remaining))

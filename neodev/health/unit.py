@@ -46,10 +46,6 @@ class UnitProbes:
     def has_readiness(self) -> bool:
         return self._probes["readiness"] is not None
 
-    @property
-    def has_liveness(self) -> bool:
-        return self._probes["liveness"] is not None
-
     def restart(self, env: dict[str, str] | None = None, resolve: Resolve | None = None) -> None:
         """The unit (re)starts: fresh trackers (start period counted from now).
 

@@ -21,7 +21,7 @@ from neodev.process.tree import (
     kill_tree,
     snapshot,
 )
-from neodev.statefile import write_private
+from neodev.statefile import read_state, write_private
 
 
 class PidRegistry:
@@ -36,11 +36,7 @@ class PidRegistry:
 
     def load(self) -> dict[str, dict[str, Any]]:
         """The recorded entries; {} when the file is missing or unreadable."""
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return {}
-        return data if isinstance(data, dict) else {}
+        return read_state(self.path) or {}
 
     def record(self, unit: str, pid: int, pgid: int, create_time: float,
                command: list[str] | tuple[str, ...]) -> None:

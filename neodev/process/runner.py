@@ -18,7 +18,6 @@ restart would otherwise find the port still taken by an orphaned grandchild).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import shutil
 import signal
@@ -28,7 +27,8 @@ from pathlib import Path
 
 import psutil
 
-from neodev.config.model import ProcessSpec
+from neodev.command import KILL_WAIT, run_command
+from neodev.config.model import ProcessSpec, cwd_problem
 from neodev.engine.logs import LineSplitter
 from neodev.engine.runner import (
     BuildOutcome,
@@ -40,8 +40,8 @@ from neodev.engine.runner import (
 )
 from neodev.errors import ProcessError
 from neodev.health.unit import FIRST_PROBE_POLL, UnitProbes
+from neodev.hostnet import bind_env
 from neodev.pidfd import open_pidfd, use_pidfd_child_watcher
-from neodev.process.binding import bind_env
 from neodev.process.pids import PidRegistry
 from neodev.process.tree import (
     TreeSampler,
@@ -52,11 +52,10 @@ from neodev.process.tree import (
     wait_gone,
 )
 from neodev.protocol import Health
+from neodev.timing import Deadline, sleep_unless
 
 _READ_CHUNK = 64 * 1024
 _LEFTOVER_GRACE = 2.0
-_KILL_WAIT = 5.0
-"""Seconds processes get to disappear after SIGKILL (the kernel, not the process, decides)."""
 _DRAIN_TIMEOUT = 2.0
 _EXIT_POLL = 0.25
 
@@ -115,7 +114,7 @@ class ProcessRunner:
         pid_registry: Where started process groups are recorded.
         resolve: Applied to every environment value, command argument and probe URL at each
             start: substitutes `@{service:port}` with the port Docker actually published.
-        bind: The bind environment (binding.py); None = detect at each start.
+        bind: The bind environment (`neodev.hostnet.bind_env`); None = detect at each start.
         build_timeout: Seconds the build command may run.
     """
 
@@ -176,11 +175,10 @@ class ProcessRunner:
             ProcessError: cwd missing, or the executable missing / not executable.
         """
         cwd = Path(self.spec.cwd)
-        if not cwd.is_dir():
-            what = "is not a directory" if cwd.exists() else "does not exist"
-            raise ProcessError(f"{self.name}: working directory {cwd} {what} (cwd of process "
-                               f"{self.name!r}; check NEOTOOL_ROOT in .env)",
-                               title="Process cannot start")
+        problem = cwd_problem(cwd)
+        if problem is not None:
+            raise ProcessError(f"{self.name}: {problem} (cwd of process {self.name!r}; check "
+                               "NEOTOOL_ROOT in .env)", title="Process cannot start")
         if not self.spec.command:
             raise ProcessError(f"{self.name}: empty command", title="Process cannot start")
         program = self.spec.command[0]
@@ -299,7 +297,7 @@ class ProcessRunner:
             alive = await self._wait_tree(others, grace)
             if alive or not self._leader_gone.is_set():
                 send(pid, alive + [p for p in procs if p.pid == pid], signal.SIGKILL)
-                alive = await self._wait_tree(alive, _KILL_WAIT)
+                alive = await self._wait_tree(alive, KILL_WAIT)
             if alive:
                 self._sink(f"[neodev: {len(alive)} process(es) survived SIGKILL: "
                            f"{[p.pid for p in alive]}]", "neodev", time.time())
@@ -319,11 +317,10 @@ class ProcessRunner:
                          ) -> list[psutil.Process]:
         """Wait (at most `timeout`) for the leader and `others` to end; those still alive."""
         assert self._leader_gone is not None
-        deadline = time.monotonic() + timeout
+        deadline = Deadline(timeout)
         rest = asyncio.ensure_future(asyncio.to_thread(wait_gone, others, timeout))
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._leader_gone.wait(), timeout)
-        alive = await asyncio.wait_for(rest, max(deadline - time.monotonic(), 0) + 1.0)
+        await sleep_unless(self._leader_gone, timeout)
+        alive = await asyncio.wait_for(rest, deadline.remaining() + 1.0)
         return alive
 
     async def health(self) -> HealthReport:
@@ -349,32 +346,27 @@ class ProcessRunner:
         return Stats(cpu_percent=sample[0], memory_bytes=sample[1])
 
     async def build(self) -> BuildOutcome:
-        """Run `spec.build` in the cwd (combined output, `build_timeout`); ok when no build."""
+        """Run `spec.build` in the cwd (combined output, `build_timeout`); ok when no build.
+
+        At the timeout the build's whole process group is killed (`neodev.command`).
+        """
         if not self.spec.build:
             return BuildOutcome(True, "", 0.0)
-        started = time.monotonic()
         env = self.environment()
-        if not Path(self.spec.cwd).is_dir():
-            return BuildOutcome(False, f"working directory {self.spec.cwd} does not exist", 0.0)
+        problem = cwd_problem(self.spec.cwd)
+        if problem is not None:
+            return BuildOutcome(False, problem, 0.0)
         try:
-            proc = await asyncio.create_subprocess_exec(
-                *self.spec.build, cwd=self.spec.cwd, env=env, stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-                start_new_session=True)
+            done = await run_command(self.spec.build, timeout=self.build_timeout,
+                                     cwd=self.spec.cwd, env=env, merge_stderr=True)
         except OSError as exc:
             return BuildOutcome(False, f"cannot run build {' '.join(self.spec.build)}: "
-                                      f"{exc.strerror or exc}", time.monotonic() - started)
-        try:
-            out, _ = await asyncio.wait_for(proc.communicate(), self.build_timeout)
-        except TimeoutError:
-            procs = await asyncio.to_thread(snapshot, proc.pid)
-            await asyncio.to_thread(kill_tree, proc.pid, procs, 0.5, proc.pid)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(proc.wait(), 5.0)
+                                      f"{exc.strerror or exc}", 0.0)
+        if done.returncode is None:
             return BuildOutcome(False, f"build {' '.join(self.spec.build)} killed after "
-                                      f"{self.build_timeout:g}s", time.monotonic() - started)
-        output = out.decode("utf-8", "replace")
-        code = exit_code(proc.returncode if proc.returncode is not None else -9)
+                                      f"{self.build_timeout:g}s", done.duration)
+        output = done.output
+        code = exit_code(done.returncode)
         if code != 0:
             output += f"\n[build exited with code {code}]"
-        return BuildOutcome(code == 0, output, time.monotonic() - started)
+        return BuildOutcome(code == 0, output, done.duration)

@@ -18,11 +18,15 @@ import ctypes
 import os
 import signal
 import sys
-import time
 
 import psutil
 
+from neodev.command import KILL_WAIT, signal_group
+from neodev.timing import poll_until
+
 _PR_SET_CHILD_SUBREAPER = 36
+_POLL = 0.05
+"""Seconds between liveness checks of a tree being killed."""
 
 
 CREATE_TIME_TOLERANCE = 0.05
@@ -96,12 +100,6 @@ def _alive(proc: psutil.Process) -> bool:
         return False
 
 
-def signal_group(pgid: int, sig: int) -> None:
-    """Send a signal to a whole process group; a group that is gone is fine."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
-
-
 def reap(procs: list[psutil.Process]) -> None:
     """Collect the exit status of those of `procs` that are our own (adopted) zombies."""
     me = os.getpid()
@@ -116,7 +114,7 @@ def reap(procs: list[psutil.Process]) -> None:
 
 
 def kill_tree(pgid: int | None, procs: list[psutil.Process], grace: float,
-              exclude_wait: int | None = None, poll: float = 0.05) -> list[psutil.Process]:
+              exclude_wait: int | None = None) -> list[psutil.Process]:
     """SIGTERM the group, wait up to `grace`, then SIGKILL the group and every survivor.
 
     Args:
@@ -125,7 +123,6 @@ def kill_tree(pgid: int | None, procs: list[psutil.Process], grace: float,
         grace: Seconds between SIGTERM and SIGKILL.
         exclude_wait: A pid asyncio reaps itself (our direct child): it is signalled but never
             waited on or reaped here.
-        poll: Seconds between liveness checks.
 
     Returns:
         The processes still alive after SIGKILL and a short wait (should be empty).
@@ -135,26 +132,21 @@ def kill_tree(pgid: int | None, procs: list[psutil.Process], grace: float,
     for proc in procs:  # processes that left the group (setsid) still get the signal
         with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
             proc.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and any(_alive(p) for p in procs):
-        reap([p for p in procs if p.pid != exclude_wait])
-        time.sleep(poll)
+    others = [p for p in procs if p.pid != exclude_wait]
+
+    def gone() -> bool:
+        reap(others)
+        return not any(_alive(p) for p in procs)
+
+    poll_until(gone, grace, _POLL)
     if pgid is not None:
         signal_group(pgid, signal.SIGKILL)
     for proc in procs:
         with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
             if _alive(proc):
                 proc.kill()
-    deadline = time.monotonic() + 5.0
-    survivors = procs
-    while time.monotonic() < deadline:
-        reap([p for p in procs if p.pid != exclude_wait])
-        survivors = [p for p in procs if _alive(p)]
-        if not survivors:
-            break
-        time.sleep(poll)
-    reap([p for p in procs if p.pid != exclude_wait])
-    return survivors
+    poll_until(gone, KILL_WAIT, _POLL)
+    return [p for p in procs if _alive(p)]
 
 
 def send(pgid: int | None, procs: list[psutil.Process], sig: int) -> None:

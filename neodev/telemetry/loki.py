@@ -34,7 +34,6 @@ import itertools
 import json
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Final, Literal
 
@@ -42,6 +41,7 @@ import httpx
 
 from neodev.protocol.documents import ShipperState, ShipperStateName
 from neodev.telemetry import labels
+from neodev.timing import Backoff, Clock, Deadline, Sleep, sleep_unless
 
 PUSH_PATH: Final = "/loki/api/v1/push"
 READY_PATH: Final = "/ready"
@@ -60,15 +60,16 @@ RETRY_INITIAL: Final = 0.5
 """Seconds before the first retry of a batch; doubled per further failure."""
 RETRY_MAX: Final = 30.0
 """Cap on the retry delay, in seconds."""
+RETRY: Final = Backoff(first=RETRY_INITIAL, cap=RETRY_MAX)
 REQUEST_TIMEOUT: Final = 10.0
 """Seconds one push request may take."""
+READY_TIMEOUT: Final = 2.0
+"""Seconds the readiness question may take."""
 DROP_RECENT: Final = 10.0
 """For this many seconds after a line was dropped, the state says `dropping`."""
 STOP_TIMEOUT: Final = 2.0
 """Default bound of `stop`: seconds spent flushing before giving up."""
 
-Clock = Callable[[], float]
-Sleep = Callable[[float], Awaitable[None]]
 
 _LINE_OVERHEAD = 40  # bytes of JSON around a line: timestamp, quotes, brackets, commas
 _CUT_MARKER = " [... cut by neodev: {} bytes]"
@@ -129,7 +130,7 @@ class LokiShipper:
         self._wake_at = min(batch_lines, max_queue)
         self._wakeup = asyncio.Event()
         self._stopped = asyncio.Event()
-        self._stop_deadline: float | None = None
+        self._stop_deadline = Deadline(None, clock)
         self._task: asyncio.Task[None] | None = None
         self._last_ns: dict[tuple[str, str, str], int] = {}
         self._down = False
@@ -210,7 +211,7 @@ class LokiShipper:
 
         Lines still queued afterwards stay counted in `queued`.
         """
-        self._stop_deadline = self._clock() + timeout
+        self._stop_deadline = Deadline(timeout, self._clock)
         self._stopped.set()
         self._wakeup.set()
         task = self._task
@@ -236,9 +237,7 @@ class LokiShipper:
                 return
 
     def _time_left(self) -> float:
-        if self._stop_deadline is None:
-            return float("inf")
-        return self._stop_deadline - self._clock()
+        return self._stop_deadline.remaining()
 
     async def _wait(self, timeout: float | None) -> None:
         """Until the wakeup event (first line, full batch, stop) or `timeout` seconds."""
@@ -248,12 +247,11 @@ class LokiShipper:
         if timeout is None:
             await self._wakeup.wait()
         else:
-            await _first(self._wakeup.wait(), self._sleep(timeout))
+            await sleep_unless(self._wakeup, timeout, self._sleep)
 
     async def _pause(self, delay: float) -> None:
         """Sleep `delay` seconds before a retry; `stop` cuts it short."""
-        if not self._stopped.is_set():
-            await _first(self._stopped.wait(), self._sleep(delay))
+        await sleep_unless(self._stopped, delay, self._sleep)
 
     async def _send_head(self) -> bool:
         """Push the batch at the head of the queue until it is delivered or refused.
@@ -277,7 +275,7 @@ class LokiShipper:
                 else:
                     self._rejected += count
                 return True
-            delay = min(RETRY_MAX, RETRY_INITIAL * 2 ** attempt)
+            delay = RETRY.delay(attempt)
             attempt += 1
             if self._stopped.is_set() and delay >= self._time_left():
                 return False
@@ -345,16 +343,6 @@ class LokiShipper:
             await client.aclose()
 
 
-async def _first(*awaitables: Awaitable[object]) -> None:
-    """Wait until one of the awaitables is done; cancel the others (also when cancelled)."""
-    futures = [asyncio.ensure_future(a) for a in awaitables]
-    try:
-        await asyncio.wait(futures, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for future in futures:
-            future.cancel()
-
-
 def _fit(text: str) -> tuple[str, int]:
     """(the line cut to MAX_LINE_BYTES, its UTF-8 length)."""
     if text.isascii():
@@ -371,22 +359,15 @@ def _fit(text: str) -> tuple[str, int]:
     return cut, len(cut.encode())
 
 
-async def loki_ready(url: str, *, client: httpx.AsyncClient | None = None,
-                     timeout: float = 2.0) -> bool:
+async def loki_ready(url: str, client: httpx.AsyncClient) -> bool:
     """Whether Loki answers `GET /ready` with 200 (it says 503 for ~15 s after start).
 
     Args:
         url: Loki's base URL (`http://127.0.0.1:3100`).
-        client: An httpx client to use; by default a short-lived one with `trust_env=False`.
-        timeout: Seconds the request may take.
+        client: The httpx client to ask with (`trust_env=False`: no proxy for a local check).
     """
-    target = url.rstrip("/") + READY_PATH
     try:
-        if client is not None:
-            response = await client.get(target, timeout=timeout)
-        else:
-            async with httpx.AsyncClient(trust_env=False, timeout=timeout) as own:
-                response = await own.get(target)
+        response = await client.get(url.rstrip("/") + READY_PATH, timeout=READY_TIMEOUT)
     except httpx.TransportError:  # not listening (yet): not ready, which is the answer
         return False
     return response.status_code == 200

@@ -9,7 +9,7 @@ one small JSON file per running unit and removes it when the unit stops.
 Two halves:
 - `target_groups` is pure: plan + the names of the running units -> file_sd target groups.
   Host processes are reached from the Prometheus container as `host.docker.internal:<port>`
-  (they listen on loopback and the bridge gateway, `neodev.process.binding`); containers on the
+  (they listen on loopback and the bridge gateway, `neodev.hostnet`); containers on the
   project network as `<service>:<container port>` (their network alias), published or not.
 - `TargetWriter` puts the groups into the directory, one `<unit>.json` each, atomically through
   `neodev.statefile.write_private`, readable by the Prometheus user (another uid than ours).
@@ -36,7 +36,7 @@ from neodev.config.model import (
     ProcessSpec,
     UnitSpec,
 )
-from neodev.process.binding import HOST_FROM_CONTAINERS
+from neodev.hostnet import HOST_FROM_CONTAINERS
 from neodev.statefile import write_private
 from neodev.telemetry import labels
 

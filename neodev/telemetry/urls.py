@@ -80,9 +80,8 @@ def unit_logs_query(project: str, unit: str) -> str:
             f'{labels.UNIT}="{_logql_string(unit)}"}}')
 
 
-def grafana_explore_url(grafana: str, project: str, unit: str, *, since: str = "now-1h",
-                        until: str = "now") -> str:
-    """Grafana Explore showing one unit's logs from Loki.
+def grafana_explore_url(grafana: str, project: str, unit: str) -> str:
+    """Grafana Explore showing one unit's logs from Loki, over the last hour.
 
     The form is Explore's URL schema version 1 (Grafana 10.2 and later; the shipped Grafana is
     12): `/explore?schemaVersion=1&panes={"<pane id>": {datasource, queries, range}}&orgId=1`,
@@ -94,8 +93,6 @@ def grafana_explore_url(grafana: str, project: str, unit: str, *, since: str = "
         grafana: Grafana's base URL (`grafana_url(plan)`).
         project: The plan's project (the `project` label).
         unit: The unit whose lines to show.
-        since: Start of the time range, in Grafana's syntax (`now-1h`).
-        until: End of the time range.
     """
     datasource = {"type": "loki", "uid": LOKI_DATASOURCE_UID}
     panes = {"neodev": {
@@ -103,7 +100,7 @@ def grafana_explore_url(grafana: str, project: str, unit: str, *, since: str = "
         "queries": [{"refId": "A", "datasource": datasource,
                      "expr": unit_logs_query(project, unit), "queryType": "range",
                      "editorMode": "code"}],
-        "range": {"from": since, "to": until}}}
+        "range": {"from": "now-1h", "to": "now"}}}
     query = urlencode({"schemaVersion": "1",
                        "panes": json.dumps(panes, separators=(",", ":")),
                        "orgId": "1"}, quote_via=quote, safe="")

@@ -18,7 +18,6 @@ import fcntl
 import json
 import socket
 import tempfile
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
@@ -28,12 +27,10 @@ from typing import Any
 import psutil
 
 from neodev.docker.labels import pytest_labels
-from neodev.errors import NeodevError
-from neodev.statefile import write_private
+from neodev.errors import RunLockTimeout
+from neodev.statefile import lock, read_state, write_private
 
 RUN_DIR_PREFIX = "neodev-pytest-"
-LOCK_POLL = 0.05
-"""Seconds between attempts to take the run lock (bounded by the caller's timeout)."""
 
 
 @dataclass(frozen=True)
@@ -88,12 +85,6 @@ class RunInfo:
         return RunState(Path(self.directory))
 
 
-class RunLockTimeout(NeodevError):
-    """Another process of the run held the run lock for too long."""
-
-    title = "Test run lock timeout"
-
-
 class RunState:
     """The run's shared JSON state, changed only under an exclusive lock.
 
@@ -131,9 +122,12 @@ class RunState:
             return
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         with open(self.directory / "lock", "a+b") as handle:
-            _acquire(handle.fileno(), timeout, waiting_for, self.directory)
+            if not lock(handle.fileno(), timeout):
+                raise RunLockTimeout(
+                    f"another pytest process of this run held {self.directory / 'lock'} for "
+                    f"more than {timeout:g} s while this one waited to {waiting_for}")
             try:
-                self._held = self._read()
+                self._held = self.read()
                 try:
                     yield self._held
                 finally:
@@ -145,28 +139,7 @@ class RunState:
 
     def read(self) -> dict[str, Any]:
         """A snapshot of the state without the lock (for the owner, once workers are gone)."""
-        return self._read()
-
-    def _read(self) -> dict[str, Any]:
-        try:
-            data = json.loads(self.file.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return {}
-        return data if isinstance(data, dict) else {}
-
-
-def _acquire(fd: int, timeout: float, waiting_for: str, directory: Path) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return
-        except BlockingIOError:
-            if time.monotonic() > deadline:
-                raise RunLockTimeout(
-                    f"another pytest process of this run held {directory / 'lock'} for more "
-                    f"than {timeout:g} s while this one waited to {waiting_for}") from None
-            time.sleep(LOCK_POLL)
+        return read_state(self.file) or {}
 
 
 def stale_run_directories(alive: Callable[[int, float], bool]) -> list[Path]:

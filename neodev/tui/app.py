@@ -31,6 +31,7 @@ from neodev.errors import NeodevError
 from neodev.paths import WorkspacePaths
 from neodev.protocol.documents import Telemetry
 from neodev.protocol.events import Event, ReloadPhase, Snapshot
+from neodev.statefile import write_private
 from neodev.tui.bar import Bar, header_text
 from neodev.tui.keymap import load_keymap
 from neodev.tui.logpane import LogPane
@@ -217,8 +218,8 @@ class NeodevApp(App[str | None]):
     def write_stats(self) -> None:
         """The log counters into the stats file, if one was asked for (benchmarks)."""
         if self._stats_file is not None:
-            self._stats_file.write_text(json.dumps({"delivered": self.logpane.delivered,
-                                                    "collapsed": self.logpane.collapsed}))
+            write_private(self._stats_file, json.dumps({"delivered": self.logpane.delivered,
+                                                        "collapsed": self.logpane.collapsed}))
 
     # -- header and problems --------------------------------------------------------------
 

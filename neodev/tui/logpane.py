@@ -25,6 +25,7 @@ from neodev.client.wire import AsyncClient
 from neodev.errors import DaemonError, NeodevError
 from neodev.protocol.endpoints import Request
 from neodev.protocol.logs import LogGap, LogPage, LogRecord
+from neodev.timing import Backoff
 from neodev.tui.bar import Bar
 from neodev.tui.logview import LogView
 
@@ -40,6 +41,8 @@ LEVELS: tuple[frozenset[str] | None, ...] = (None, frozenset({"warn", "error"}),
                                              frozenset({"error"}))
 LEVEL_NAMES = ("all levels", "warnings and errors", "errors")
 SEARCH_LIMIT = 1000
+RECONNECT = Backoff(0.2, 2.0)
+"""Pauses before following again after the daemon went away."""
 CONTEXT_LINES = 100
 """Lines shown on each side of a match beyond what the pane holds."""
 
@@ -90,7 +93,7 @@ class LogPane(Vertical):
         assert self.client is not None
         units = self._units()
         after = self.last_log_id
-        pause = 0.2
+        attempts = 0
         while True:
             try:
                 if after is None:
@@ -100,7 +103,7 @@ class LogPane(Vertical):
                     after = self.last_log_id = page.last_id
                 read = 0
                 async for item in self.client.stream(calls.follow_logs(units, after=after)):
-                    pause = 0.2
+                    attempts = 0
                     if isinstance(item, LogGap):
                         self.collapsed += item.missed
                         continue
@@ -113,8 +116,8 @@ class LogPane(Vertical):
                         await asyncio.sleep(0)
             except DaemonError:
                 pass  # the daemon went away: the event follower says so; try again
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, 2.0)
+            await asyncio.sleep(RECONNECT.delay(attempts))
+            attempts += 1
 
     def flush(self) -> None:
         if not self.pending or self.history:

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from neodev.cluster import ClusterStepFailed, cluster_down, cluster_status, cluster_up
-from neodev.errors import ClusterError
+from neodev.cluster import cluster_down, cluster_status, cluster_up
+from neodev.errors import ClusterError, ClusterStepFailed
 from neodev.protocol import encode
 from neodev.protocol.cluster import ProgressStep
 

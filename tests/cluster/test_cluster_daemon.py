@@ -52,7 +52,8 @@ async def test_up_publishes_progress_as_job_events_and_keeps_the_report(jobs) ->
     assert manager.reports[STAGING].cluster_name == "neodev-staging"
 
     down = await run_to_end(manager, "down")
-    assert down[-1].state == "succeeded" and down[-1].report is not None and down[-1].report.exists is False
+    report = down[-1].report
+    assert down[-1].state == "succeeded" and report is not None and report.exists is False
     assert STAGING not in manager.reports
 
 

@@ -88,6 +88,13 @@ async def wait_healthy(runner: Runner, timeout: float = 60.0) -> None:
         raise AssertionError(f"{e}; last report {last}") from e
 
 
+def project_containers(client: docker.DockerClient, project: str) -> list[tuple[str, str, str]]:
+    """(name, compose service, status) of every container of a compose project, by label."""
+    found = client.containers.list(all=True,
+                                   filters={"label": [f"com.docker.compose.project={project}"]})
+    return [(c.name, c.labels.get("com.docker.compose.service", ""), c.status) for c in found]
+
+
 def require_images(client: docker.DockerClient, *names: str, timeout: float = 900.0) -> None:
     """Wait (bounded) for the teammate-built test images; fail (never skip) when absent."""
     deadline = time.monotonic() + timeout

@@ -4,7 +4,7 @@ metrics endpoint on the host for it to scrape.
 `shipped_prometheus` starts the container from neodev's own reading of
 compose/docker-compose.local.yml (command, config mount, extra_hosts), with the targets
 directory pointed at a test directory and the port published on a random 127.0.0.1 port.
-`MetricsServer` serves Prometheus text on every address `neodev.process.binding.bind_hosts()`
+`MetricsServer` serves Prometheus text on every address `neodev.hostnet.bind_hosts()`
 gives (loopback + the docker0 gateway), as a neodev-started process would.
 """
 
@@ -22,7 +22,7 @@ import docker
 import httpx
 
 from neodev.config.loader import load_plan
-from neodev.process.binding import bind_hosts
+from neodev.hostnet import bind_hosts
 from neodev.telemetry.targets import TARGETS_MOUNT
 from tests.constants import REPO_ROOT, TEST_LABELS, TEST_PROMETHEUS_IMAGE
 from tests.integration.docker_helpers import require_images

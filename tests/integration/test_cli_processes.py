@@ -21,7 +21,7 @@ import psutil
 import pytest
 
 from neodev.client import DaemonClient, calls
-from neodev.process.binding import docker_gateway_ip
+from neodev.hostnet import docker_gateway_ip
 from neodev.protocol import encode, encode_event
 from tests.integration.lines import LineReader
 from tests.integration.stack_workspace import NeodevCLI, StackWorkspace, wait_until

@@ -35,6 +35,7 @@ from tests.integration.docker_helpers import (
     Collector,
     EngineProxy,
     postgres_spec,
+    project_containers,
     require_images,
     unique_project,
     wait_for,
@@ -105,9 +106,7 @@ async def test_postgres_create_health_names_logs_stats_adopt_restart(
         assert "postgres" in endpoint["Aliases"]
         assert c.attrs["HostConfig"]["RestartPolicy"]["Name"] in ("no", "")
         assert c.attrs["Config"]["Healthcheck"]["Interval"] == 500_000_000
-        infos = await project.list_containers()
-        assert [(i.name, i.service, i.status) for i in infos] == [
-            (c.name, "postgres", "running")]
+        assert project_containers(engine, project.project) == [(c.name, "postgres", "running")]
         vol = engine.volumes.get(f"{project.project}_pgdata")
         assert vol.attrs["Labels"]["com.docker.compose.volume"] == "pgdata"
 
@@ -192,7 +191,7 @@ async def test_changed_spec_recreates_and_keeps_volume_then_down(
     assert report.network == project.network
     assert report.volumes == () and report.problems == ()
     engine.volumes.get(volume)  # still there
-    assert await project.list_containers() == []
+    assert project_containers(engine, project.project) == []
     report = await project.down(remove_volumes=True)
     assert report.volumes == (volume,)
     assert report.containers == () and report.network is None
@@ -280,7 +279,7 @@ async def test_a_readiness_override_replaces_docker_health_for_a_container(
 
 
 async def test_missing_image_names_image_and_variable(
-        project: DockerProject, clients: ClientFactory) -> None:
+        project: DockerProject, clients: ClientFactory, engine: docker.DockerClient) -> None:
     await project.ensure_network()
     image = f"neodev-test/absent-{project.project}:1"
     sink = Collector()
@@ -292,7 +291,7 @@ async def test_missing_image_names_image_and_variable(
     assert "NEODEV_POSTGRES_IMAGE" in err.value.message
     await asyncio.sleep(0)  # let the pull progress lines reach the sink
     assert any(stream == "neodev" and "pulling" in line for line, stream, _ in sink.lines)
-    assert await project.list_containers() == []
+    assert project_containers(engine, project.project) == []
 
 
 async def test_host_port_conflict_names_the_owner(

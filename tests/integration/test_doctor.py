@@ -15,8 +15,8 @@ import pytest
 
 from neodev.config.model import ContainerSpec, EnvironmentPlan, PortMapping, ProcessSpec
 from neodev.doctor import Check, exit_code, format_checks, run_checks
+from neodev.hostnet import bind_hosts, docker_gateway_ip
 from neodev.paths import WorkspacePaths
-from neodev.process.binding import bind_hosts, docker_gateway_ip
 from tests.constants import REPO_ROOT, TEST_LABELS, TEST_POSTGRES_IMAGE, TEST_PROMETHEUS_IMAGE
 
 pytestmark = pytest.mark.docker
@@ -134,7 +134,7 @@ def test_process_port_held_by_a_listener_fails(listener: int, tmp_path: Path) ->
 
 
 def test_process_port_held_on_the_bridge_address_fails(tmp_path: Path) -> None:
-    # A process listens on loopback and on the Docker bridge gateway (binding.py): a port
+    # A process listens on loopback and on the Docker bridge gateway (hostnet.py): a port
     # held on the gateway address alone is as much a conflict as one held on loopback.
     gateway = docker_gateway_ip()
     assert gateway, "the test engine's docker0 bridge has no IPv4 address"

@@ -42,7 +42,7 @@ def example(tmp_path: Path, docker_client: docker.DockerClient
     busy = [p for p in PROFILE_PORTS if not ports.can_bind("127.0.0.1", p)]
     if busy:
         pytest.fail(f"the local profile's ports {busy} are taken on this machine "
-                    f"({[ports.port_owner(p) for p in busy]}); stop what holds them")
+                    f"({[ports.port_holder(p)[1] for p in busy]}); stop what holds them")
     root = tmp_path / "ws"
     root.mkdir()
     for name in ("profiles", "compose", "examples"):

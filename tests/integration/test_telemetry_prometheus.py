@@ -25,7 +25,7 @@ import yaml
 
 from neodev.config.loader import load_plan
 from neodev.config.model import EnvironmentPlan, MetricsEndpoint, ProcessSpec
-from neodev.process.binding import bind_hosts
+from neodev.hostnet import bind_hosts
 from neodev.telemetry.targets import TargetWriter, target_groups
 from tests import grafana_files
 from tests.constants import REPO_ROOT

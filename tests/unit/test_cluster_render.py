@@ -20,7 +20,7 @@ import yaml
 
 from neodev.cluster.render import REQUIRED_SECRET_VARIABLES, kustomize, render_local
 from neodev.config.model import ClusterSpec
-from neodev.config.secrets import ensure_secrets
+from neodev.configstate import ensure_secrets
 from neodev.errors import ConfigError
 from neodev.paths import WorkspacePaths
 

@@ -22,8 +22,9 @@ from typing import Any
 import pytest
 
 from neodev.client.spawn import load_validated
-from neodev.config import cache, inputs
+from neodev.config import inputs
 from neodev.config.display import plan_for_display
+from neodev.configstate import cached_config
 from neodev.errors import ConfigError
 from neodev.paths import WorkspacePaths
 from tests.constants import REPO_ROOT
@@ -53,7 +54,7 @@ class Counted:
         return plan_for_display(load_validated(self.paths, PROFILE, self.env)[0])
 
     def answer(self) -> dict[str, Any]:
-        return cache.answer(self.paths, PROFILE, self.env, self.fresh)
+        return cached_config(self.paths, PROFILE, self.env, self.fresh)
 
 
 def _edit(path: Path, old: str, new: str) -> None:

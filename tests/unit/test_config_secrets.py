@@ -10,7 +10,7 @@ import pytest
 
 from neodev.config.envfile import read_env_file
 from neodev.config.loader import load_plan
-from neodev.config.secrets import ensure_secrets, prepare_secrets
+from neodev.configstate import ensure_secrets, prepare_secrets
 from neodev.errors import ConfigError
 from neodev.paths import WorkspacePaths
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import yaml
 
 from neodev.config.loader import load_plan
-from neodev.config.secrets import prepare_secrets
+from neodev.configstate import prepare_secrets
 from neodev.telemetry import labels
 from neodev.telemetry import loki as shipper
 from tests import grafana_files as files

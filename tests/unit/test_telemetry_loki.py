@@ -308,14 +308,14 @@ async def test_an_injected_client_is_used_and_left_open(loki: LokiStandIn) -> No
 
 
 async def test_loki_ready(loki: LokiStandIn) -> None:
-    loki.ready_status = 503
-    assert await loki_ready(loki.url) is False
-    loki.ready_status = 200
-    assert await loki_ready(loki.url) is True
     async with httpx.AsyncClient(trust_env=False) as client:
-        assert await loki_ready(loki.url, client=client) is True
+        loki.ready_status = 503
+        assert await loki_ready(loki.url, client) is False
+        loki.ready_status = 200
+        assert await loki_ready(loki.url, client) is True
     loki.stop()
-    assert await loki_ready(loki.url, timeout=1.0) is False
+    async with httpx.AsyncClient(trust_env=False) as client:  # no kept-alive connection
+        assert await loki_ready(loki.url, client) is False
 
 
 def test_constructor_refuses_nonsense() -> None:

@@ -14,7 +14,6 @@ import yaml
 
 from neodev.config.loader import load_plan
 from neodev.config.model import EnvironmentPlan, MetricsEndpoint
-from neodev.paths import WorkspacePaths
 from neodev.telemetry.targets import (
     TARGET_DIR_MODE,
     TARGETS_MOUNT,
@@ -70,7 +69,6 @@ def test_the_directory_neodev_writes_is_the_one_compose_mounts(tmp_path: Path) -
         shutil.copytree(REPO_ROOT / name, root / name, ignore=shutil.ignore_patterns("k8s"))
     plan = load_plan(root, "local", ENVIRON)
     # compose/../.neodev/prometheus/targets: the workspace's own state directory
-    assert targets_dir(plan) == WorkspacePaths(root).prometheus_targets_dir
     assert targets_dir(plan) == root / ".neodev" / "prometheus" / "targets"
 
 

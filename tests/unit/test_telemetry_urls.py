@@ -72,8 +72,7 @@ def test_unit_logs_query_uses_the_shippers_labels_and_escapes() -> None:
 
 
 def test_explore_url_opens_one_units_logs_on_the_provisioned_loki() -> None:
-    link = urls.grafana_explore_url("http://127.0.0.1:3001/", "neotool", "backend",
-                                    since="now-15m")
+    link = urls.grafana_explore_url("http://127.0.0.1:3001/", "neotool", "backend")
     parts = urlsplit(link)
     assert (parts.scheme, parts.netloc, parts.path) == ("http", "127.0.0.1:3001", "/explore")
     for raw in ' "{}[]':
@@ -87,4 +86,4 @@ def test_explore_url_opens_one_units_logs_on_the_provisioned_loki() -> None:
     (query,) = pane["queries"]
     assert query["datasource"] == {"type": "loki", "uid": loki_uid}
     assert query["expr"] == '{project="neotool", unit="backend"}'
-    assert pane["range"] == {"from": "now-15m", "to": "now"}
+    assert pane["range"] == {"from": "now-1h", "to": "now"}

@@ -1,4 +1,8 @@
-"""Which addresses local processes bind to: loopback, plus the Docker bridge gateway.
+"""The host's network facts: where local processes listen (loopback, the Docker bridge gateway).
+
+Facts about this machine, not about a driver: the process driver tells its processes where to
+listen, the port check (`neodev.ports`) checks those addresses, and the Prometheus targets
+(`neodev.telemetry`) point containers at them — so it sits below all three.
 
 Decision (docs/decisions/loopback-and-prometheus.md): a process never listens on 0.0.0.0.
 Prometheus runs in a container and reaches host processes through `host.docker.internal`,
