@@ -25,6 +25,7 @@ from neodev.docker.labels import (
     PYTEST_OWNER_STARTED,
     PYTEST_SESSION,
 )
+from neodev.errors import LeftoverError
 from neodev.process.tree import is_alive
 from neodev.testing.run import stale_run_directories
 
@@ -98,15 +99,6 @@ def _remove(client: DockerClient, label_filter: list[str],
     if problems:
         raise LeftoverError(removed, problems)
     return removed
-
-
-class LeftoverError(Exception):
-    """Some resources could not be removed; `removed` still lists what was."""
-
-    def __init__(self, removed: list[str], problems: list[str]) -> None:
-        super().__init__("could not remove " + "; ".join(problems))
-        self.removed = removed
-        self.problems = problems
 
 
 def _attempt(remove: Callable[[], object], what: str, removed: list[str],

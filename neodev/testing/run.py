@@ -28,7 +28,7 @@ from typing import Any
 import psutil
 
 from neodev.docker.labels import pytest_labels
-from neodev.errors import NeodevError
+from neodev.errors import RunLockTimeout
 from neodev.statefile import write_private
 
 RUN_DIR_PREFIX = "neodev-pytest-"
@@ -86,12 +86,6 @@ class RunInfo:
     @property
     def state(self) -> RunState:
         return RunState(Path(self.directory))
-
-
-class RunLockTimeout(NeodevError):
-    """Another process of the run held the run lock for too long."""
-
-    title = "Test run lock timeout"
 
 
 class RunState:
