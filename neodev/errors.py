@@ -141,18 +141,6 @@ class PortConflictError(DockerError):
     http_status = 409
 
 
-class LeftoverError(DockerError):
-    """Some resources of a test run could not be removed; `removed` still lists what was."""
-
-    title = "Leftovers not removed"
-    FIELDS = ("removed", "problems")
-
-    def __init__(self, removed: list[str], problems: list[str]) -> None:
-        self.removed = removed
-        self.problems = problems
-        super().__init__("could not remove " + "; ".join(problems))
-
-
 class ProcessError(NeodevError):
     """A local process could not be started, stopped or probed."""
 
@@ -199,12 +187,6 @@ class StartupFailed(NeodevError):
 
     title = "Environment not healthy"
     exit_code = 7
-
-
-class RunLockTimeout(NeodevError):
-    """Another process of a pytest run held the run's lock for too long."""
-
-    title = "Test run lock timeout"
 
 
 class UnknownJobError(NeodevError):
@@ -255,3 +237,38 @@ class UnknownSnapshotError(DatabaseError):
     title = "Unknown snapshot"
     exit_code = 2
     http_status = 404
+
+
+# -- the pytest plugin (neodev.testing) ---------------------------------------------------
+
+
+class ServiceError(NeodevError):
+    """A test service of the pytest plugin could not be found, started or reached."""
+
+    title = "Test service error"
+    exit_code = 1
+
+
+class AttachError(ServiceError):
+    """Attach mode: the dev environment's Postgres cannot be used (not running, not healthy,
+    no password)."""
+
+    title = "Attach mode"
+
+
+class RunLockTimeout(ServiceError):
+    """Another process of the test run held the run lock for too long."""
+
+    title = "Test run lock timeout"
+
+
+class LeftoverError(DockerError):
+    """Some resources of test runs could not be removed; `removed` still lists what was."""
+
+    title = "Test leftovers not removed"
+    FIELDS = ("removed", "problems")
+
+    def __init__(self, removed: list[str], problems: list[str]) -> None:
+        self.removed = removed
+        self.problems = problems
+        super().__init__("could not remove " + "; ".join(problems))

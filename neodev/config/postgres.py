@@ -1,7 +1,8 @@
 """What a Postgres service's settings mean: its credentials, its DSN, which service it is.
 
 The image's entrypoint derives the superuser and the first database from the environment;
-the dashboard's "copy DSN", the test plugin and `neodev db` all read them here, the same way.
+the dashboard's "copy DSN", the test plugin and `neodev db` all read them here, the same way,
+and find the profile's Postgres service here by its settings, whatever its name.
 """
 
 from __future__ import annotations
@@ -40,8 +41,18 @@ def is_postgres(spec: ContainerSpec) -> bool:
     return (serves and "POSTGRES_PASSWORD" in spec.environment) or "postgres" in repository
 
 
-def find_postgres(plan: EnvironmentPlan, name: str | None = None) -> ContainerSpec:
+def find_postgres(plan: EnvironmentPlan, name: str | None = None,
+                  choose_with: str = "--service") -> ContainerSpec:
     """The profile's Postgres service: `name`, or the only one there is.
+
+    `neodev db` and the pytest plugin both find it here, by its settings (`is_postgres`),
+    never by its name: a profile may call it `db`.
+
+    Args:
+        plan: the profile's plan.
+        name: the service asked for (None: the only Postgres service of the profile).
+        choose_with: how the caller's user names one, for the message when there are several
+            (`--service` for `neodev db`, an ini option for the plugin).
 
     Raises:
         ConfigError: `name` is not a Postgres service, there is none, or there are several
@@ -61,5 +72,5 @@ def find_postgres(plan: EnvironmentPlan, name: str | None = None) -> ContainerSp
                           "serving 5432 with POSTGRES_PASSWORD, or a postgres image)",
                           file=str(plan.profile_file))
     raise ConfigError(f"profile {plan.profile!r} has several Postgres services "
-                      f"({', '.join(found)}); name one with --service",
+                      f"({', '.join(found)}); name one with {choose_with}",
                       file=str(plan.profile_file))

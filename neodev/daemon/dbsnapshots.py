@@ -11,37 +11,39 @@ Restore never loses the current data: the current database is first renamed (ins
 automatic `before-restore-<time>` snapshot, then the snapshot is copied into its place. The
 newest KEEP_AUTOMATIC automatic snapshots are kept. One database operation runs at a time.
 
-SQL runs through the psql inside the Postgres container (`neodev.docker.psql`); the snapshot's
-metadata (its name, the database, when) is the database's comment, so `list` needs nothing
-but the server, and snapshots survive the daemon.
+The statements are `neodev.pgsql`'s (shared with the pytest plugin's template databases), run
+by an injected executor — in the daemon, the psql inside the Postgres container
+(`neodev.docker.psql.PsqlRunner`); the snapshot's metadata (its name, the database, when) is
+the database's comment, so `list` needs nothing but the server, and snapshots survive the
+daemon. Of the engine the snapshots need only the server unit's state and a way to pause the
+units that use it (`ServerUnits`; `EngineUnits` in the daemon), so they are tested without one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import re
 import time
-from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Protocol
 
-from neodev.config.model import ContainerSpec
+from neodev import pgsql
+from neodev.config.model import ContainerSpec, EnvironmentPlan
 from neodev.config.postgres import find_postgres, postgres_credentials
-from neodev.docker.psql import psql, quote_ident, quote_literal
 from neodev.errors import DatabaseError, RequestError, UnknownSnapshotError
+from neodev.pgsql import Rows
 from neodev.protocol.db import (
     SnapshotDropped,
     SnapshotRecord,
     SnapshotRestored,
     SnapshotTaken,
 )
-from neodev.protocol.units import UnitState
+from neodev.protocol.units import UnitRecord, UnitState
+from neodev.timing import Deadline
 
 if TYPE_CHECKING:
-    from docker import DockerClient
-
-    from neodev.daemon.environment import Environment
+    from neodev.engine.engine import Engine
 
 DATABASE_PREFIX = "neodev_snap_"
 NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
@@ -52,6 +54,50 @@ RELEASE_WAIT = 5.0
 """Seconds for the sessions of stopped units to end on the server before they count as held."""
 MARK = "neodev-snapshot"
 """The comment's `kind`: only databases carrying it are snapshots."""
+
+RunSql = Callable[[ContainerSpec, Sequence[str]], Awaitable[Rows]]
+"""Runs statements on a Postgres service's server; the rows of the last one."""
+
+
+class ServerUnits(Protocol):
+    """What the snapshots need of the units: the server's state, and its users paused."""
+
+    def status_of(self, name: str) -> UnitRecord: ...
+
+    def paused_users(self, server: str) -> contextlib.AbstractAsyncContextManager[list[str]]:
+        """Stop the running units that depend on `server` for the block (it yields their
+        names); start them again afterwards, whatever happened in between."""
+        ...
+
+
+class EngineUnits:
+    """`ServerUnits` through the daemon's engine.
+
+    Args:
+        engine: the engine (unit states, dependencies, supervisors).
+        start: starts units again (the environment's, with its pre-start checks).
+    """
+
+    def __init__(self, engine: Engine, start: Callable[[list[str]], Awaitable[object]]) -> None:
+        self._engine = engine
+        self._start = start
+
+    def status_of(self, name: str) -> UnitRecord:
+        return self._engine.status_of(name)
+
+    @contextlib.asynccontextmanager
+    async def paused_users(self, server: str) -> AsyncIterator[list[str]]:
+        engine = self._engine
+        users = [name for name, unit in engine.units.items()
+                 if any(d.service == server for d in unit.depends_on)
+                 and engine.supervisors[name].supervising]
+        if users:
+            await engine.stop(users)
+        try:
+            yield users
+        finally:
+            if users:
+                await self._start(users)
 
 
 def snapshot_database(name: str) -> str:
@@ -71,11 +117,24 @@ def check_name(name: str) -> str:
 
 
 class DatabaseSnapshots:
-    """The dev database's snapshots, for the daemon's API."""
+    """The dev database's snapshots, for the daemon's API.
 
-    def __init__(self, env: Environment, clock: Callable[[], float] = time.monotonic) -> None:
-        self._env = env
+    Args:
+        plan: the profile (its Postgres services, found as `find_postgres` finds them).
+        sql: runs statements on a Postgres service's server.
+        units: the server unit's state, and pausing the units that use it.
+        clock: monotonic seconds (how long an operation took; the wait for sessions to end).
+        wall: epoch seconds (when a snapshot was taken).
+    """
+
+    def __init__(self, plan: EnvironmentPlan, sql: RunSql, units: ServerUnits, *,
+                 clock: Callable[[], float] = time.monotonic,
+                 wall: Callable[[], float] = time.time) -> None:
+        self._plan = plan
+        self._sql = sql
+        self._units = units
         self._clock = clock
+        self._wall = wall
         self._busy = asyncio.Lock()
 
     # -- the operations -------------------------------------------------------------------
@@ -101,11 +160,11 @@ class DatabaseSnapshots:
                                     f"first (`neodev db drop {name}`) or choose another name",
                                     database=database, snapshot=name)
             began = self._clock()
-            async with self._paused(spec) as paused:
+            async with self._units.paused_users(spec.name) as paused:
                 await self._release(spec, database, force)
                 await self._sql(spec, [
-                    f"CREATE DATABASE {quote_ident(snapshot_database(name))} "
-                    f"TEMPLATE {quote_ident(database)}{await self._strategy(spec)}",
+                    pgsql.create_database(snapshot_database(name), template=database,
+                                          file_copy=await self._file_copy(spec)),
                     *self._seal(name, database)])
             record = await self._find(spec, name)
         assert record is not None
@@ -125,27 +184,23 @@ class DatabaseSnapshots:
         async with self._exclusive():
             record = await self._require(spec, name)
             database = record.database
-            saved = AUTOMATIC_PREFIX + time.strftime("%Y%m%d-%H%M%S", time.gmtime(
-                self._env.wall()))
+            saved = AUTOMATIC_PREFIX + time.strftime("%Y%m%d-%H%M%S", time.gmtime(self._wall()))
             began = self._clock()
-            async with self._paused(spec) as paused:
+            async with self._units.paused_users(spec.name) as paused:
                 await self._release(spec, database, force)
                 owner = await self._owner(spec, database)
                 await self._sql(spec, [
-                    f"ALTER DATABASE {quote_ident(database)} "
-                    f"RENAME TO {quote_ident(snapshot_database(saved))}",
+                    pgsql.rename_database(database, snapshot_database(saved)),
                     *self._seal(saved, database, automatic=True)])
                 try:
-                    await self._sql(spec, [
-                        f"CREATE DATABASE {quote_ident(database)} "
-                        f"TEMPLATE {quote_ident(snapshot_database(name))} "
-                        f"OWNER {quote_ident(owner)}{await self._strategy(spec)}"])
+                    await self._sql(spec, [pgsql.create_database(
+                        database, template=snapshot_database(name), owner=owner,
+                        file_copy=await self._file_copy(spec))])
                 except DatabaseError:
                     await self._sql(spec, [
-                        *self._unseal(saved),
-                        f"ALTER DATABASE {quote_ident(snapshot_database(saved))} "
-                        f"RENAME TO {quote_ident(database)}",
-                        f"COMMENT ON DATABASE {quote_ident(database)} IS NULL"])
+                        pgsql.unseal_template(snapshot_database(saved), reopen=True),
+                        pgsql.rename_database(snapshot_database(saved), database),
+                        pgsql.label_database(database, None)])
                     raise
             kept = await self._find(spec, saved)
             await self._prune_automatic(spec)
@@ -161,15 +216,15 @@ class DatabaseSnapshots:
         spec = self._server(service)
         async with self._exclusive():
             record = await self._require(spec, name)
-            await self._drop(spec, name)
+            await self._sql(spec, pgsql.drop_database(snapshot_database(name)))
         return SnapshotDropped(record)
 
     # -- the server -----------------------------------------------------------------------
 
     def _server(self, service: str | None) -> ContainerSpec:
         """The Postgres unit's spec, if it is running and healthy."""
-        spec = find_postgres(self._env.plan, service)
-        record = self._env.engine.status_of(spec.name)
+        spec = find_postgres(self._plan, service)
+        record = self._units.status_of(spec.name)
         if record.state is not UnitState.RUNNING or not record.ready:
             state = f"{record.state}, not ready" if record.state is UnitState.RUNNING \
                 else str(record.state)
@@ -178,28 +233,8 @@ class DatabaseSnapshots:
                                 title="Postgres not running")
         return spec
 
-    async def _sql(self, spec: ContainerSpec, statements: list[str]) -> list[list[str]]:
-        # Imported here, not with the module: the daemon loads the docker SDK only for the
-        # operations that need the engine (environment.py says why).
-        from neodev.docker.project import running_service_containers
-
-        user, password, _ = postgres_credentials(spec)
-        project = self._env.plan.project
-
-        def run(client: DockerClient) -> list[list[str]]:
-            found = running_service_containers(client, project, spec.service)
-            if not found:
-                raise DatabaseError(f"no running container of {spec.name} in compose project "
-                                    f"{project!r}", title="Postgres not running")
-            return psql(found[0], user, password, statements)
-
-        return await self._env.clients.call(f"run SQL in {spec.name}", run)
-
     async def _list(self, spec: ContainerSpec) -> list[SnapshotRecord]:
-        rows = await self._sql(spec, [
-            "SELECT datname, pg_database_size(oid), shobj_description(oid, 'pg_database') "
-            f"FROM pg_database WHERE starts_with(datname, {quote_literal(DATABASE_PREFIX)}) "
-            "ORDER BY datname"])
+        rows = await self._sql(spec, [pgsql.list_databases(DATABASE_PREFIX, sizes=True)])
         records = [_record(spec.name, *row) for row in rows if len(row) == 3]
         return sorted((r for r in records if r is not None), key=lambda r: r.taken_at)
 
@@ -216,43 +251,29 @@ class DatabaseSnapshots:
                                    snapshot=name)
 
     async def _owner(self, spec: ContainerSpec, database: str) -> str:
-        rows = await self._sql(spec, [
-            "SELECT pg_get_userbyid(datdba) FROM pg_database "
-            f"WHERE datname = {quote_literal(database)}"])
+        rows = await self._sql(spec, [pgsql.database_owner(database)])
         if not rows:
             raise DatabaseError(f"database {database!r} does not exist on {spec.name}",
                                 database=database)
         return rows[0][0]
 
-    async def _strategy(self, spec: ContainerSpec) -> str:
-        """FILE_COPY where the server has a choice (15+): it copies the files with one
-        checkpoint, where the default WAL_LOG writes the whole database through the WAL again
-        (benchmarks/db_snapshot.py measures the difference)."""
-        rows = await self._sql(spec, ["SHOW server_version_num"])
-        version = int(rows[0][0]) if rows and rows[0][0].isdigit() else 0
-        return " STRATEGY = FILE_COPY" if version >= 150000 else ""
+    async def _file_copy(self, spec: ContainerSpec) -> bool:
+        """FILE_COPY where the server has a choice (15+): benchmarks/db_snapshot.py measures
+        the difference to the default WAL_LOG."""
+        return pgsql.file_copy_supported(await self._sql(spec, [pgsql.SERVER_VERSION]))
 
     def _seal(self, name: str, database: str, automatic: bool = False) -> list[str]:
         """The statements that label a copy as snapshot `name` and make it read-only."""
-        comment = json.dumps({"kind": MARK, "name": name, "database": database,
-                              "taken_at": self._env.wall(), "automatic": automatic})
-        target = quote_ident(snapshot_database(name))
-        return [f"COMMENT ON DATABASE {target} IS {quote_literal(comment)}",
-                f"ALTER DATABASE {target} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false"]
-
-    def _unseal(self, name: str) -> list[str]:
-        target = quote_ident(snapshot_database(name))
-        return [f"ALTER DATABASE {target} WITH IS_TEMPLATE false ALLOW_CONNECTIONS true"]
-
-    async def _drop(self, spec: ContainerSpec, name: str) -> None:
-        await self._sql(spec, [
-            f"ALTER DATABASE {quote_ident(snapshot_database(name))} WITH IS_TEMPLATE false",
-            f"DROP DATABASE {quote_ident(snapshot_database(name))}"])
+        target = snapshot_database(name)
+        return [pgsql.label_database(target, {"kind": MARK, "name": name, "database": database,
+                                              "taken_at": self._wall(),
+                                              "automatic": automatic}),
+                pgsql.seal_template(target)]
 
     async def _prune_automatic(self, spec: ContainerSpec) -> None:
         automatic = [r for r in await self._list(spec) if r.automatic]
         for record in automatic[:-KEEP_AUTOMATIC]:
-            await self._drop(spec, record.name)
+            await self._sql(spec, pgsql.drop_database(snapshot_database(record.name)))
 
     # -- who holds the database -----------------------------------------------------------
 
@@ -263,12 +284,12 @@ class DatabaseSnapshots:
         Raises:
             DatabaseError: sessions neodev does not own hold the database (they are named).
         """
-        deadline = self._clock() + RELEASE_WAIT
+        deadline = Deadline(RELEASE_WAIT, self._clock)
         while True:
             holders = await self._holders(spec, database)
             if not holders:
                 return
-            if self._clock() >= deadline:
+            if deadline.passed:
                 break
             await asyncio.sleep(0.05)
         if not force:
@@ -278,21 +299,13 @@ class DatabaseSnapshots:
                 f"{'s' if len(holders) > 1 else ''} neodev does not manage: {listed}. Close "
                 "them, or pass --force to disconnect them", database=database,
                 title="Database in use")
-        await self._sql(spec, [
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            f"WHERE datname = {quote_literal(database)} AND pid <> pg_backend_pid()"])
+        await self._sql(spec, [pgsql.terminate_sessions(database)])
         await self._release(spec, database, force=False)
 
     async def _holders(self, spec: ContainerSpec, database: str) -> list[str]:
-        rows = await self._sql(spec, [
-            "SELECT pid, usename, coalesce(nullif(application_name, ''), 'unnamed client'), "
-            "coalesce(host(client_addr), 'local socket'), coalesce(state, '') "
-            "FROM pg_stat_activity "
-            f"WHERE datname = {quote_literal(database)} AND pid <> pg_backend_pid()"])
+        rows = await self._sql(spec, [pgsql.sessions_of(database)])
         return [f"pid {pid} {app} ({user} from {address}, {state or 'no state'})"
                 for pid, user, app, address, state in (row for row in rows if len(row) == 5)]
-
-    # -- around the copy ------------------------------------------------------------------
 
     @contextlib.asynccontextmanager
     async def _exclusive(self) -> AsyncIterator[None]:
@@ -302,31 +315,12 @@ class DatabaseSnapshots:
         async with self._busy:
             yield
 
-    @contextlib.asynccontextmanager
-    async def _paused(self, spec: ContainerSpec) -> AsyncIterator[list[str]]:
-        """Stop the running units that depend on the server; start them again afterwards,
-        whatever happened in between."""
-        engine = self._env.engine
-        users = [name for name, unit in self._env.plan.units.items()
-                 if any(d.service == spec.name for d in unit.depends_on)
-                 and engine.supervisors[name].supervising]
-        if users:
-            await engine.stop(users)
-        try:
-            yield users
-        finally:
-            if users:
-                await self._env.start(users)
-
 
 def _record(server: str, database_name: str, size: str, comment: str
             ) -> SnapshotRecord | None:
     """The snapshot a database is, from its comment; None for any other database."""
-    try:
-        meta = json.loads(comment) if comment.startswith("{") else None
-    except ValueError:
-        return None
-    if not isinstance(meta, dict) or meta.get("kind") != MARK:
+    meta = pgsql.read_labels(comment)
+    if meta.get("kind") != MARK:
         return None
     name = str(meta.get("name", ""))
     if snapshot_database(name) != database_name:

@@ -21,10 +21,11 @@ from neodev import ports
 from neodev.config.display import mask_text, secret_values
 from neodev.config.model import ContainerSpec, EnvironmentPlan, ProcessSpec, UnitSpec
 from neodev.config.references import substitute
-from neodev.daemon.dbsnapshots import DatabaseSnapshots
+from neodev.daemon.dbsnapshots import DatabaseSnapshots, EngineUnits
 from neodev.daemon.jobs import Jobs
 from neodev.daemon.logfiles import LogFiles
 from neodev.daemon.observability import Observability
+from neodev.docker.psql import PsqlRunner
 from neodev.engine.engine import Engine
 from neodev.engine.events import EventBus
 from neodev.engine.logs import LogStore
@@ -109,7 +110,9 @@ class Environment:
                              sleep=sleep, stats_interval=stats_interval,
                              endpoints={n: self._endpoints(n) for n in plan.units})
         self.jobs = Jobs(paths, self.bus, wall)
-        self.snapshots = DatabaseSnapshots(self, clock)
+        self.snapshots = DatabaseSnapshots(
+            plan, PsqlRunner(plan.project, lambda: self.clients),
+            EngineUnits(self.engine, self.start), clock=clock, wall=wall)
 
     def _kept(self, record: LogRecord) -> None:
         """A line the log store kept (masked): onto disk, and on its way to Loki."""

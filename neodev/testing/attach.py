@@ -1,8 +1,8 @@
 """Attach mode: the developer's running Postgres, found the way compose finds its services.
 
 The dev containers carry the compose labels (`com.docker.compose.project=<project>`,
-`com.docker.compose.service=postgres`), so the running server and its published port are a
-label query away, whether neodev or `docker compose` started it. The plugin then works in
+`com.docker.compose.service=<the Postgres service>`), so the running server and its published
+port are a label query away, whether neodev or `docker compose` started it. The plugin then works in
 databases of its own on that server; the dev database is never touched.
 """
 
@@ -16,14 +16,8 @@ from neodev.config.model import ContainerSpec
 from neodev.config.postgres import POSTGRES_PORT
 from neodev.docker.labels import COMPOSE_PROJECT, COMPOSE_SERVICE
 from neodev.docker.project import container_published_port, running_service_containers
-from neodev.errors import NeodevError
+from neodev.errors import AttachError
 from neodev.testing.endpoints import PostgresService, postgres_endpoint
-
-
-class AttachError(NeodevError):
-    """The dev environment's Postgres cannot be used (not running, not healthy, no password)."""
-
-    title = "Attach mode"
 
 
 def dev_postgres(client: DockerClient, project: str, spec: ContainerSpec,
@@ -35,7 +29,7 @@ def dev_postgres(client: DockerClient, project: str, spec: ContainerSpec,
     Args:
         client: a docker client.
         project: the dev environment's compose project.
-        spec: the profile's Postgres service.
+        spec: the profile's Postgres service (`find_postgres`: whatever its name).
         password_known: False when POSTGRES_PASSWORD was set by no layer (a throwaway value
             cannot log in to a server initialised with the real one).
         env_file: the profile's `.env`, for the message.

@@ -31,6 +31,7 @@ from testcontainers.core.wait_strategies import (
 from testcontainers.core.waiting_utils import WaitStrategy, WaitStrategyTarget
 
 from neodev.docker.project import container_published_port
+from neodev.timing import Deadline
 
 POLL_INTERVAL = 0.1
 """Seconds between readiness checks (testcontainers' default is a whole second)."""
@@ -106,7 +107,7 @@ class PostgresAnswersOnHost(WaitStrategy):
 
     def wait_until_ready(self, container: WaitStrategyTarget) -> None:
         wrapped = container.get_wrapped_container()
-        deadline = time.monotonic() + self._startup_timeout
+        deadline = Deadline(self._startup_timeout)
         while True:
             wrapped.reload()
             host_port = container_published_port(wrapped, self._port)
@@ -115,7 +116,7 @@ class PostgresAnswersOnHost(WaitStrategy):
             if wrapped.status not in ("created", "running"):
                 raise RuntimeError(f"the container is {wrapped.status} (Postgres never "
                                    f"answered on port {self._port})")
-            if time.monotonic() > deadline:
+            if deadline.passed:
                 raise TimeoutError(f"Postgres did not answer on {self._host}:{host_port} "
                                    f"within {self._startup_timeout:g} s")
             time.sleep(self._poll_interval)

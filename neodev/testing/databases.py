@@ -10,25 +10,27 @@ Every database the plugin creates carries the run's labels as JSON in its commen
 labels its containers carry — so in attach mode (databases on the developer's own server) the
 run's owner drops them at the end, and a crashed run's databases are dropped by the next run.
 
-psycopg 3 is imported only when a database is made: the plugin itself loads without it.
+The statements are `neodev.pgsql`'s, the same the daemon's snapshots use; `PsycopgSql` is
+their executor here. psycopg 3 is imported only when a database is made: the plugin itself
+loads without it.
 """
 
 from __future__ import annotations
 
 import importlib
 import itertools
-import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from types import ModuleType
 from typing import Any
 
+from neodev import pgsql
 from neodev.docker.labels import PYTEST
 from neodev.errors import DatabaseError
+from neodev.pgsql import MAINTENANCE_DB, Rows
 from neodev.testing.endpoints import PostgresService
+from neodev.timing import Deadline
 
-MAINTENANCE_DB = "postgres"
-"""Where CREATE/DROP DATABASE run from: initdb creates it, and nobody's tests use it."""
 CONNECT_TIMEOUT = 10.0
 """Seconds the plugin keeps trying to reach a server that reported healthy."""
 
@@ -42,6 +44,68 @@ def psycopg_module() -> ModuleType:
     except ImportError as e:
         raise DatabaseError("neodev's test databases need psycopg 3: "
                             "pip install 'psycopg[binary]'") from e
+
+
+class PsycopgSql:
+    """The plugin's executor of `neodev.pgsql` statements: one autocommit psycopg connection
+    to the server's maintenance database (CREATE DATABASE cannot run in a transaction).
+
+    Args:
+        server: the server and credentials (any database of it).
+        connect_timeout: seconds to keep trying the first connection.
+    """
+
+    def __init__(self, server: PostgresService, connect_timeout: float = CONNECT_TIMEOUT
+                 ) -> None:
+        self.server = server
+        self._connect_timeout = connect_timeout
+        self._connection: Any = None  # psycopg.Connection, opened on first use
+
+    def __call__(self, statements: Sequence[str], what: str = "run SQL") -> Rows:
+        """Run `statements` in order; the rows of the last, as text (NULL as '').
+
+        Raises:
+            DatabaseError: the server refused (`what` failed, and the server's reason).
+        """
+        psycopg = psycopg_module()
+        connection = self._connect()
+        rows: Rows = []
+        try:
+            for statement in statements:
+                cursor = connection.execute(statement)
+                rows = ([["" if v is None else str(v) for v in row] for row in cursor.fetchall()]
+                        if cursor.description is not None else [])
+        except psycopg.Error as e:
+            raise DatabaseError(f"could not {what} on {self.server.host}:{self.server.port}: "
+                                f"{str(e).strip()}") from e
+        return rows
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    def _connect(self) -> Any:
+        """The connection. The server already reported healthy; the first connection is
+        retried briefly because the published port's proxy may lag a moment behind the
+        server inside the container."""
+        if self._connection is not None and not self._connection.closed:
+            return self._connection
+        psycopg = psycopg_module()
+        maintenance = self.server.with_database(MAINTENANCE_DB)
+        deadline = Deadline(self._connect_timeout)
+        while True:
+            try:
+                self._connection = psycopg.connect(
+                    maintenance.dsn, autocommit=True,
+                    connect_timeout=max(1, int(self._connect_timeout)))
+                return self._connection
+            except psycopg.OperationalError as e:
+                if "authentication failed" in str(e) or deadline.passed:
+                    raise DatabaseError(
+                        f"cannot connect to Postgres at {self.server.host}:{self.server.port} as "
+                        f"{self.server.user!r}: {str(e).strip()}") from e
+                time.sleep(0.1)
 
 
 class Databases:
@@ -58,8 +122,7 @@ class Databases:
                  connect_timeout: float = CONNECT_TIMEOUT) -> None:
         self.server = server
         self._labels = dict(labels)
-        self._connect_timeout = connect_timeout
-        self._admin: Any = None  # psycopg.Connection, opened on first use
+        self._sql = PsycopgSql(server, connect_timeout)
         self._serial = itertools.count(1)
 
     def next_name(self, prefix: str) -> str:
@@ -72,15 +135,9 @@ class Databases:
         Raises:
             DatabaseError: the server refused (the message says why).
         """
-        sql = self._sql()
-        statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
-        if template is not None:
-            statement += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
-        self._run(statement, f"create database {name}"
-                  + (f" from template {template}" if template else ""))
-        self._run(sql.SQL("COMMENT ON DATABASE {} IS {}").format(
-            sql.Identifier(name), sql.Literal(json.dumps(self._labels, sort_keys=True))),
-            f"label database {name}")
+        self._sql([pgsql.create_database(name, template=template)],
+                  f"create database {name}" + (f" from template {template}" if template else ""))
+        self._sql([pgsql.label_database(name, self._labels)], f"label database {name}")
         return self.server.with_database(name)
 
     def make_template(self, name: str, migrate: Migrate) -> None:
@@ -96,21 +153,14 @@ class Databases:
         except BaseException:
             self.drop(name)
             raise
-        sql = self._sql()
-        self._terminate(name)  # a migration tool may keep a connection (or a pool) open
-        self._run(sql.SQL("ALTER DATABASE {} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false")
-                  .format(sql.Identifier(name)), f"seal template {name}")
+        # A migration tool may keep a connection (or a pool) open: end them first.
+        self._sql([pgsql.terminate_sessions(name), pgsql.seal_template(name)],
+                  f"seal template {name}")
 
     def drop(self, name: str) -> None:
         """Terminate the database's connections and drop it (a template too). Idempotent."""
-        sql = self._sql()
-        if not self._exists(name):
-            return
-        self._run(sql.SQL("ALTER DATABASE {} WITH IS_TEMPLATE false").format(
-            sql.Identifier(name)), f"unseal database {name}")
-        self._terminate(name)
-        self._run(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)),
-                  f"drop database {name}")
+        if self._sql([pgsql.database_exists(name)], f"look for database {name}"):
+            self._sql(pgsql.drop_database(name), f"drop database {name}")
 
     def drop_labelled(self, wanted: Callable[[Mapping[str, str]], bool]) -> list[str]:
         """Drop every database whose comment holds plugin labels `wanted` accepts.
@@ -118,11 +168,9 @@ class Databases:
         Returns:
             The names dropped.
         """
-        rows = self._admin_connection().execute(
-            "SELECT datname, shobj_description(oid, 'pg_database') FROM pg_database").fetchall()
         dropped = []
-        for name, comment in rows:
-            labels = _labels_of(comment)
+        for name, comment in self._sql([pgsql.list_databases()], "list databases"):
+            labels = {str(k): str(v) for k, v in pgsql.read_labels(comment).items()}
             if labels.get(PYTEST) == "1" and wanted(labels):
                 self.drop(name)
                 dropped.append(name)
@@ -130,64 +178,4 @@ class Databases:
 
     def close(self) -> None:
         """Close the maintenance connection (databases are left as they are)."""
-        if self._admin is not None:
-            self._admin.close()
-            self._admin = None
-
-    def _exists(self, name: str) -> bool:
-        row = self._admin_connection().execute(
-            "SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
-        return row is not None
-
-    def _terminate(self, name: str) -> None:
-        self._admin_connection().execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE datname = %s AND pid <> pg_backend_pid()", (name,))
-
-    def _run(self, statement: Any, what: str) -> None:
-        psycopg = psycopg_module()
-        try:
-            self._admin_connection().execute(statement)
-        except psycopg.Error as e:
-            raise DatabaseError(f"could not {what} on {self.server.host}:{self.server.port}: "
-                                f"{str(e).strip()}") from e
-
-    def _sql(self) -> Any:
-        return importlib.import_module("psycopg.sql")
-
-    def _admin_connection(self) -> Any:
-        """The autocommit maintenance connection (CREATE DATABASE cannot run in a transaction).
-
-        The server already reported healthy; the first connection is retried briefly because
-        the published port's proxy may lag a moment behind the server inside the container.
-        """
-        if self._admin is not None and not self._admin.closed:
-            return self._admin
-        psycopg = psycopg_module()
-        maintenance = self.server.with_database(MAINTENANCE_DB)
-        deadline = time.monotonic() + self._connect_timeout
-        while True:
-            try:
-                self._admin = psycopg.connect(maintenance.dsn, autocommit=True,
-                                              connect_timeout=max(1, int(self._connect_timeout)))
-                return self._admin
-            except psycopg.OperationalError as e:
-                if "authentication failed" in str(e) or time.monotonic() > deadline:
-                    raise DatabaseError(
-                        f"cannot connect to Postgres at {self.server.host}:{self.server.port} as "
-                        f"{self.server.user!r}: {str(e).strip()}") from e
-                time.sleep(0.1)
-
-
-def _labels_of(comment: str | None) -> dict[str, str]:
-    """The plugin labels stored in a database comment; {} for any other comment."""
-    if not comment or not comment.startswith("{"):
-        return {}
-    try:
-        data = json.loads(comment)
-    except ValueError:
-        return {}
-    if not isinstance(data, dict):
-        return {}
-    return {str(k): str(v) for k, v in data.items()}
-
+        self._sql.close()

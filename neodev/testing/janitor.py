@@ -25,9 +25,7 @@ from neodev.docker.labels import (
     PYTEST_OWNER_STARTED,
     PYTEST_SESSION,
 )
-
-# `as`: still re-exported for testing/services.py, until it imports it from neodev.errors.
-from neodev.errors import LeftoverError as LeftoverError
+from neodev.errors import LeftoverError
 from neodev.process.tree import is_alive
 from neodev.testing.run import stale_run_directories
 

@@ -7,10 +7,13 @@ hand out endpoints and per-test databases, and attach the services' last log lin
 report of a failing test.
 
 Options: `--neodev-profile` / ini `neodev_profile` (default `local`), `--neodev-attach` / ini
-`neodev_attach`, ini `neodev_migrate`, `neodev_startup_timeout`, `neodev_pull_timeout`,
-`neodev_log_lines`, `neodev_volumes`. Marker: `@pytest.mark.neodev("postgres", ...)`. Fixtures:
-`neodev_session`, `neodev_service`, `neodev_services`, `neodev_postgres`, `neodev_prometheus`,
-`neodev_db`. Hook: `pytest_neodev_migrate(dsn, postgres)`.
+`neodev_attach`, ini `neodev_migrate`, `neodev_postgres`, `neodev_startup_timeout`,
+`neodev_pull_timeout`, `neodev_log_lines`, `neodev_volumes`. Marker:
+`@pytest.mark.neodev("postgres", ...)`. Fixtures: `neodev_session`, `neodev_service`,
+`neodev_services`, `neodev_postgres`, `neodev_prometheus`, `neodev_db`. Hook:
+`pytest_neodev_migrate(dsn, postgres)`. The Postgres fixtures are about the profile's Postgres
+service found by its settings, as `neodev db` finds it, whatever its name (`neodev_postgres`
+names one when the profile has several).
 """
 
 from __future__ import annotations
@@ -64,6 +67,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("neodev_migrate", "SQL files (relative to the rootdir) or module:function "
                   "callables taking a DSN, run once into the template database",
                   type="linelist", default=[])
+    parser.addini("neodev_postgres", "the Postgres service neodev_postgres and neodev_db use, "
+                  "when the profile has several (default: its only one)", default=None)
     parser.addini("neodev_startup_timeout", "seconds a service may take to become healthy",
                   default=str(DEFAULT_STARTUP_TIMEOUT))
     parser.addini("neodev_pull_timeout", "seconds a missing image may take to pull",
@@ -140,6 +145,7 @@ def _settings(config: pytest.Config) -> Settings:
         workspace=find_workspace(config.invocation_params.dir),
         profile=str(profile or DEFAULT_PROFILE),
         attach=bool(config.getini("neodev_attach") if attach is None else attach),
+        postgres=str(config.getini("neodev_postgres") or "").strip() or None,
         migrate=tuple(config.getini("neodev_migrate")),
         rootdir=config.rootpath,
         startup_timeout=_number(config, "neodev_startup_timeout"),
@@ -250,7 +256,11 @@ def neodev_postgres(request: pytest.FixtureRequest, neodev_session: NeodevSessio
     """The profile's Postgres (host, port, user, password, dbname, dsn) on the session's
     database: the profile's own in a container of the run (one per xdist worker), or a
     fresh one on the dev server in attach mode."""
-    _use(request.node, neodev_session, "postgres")
+    try:
+        name = neodev_session.postgres_service
+    except NeodevError as e:
+        _fail(e)
+    _use(request.node, neodev_session, name)
     try:
         return neodev_session.postgres()
     except NeodevError as e:

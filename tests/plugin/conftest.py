@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,6 +93,19 @@ def run_inner(pytester: pytest.Pytester, suite: str, *args: str, conftest: str =
     run_file = pytester.path / "run.json"
     run = json.loads(run_file.read_text()) if run_file.exists() else {}
     return InnerRun(result, run, pytester.path)
+
+
+def wait_healthy(container: docker.models.containers.Container, timeout: float = 60) -> None:
+    """Until Docker says the container is healthy (a dev environment's Postgres, say)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        container.reload()
+        if container.attrs["State"].get("Health", {}).get("Status") == "healthy":
+            return
+        assert container.status in ("created", "running"), container.logs()[-2000:]
+        time.sleep(0.2)
+    raise AssertionError(f"{container.name} not healthy in {timeout} s: "
+                         f"{container.logs()[-2000:]}")
 
 
 def leftovers(client: docker.DockerClient, session: str) -> list[str]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ from neodev.docker.create_args import CreateOptions, create_args
 from neodev.docker.labels import container_name, pytest_labels
 from neodev.docker.project import container_published_port
 from tests.constants import REPO_ROOT, TEST_LABELS, TEST_POSTGRES_IMAGE
-from tests.plugin.conftest import RECORD, leftovers, run_inner
+from tests.plugin.conftest import RECORD, leftovers, run_inner, wait_healthy
 
 pytestmark = pytest.mark.docker
 
@@ -38,17 +37,6 @@ class DevPostgres:
     workspace: Path
     container: str
     dsn: str
-
-
-def _wait_healthy(container: docker.models.containers.Container, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        container.reload()
-        if container.attrs["State"].get("Health", {}).get("Status") == "healthy":
-            return
-        assert container.status in ("created", "running"), container.logs()[-2000:]
-        time.sleep(0.2)
-    raise AssertionError(f"dev postgres not healthy in {timeout} s: {container.logs()[-2000:]}")
 
 
 @pytest.fixture
@@ -73,7 +61,7 @@ def dev_postgres(engine: docker.DockerClient, tmp_path: Path,
     container = engine.containers.create(**args)
     try:
         container.start()
-        _wait_healthy(container)
+        wait_healthy(container)
         port = container_published_port(container, 5432)
         assert port is not None
         dsn = f"postgresql://neotool:{DEV_PASSWORD}@127.0.0.1:{port}/neotool_dev"

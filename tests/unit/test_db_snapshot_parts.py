@@ -1,21 +1,34 @@
 """The pure parts of `neodev db`: snapshot names, which databases are snapshots, finding the
-profile's Postgres, quoting, and what the CLI prints."""
+profile's Postgres, the statements and their quoting, what the CLI prints; and the snapshot
+operations themselves without an Environment (a scripted server, scripted units)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import re
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from neodev import pgsql
 from neodev.cli.render import format_snapshot_outcome, format_snapshots
 from neodev.config.model import ContainerSpec, EnvironmentPlan, PortMapping
 from neodev.config.postgres import find_postgres, is_postgres
-from neodev.daemon.dbsnapshots import MARK, _record, check_name, snapshot_database
-from neodev.docker.psql import quote_ident, quote_literal
-from neodev.errors import ConfigError, RequestError
-from neodev.protocol.db import SnapshotRecord, SnapshotRestored, SnapshotTaken
+from neodev.daemon.dbsnapshots import (
+    DATABASE_PREFIX,
+    MARK,
+    DatabaseSnapshots,
+    _record,
+    check_name,
+    snapshot_database,
+)
+from neodev.errors import ConfigError, DatabaseError, RequestError, UnknownSnapshotError
+from neodev.pgsql import quote_ident, quote_literal
+from neodev.protocol.db import SnapshotDropped, SnapshotRecord, SnapshotRestored, SnapshotTaken
+from neodev.protocol.units import UnitRecord, UnitState
 
 
 def _meta(name: str, **more: object) -> str:
@@ -99,3 +112,140 @@ def test_what_the_cli_prints() -> None:
     assert restored.splitlines() == [
         "restored app from snapshot base in 2.0s",
         "the data it replaced is snapshot b-r-1 (`neodev db restore b-r-1` to go back)"]
+
+
+def test_quoting_a_backslash_reads_the_same_whatever_the_server_setting() -> None:
+    assert quote_literal('{"name": "caf\\u00e9"}') == "E'{\"name\": \"caf\\\\u00e9\"}'"
+
+
+def test_the_template_statements() -> None:
+    assert pgsql.create_database("c") == 'CREATE DATABASE "c"'
+    assert pgsql.create_database("c", template="t", owner="o", file_copy=True) == \
+        'CREATE DATABASE "c" TEMPLATE "t" OWNER "o" STRATEGY = FILE_COPY'
+    assert pgsql.file_copy_supported([["150004"]]) and not pgsql.file_copy_supported([["140011"]])
+    assert not pgsql.file_copy_supported([])
+    assert pgsql.seal_template("t") == \
+        'ALTER DATABASE "t" WITH IS_TEMPLATE true ALLOW_CONNECTIONS false'
+    assert pgsql.unseal_template("t", reopen=True) == \
+        'ALTER DATABASE "t" WITH IS_TEMPLATE false ALLOW_CONNECTIONS true'
+    # A sealed template cannot be dropped, nor can a database somebody is connected to.
+    assert pgsql.drop_database("t") == [pgsql.unseal_template("t"), pgsql.terminate_sessions("t"),
+                                        'DROP DATABASE IF EXISTS "t"']
+    assert pgsql.label_database("t", {"b": 1, "a": "x"}) == \
+        'COMMENT ON DATABASE "t" IS \'{"a": "x", "b": 1}\''
+    assert pgsql.label_database("t", None) == 'COMMENT ON DATABASE "t" IS NULL'
+    assert pgsql.read_labels('{"a": "x"}') == {"a": "x"}
+    assert pgsql.read_labels("a note") == pgsql.read_labels("[1]") == pgsql.read_labels(None) == {}
+    assert "starts_with(datname, 'neodev_snap_')" in pgsql.list_databases("neodev_snap_")
+
+
+# -- the snapshots without an Environment: a scripted server and scripted units -----------
+
+
+class FakeServer:
+    """The dev server as the snapshots see it: databases with comments, one user session
+    holding none; statements recorded, and the ones that change databases applied."""
+
+    def __init__(self, refuse: str | None = None) -> None:
+        self.databases: dict[str, str] = {"app": ""}
+        self.statements: list[str] = []
+        self.refuse = refuse
+
+    async def __call__(self, spec: ContainerSpec, statements: Sequence[str]) -> pgsql.Rows:
+        rows: pgsql.Rows = []
+        for statement in statements:
+            self.statements.append(statement)
+            if self.refuse and statement.startswith(self.refuse):
+                raise DatabaseError("Postgres refused: disk full")
+            rows = self._run(statement)
+        return rows
+
+    def _run(self, statement: str) -> pgsql.Rows:
+        if statement == pgsql.SERVER_VERSION:
+            return [["150004"]]
+        if statement == pgsql.list_databases(DATABASE_PREFIX, sizes=True):
+            return [[n, "8192", c] for n, c in sorted(self.databases.items())
+                    if n.startswith(DATABASE_PREFIX)]
+        if statement == pgsql.database_owner("app"):
+            return [["neotool"]]
+        if match := re.fullmatch(r'CREATE DATABASE "(.+?)" TEMPLATE "(.+?)".*', statement):
+            self.databases[match[1]] = ""
+        elif match := re.fullmatch(r"COMMENT ON DATABASE \"(.+?)\" IS (NULL|'(.*)')", statement):
+            self.databases[match[1]] = (match[3] or "").replace("''", "'")
+        elif match := re.fullmatch(r'ALTER DATABASE "(.+?)" RENAME TO "(.+?)"', statement):
+            self.databases[match[2]] = self.databases.pop(match[1])
+        elif match := re.fullmatch(r'DROP DATABASE IF EXISTS "(.+?)"', statement):
+            del self.databases[match[1]]
+        return []  # sessions_of: nobody else is connected
+
+
+class FakeUnits:
+    """The server running and ready, `backend` using it."""
+
+    def __init__(self) -> None:
+        self.events: list[str] = []
+
+    def status_of(self, name: str) -> UnitRecord:
+        return UnitRecord(name=name, kind="container", state=UnitState.RUNNING, ready=True)
+
+    @contextlib.asynccontextmanager
+    async def paused_users(self, server: str) -> AsyncIterator[list[str]]:
+        self.events.append(f"stop users of {server}")
+        try:
+            yield ["backend"]
+        finally:
+            self.events.append(f"start users of {server}")
+
+
+def _snapshots(server: FakeServer, units: FakeUnits) -> DatabaseSnapshots:
+    pg = _container("db", "postgres:18", environment={"POSTGRES_PASSWORD": "x",
+                                                      "POSTGRES_DB": "app"})
+    ticks = iter(range(100))
+    return DatabaseSnapshots(_plan(pg), server, units, clock=lambda: float(next(ticks)),
+                             wall=lambda: 1_700_000_000.0)
+
+
+async def test_take_copies_and_seals_with_the_users_paused() -> None:
+    server, units = FakeServer(), FakeUnits()
+    outcome = await _snapshots(server, units).take("base")
+    assert outcome == SnapshotTaken(SnapshotRecord(
+        name="base", database="app", server="db", taken_at=1_700_000_000.0, size_bytes=8192,
+        automatic=False), paused=("backend",), seconds=2.0)
+    assert units.events == ["stop users of db", "start users of db"]
+    assert pgsql.create_database("neodev_snap_base", template="app", file_copy=True) \
+        in server.statements
+    assert server.statements[-2] == pgsql.seal_template("neodev_snap_base")
+    with pytest.raises(DatabaseError, match="a snapshot named 'base' exists already"):
+        await _snapshots(server, units).take("base")
+
+
+async def test_a_failed_restore_puts_the_current_database_back() -> None:
+    server = FakeServer()
+    snapshots = _snapshots(server, FakeUnits())
+    await snapshots.take("base")
+    server.refuse = 'CREATE DATABASE "app"'
+    with pytest.raises(DatabaseError, match="disk full"):
+        await snapshots.restore("base")
+    assert server.databases["app"] == ""  # renamed back, its comment cleared
+    assert sorted(server.databases) == ["app", "neodev_snap_base"]
+    assert server.statements[-3:] == [
+        pgsql.unseal_template("neodev_snap_before-restore-20231114-221320", reopen=True),
+        pgsql.rename_database("neodev_snap_before-restore-20231114-221320", "app"),
+        pgsql.label_database("app", None)]
+
+
+async def test_restore_keeps_the_replaced_data_and_drop_removes_a_snapshot() -> None:
+    server = FakeServer()
+    snapshots = _snapshots(server, FakeUnits())
+    await snapshots.take("base")
+    outcome = await snapshots.restore("base")
+    assert outcome.restored.name == "base" and outcome.paused == ("backend",)
+    assert outcome.saved is not None
+    assert (outcome.saved.name, outcome.saved.automatic) == ("before-restore-20231114-221320",
+                                                             True)
+    assert pgsql.create_database("app", template="neodev_snap_base", owner="neotool",
+                                 file_copy=True) in server.statements
+    assert await snapshots.drop("base") == SnapshotDropped(outcome.restored)
+    assert [r.name for r in await snapshots.listing()] == ["before-restore-20231114-221320"]
+    with pytest.raises(UnknownSnapshotError, match="no snapshot 'base' on db"):
+        await snapshots.drop("base")

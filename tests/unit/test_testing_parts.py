@@ -4,19 +4,23 @@ throwaway secrets, start order, migrations, evidence, and what importing the plu
 from __future__ import annotations
 
 import fcntl
+import functools
 import shutil
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from neodev.config.model import ContainerSpec, PortMapping
 from neodev.config.postgres import libpq_dsn, postgres_credentials
 from neodev.docker.labels import pytest_labels
-from neodev.errors import DatabaseError
+from neodev.errors import DatabaseError, DockerError, RunLockTimeout, ServiceError
 from neodev.process.tree import is_alive
+from neodev.testing import settings as settings_module
 from neodev.testing.endpoints import (
     PostgresService,
     postgres_endpoint,
@@ -25,8 +29,8 @@ from neodev.testing.endpoints import (
 from neodev.testing.evidence import log_sections
 from neodev.testing.janitor import owner_gone
 from neodev.testing.migrations import ini_migrations
-from neodev.testing.run import RunInfo, RunLockTimeout, RunState
-from neodev.testing.services import NeodevSession, ServiceError
+from neodev.testing.run import RunInfo, RunState
+from neodev.testing.services import NeodevSession
 from neodev.testing.settings import Settings, load_test_plan
 from tests.constants import REPO_ROOT
 
@@ -157,6 +161,74 @@ def test_session_start_order_and_names(tmp_path: Path) -> None:
     # The throwaway password is known to the masking, and shared through the run state.
     secret = RunState(tmp_path / "run").read()["secrets"]["DB_PASSWORD"]
     assert secret in session.secrets()
+
+
+def test_workers_of_a_run_share_the_throwaway_secrets(tmp_path: Path) -> None:
+    ws = _workspace_without_password(tmp_path)
+    owner = RunInfo(session="abc123abc123", owner_pid=1, owner_started=1.0, owner_host="h",
+                    directory=str(tmp_path / "run"))
+    first = NeodevSession(Settings(workspace=ws, profile="good"), owner.for_worker("gw0"), {})
+    second = NeodevSession(Settings(workspace=ws, profile="good"), owner.for_worker("gw1"), {})
+    password = first.plan.containers["db"].environment["POSTGRES_PASSWORD"]
+    assert second.plan.containers["db"].environment["POSTGRES_PASSWORD"] == password
+    assert password in second.secrets()
+
+
+def test_start_order_is_computed_once_per_plan(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+
+    def counted(name: str, original: Callable[..., Any], *args: Any) -> Any:
+        calls.append(name)
+        return original(*args)
+
+    for name in ("start_waves", "with_dependencies"):
+        monkeypatch.setattr(settings_module, name, functools.partial(
+            counted, name, getattr(settings_module, name)))
+    session = NeodevSession(Settings(workspace=_workspace_without_password(tmp_path),
+                                     profile="good"), RunInfo.new(), environ={})
+    for _ in range(3):
+        assert session.start_order(["cache"]) == ["db", "cache"]
+        assert session.start_order(["db", "cache"]) == ["db", "cache"]
+    assert calls == ["start_waves", "with_dependencies", "with_dependencies"]  # cache, db
+
+
+def test_a_service_start_takes_the_run_lock_once_and_postgres_is_found_by_its_settings(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fixture profile's Postgres service is called `db`; `cache` depends on it."""
+    run = RunInfo(session="abc123abc123", owner_pid=1, owner_started=1.0, owner_host="h",
+                  directory=str(tmp_path / "run"))
+    session = NeodevSession(Settings(workspace=_workspace_without_password(tmp_path),
+                                     profile="good"), run, environ={"DB_PASSWORD": "given"})
+    taken: list[str] = []
+    locked = RunState.locked
+
+    def counted_lock(state: RunState, timeout: float, what: str) -> Any:
+        taken.append(what)
+        return locked(state, timeout, what)
+
+    monkeypatch.setattr(RunState, "locked", counted_lock)
+    started: list[str] = []
+
+    def shared(spec: ContainerSpec, names: object, state: dict[str, object]
+               ) -> dict[str, object]:
+        started.append(spec.name)
+        if spec.name == "cache":
+            raise DockerError("image redis:7 is missing")
+        return {"container": f"id-{spec.name}", "ports": {"5432": 40001}}
+
+    monkeypatch.setattr(session.containers, "shared", shared)
+    assert session.postgres_service == "db"
+    with pytest.raises(DockerError, match="redis:7 is missing"):
+        session.service("cache")
+    assert (started, taken) == (["db", "cache"], ["start cache"])  # db and cache: one lock
+    postgres = session.postgres()
+    assert isinstance(postgres, PostgresService)
+    assert (postgres.name, postgres.port, postgres.dbname) == ("db", 40001, "app")
+    with pytest.raises(DockerError, match="redis:7 is missing"):  # remembered, not retried
+        session.service("cache")
+    assert (started, taken) == (["db", "cache"], ["start cache"])
+    assert RunState(tmp_path / "run").read()["owner"]["session"] == "abc123abc123"
 
 
 def test_ini_migrations_call_functions_and_name_what_is_missing(
