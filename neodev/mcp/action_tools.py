@@ -111,11 +111,11 @@ async def down(ctx: AgentContext,
     client = await ctx.client()
     if volumes and not confirm:
         named = (await client.call(calls.status())).volumes
+        data = f"the volumes {', '.join(named)} with all their data, and " if named else ""
         raise RequestError(
-            f"down with volumes deletes the volumes {', '.join(named) or '(none named)'} "
-            "with all their data, and the anonymous volumes of the removed containers. "
-            "Nothing was changed: call again with confirm=true once the person agreed, or "
-            "without volumes to keep the data.", param="confirm")
+            f"down with volumes deletes {data}the anonymous volumes of the removed "
+            "containers. Nothing was changed: call again with confirm=true once the person "
+            "agreed, or without volumes to keep the data.", param="confirm")
     info = ctx.running()
     report = await client.call(calls.down(volumes))
     if info is not None:
