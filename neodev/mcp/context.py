@@ -12,7 +12,7 @@ import asyncio
 
 from neodev.client import DaemonInfo, Launched, ensure_daemon, find_daemon
 from neodev.client.aio import AsyncDaemonClient
-from neodev.errors import DaemonError
+from neodev.errors import DaemonError, NeodevError
 from neodev.mcp.masking import Masker
 from neodev.mcp.reloads import ReloadWatch
 from neodev.mcp.scope import Scope
@@ -57,7 +57,14 @@ class AgentContext:
             ConfigError: the profile does not load (nothing was started).
             DaemonError: a daemon of another profile runs, or the new one did not come up.
         """
-        launched = await asyncio.to_thread(ensure_daemon, self.scope.paths, self.scope.profile)
+        try:
+            launched = await asyncio.to_thread(ensure_daemon, self.scope.paths,
+                                               self.scope.profile)
+        except NeodevError:
+            # It may have generated secrets before failing, and its error may quote the new
+            # daemon's log: learn their values before the error is answered.
+            await asyncio.to_thread(self.masker.learn)
+            raise
         if launched.fresh:  # it may have generated secrets: learn their values before answering
             await asyncio.to_thread(self.masker.learn, launched.info.profile)
         return launched
