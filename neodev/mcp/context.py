@@ -9,6 +9,7 @@ the scope's instance.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from neodev.client import DaemonInfo, Launched, ensure_daemon, find_daemon
 from neodev.client.aio import AsyncDaemonClient
@@ -16,6 +17,10 @@ from neodev.errors import DaemonError, NeodevError
 from neodev.mcp.masking import Masker
 from neodev.mcp.reloads import ReloadWatch
 from neodev.mcp.scope import Scope
+
+FOLLOW_TIMEOUT = 3.0
+"""Seconds an answer waits for the reload events of a running daemon to be followed (the
+follower retries a lost daemon at most 2 s apart)."""
 
 
 class AgentContext:
@@ -68,6 +73,14 @@ class AgentContext:
         if launched.fresh:  # it may have generated secrets: learn their values before answering
             await asyncio.to_thread(self.masker.learn, launched.info.profile)
         return launched
+
+    async def ready(self) -> None:
+        """What every answer waits for: the plan's secrets known, and the reload events of a
+        running daemon followed (so a reload that begins after this call is never missed)."""
+        await self.secrets_known()
+        if not self.reloads.connected.is_set() and self.running() is not None:
+            with contextlib.suppress(TimeoutError):  # then wait_ready knows less, nothing more
+                await asyncio.wait_for(self.reloads.connected.wait(), FOLLOW_TIMEOUT)
 
     async def secrets_known(self) -> None:
         """Learn the secret values of the plan once (the server starts this at once; the first

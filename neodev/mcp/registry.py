@@ -95,7 +95,7 @@ def adapt(fn: ToolFunction, ctx: AgentContext) -> Callable[..., Awaitable[CallTo
     signature = inspect.signature(fn, eval_str=True)
 
     async def tool(**arguments: Any) -> CallToolResult:
-        await ctx.secrets_known()
+        await ctx.ready()
         try:
             record = await fn(ctx, **arguments)
         except NeodevError as error:

@@ -30,6 +30,8 @@ class ReloadWatch:
     def __init__(self) -> None:
         self._phases: dict[str, str] = {}
         self._changed = asyncio.Event()
+        self.connected = asyncio.Event()
+        """Set while the stream of a daemon is followed (from its snapshot on)."""
 
     def reloading(self, units: Iterable[str] | None = None) -> list[str]:
         """The units (of `units`, or all) whose reload has begun and not ended."""
@@ -61,6 +63,10 @@ class ReloadWatch:
                     isinstance(item, Connection) and not item.connected):
                 # A new stream, a gap, or no daemon: what ran before is not known any more.
                 self._phases.clear()
+                if isinstance(item, Snapshot):
+                    self.connected.set()
+                elif isinstance(item, Connection):
+                    self.connected.clear()
             else:
                 continue
             self._changed.set()

@@ -7,6 +7,7 @@ The client checks every structured answer against the tool's output schema by it
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from mcp import ClientSession
 
 from tests.mcp.harness import (
     SECRET_IN_ENV_FILE,
@@ -57,13 +59,13 @@ def fetch(port: int) -> str:
         return str(answer.read().decode())
 
 
-async def wait_for_reloading(client: object, unit: str, timeout: float = 20) -> None:
+async def wait_for_reloading(client: ClientSession, unit: str, timeout: float = 20) -> None:
     """Until `status` says `unit` is reloading (its build step takes 1.5 s)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if unit in (await call(client, "status"))["reloading"]:  # type: ignore[arg-type]
+        if unit in (await call(client, "status"))["reloading"]:
             return
-        time.sleep(0.05)
+        await asyncio.sleep(0.05)
     raise AssertionError(f"{unit} was never seen reloading")
 
 
