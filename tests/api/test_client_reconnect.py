@@ -3,7 +3,9 @@ away, reconnects by itself, and resumes — a restarted daemon answers with a re
 snapshot, never with a silent gap.
 
 The daemon here is the real API (`create_app`) served by uvicorn on a real socket in this
-process, over an Environment with scripted runners (the drivers have their own tests).
+process, over an Environment with scripted runners (the drivers have their own tests). Also
+here, because it needs a stream that stays open: which followers make the daemon sample CPU
+and memory often.
 """
 
 from __future__ import annotations
@@ -83,3 +85,23 @@ async def test_a_follower_reconnects_and_resyncs_after_a_daemon_restart(tmp_path
     finally:
         await events.aclose()
         await client.aclose()
+
+
+async def test_only_a_follower_of_unit_events_makes_the_daemon_sample_cpu_and_memory_often(
+        tmp_path: Path) -> None:
+    socket = tmp_path / "daemon.sock"
+    client = AsyncDaemonClient(socket)
+    async with daemon(tmp_path, socket) as env:
+        reloads = client.stream(calls.events(types=["reload"]))  # the agent server's
+        assert isinstance(await asyncio.wait_for(reloads.__anext__(), 10), Snapshot)
+        assert not env.bus.looking.is_set()
+        units = client.stream(calls.events(types=["unit"]))
+        assert isinstance(await asyncio.wait_for(units.__anext__(), 10), Snapshot)
+        assert env.bus.looking.is_set()
+        await units.aclose()
+        everything = client.stream(calls.events())  # the dashboard's
+        assert isinstance(await asyncio.wait_for(everything.__anext__(), 10), Snapshot)
+        assert env.bus.looking.is_set()
+        await everything.aclose()
+        await reloads.aclose()
+    await client.aclose()

@@ -38,7 +38,8 @@ from neodev.rendezvous import DaemonInfo, DaemonLock, write_info
 from tests.constants import REPO_ROOT
 from tests.importchain import Loaded, import_errors
 
-FORBIDDEN = ("pydantic", "httpx", "docker", "starlette", "uvicorn", "textual", "yaml")
+FORBIDDEN = ("pydantic", "httpx", "docker", "starlette", "uvicorn", "textual", "yaml", "mcp",
+             "mcp_types")
 """Packages no short command may import: the one list this test checks."""
 
 CASES: dict[str, tuple[str, list[str]]] = {

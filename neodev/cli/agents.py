@@ -1,0 +1,41 @@
+"""`neodev mcp`: the agent server (Model Context Protocol over stdio) for coding agents.
+
+The server itself is `neodev.mcp`; this command only chooses its scope and mode. The MCP SDK
+is imported here, inside the command, and nowhere else in the CLI: the short commands keep
+their import budget (`tests/unit/test_import_budget.py`).
+"""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from neodev.cli.common import PROFILE_OPTION, main, profile_name, workspace
+
+
+@main.command()
+@PROFILE_OPTION
+@click.option("--read-only", is_flag=True,
+              help="Offer only the tools that change nothing (status, logs, wait, details...).")
+@click.option("--print-config", is_flag=True,
+              help="Print the `.mcp.json` snippet an MCP client reads to start this server, "
+              "and exit.")
+def mcp(profile: str | None, read_only: bool, print_config: bool) -> None:
+    """Serve this workspace's environment to a coding agent over MCP (stdio).
+
+    Started by the MCP client (see `--print-config`), not by hand. It reaches only this
+    workspace's environment, masks every secret in what it returns, and starts the daemon
+    only when the agent calls `start`.
+    """
+    paths = workspace()
+    if print_config:
+        from neodev.mcp.setup import client_config
+
+        click.echo(json.dumps(client_config(paths, profile=profile, read_only=read_only),
+                              indent=2))
+        return
+    from neodev.mcp.scope import Scope
+    from neodev.mcp.server import serve
+
+    serve(Scope.of_workspace(profile_name(profile), paths), read_only=read_only)
