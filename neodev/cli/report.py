@@ -6,6 +6,7 @@ named exception to the CLI's layering besides `neodev doctor` itself), every sec
 within a bound (`--max-size`). `start --wait --report-on-failure FILE` writes the same file
 when the verdict fails. On a terminal, `neodev open-report FILE` (and `neodev --report FILE`)
 opens the file in the dashboard (`neodev.entry`); in a pipe it prints what the report says.
+The report package is imported by these commands only: the short commands do not pay for it.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from neodev.errors import NeodevError
 from neodev.paths import WorkspacePaths
 from neodev.present import format_bytes
 from neodev.protocol.units import WaitResult
-from neodev.report import MAX_BYTES, CheckLine, Manifest, ReportClient, record, write_archive
+from neodev.report.model import MAX_BYTES, CheckLine, Manifest
 
 MIB = 1024 * 1024
 REPORT_FILE = click.Path(dir_okay=False, path_type=Path)
@@ -52,6 +53,9 @@ def report(output: Path | None, max_size: int) -> None:
 def write_report(paths: WorkspacePaths, client: DaemonClient, target: Path, *,
                  wait: WaitResult | None = None, max_bytes: int = MAX_BYTES) -> Manifest:
     """Record the daemon's environment into `target`; say where, how big, what was cut."""
+    from neodev.report.archive import write_archive
+    from neodev.report.record import record
+
     started = time.monotonic()
     mask, doctor, notes = _plan_parts(paths, client.call(calls.ping()).profile)
     found = record(client, doctor=doctor, wait=wait, mask=mask, notes=notes)
@@ -89,6 +93,8 @@ def _plan_parts(paths: WorkspacePaths, profile: str
 def open_report(file: Path) -> None:
     """Open a report in the dashboard, read-only (on a terminal); in a pipe, print what it
     says: the verdict, the status, what was cut."""
+    from neodev.report.viewer import ReportClient
+
     viewer = ReportClient.open(file)
     found = viewer.report
     click.echo(viewer.title)

@@ -6,12 +6,7 @@ and answers the dashboard's requests from it, so the dashboard shows the environ
 with no daemon and no Docker. The package is a client: it never loads the server, the engine
 or a driver (an import-linter contract says so), and `doctor`'s checks are handed in by the
 CLI, which runs them.
+
+Import the parts from their modules (`neodev.report.viewer.ReportClient`...): the package
+itself loads nothing, so the CLI's short commands do not pay for it.
 """
-
-from neodev.report.archive import read_archive, write_archive
-from neodev.report.model import MAX_BYTES, CheckLine, Cut, Manifest, Report
-from neodev.report.record import record
-from neodev.report.viewer import ReportClient
-
-__all__ = ["MAX_BYTES", "CheckLine", "Cut", "Manifest", "Report", "ReportClient",
-           "read_archive", "record", "write_archive"]

@@ -45,7 +45,7 @@ def run_dashboard(paths: WorkspacePaths, profile: str) -> str:
 def run_report(file: str) -> int:
     """Show a report in the dashboard, read-only (no daemon, no Docker); the exit status."""
     from neodev.errors import NeodevError
-    from neodev.report import ReportClient
+    from neodev.report.viewer import ReportClient
 
     try:
         client = ReportClient.open(Path(file))

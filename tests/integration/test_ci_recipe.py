@@ -34,7 +34,7 @@ import yaml
 from textual.widgets import Static
 
 from neodev.paths import WorkspacePaths
-from neodev.report import ReportClient
+from neodev.report.viewer import ReportClient
 from neodev.tui.screens import DetailsScreen
 from tests.constants import REPO_ROOT, TEST_POSTGRES_IMAGE, TEST_PROMETHEUS_IMAGE
 from tests.tui.test_snapshots import RecordingApp, _text, until

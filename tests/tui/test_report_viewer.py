@@ -24,7 +24,10 @@ from neodev.errors import ReadOnlyReportError, RequestError, UnknownUnitError
 from neodev.paths import WorkspacePaths
 from neodev.protocol.events import Snapshot
 from neodev.protocol.units import WaitResult
-from neodev.report import CheckLine, ReportClient, read_archive, record, write_archive
+from neodev.report.archive import read_archive, write_archive
+from neodev.report.model import CheckLine
+from neodev.report.record import record
+from neodev.report.viewer import ReportClient
 from neodev.tui.screens import DetailsScreen
 from tests.tui.scripted_daemon import SECRET, ScriptedDaemon, shop_plan, shop_runners
 from tests.tui.test_snapshots import OUTPUT, UNITS, RecordingApp, _text, until
