@@ -74,6 +74,8 @@ PAGE = 5_000
 def start(profile: str | None, wait: bool, timeout: float, as_json: bool, show_logs: bool,
           report_file: Path | None, services: tuple[str, ...]) -> None:
     """Start the environment (or SERVICES and what they depend on) in the background."""
+    if (show_logs or report_file is not None) and not wait:
+        raise click.UsageError("--logs and --report-on-failure go with --wait")
     paths = workspace()
     client, fresh = daemon_client(paths, profile_name(profile), validate=True)
     with client:

@@ -130,3 +130,8 @@ def test_logs_stream_while_waiting_then_the_verdict(cli: NeodevCLI, tmp_path: Pa
         wait = json.loads(archive.read("wait.json"))
         assert wait["failure"] == "exited"
         assert b"boom" in archive.read("logs/dies.ndjson")
+
+
+def test_logs_and_report_on_failure_need_wait(cli: NeodevCLI) -> None:
+    result = cli("start", "--logs", "dies")
+    assert result.code == 2 and "--logs and --report-on-failure go with --wait" in result.err

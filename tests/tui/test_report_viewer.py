@@ -10,6 +10,9 @@ a search, the filters, a unit's details with its timeline, and refuse every acti
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -197,3 +200,26 @@ def test_a_report_bigger_than_its_bound_keeps_the_newest_lines_and_says_so(
 async def _first_line(file: Path) -> Any:
     page = await ReportClient.open(file).call(calls.logs(["api"], limit=10**6))
     return page.lines[0]
+
+
+def test_in_a_pipe_the_report_is_text_and_report_needs_a_daemon(recorded: Recorded) -> None:
+    root = recorded.daemon.paths.root
+    recorded.daemon.__exit__(None, None, None)
+    env = {**os.environ, "NEODEV_WORKSPACE": str(root), "NO_COLOR": "1"}
+    for args in (["--report", str(recorded.file)], ["open-report", str(recorded.file)]):
+        shown = subprocess.run([sys.executable, "-m", "neodev", *args], env=env,
+                               capture_output=True, text=True, timeout=60, check=False)
+        assert shown.returncode == 0, shown.stderr
+        assert shown.stdout.startswith("read-only report report.zip · recorded ")
+        assert "FAIL worker: crashed — failed to start: ./run worker: No such file or " \
+            "directory [start_failed]" in shown.stdout
+        assert "profile local · project shop" in shown.stdout
+    missing = subprocess.run([sys.executable, "-m", "neodev", "report", "-o", "x.zip"],
+                             env=env, cwd=root, capture_output=True, text=True, timeout=60,
+                             check=False)
+    assert missing.returncode == 6, missing.stderr  # no environment running here
+    assert "no neodev environment is running" in missing.stderr
+    assert not (root / "x.zip").exists()
+    bad = subprocess.run([sys.executable, "-m", "neodev", "open-report", str(root / "nope")],
+                         env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert bad.returncode == 2 and "does not exist" in bad.stderr
