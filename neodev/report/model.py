@@ -63,7 +63,8 @@ class Manifest:
     last_log_id: int = 0
     """The newest line id the daemon had given (the log pages' `last_id`)."""
     lines_per_unit: int = 0
-    """Lines the daemon retained per unit (older ones were gone before the report)."""
+    """Lines the daemon retains per unit (`[project] log_lines`): older ones were gone before
+    the report."""
     max_bytes: int = MAX_BYTES
     cuts: tuple[Cut, ...] = ()
     notes: tuple[str, ...] = ()

@@ -54,7 +54,11 @@ def record(client: DaemonClient, *, doctor: Iterable[CheckLine] = (),
     logs = {name: _lines(client, name) for name in names}
     last_id = client.call(calls.logs(limit=0)).last_id
     events, cuts = _events(client)
-    wiring = _optional(client.call, calls.wiring(), "the observability wiring", notes)
+    wiring = None
+    try:
+        wiring = client.call(calls.wiring())
+    except NeodevError as error:  # Prometheus or Loki may be what is broken
+        notes.append(f"the observability wiring could not be checked: {error.message}")
     diagnostics = client.call(calls.diagnostics())
     if diagnostics.engine_error:
         notes.append(f"the containers could not be inspected: {diagnostics.engine_error}")
@@ -62,7 +66,8 @@ def record(client: DaemonClient, *, doctor: Iterable[CheckLine] = (),
         cuts.append(Cut("diagnostics.daemon_log", len(diagnostics.daemon_log),
                         diagnostics.daemon_log_cut,
                         "the daemon's log: only its end is kept (bytes before it left out)"))
-    lines_per_unit = max((len(lines) for lines in logs.values()), default=0)
+    log_lines = diagnostics.config.get("log_lines")
+    lines_per_unit = log_lines if isinstance(log_lines, int) else 0
     manifest = Manifest(format=FORMAT, version=VERSION, neodev=__version__,
                         created_at=time.time(), workspace=status.workspace,
                         profile=status.profile, project=status.project,
@@ -100,14 +105,6 @@ def _events(client: DaemonClient) -> tuple[list[Event], list[Cut]]:
     if cuts:
         cuts[0] = Cut("events", len(events), cuts[0].dropped, cuts[0].why)
     return events, cuts
-
-
-def _optional(call: Callable[[Any], Any], request: Any, what: str, notes: list[str]) -> Any:
-    try:
-        return call(request)
-    except NeodevError as error:
-        notes.append(f"{what} could not be had: {error.message}")
-        return None
 
 
 def masked(report: Report, mask: Mask) -> Report:

@@ -28,7 +28,7 @@ from neodev.protocol.endpoints import Request
 from neodev.protocol.events import Event, Snapshot
 from neodev.protocol.logs import LogPage, LogRecord
 from neodev.protocol.logsearch import LogQuery, select
-from neodev.protocol.units import ConnectionInfo
+from neodev.protocol.units import ConnectionInfo, UnitDetails
 from neodev.report.archive import read_archive
 from neodev.report.model import Report
 
@@ -89,11 +89,9 @@ class ReportClient:
         elif endpoint is ep.STATUS:
             answer = report.status
         elif endpoint is ep.UNIT:
-            answer = report.units.get(self._unit(request))
-            if answer is None:
-                raise UnknownUnitError(self._unit(request), list(report.units))
+            answer = self._details(_path_name(request.path))
         elif endpoint is ep.CONNECTION:
-            self._unit(request)
+            self._details(_path_name(request.path))
             answer = ConnectionInfo()  # a report keeps no secret to connect with
         elif endpoint is ep.LOGS:
             answer = self._page(request.query)
@@ -139,8 +137,11 @@ class ReportClient:
 
     # -- answers ----------------------------------------------------------------------------
 
-    def _unit(self, request: Request[Any]) -> str:
-        return _path_name(request.path)
+    def _details(self, name: str) -> UnitDetails:
+        details = self.report.units.get(name)
+        if details is None:
+            raise UnknownUnitError(name, list(self.report.units))
+        return details
 
     def _query(self, query: dict[str, Any]) -> LogQuery:
         units = query.get("unit")

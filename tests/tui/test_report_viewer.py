@@ -116,6 +116,9 @@ async def test_the_viewer_answers_as_the_daemon_did(recorded: Recorded) -> None:
     assert isinstance(items[-1], Snapshot) and items[-1].units == viewer.report.status.units
     with pytest.raises(UnknownUnitError):
         await viewer.call(calls.unit("nope"))
+    with pytest.raises(UnknownUnitError):
+        await viewer.call(calls.connection("nope"))
+    assert (await viewer.call(calls.connection("api"))).value is None  # no secret kept
     with pytest.raises(RequestError):
         await viewer.call(calls.logs(regex="("))
 
