@@ -226,3 +226,9 @@ def test_in_a_pipe_the_report_is_text_and_report_needs_a_daemon(recorded: Record
     bad = subprocess.run([sys.executable, "-m", "neodev", "open-report", str(root / "nope")],
                          env=env, capture_output=True, text=True, timeout=60, check=False)
     assert bad.returncode == 2 and "does not exist" in bad.stderr
+    (root / "notes.txt").write_text("not a report")
+    bad = subprocess.run([sys.executable, "-m", "neodev", "--report", str(root / "notes.txt")],
+                         env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert bad.returncode == 2, bad.stderr  # ReportError
+    assert bad.stderr.startswith("Report error: ") and "is not a readable neodev report" \
+        in bad.stderr
