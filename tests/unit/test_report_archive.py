@@ -28,14 +28,14 @@ def test_what_is_not_a_report_is_refused_saying_why(tmp_path: Path) -> None:
     text.write_text("hello")
     with pytest.raises(ReportError, match="is not a readable neodev report"):
         read_archive(text)
-    with pytest.raises(ReportError, match="has no manifest.json"):
+    with pytest.raises(ReportError, match=r"has no manifest\.json"):
         read_archive(_zip(tmp_path / "a.zip", {"x.json": "{}"}))
     other = {"format": "neodev-report", "version": 99, "neodev": "9", "created_at": 0,
              "workspace": "/w", "profile": "local", "project": "p", "instance": "i"}
     with pytest.raises(ReportError, match="version 99; this neodev reads"):
         read_archive(_zip(tmp_path / "b.zip", {"manifest.json": json.dumps(other)}))
     broken = {**other, "version": 1}
-    with pytest.raises(ReportError, match="status.json is not what a report holds"):
+    with pytest.raises(ReportError, match=r"status\.json is not what a report holds"):
         read_archive(_zip(tmp_path / "c.zip", {"manifest.json": json.dumps(broken),
                                                "status.json": '{"units": 3}'}))
 
