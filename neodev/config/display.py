@@ -64,6 +64,33 @@ def _walk(value: object, secrets: list[str], searched: bool) -> object:
     return value
 
 
+def mask_all(value: object, secrets: list[str]) -> object:
+    """A copy of a JSON-like structure (a container's inspect, a report's parts) with every
+    string masked as `mask_text` masks a line, and every value under a secret-looking key, or
+    of a `KEY=value` entry whose key looks secret (an environment list), replaced by the mask.
+    """
+    return mask_strings(mask_secrets(_key_values(value)), secrets)
+
+
+def mask_strings(value: object, secrets: list[str]) -> object:
+    """A copy of a JSON-like structure with every string masked as `mask_text` masks a line
+    (keys and the types of other values untouched)."""
+    return _walk(value, secrets, searched=True)
+
+
+def _key_values(value: object) -> object:
+    """`KEY=value` strings with a secret-looking key masked, anywhere in `value`."""
+    if isinstance(value, dict):
+        return {k: _key_values(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_key_values(v) for v in value]
+    if isinstance(value, str) and "=" in value:
+        key, _, rest = value.partition("=")
+        if rest and is_secret_key(key) and " " not in key:
+            return f"{key}={MASK}"
+    return value
+
+
 def plan_for_display(plan: EnvironmentPlan) -> dict[str, Any]:
     """The plan as a JSON-able dict with every secret masked (for `neodev config`)."""
     data = plan.model_dump(mode="json")

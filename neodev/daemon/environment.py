@@ -298,9 +298,11 @@ class Environment:
             if published:
                 verdicts = await asyncio.to_thread(ports.check_claims, claims, published,
                                                    self.plan.project)
-        problems = [v.message for v in verdicts if not v.ok]
-        if problems:
-            raise PortConflictError("nothing was started:\n  " + "\n  ".join(problems))
+        taken = [v for v in verdicts if not v.ok]
+        if taken:
+            raise PortConflictError(
+                "nothing was started:\n  " + "\n  ".join(v.message for v in taken),
+                units=sorted({v.claim.unit for v in taken}))
 
     async def _published_ports(self, required: bool) -> ports.PublishedPorts:
         """The host ports running containers publish (any project).

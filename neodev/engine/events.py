@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Callable, Collection
 from typing import Any, TypeVar
 
-from neodev.protocol import Event, Resync
+from neodev.protocol import Event, LogEvent, Resync, UnitChanged
 
 E = TypeVar("E", bound=Event)
 
@@ -26,6 +26,10 @@ class StreamEnded(Exception):
 
 REPLAY_EVENTS = 10_000
 """Events kept for `since=` replays (at a log flood of 10k lines/s, about one second)."""
+HISTORY_EVENTS = 10_000
+"""State events (units, reloads, jobs; no output lines, no CPU/memory samples) kept since the
+daemon started, for replays older than the replay ring (a report's event stream)."""
+SAMPLE_FIELDS = frozenset({"cpu_percent", "memory_bytes"})
 QUEUE_EVENTS = 10_000
 """Events one subscriber may have waiting before it counts as fallen behind."""
 
@@ -46,6 +50,9 @@ class EventBus:
         self.seq = 0
         self._wall = wall
         self._ring: deque[Event] = deque(maxlen=replay)
+        self._history: deque[Event] = deque(maxlen=HISTORY_EVENTS)
+        self._history_dropped = 0
+        """The newest seq the history has dropped (0: it reaches back to the start)."""
         self._queue_size = queue_size
         self._subscribers: set[Subscription] = set()
         self.closed = False
@@ -65,17 +72,28 @@ class EventBus:
         self.seq += 1
         event = cls(seq=self.seq, ts=self._wall(), **fields)
         self._ring.append(event)
+        if _is_state(event):
+            if len(self._history) == self._history.maxlen:
+                self._history_dropped = self._history[0].seq
+            self._history.append(event)
         for sub in list(self._subscribers):
             sub.offer(event)
         return event
 
-    def replay_since(self, seq: int) -> list[Event] | None:
-        """The kept events after `seq`, or None when the ring no longer reaches back that far."""
+    def replay_since(self, seq: int, types: Collection[str] | None = None
+                     ) -> list[Event] | None:
+        """The kept events after `seq`, or None when they no longer reach back that far.
+
+        Beyond the replay ring, a replay of state events only (`types` without `log`) comes
+        from the state history, which keeps no CPU/memory samples (the next sample follows
+        soon enough)."""
         if seq >= self.seq:
             return []
-        if not self._ring or self._ring[0].seq > seq + 1:
-            return None
-        return [e for e in self._ring if e.seq > seq]
+        if self._ring and self._ring[0].seq <= seq + 1:
+            return [e for e in self._ring if e.seq > seq]
+        if types and "log" not in types and self._history_dropped <= seq:
+            return [e for e in self._history if e.seq > seq]
+        return None
 
     def subscribe(self, units: Collection[str] | None = None,
                   types: Collection[str] | None = None, *, looking: bool = False
@@ -160,3 +178,11 @@ class Subscription:
 
     def close(self) -> None:
         self._bus.unsubscribe(self)
+
+
+def _is_state(event: Event) -> bool:
+    """Whether the state history keeps `event`: not an output line, not a stats sample."""
+    if isinstance(event, LogEvent):
+        return False
+    return not (isinstance(event, UnitChanged) and event.changed
+                and SAMPLE_FIELDS.issuperset(event.changed))

@@ -12,14 +12,13 @@ A line is bounded when it enters: beyond `MAX_LINE_CHARS` it is cut and marked, 
 
 from __future__ import annotations
 
-import heapq
 import re
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
 
 from neodev.engine.events import EventBus
 from neodev.protocol import LogEvent, LogRecord
+from neodev.protocol.logsearch import LogQuery, select, strip_ansi
 
 DEFAULT_LINES_PER_UNIT = 5_000
 """Lines kept per unit unless the profile says otherwise (`[project] log_lines`)."""
@@ -40,21 +39,15 @@ _LEVEL_WORDS = (
     ("debug", re.compile(r"\b(?:DEBUG|TRACE)\b|level[\"']?\s*[=:]\s*[\"']?(?:debug|trace)\b",
                          re.IGNORECASE)),
 )
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)")
 
 
 def detect_level(line: str) -> str | None:
     """error | warn | info | debug when the start of the line says so, else None."""
-    head = _ANSI.sub("", line[:LEVEL_SCAN_CHARS])
+    head = strip_ansi(line[:LEVEL_SCAN_CHARS])
     for level, pattern in _LEVEL_WORDS:
         if pattern.search(head):
             return level
     return None
-
-
-def strip_ansi(text: str) -> str:
-    """`text` without terminal escape sequences (for searching what a person sees)."""
-    return _ANSI.sub("", text) if "\x1b" in text else text
 
 
 def bound_line(line: str, limit: int = MAX_LINE_CHARS) -> str:
@@ -118,45 +111,13 @@ class LineSplitter:
         return text
 
 
-@dataclass(frozen=True)
-class LogQuery:
-    """What to look for: a substring (`text`) or a regular expression, and where."""
-
-    units: frozenset[str] | None = None
-    streams: frozenset[str] | None = None
-    text: str | None = None
-    regex: str | None = None
-    ignore_case: bool = True
-    levels: frozenset[str] | None = None
-
-    def matcher(self) -> Callable[[LogRecord], bool]:
-        """A predicate over records.
-
-        Raises:
-            re.error: an invalid regular expression.
-        """
-        flags = re.IGNORECASE if self.ignore_case else 0
-        pattern = re.compile(self.regex, flags) if self.regex else None
-        needle = self.text.lower() if self.text and self.ignore_case else self.text
-
-        def match(record: LogRecord) -> bool:
-            if self.streams is not None and record.stream not in self.streams:
-                return False
-            if self.levels is not None and record.level not in self.levels:
-                return False
-            if needle is None and pattern is None:
-                return True
-            line = strip_ansi(record.line)
-            if needle is not None and needle not in (line.lower() if self.ignore_case
-                                                     else line):
-                return False
-            return pattern is None or pattern.search(line) is not None
-
-        return match
-
-
 Mask = Callable[[str], str]
 """Replaces secret values in a text (the daemon's `mask_text` over the plan's secrets)."""
+
+
+__all__ = ["LineSplitter", "LogQuery", "LogStore", "bound_line", "detect_level", "strip_ansi"]
+"""`LogQuery` and `strip_ansi` live in `neodev.protocol.logsearch` (the report viewer uses them
+too); they are re-exported here for the daemon."""
 
 
 class LogStore:
@@ -211,29 +172,9 @@ class LogStore:
         Raises:
             re.error: the query's regular expression is invalid.
         """
-        match = query.matcher()
         names = [u for u in self._rings if query.units is None or u in query.units]
-        if after is not None:
-            found = [r for r in self._merged(names, reverse=False)
-                     if r.id > after and (since is None or r.ts >= since) and match(r)]
-            return found[:limit]
-        picked: list[LogRecord] = []
-        for record in self._merged(names, reverse=True):
-            if before is not None and record.id >= before:
-                continue
-            if since is not None and record.ts < since:
-                continue
-            if match(record):
-                picked.append(record)
-                if len(picked) >= limit:
-                    break
-        picked.reverse()
-        return picked
-
-    def _merged(self, names: list[str], reverse: bool) -> Iterator[LogRecord]:
-        """Every retained line of `names` by id (each ring is already in id order)."""
-        rings = [reversed(self._rings[n]) if reverse else iter(self._rings[n]) for n in names]
-        return heapq.merge(*rings, key=lambda r: r.id, reverse=reverse)
+        return select([self._rings[n] for n in names], query, before=before, after=after,
+                      limit=limit, since=since)
 
     def count(self, unit: str) -> int:
         return len(self._rings[unit])

@@ -194,7 +194,7 @@ class UnitSupervisor:
         except EngineUnreachable as exc:
             return _RunEnd(outage=exc.message)
         except NeodevError as exc:
-            self._fail(f"failed to start: {exc.message}", start_failed=True)
+            self._fail(f"failed to start: {exc.message}", start_failure=exc.start_failure)
             self._note("failed to start", exc.message)
             return _RunEnd()
         self._outages = 0
@@ -206,7 +206,7 @@ class UnitSupervisor:
         self._run_detail = detail
         reason = self._crash_loop_note(detail) if self.record.crash_loop else detail
         self._update(state=UnitState.RUNNING, reason=reason, started_at=self._ctx.wall(),
-                     adopted=launch.adopted, start_failed=False,
+                     adopted=launch.adopted, start_failed=False, start_failure="",
                      health=Health.STARTING if self.spec.readiness else Health.NONE,
                      health_detail="")
         self._note("running", detail)
@@ -258,7 +258,7 @@ class UnitSupervisor:
         self._note("exited", f"code {exit_code}")
 
     def _fail(self, reason: str, *, exit_code: int | None = None,
-              start_failed: bool = False) -> None:
+              start_failure: str = "") -> None:
         """A failed run: count it, and show a crash loop once there are enough in a row."""
         failures = self.record.failures + 1
         self._last_failure = reason
@@ -266,7 +266,8 @@ class UnitSupervisor:
         if crash_loop:
             reason = self._crash_loop_note("", failures)
         self._update(state=UnitState.CRASHED, reason=reason, exit_code=exit_code,
-                     failures=failures, crash_loop=crash_loop, start_failed=start_failed)
+                     failures=failures, crash_loop=crash_loop,
+                     start_failed=bool(start_failure), start_failure=start_failure)
 
     def _crash_loop_note(self, now: str, failures: int | None = None) -> str:
         count = failures if failures is not None else self.record.failures

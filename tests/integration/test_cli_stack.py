@@ -96,7 +96,7 @@ def test_broken_healthcheck_fails_the_wait_while_independent_units_stay_up(
     cli = NeodevCLI(ws)
     try:
         result = cli("start", "--wait", "--timeout", "120")
-        assert result.code == 7, result.err + result.out
+        assert result.code == 12, result.err + result.out  # unhealthy (WAIT_EXIT_CODES)
         assert "FAIL broken: running, unhealthy — unhealthy" in result.out
         assert "ok   db: running, healthy" in result.out
         assert "not healthy: broken" in result.err
