@@ -19,15 +19,11 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from neodev.engine.events import EventBus
+from neodev.engine.lines import bound_line
 from neodev.protocol import LogEvent, LogRecord
 
 DEFAULT_LINES_PER_UNIT = 5_000
 """Lines kept per unit unless the profile says otherwise (`[project] log_lines`)."""
-MAX_LINE_CHARS = 16_384
-"""A longer line is cut here and marked; the rest is counted, not kept."""
-MARKER_ROOM = 100
-"""Room left for the marker a driver's `LineSplitter` adds, so its cut line stays under
-`MAX_LINE_CHARS` and is not cut (and marked) a second time by the store."""
 LEVEL_SCAN_CHARS = 200
 """Only the start of a line is read for its level: the level is written near the front."""
 
@@ -55,67 +51,6 @@ def detect_level(line: str) -> str | None:
 def strip_ansi(text: str) -> str:
     """`text` without terminal escape sequences (for searching what a person sees)."""
     return _ANSI.sub("", text) if "\x1b" in text else text
-
-
-def bound_line(line: str, limit: int = MAX_LINE_CHARS) -> str:
-    """The line, cut at `limit` characters with a marker saying how much was dropped."""
-    if len(line) <= limit:
-        return line
-    return f"{line[:limit]} … [neodev: {len(line) - limit} more characters not kept]"
-
-
-class LineSplitter:
-    """Bytes of output in, complete text lines out, in bounded memory.
-
-    Both drivers read output in chunks (a process's pipes, Docker's log stream) and hand the
-    chunks here. A line longer than `limit` bytes is cut at the limit with a marker, and the
-    rest of it is skipped up to its newline, so neither memory nor the time spent on one line
-    grows with its length.
-    """
-
-    def __init__(self, limit: int = MAX_LINE_CHARS - MARKER_ROOM) -> None:
-        self._limit = limit
-        self._buffer = bytearray()
-        self._skipped = 0
-        """Bytes of the current over-long line dropped so far (0: not in one)."""
-
-    def feed(self, chunk: bytes) -> list[str]:
-        """The lines completed by `chunk` (without their newline, `\r` stripped)."""
-        lines: list[str] = []
-        start = 0
-        while True:
-            end = chunk.find(b"\n", start)
-            if end < 0:
-                self._take(chunk[start:], lines)
-                return lines
-            self._take(chunk[start:end], lines)
-            lines.append(self._finish())
-            start = end + 1
-
-    def flush(self) -> list[str]:
-        """What is left at the end of the stream, as a last line (if anything)."""
-        if not self._buffer and not self._skipped:
-            return []
-        return [self._finish()]
-
-    def _take(self, piece: bytes, lines: list[str]) -> None:
-        if self._skipped:
-            self._skipped += len(piece)
-            return
-        room = self._limit - len(self._buffer)
-        if len(piece) <= room:
-            self._buffer += piece
-        else:
-            self._buffer += piece[:room]
-            self._skipped = len(piece) - room
-
-    def _finish(self) -> str:
-        text = self._buffer.decode("utf-8", "replace").rstrip("\r")
-        if self._skipped:
-            text += f" … [neodev: {self._skipped} more bytes of this line not kept]"
-        self._buffer = bytearray()
-        self._skipped = 0
-        return text
 
 
 @dataclass(frozen=True)

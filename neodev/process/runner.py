@@ -29,7 +29,7 @@ from pathlib import Path
 import psutil
 
 from neodev.config.model import ProcessSpec
-from neodev.engine.logs import LineSplitter
+from neodev.engine.lines import LineSplitter
 from neodev.engine.runner import (
     BuildOutcome,
     HealthReport,
