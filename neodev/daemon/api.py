@@ -14,7 +14,6 @@ document at `/openapi.json` from the same models.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import AsyncIterator, Callable
@@ -28,7 +27,7 @@ from neodev import __version__
 from neodev.daemon.details import connection_string
 from neodev.daemon.environment import ACTIONS, Environment
 from neodev.daemon.routing import Route, build_app
-from neodev.engine.events import StreamEnded
+from neodev.daemon.routing import ndjson_response as _ndjson
 from neodev.engine.logs import LogQuery
 from neodev.errors import RequestError
 from neodev.protocol import (
@@ -380,11 +379,3 @@ async def _log_follow(env: Environment, query: LogQuery, after: int | None, n: i
         sub.close()
 
 
-def _ndjson(items: AsyncIterator[dict[str, Any]]) -> StreamingResponse:
-    async def lines() -> AsyncIterator[bytes]:
-        try:
-            async for item in items:
-                yield (json.dumps(item, default=str) + "\n").encode()
-        except StreamEnded:
-            return  # the daemon is shutting down: end the stream cleanly
-    return StreamingResponse(lines(), media_type="application/x-ndjson")
