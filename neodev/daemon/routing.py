@@ -36,6 +36,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route as StarletteRoute
 
+from neodev.config.limits import MAX_DEPTH, depth_problem
 from neodev.engine.events import StreamEnded
 from neodev.errors import NeodevError, RequestError
 
@@ -191,18 +192,46 @@ def _endpoint(route: Route) -> Callable[[Request], Awaitable[Response]]:
 
 async def _json_body(request: Request) -> Any:
     """The body as JSON when the content type says JSON, else its bytes (which validation then
-    refuses); NO_BODY when it is empty."""
+    refuses); NO_BODY when it is empty.
+
+    Raises:
+        RequestError: malformed JSON, or nested deeper than the configuration files may be
+            (`neodev.config.limits.MAX_DEPTH`): the parser, validation and serialisation all
+            recurse once per level, and `[[[[…` would end in a RecursionError (a 500).
+    """
     raw = await request.body()
     if not raw:
         return NO_BODY
     if not _is_json(request.headers.get("content-type", "")):
         return raw
     try:
-        return json.loads(raw)
+        body = json.loads(raw)
     except json.JSONDecodeError as exc:
         raise _invalid(("body", exc.pos), "JSON decode error") from None
+    except RecursionError:  # the parser has no bound of its own below Python's stack
+        body = None
+        problem = depth_problem(MAX_DEPTH + 1)
     except ValueError:  # not UTF-8 text at all
         raise HTTPException(400, "There was an error parsing the body") from None
+    else:
+        problem = _nesting_problem(body)
+    if problem is not None:
+        raise RequestError(f"body: {problem}", param="body")
+    return body
+
+
+def _nesting_problem(value: Any) -> str | None:
+    """Why a parsed body nests too deeply (as a configuration file may not), or None."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict | list):
+            problem = depth_problem(depth)
+            if problem is not None:
+                return problem
+            stack.extend((child, depth + 1)
+                         for child in (node.values() if isinstance(node, dict) else node))
+    return None
 
 
 def _is_json(content_type: str) -> bool:
