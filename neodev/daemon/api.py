@@ -154,6 +154,7 @@ def create_app(env: Environment, request_shutdown: Callable[[], None]) -> Starle
                 "started_at": env.started_at, "warnings": list(env.plan.warnings)}
 
     async def status() -> dict[str, Any]:
+        await env.engine.sample_stats()
         return status_document(env)
 
     async def start(body: UnitsRequest) -> dict[str, Any]:
