@@ -65,19 +65,23 @@ class LineSplitter:
 
     def _split_whole(self, body: bytes, lines: list[str]) -> None:
         """Complete lines (`body` without its last newline), nothing pending before them."""
-        pieces = body.split(b"\n")
-        if len(body) > self._limit and max(map(len, pieces)) > self._limit:
-            for piece in pieces:  # one is too long: cut it as the byte-wise path does
-                self._take(piece)
-                lines.append(self._finish())
-            return
         # A newline is never part of a multi-byte sequence, so decoding the whole body gives
         # the same text as decoding each line (invalid bytes replaced alike).
         text = body.decode("utf-8", "replace")
+        split = text.split("\n")
+        if len(body) > self._limit:
+            # A line is at most 4 bytes a character (exactly 1 in ASCII text); one that may be
+            # too long is cut as the byte-wise path does.
+            longest = max(map(len, split))
+            if longest > (self._limit if text.isascii() else self._limit // 4):
+                for piece in body.split(b"\n"):
+                    self._take(piece)
+                    lines.append(self._finish())
+                return
         if "\r" in text:
-            lines.extend(line.rstrip("\r") for line in text.split("\n"))
+            lines.extend(line.rstrip("\r") for line in split)
         else:
-            lines.extend(text.split("\n"))
+            lines.extend(split)
 
     def _take(self, piece: bytes) -> None:
         if not piece:
