@@ -27,7 +27,6 @@ from neodev.daemon.details import connection_string
 from neodev.daemon.diagnostics import diagnostics as report_diagnostics
 from neodev.daemon.environment import ACTIONS, Environment
 from neodev.daemon.routing import Route, build_app
-from neodev.engine.logs import LogQuery
 from neodev.errors import RequestError
 from neodev.protocol import endpoints as ep
 from neodev.protocol.cluster import JobRecord, Jobs
@@ -42,6 +41,7 @@ from neodev.protocol.documents import (
 )
 from neodev.protocol.events import EVENT_TYPES, Event, LogEvent, Resync, Snapshot
 from neodev.protocol.logs import LogGap, LogPage, LogRecord
+from neodev.protocol.logsearch import LogQuery
 from neodev.protocol.units import (
     ActResult,
     ConnectionInfo,
@@ -166,6 +166,7 @@ def create_app(env: Environment, request_shutdown: Callable[[], None]) -> Starle
                     started_at=env.started_at, warnings=tuple(env.plan.warnings))
 
     async def status() -> Status:
+        await env.engine.sample_stats()
         return status_document(env)
 
     async def start(body: UnitsRequest) -> Started:

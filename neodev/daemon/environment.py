@@ -12,6 +12,7 @@ starts, and answers the per-unit actions of the API with typed errors.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
@@ -360,7 +361,8 @@ class Environment:
             if spec is None or spec.reload != "restart" or not spec.watch \
                     or name in self._watchers:
                 continue
-            watcher = FileWatcher(spec, self._reload_callback(name))
+            watcher = FileWatcher(spec, self._reload_callback(name), on_note=functools.partial(
+                self._say, name))
             self._watchers[name] = watcher
             self._spawn(self._watch(name, watcher))
 
@@ -368,10 +370,14 @@ class Environment:
         try:
             await watcher.run()
         except NeodevError as exc:  # e.g. the cwd does not exist: said in the unit's log
-            self.logs.append(name, f"hot reload off: {exc.message}", "neodev", self.wall())
+            self._say(name, f"hot reload off: {exc.message}")
         except Exception as exc:  # a bug: said in the unit's log, and kept for the daemon log
-            self.logs.append(name, f"hot reload stopped: {exc!r}", "neodev", self.wall())
+            self._say(name, f"hot reload stopped: {exc!r}")
             raise
+
+    def _say(self, name: str, text: str) -> None:
+        """A line of neodev's own in the unit's log (stream `neodev`)."""
+        self.logs.append(name, text, "neodev", time.time())
 
     def _reload_callback(self, name: str) -> Callable[[list[str]], None]:
         def on_change(files: list[str]) -> None:

@@ -55,6 +55,9 @@ class EventBus:
         """The newest seq the history has dropped (0: it reaches back to the start)."""
         self._queue_size = queue_size
         self._subscribers: set[Subscription] = set()
+        self._routes: dict[str, tuple[Subscription, ...]] = {}
+        """Event type -> the subscribers that take it, worked out once per type and change of
+        subscribers, not per event (a log flood emits tens of thousands a second)."""
         self.closed = False
         self.looking = asyncio.Event()
         """Set while at least one client watches (a status or events follower of the API):
@@ -70,13 +73,18 @@ class EventBus:
     def emit(self, cls: type[E], **fields: Any) -> E:
         """Create the next event of type `cls` (seq and ts filled in) and publish it."""
         self.seq += 1
-        event = cls(seq=self.seq, ts=self._wall(), **fields)
+        event = cls(self.seq, self._wall(), **fields)
         self._ring.append(event)
         if _is_state(event):
             if len(self._history) == self._history.maxlen:
                 self._history_dropped = self._history[0].seq
             self._history.append(event)
-        for sub in list(self._subscribers):
+        subscribers = self._routes.get(cls.TYPE)
+        if subscribers is None:
+            subscribers = tuple(s for s in self._subscribers
+                                if s.types is None or cls.TYPE in s.types)
+            self._routes[cls.TYPE] = subscribers
+        for sub in subscribers:
             sub.offer(event)
         return event
 
@@ -102,12 +110,14 @@ class EventBus:
         `looking`: a person watches through it (a client's follower, not the daemon's own)."""
         sub = Subscription(self, self._queue_size, units, types, looking)
         self._subscribers.add(sub)
+        self._routes.clear()
         if looking:
             self.looking.set()
         return sub
 
     def unsubscribe(self, sub: Subscription) -> None:
         self._subscribers.discard(sub)
+        self._routes.clear()
         if not any(s.looking for s in self._subscribers):
             self.looking.clear()
 
@@ -143,8 +153,11 @@ class Subscription:
         return unit is None or unit in self.units
 
     def offer(self, event: Event) -> None:
-        if not self.wants(event):
-            return
+        """Queue an event of a type this subscriber takes (the bus routes by type)."""
+        if self.units is not None:
+            unit = event.unit_name
+            if unit is not None and unit not in self.units:
+                return
         if len(self._queue) >= self._size:
             # Fallen behind: drop what is queued and say so once, instead of losing the oldest
             # events one by one where the client cannot notice.

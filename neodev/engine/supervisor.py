@@ -80,6 +80,7 @@ class UnitSupervisor:
         self._run_started: float | None = None
         self._runs = 0
         self.last_exit_code: int | None = None
+        self.stats_at: float | None = None  # clock time of the latest CPU/memory sample
 
     @property
     def name(self) -> str:
@@ -377,10 +378,17 @@ class UnitSupervisor:
     async def _sample_stats(self) -> None:
         while True:
             await self._ctx.until_next_sample()
-            try:
-                sample = await self.runner.stats()
-            except NeodevError:
-                continue  # a missed sample is not worth an error; the next one may succeed
+            await self.sample_stats()
+
+    async def sample_stats(self) -> None:
+        """One CPU/memory sample of the current run, now (also `Engine.sample_stats`)."""
+        run = self._runs
+        try:
+            sample = await self.runner.stats()
+        except NeodevError:
+            return  # a missed sample is not worth an error; the next one may succeed
+        if run == self._runs and self.record.state is UnitState.RUNNING:  # still that run
+            self.stats_at = self._ctx.clock()
             if sample is not None:
                 self._update(cpu_percent=sample.cpu_percent, memory_bytes=sample.memory_bytes)
 
