@@ -33,7 +33,8 @@ from neodev.report.record import record
 from neodev.report.viewer import ReportClient
 from neodev.tui.screens import DetailsScreen
 from tests.tui.scripted_daemon import SECRET, ScriptedDaemon, shop_plan, shop_runners
-from tests.tui.test_snapshots import OUTPUT, UNITS, RecordingApp, _text, until
+from tests.tui.shop import OUTPUT, UNITS, RecordingApp, until
+from tests.tui.test_snapshots import _text
 
 OUTPUT_WITH_SECRET = [*OUTPUT, ("api", f"calling upstream with token {SECRET}")]
 
