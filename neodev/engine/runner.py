@@ -88,6 +88,12 @@ class Runner(Protocol):
         (EngineUnreachable when the unit's engine is gone, not the unit)."""
         ...
 
+    async def can_start(self) -> bool:
+        """After a start failed as `unavailable` (an image that cannot be had): whether it
+        could start now. A cheap local look (is the image there now?), never a pull; the
+        engine asks on its steady probe pace while the unit is unavailable."""
+        ...
+
     async def wait_exit(self) -> int:
         """Resolve with the exit code when the unit stops running (for any reason)."""
         ...

@@ -268,6 +268,9 @@ class ProcessRunner:
         if not self._exit.done():
             self._exit.set_result(code)
 
+    async def can_start(self) -> bool:
+        return True  # a process start is never `unavailable`: it fails (and is retried) instead
+
     async def wait_exit(self) -> int:
         """The exit code once the process ended (128 + N when killed by signal N).
 

@@ -61,6 +61,7 @@ class FakeRunner:
     sink: Callable[[str, str, float], None] | None = None
     """Where the scripted output line of each run goes (the engine's log sink)."""
     health_checks: int = 0
+    availability_checks: int = 0
 
     def __post_init__(self) -> None:
         self._exited = asyncio.Event()
@@ -94,6 +95,13 @@ class FakeRunner:
         if self._current.exit_after is not None:
             loop.call_later(self._current.exit_after, self._exit, self._current.exit_code)
         return LaunchResult(detail=f"run {self.starts}")
+
+    async def can_start(self) -> bool:
+        """The image "appears" when the next run's script no longer fails as unavailable."""
+        self.availability_checks += 1
+        upcoming = self.runs[min(self.starts, len(self.runs) - 1)] if self.runs else Run()
+        error = upcoming.start_error
+        return not (isinstance(error, NeodevError) and error.unavailable)
 
     def _exit(self, code: int) -> None:
         if not self._exited.is_set():
