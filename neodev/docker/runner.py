@@ -256,6 +256,9 @@ class ContainerRunner:
 
         return await self._clients.call(f"look up image {self.spec.image}", present)
 
+    def answers_probe(self, line: str, ts: float) -> bool:
+        return self._probes.answers(line, ts)
+
     async def wait_exit(self) -> int:
         """The container's exit code once it stops running; -1 if it was removed meanwhile.
 

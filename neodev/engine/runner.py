@@ -94,6 +94,11 @@ class Runner(Protocol):
         engine asks on its steady probe pace while the unit is unavailable."""
         ...
 
+    def answers_probe(self, line: str, ts: float) -> bool:
+        """Whether an output line (kept at wall-clock `ts`) answers one of the unit's own
+        probes — the app's access-log line of a probe's request — so clients can hide it."""
+        ...
+
     async def wait_exit(self) -> int:
         """Resolve with the exit code when the unit stops running (for any reason)."""
         ...

@@ -20,6 +20,9 @@ class LogRecord:
     line: str
     level: str | None = None
     """error | warn | info | debug when the line says so, else None."""
+    probe: bool = False
+    """The line answers one of neodev's own probes (the app's access-log line of a readiness
+    or liveness request): clients hide these unless asked (`LogQuery.probes`)."""
 
 
 @dataclass(frozen=True, slots=True)
