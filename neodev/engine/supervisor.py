@@ -193,13 +193,13 @@ class UnitSupervisor:
 
     async def _run_once(self, again: bool) -> _RunEnd:
         """One run: start, watch until it exits. `again`: after an earlier run of this
-        supervision, so a unit started anew counts as a restart (one adopted still running,
-        which never stopped, does not)."""
+        supervision, so it counts as a restart — taken back when the start adopts the unit
+        still running (it never stopped)."""
         self._settled = False
         self._runs += 1
         reason = self._crash_loop_note("starting again") if self.record.crash_loop else ""
         self._update(state=UnitState.STARTING, reason=reason, exit_code=None, unavailable="",
-                     skipped_by="")
+                     skipped_by="", restarts=self.record.restarts + again)
         self._note("starting")
         try:
             launch = await self.runner.start(self._progress)
@@ -223,7 +223,7 @@ class UnitSupervisor:
         detail = "adopted running container" if launch.adopted else launch.detail
         self._run_detail = detail
         reason = self._crash_loop_note(detail) if self.record.crash_loop else detail
-        restarts = self.record.restarts + (again and not launch.adopted)
+        restarts = self.record.restarts - (again and launch.adopted)
         self._update(state=UnitState.RUNNING, reason=reason, started_at=self._ctx.wall(),
                      adopted=launch.adopted, start_failed=False, start_failure="",
                      restarts=restarts,
