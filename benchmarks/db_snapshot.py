@@ -7,12 +7,18 @@ table of random text with an index). Then, interleaved, `--runs` times each:
 - neodev: `neodev db snapshot bench` then `neodev db restore bench` (through the CLI and the
   daemon: units paused, template copy, automatic before-restore snapshot by rename), then the
   snapshots dropped;
-- the baseline: `pg_dump -Fc` of the database to a file in the container, then `pg_restore`
-  into a fresh database (what "save my data before I try this migration" costs without
-  neodev), run with `docker exec` in the same container.
+- the dump a developer would take: `pg_dump -Fc` of the database to a file in the container,
+  then `pg_restore` into a fresh database (what "save my data before I try this migration"
+  costs without neodev), run with `docker exec` in the same container;
+- the fastest same-server copy by hand, the floor neodev's own copy can approach: `CREATE
+  DATABASE ... TEMPLATE ... STRATEGY FILE_COPY` through `docker exec psql` (nobody else is
+  connected here; neodev's snapshot is the same statement, plus the CLI and the daemon, the
+  pause of the units using the database, the label and the seal), and for the restore the same
+  by hand: rename the database aside, copy the snapshot into its place.
 
-Figures: the median of each step and neodev's time as a ratio of the dump's. Everything is
-torn down at the end (`neodev down --volumes`).
+Figures: the median of each step, neodev's time as a ratio of the dump's and of the hand copy's
+(what neodev adds to the floor). Everything is torn down at the end (`neodev down
+--volumes`).
 
 Run: `.venv/bin/python benchmarks/db_snapshot.py [--mb 200] [--runs 3]` (needs the engine and
 the test images: `bash tests/run.sh` prepares both).
@@ -70,8 +76,9 @@ def main() -> None:
                        f"SELECT pg_size_pretty(pg_database_size('{db}'))").strip()
             print(f"database {db}: {size} ({rows} rows), {args.runs} interleaved rounds\n")
 
-            took: dict[str, list[float]] = {k: [] for k in
-                                            ("snapshot", "restore", "pg_dump", "pg_restore")}
+            took: dict[str, list[float]] = {k: [] for k in (
+                "snapshot", "restore", "pg_dump", "pg_restore", "hand copy", "hand restore")}
+            admin = [*psql[:-3], "-d", "postgres", "-c"]
             for _ in range(args.runs):
                 took["snapshot"].append(timed(env, *neodev, "db", "snapshot", "bench"))
                 took["restore"].append(timed(env, *neodev, "db", "restore", "bench"))
@@ -85,12 +92,24 @@ def main() -> None:
                                                 "-U", user, "-d", "bench_restore",
                                                 "/tmp/bench.dump"))
                 run(env, "docker", "exec", container, "dropdb", "-U", user, "bench_restore")
+                took["hand copy"].append(timed(
+                    env, *admin, f"CREATE DATABASE bench_hand TEMPLATE {db} STRATEGY FILE_COPY"))
+                took["hand restore"].append(timed(
+                    env, *admin, f"ALTER DATABASE {db} RENAME TO bench_aside",
+                    "-c", f"CREATE DATABASE {db} TEMPLATE bench_hand STRATEGY FILE_COPY "
+                          f"OWNER {user}"))
+                run(env, *admin, "DROP DATABASE bench_aside", "-c", "DROP DATABASE bench_hand")
 
             for step, values in took.items():
                 print(f"{step:<11} {Summary.of(values).s()}")
             median = {k: statistics.median(v) for k, v in took.items()}
             print(f"\nsnapshot vs pg_dump:    {ratio(median['snapshot'], median['pg_dump'])}")
             print(f"restore vs pg_restore:  {ratio(median['restore'], median['pg_restore'])}")
+            print(f"snapshot vs hand copy:  {ratio(median['snapshot'], median['hand copy'])}   "
+                  f"({median['snapshot'] - median['hand copy']:+.2f} s: the CLI, the daemon, "
+                  "pausing the units, label and seal)")
+            print(f"restore vs hand restore: {ratio(median['restore'], median['hand restore'])}"
+                  f"   ({median['restore'] - median['hand restore']:+.2f} s)")
         finally:
             subprocess.run([*neodev, "down", "--volumes"], env=env, capture_output=True,
                            timeout=300, check=False)

@@ -9,15 +9,28 @@ profile, through the plugin's own machinery (`neodev.testing.services.NeodevSess
 - time to the first ready Postgres fixture: a new run's session -> container created,
   healthcheck passed (over TCP), first connection from the host answered; repeated with a fresh
   container each time;
-- per-test database cost, interleaved on one server: a clone of the migrated template
-  (`CREATE DATABASE ... TEMPLATE`, what `neodev_db` does) against `CREATE DATABASE` + running
-  the schema (what a suite without a template pays per test). The schema is of a realistic
-  size: 30 tables with foreign keys, unique and check constraints, 2-3 indexes each, and 3
-  lookup tables with 200 rows.
+- per-test isolation cost, interleaved on one server, each contender its create and its
+  clean-up:
+  - a clone of the migrated template (`CREATE DATABASE ... TEMPLATE`, what `neodev_db` does),
+    then its drop;
+  - pytest-postgresql's own template fixture, as its `postgresql` fixture runs it per test:
+    its `DatabaseJanitor` with `template_dbname` (terminate the template's sessions, `CREATE
+    DATABASE ... TEMPLATE`), then its `drop()`; the template made and loaded by its own
+    janitor (`as_template=True`, then `load`) once, untimed, like neodev's;
+  - per-test transaction rollback on one kept connection to the migrated database (`BEGIN`
+    ... `ROLLBACK`, what pytest-django or a SQLAlchemy fixture does): the cheapest, but the
+    test cannot commit, open a second connection that sees its data, or run what cannot run
+    in a transaction (`CREATE DATABASE`, `VACUUM`, `CREATE INDEX CONCURRENTLY`);
+  - `CREATE DATABASE` + running the schema (what a suite without a template pays per test),
+    then its drop.
+  The schema is of a realistic size: 30 tables with foreign keys, unique and check
+  constraints, 2-3 indexes each, and 3 lookup tables with 200 rows.
 
 Run: `.venv/bin/python benchmarks/test_databases.py [--starts 3] [--databases 20]
-[--volumes tmpfs|anonymous]` (needs the engine and the test images: `bash tests/run.sh`
-prepares both). `--volumes anonymous` measures the on-disk alternative to the default tmpfs.
+[--volumes tmpfs|anonymous] [--install-peers]` (needs the engine and the test images: `bash
+tests/run.sh` prepares both; pytest-postgresql from PyPI goes into benchmarks/.peers/python
+with `--install-peers`, not into the venv, where its pytest plugin would load in every run).
+`--volumes anonymous` measures the on-disk alternative to the default tmpfs.
 """
 
 from __future__ import annotations
@@ -26,13 +39,15 @@ import argparse
 import functools
 import os
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 ROOT = Path(__file__).resolve().parent.parent
+PEERS = ROOT / "benchmarks" / ".peers" / "python"
 sys.path.insert(0, str(ROOT))
 
 import psycopg  # noqa: E402
@@ -107,6 +122,36 @@ def first_ready_postgres(settings: Settings) -> float:
         session.finish()
 
 
+def install_peers() -> None:
+    """pytest-postgresql from PyPI into benchmarks/.peers/python (its janitor needs only
+    psycopg and packaging, both in the test extra; its own dependencies are for its plugin)."""
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
+                    "--target", str(PEERS), "pytest-postgresql"], check=True)
+
+
+def janitor_class() -> Any:
+    """pytest-postgresql's DatabaseJanitor, from benchmarks/.peers/python (None without it)."""
+    if not PEERS.is_dir():
+        return None
+    sys.path.append(str(PEERS))
+    try:
+        from pytest_postgresql.janitor import DatabaseJanitor
+    except ImportError:
+        return None
+    return DatabaseJanitor
+
+
+def janitor_of(server: PostgresService, janitor: Any, dbname: str, **kw: Any) -> Any:
+    return janitor(user=server.user, host=server.host, port=server.port, dbname=dbname,
+                   password=server.password, **kw)
+
+
+def rolled_back(conn: Any) -> None:
+    """What a rollback fixture pays per test on its kept connection."""
+    conn.execute("BEGIN")
+    conn.execute("ROLLBACK")
+
+
 def summary(values: list[float]) -> str:
     ms = sorted(v * 1000 for v in values)
     p90 = ms[min(len(ms) - 1, int(len(ms) * 0.9))]
@@ -119,7 +164,14 @@ def main() -> None:
     parser.add_argument("--databases", type=int, default=20, help="databases of each kind")
     parser.add_argument("--volumes", choices=("tmpfs", "anonymous"), default="tmpfs",
                         help="the plugin's neodev_volumes: data in memory or on disk")
+    parser.add_argument("--install-peers", action="store_true",
+                        help="pip install pytest-postgresql into benchmarks/.peers/python")
     opts = parser.parse_args()
+    if opts.install_peers:
+        install_peers()
+    janitor = janitor_class()
+    if janitor is None:
+        print("pytest-postgresql: not installed, skipped (run with --install-peers)")
     os.environ.setdefault("NEODEV_POSTGRES_IMAGE", "neodev-test/postgres:15")
     os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
     settings = Settings(workspace=ROOT, profile="local", volumes=opts.volumes)
@@ -131,35 +183,75 @@ def main() -> None:
 
     session = NeodevSession(settings, RunInfo.new(), migrate=migrate)
     fresh_databases = None
+    times: dict[str, list[float]] = {k: [] for k in ("clone", "clone drop", "janitor",
+                                                     "janitor drop", "rollback", "fresh",
+                                                     "fresh drop")}
     try:
-        session.postgres()  # the server first: the template's time is its own
+        server = session.postgres()  # the server first: the template's time is its own
         template_time, first = timed(session.database)  # first call: template made, migrated
         session.drop_database(first)
         # Plain CREATE DATABASE on the same server, with the same labels.
-        fresh_databases = Databases(session.postgres(), session.run.labels)
-        clone_times: list[float] = []
-        fresh_times: list[float] = []
-        drop_times: list[float] = []
-        for _ in range(opts.databases):  # interleaved: both kinds see the same server state
-            seconds, clone = timed(session.database)
-            clone_times.append(seconds)
-            drop_times.append(timed(functools.partial(session.drop_database, clone))[0])
-            name = fresh_databases.next_name(f"bench_fresh_{session.run.session}")
-            seconds, fresh = timed(functools.partial(migrated, fresh_databases, name))
-            fresh_times.append(seconds)
-            drop_times.append(timed(functools.partial(session.drop_database, fresh))[0])
+        fresh_databases = Databases(server, session.run.labels)
+        template_janitor = None
+        if janitor is not None:  # pytest-postgresql's template, made its own way, untimed
+            template_janitor = janitor_of(server, janitor, "bench_pypg_template",
+                                          as_template=True)
+            template_janitor.init()
+            template_janitor.load(lambda **kw: migrate(server.with_database(kw["dbname"])))
+        kept = session.database()  # the rollback fixture's database, migrated like the rest
+        with psycopg.connect(kept.dsn, autocommit=True) as conn:
+            for i in range(opts.databases):  # interleaved: all see the same server state
+                seconds, clone = timed(session.database)
+                times["clone"].append(seconds)
+                times["clone drop"].append(
+                    timed(functools.partial(session.drop_database, clone))[0])
+                if template_janitor is not None:
+                    per_test = janitor_of(server, janitor, f"bench_pypg_{i}",
+                                          template_dbname="bench_pypg_template")
+                    times["janitor"].append(timed(per_test.init)[0])
+                    times["janitor drop"].append(timed(per_test.drop)[0])
+                times["rollback"].append(timed(functools.partial(rolled_back, conn))[0])
+                name = fresh_databases.next_name(f"bench_fresh_{session.run.session}")
+                seconds, fresh = timed(functools.partial(migrated, fresh_databases, name))
+                times["fresh"].append(seconds)
+                times["fresh drop"].append(
+                    timed(functools.partial(session.drop_database, fresh))[0])
+        session.drop_database(kept)
+        if template_janitor is not None:
+            template_janitor.drop()
     finally:
         if fresh_databases is not None:
             fresh_databases.close()
         session.finish()
-    clone_median = statistics.median(clone_times)
-    fresh_median = statistics.median(fresh_times)
-    print(f"per-test database ({opts.databases} of each, interleaved; schema: {TABLES} tables, "
-          f"{LOOKUP_ROWS * 3} lookup rows; template made once in {template_time * 1000:.0f} ms):")
-    print(f"  clone of the migrated template:   {summary(clone_times)}")
-    print(f"  CREATE DATABASE + the schema:     {summary(fresh_times)}")
-    print(f"  drop (terminate + DROP DATABASE): {summary(drop_times)}")
-    print(f"  ratio fresh / clone (medians):    {fresh_median / clone_median:.1f}x")
+    report(times, opts.databases, template_time)
+
+
+def report(times: dict[str, list[float]], count: int, template_time: float) -> None:
+    print(f"per-test isolation ({count} of each, interleaved; schema: {TABLES} tables, "
+          f"{LOOKUP_ROWS * 3} lookup rows; neodev's template made once in "
+          f"{template_time * 1000:.0f} ms):")
+    rows = [("neodev_db: clone of the migrated template", "clone", "clone drop"),
+            ("pytest-postgresql: its template fixture", "janitor", "janitor drop"),
+            ("CREATE DATABASE + the schema", "fresh", "fresh drop")]
+    medians: dict[str, float] = {}
+    for label, create, drop in rows:
+        if not times[create]:
+            continue
+        total = [a + b for a, b in zip(times[create], times[drop], strict=True)]
+        medians[label] = statistics.median(total)
+        print(f"  {label}")
+        print(f"    create:           {summary(times[create])}")
+        print(f"    drop:             {summary(times[drop])}")
+        print(f"    create + drop:    {summary(total)}")
+    print("  rollback of a transaction on one kept connection (BEGIN ... ROLLBACK)")
+    print(f"    per test:         {summary(times['rollback'])}")
+    ours = medians["neodev_db: clone of the migrated template"]
+    print("  medians of create + drop, against neodev_db's:")
+    for label, value in medians.items():
+        print(f"    {label:<44} {value * 1000:8.1f} ms  {value / ours:5.2f}x")
+    rollback = statistics.median(times["rollback"])
+    print(f"    {'rollback (no database made)':<44} {rollback * 1000:8.1f} ms  "
+          f"{rollback / ours:5.2f}x")
 
 
 if __name__ == "__main__":

@@ -28,12 +28,22 @@ class NeodevError(Exception):
     """What a unit's start failed on, when a runner raises this from `start`: the engine
     records it (`UnitRecord.start_failure`) and the wait's verdict carries it (`Verdict.kind`),
     without knowing which driver raised it."""
+    unavailable: ClassVar[bool] = False
+    """A start that failed with this error fails the same way until something outside neodev
+    changes (an image appears): the engine shows the unit `unavailable`, says so once, and
+    tries again only when asked or when the runner says it can start (`Runner.can_start`),
+    never on its restart backoff."""
 
     def __init__(self, message: str, *, title: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         if title is not None:
             self.title = title
+
+    @property
+    def missing(self) -> str:
+        """For an `unavailable` error: what cannot be had, in a few words (`image x:1`)."""
+        return self.message
 
     def to_dict(self) -> dict[str, object]:
         """The error as data, for the daemon API and `--json` output."""
@@ -143,6 +153,17 @@ class ImageUnavailableError(DockerError):
 
     title = "Image not available"
     start_failure = "image_missing"
+    unavailable = True
+    FIELDS = ("image",)
+
+    def __init__(self, message: str, *, image: str = "") -> None:
+        self.image = image
+        """The image reference (`grafana/loki:3.7.2`), when known."""
+        super().__init__(message)
+
+    @property
+    def missing(self) -> str:
+        return f"image {self.image}" if self.image else self.message
 
 
 class PortConflictError(DockerError):

@@ -237,8 +237,11 @@ def status(as_json: bool) -> None:
               help="Last N lines (of the services shown, merged).")
 @click.option("--since", default=None, help="Only lines newer than 10s, 5m, 2h or an ISO time.")
 @click.option("--grep", default=None, help="Only lines containing this text (any case).")
+@click.option("--probes", is_flag=True,
+              help="Also the lines that answer neodev's own readiness and liveness probes "
+                   "(an app's `GET /health 200` every second), hidden by default.")
 @click.argument("services", nargs=-1)
-def logs(follow: bool, tail: int | None, since: str | None, grep: str | None,
+def logs(follow: bool, tail: int | None, since: str | None, grep: str | None, probes: bool,
          services: tuple[str, ...]) -> None:
     """Print the output of SERVICES (all when none), prefixed like compose."""
     color = sys.stdout.isatty()
@@ -249,7 +252,7 @@ def logs(follow: bool, tail: int | None, since: str | None, grep: str | None,
     start_at = parse_since(since)
     with running_client(paths) as client:
         last = 0
-        for entry in _retained(client, names, tail, start_at, grep):
+        for entry in _retained(client, names, tail, start_at, grep, probes):
             width = max(width, len(entry.unit))
             click.echo(format_log_line(entry, width, color))
             last = entry.id
@@ -257,7 +260,7 @@ def logs(follow: bool, tail: int | None, since: str | None, grep: str | None,
             return
         after = last or client.call(calls.logs(names, limit=0)).last_id
         try:
-            for item in client.stream(calls.follow_logs(names, after=after)):
+            for item in client.stream(calls.follow_logs(names, after=after, probes=probes)):
                 if isinstance(item, LogGap):
                     click.echo(f"[{item.missed} lines were not kept]", err=True)
                 elif grep is None or grep.lower() in item.line.lower():
@@ -273,7 +276,7 @@ def logs(follow: bool, tail: int | None, since: str | None, grep: str | None,
 
 
 def _retained(client: DaemonClient, names: list[str], tail: int | None, since: float | None,
-              grep: str | None) -> list[LogRecord]:
+              grep: str | None, probes: bool) -> list[LogRecord]:
     """The retained lines asked for, oldest first (paged backwards from the newest)."""
     found: list[LogRecord] = []
     before = None
@@ -281,7 +284,8 @@ def _retained(client: DaemonClient, names: list[str], tail: int | None, since: f
         limit = PAGE if tail is None else min(PAGE, tail - len(found))
         if limit <= 0:
             break
-        page = client.call(calls.logs(names, before=before, limit=limit, since=since, q=grep))
+        page = client.call(calls.logs(names, before=before, limit=limit, since=since, q=grep,
+                                      probes=probes))
         found = list(page.lines) + found
         if not page.more or not page.lines:
             break

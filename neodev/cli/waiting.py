@@ -54,7 +54,7 @@ async def _wait_and_print(socket: Path, services: Sequence[str], timeout: float,
 
     async def pump() -> None:
         nonlocal last
-        async for item in client.stream(calls.follow_logs(after=after)):
+        async for item in client.stream(calls.follow_logs(after=after, probes=False)):
             show(item)
             if isinstance(item, LogRecord):
                 last = item.id
@@ -67,7 +67,8 @@ async def _wait_and_print(socket: Path, services: Sequence[str], timeout: float,
             printing.cancel()
             await asyncio.gather(printing, return_exceptions=True)
         # What the stream had not delivered when the verdict came: printed before it.
-        for record in (await client.call(calls.logs(after=last, limit=DRAIN_LINES))).lines:
+        for record in (await client.call(calls.logs(after=last, limit=DRAIN_LINES,
+                                                         probes=False))).lines:
             show(record)
     return result
 

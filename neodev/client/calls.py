@@ -81,21 +81,25 @@ def shutdown() -> Request[Stopped]:
 def logs(units: Sequence[str] | None = None, *, streams: Sequence[str] | None = None,
          levels: Sequence[str] | None = None, q: str | None = None, regex: str | None = None,
          case: bool = False, before: int | None = None, after: int | None = None,
-         since: float | None = None, limit: int = 200) -> Request[LogPage]:
+         since: float | None = None, limit: int = 200, probes: bool = True
+         ) -> Request[LogPage]:
     """A page of retained lines, oldest first: the newest `limit` (or those `before`/`after`
-    an id), matching every filter given; the search runs over everything retained."""
+    an id), matching every filter given; the search runs over everything retained.
+    `probes=False` leaves out the lines that answer neodev's own probes."""
     return e.LOGS.request(query={
         "unit": _names(units), "stream": _names(streams), "level": _names(levels), "q": q,
         "regex": regex, "case": case or None, "before": before, "after": after,
-        "since": since, "limit": limit})
+        "since": since, "limit": limit, "probes": None if probes else False})
 
 
 def follow_logs(units: Sequence[str] | None = None, *, n: int = 0, since: float | None = None,
-                after: int | None = None, streams: Sequence[str] | None = None
-                ) -> Request[LogRecord | LogGap]:
-    """Lines as they come: the last `n` (or those after `after`), then live."""
+                after: int | None = None, streams: Sequence[str] | None = None,
+                probes: bool = True) -> Request[LogRecord | LogGap]:
+    """Lines as they come: the last `n` (or those after `after`), then live (`probes=False`:
+    without the lines that answer neodev's own probes)."""
     return e.FOLLOW_LOGS.request(query={"unit": _names(units), "stream": _names(streams),
-                                        "n": n or None, "since": since, "after": after})
+                                        "n": n or None, "since": since, "after": after,
+                                        "probes": None if probes else False})
 
 
 def events(*, since: int | None = None, instance: str | None = None,

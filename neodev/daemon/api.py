@@ -133,6 +133,8 @@ class LogsQuery(Params):
     after: int | None = Field(default=None, ge=0)
     since: float | None = Field(default=None, allow_inf_nan=False)
     limit: int = Field(default=200, ge=0, le=MAX_PAGE)
+    probes: bool = True
+    """Include the lines that answer neodev's own probes (false: hide them)."""
 
 
 class FollowLogsQuery(Params):
@@ -141,6 +143,7 @@ class FollowLogsQuery(Params):
     after: int | None = Field(default=None, ge=0)
     n: int = Field(default=0, ge=0, le=MAX_PAGE)
     since: float | None = Field(default=None, allow_inf_nan=False)
+    probes: bool = True
 
 
 class EventsQuery(Params):
@@ -207,7 +210,7 @@ def create_app(env: Environment, request_shutdown: Callable[[], None]) -> Starle
 
     async def logs(query: LogsQuery) -> LogPage:
         log_query = _query(env, query.unit, query.stream, query.level, query.q, query.regex,
-                           query.case)
+                           query.case, query.probes)
         try:
             lines = env.logs.page(log_query, before=query.before, after=query.after,
                                   limit=query.limit, since=query.since)
@@ -217,7 +220,8 @@ def create_app(env: Environment, request_shutdown: Callable[[], None]) -> Starle
         return LogPage(tuple(lines), env.logs.last_id, more=len(lines) == query.limit)
 
     async def follow_logs(query: FollowLogsQuery) -> AsyncIterator[LogRecord | LogGap]:
-        log_query = _query(env, query.unit, query.stream, None, None, None, False)
+        log_query = _query(env, query.unit, query.stream, None, None, None, False,
+                           query.probes)
         return _log_follow(env, log_query, query.after, query.n, query.since)
 
     async def events(query: EventsQuery) -> AsyncIterator[Event]:
@@ -310,12 +314,13 @@ def snapshot(env: Environment) -> Snapshot:
 
 def _query(env: Environment, units: list[str] | None, streams: list[str] | None,
            levels: list[str] | None, text: str | None, regex: str | None,
-           case: bool) -> LogQuery:
+           case: bool, probes: bool) -> LogQuery:
     known = env.known_units(units)
     return LogQuery(units=frozenset(known) if known else None,
                     streams=frozenset(streams) if streams else None,
                     levels=frozenset(levels) if levels else None,
-                    text=text or None, regex=regex or None, ignore_case=not case)
+                    text=text or None, regex=regex or None, ignore_case=not case,
+                    probes=probes)
 
 
 async def _event_stream(env: Environment, since: int | None, instance: str | None,

@@ -1,17 +1,19 @@
 """`GET /v1/units/{name}`: everything known about one unit, secrets masked.
 
-The spec as configured (through the same masking `neodev config` uses), the ports declared and
-published, the dependencies and whether each condition is met now, the current status record,
-the last exit code and reload, and the unit's start timeline (waited for dependencies from/to,
-started, ready).
+The spec as it runs — a process's `@{service:port}` references replaced by the ports they stand
+for, as the runner replaces them at its start — through the same masking `neodev config` uses;
+the ports declared and published, the dependencies and whether each condition is met now, the
+current status record, the last exit code and reload, and the unit's start timeline (waited
+for dependencies from/to, started, ready).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from neodev.config.display import plan_for_display
-from neodev.config.model import Probe
+from neodev.config.model import Probe, ProcessSpec, UnitSpec
 from neodev.config.postgres import POSTGRES_PORT, is_postgres, libpq_dsn, postgres_credentials
 from neodev.engine.verdicts import condition_met
 from neodev.protocol.units import (
@@ -31,6 +33,11 @@ if TYPE_CHECKING:
 def unit_details(env: Environment, name: str) -> UnitDetails:
     """The details of one unit (the unit must exist)."""
     plan = env.plan
+    unit_spec: UnitSpec = plan.units[name]
+    process = plan.processes.get(name)
+    if process is not None:
+        unit_spec = process = resolved(process, env.resolve_references)
+        plan = plan.model_copy(update={"processes": {**plan.processes, name: process}})
     shown = plan_for_display(plan)
     is_container = name in plan.containers
     spec: dict[str, Any] = (shown["containers"] if is_container else shown["processes"])[name]
@@ -43,10 +50,8 @@ def unit_details(env: Environment, name: str) -> UnitDetails:
             container_port=mapping.container_port, host_ip=mapping.host_ip,
             declared_host_port=mapping.host_port, protocol=mapping.protocol,
             published_host_port=env.published_port(name, mapping.container_port)))
-    process = plan.processes.get(name)
     if process is not None and process.port is not None:
         ports.append(PortDetail(port=process.port))
-    unit_spec = plan.units[name]
     dependencies = tuple(
         DependencyDetail(service=dep.service, condition=str(dep.condition),
                          met=condition_met(dep.condition.value,
@@ -63,6 +68,17 @@ def unit_details(env: Environment, name: str) -> UnitDetails:
         reloads=ReloadCounts(completed=env.engine.reloads.completed.get(name, 0),
                              ignored_while_stopped=env.engine.reloads.ignored.get(name, 0)),
         timeline=tuple(env.engine.timeline(name)))
+
+
+def resolved(spec: ProcessSpec, resolve: Callable[[str], str]) -> ProcessSpec:
+    """The process as its runner starts it: references in its environment, command and probe
+    URLs replaced (`DB_PORT 5432`, not `@{postgres:5432}`)."""
+    probes = {role: probe.model_copy(update={"url": resolve(probe.url)})
+              for role, probe in (("readiness", spec.readiness), ("liveness", spec.liveness))
+              if probe is not None and probe.url}
+    return spec.model_copy(update={"env": {k: resolve(v) for k, v in spec.env.items()},
+                                   "command": tuple(resolve(a) for a in spec.command),
+                                   **probes})
 
 
 def _probe(probe: Probe | None) -> ProbeDetail | None:

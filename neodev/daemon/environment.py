@@ -106,8 +106,9 @@ class Environment:
         self._tasks: set[asyncio.Task[Any]] = set()
         self.reaped: list[str] = []
         factory = runner_factory or self._driver_runner
-        runners = {name: factory(spec, self._sink(name)) for name, spec in plan.units.items()}
-        self.engine = Engine(plan.units, runners, self.bus, self.logs, clock=clock, wall=wall,
+        self._runners = {name: factory(spec, self._sink(name))
+                         for name, spec in plan.units.items()}
+        self.engine = Engine(plan.units, self._runners, self.bus, self.logs, clock=clock, wall=wall,
                              sleep=sleep, stats_interval=stats_interval,
                              endpoints={n: self._endpoints(n) for n in plan.units})
         self.jobs = Jobs(paths, self.bus, wall)
@@ -122,7 +123,9 @@ class Environment:
 
     def _sink(self, unit: str) -> LogSink:
         def sink(line: str, stream: str, ts: float) -> None:
-            self.logs.append(unit, line, stream, ts)
+            # The unit's runner knows its probes' requests: it says which lines answer them.
+            self.logs.append(unit, line, stream, ts,
+                             self._runners[unit].answers_probe(line, ts))
         return sink
 
     @property

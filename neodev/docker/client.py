@@ -5,9 +5,12 @@ thread-safe (reference §2). So: one shared client for short calls, a fresh clie
 long-lived stream (log follow, events, `wait`), and every call on a worker thread so the event
 loop never blocks. Errors surface as `DockerError` with a message a person can act on:
 - `DockerException` while constructing a client: the engine is not reachable at all;
-- `requests.exceptions.ConnectionError` later: the engine went away mid-run. docker-py does not
-  wrap it in a `DockerException`, so it is caught separately, the shared client is dropped, and
-  the next call connects afresh (reconnect on demand, no crash);
+- `requests.exceptions.ConnectionError` later: the engine went away mid-run; or
+  `ChunkedEncodingError`: it went away in the middle of an answer (a container `wait` gets
+  its headers at once and its body at the exit, so an engine restart cuts it there). docker-py
+  wraps neither in a `DockerException`, so they are caught separately, the shared client is
+  dropped, and the next call connects afresh (reconnect on demand, no crash). Both are the
+  engine's absence (`EngineUnreachable`), not a unit's failure;
 - `APIError`: the engine refused the operation (its explanation is kept).
 """
 
@@ -106,6 +109,10 @@ def stop_timeout(grace: float) -> int:
     return max(0, math.ceil(grace))
 
 
+ENGINE_GONE = (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError)
+"""What requests raises when the engine is not there, or went away in the middle of an answer."""
+
+
 def translate(exc: BaseException, what: str) -> DockerError:
     """Turn a docker SDK / requests exception into a DockerError naming the operation.
 
@@ -116,7 +123,7 @@ def translate(exc: BaseException, what: str) -> DockerError:
     Returns:
         A DockerError to raise (`raise translate(e, ...) from e`).
     """
-    if isinstance(exc, requests.exceptions.ConnectionError):
+    if isinstance(exc, ENGINE_GONE):
         return engine_unreachable(exc, while_doing=what)
     if isinstance(exc, requests.exceptions.Timeout):
         return DockerError(f"The Docker engine did not answer in time while trying to {what}: "
@@ -187,7 +194,7 @@ class ClientFactory:
         client = self.shared()
         try:
             return fn(client)
-        except requests.exceptions.ConnectionError as e:
+        except ENGINE_GONE as e:
             self.invalidate(client)
             raise translate(e, what) from e
         except (DockerException, requests.exceptions.RequestException) as e:

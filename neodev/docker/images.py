@@ -78,4 +78,4 @@ def _pull_failed(image: str, variable: str | None, detail: str) -> ImageUnavaila
             "the registry reachable." if variable else
             "Build or load it locally (see `docker image ls`), or make the registry reachable.")
     return ImageUnavailableError(f"Image {image!r} is not available locally and pulling it "
-                                 f"failed: {detail.strip()}. {hint}")
+                                 f"failed: {detail.strip()}. {hint}", image=image)

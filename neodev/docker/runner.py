@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from docker import DockerClient
-from docker.errors import APIError, NotFound
+from docker.errors import APIError, ImageNotFound, NotFound
 from docker.models.containers import Container
 
 from neodev.config.model import ContainerSpec, Probe
@@ -244,6 +244,20 @@ class ContainerRunner:
         follower, self._follower = self._follower, None
         if follower is not None:
             await self._clients.run(follower.stop)
+
+    async def can_start(self) -> bool:
+        """Whether the image is there now: a local lookup (one engine call), never a pull."""
+        def present(client: DockerClient) -> bool:
+            try:
+                client.images.get(self.spec.image)
+            except ImageNotFound:
+                return False
+            return True
+
+        return await self._clients.call(f"look up image {self.spec.image}", present)
+
+    def answers_probe(self, line: str, ts: float) -> bool:
+        return self._probes.answers(line, ts)
 
     async def wait_exit(self) -> int:
         """The container's exit code once it stops running; -1 if it was removed meanwhile.

@@ -101,13 +101,15 @@ class LogStore:
     def units(self) -> list[str]:
         return list(self._rings)
 
-    def append(self, unit: str, line: str, stream: str, ts: float) -> LogRecord:
-        """Mask, bound and keep one line; publish it and hand it on."""
+    def append(self, unit: str, line: str, stream: str, ts: float, probe: bool = False
+               ) -> LogRecord:
+        """Mask, bound and keep one line; publish it and hand it on. `probe`: the line answers
+        one of neodev's own probes (the unit's runner says so)."""
         self.last_id += 1
         line = self.mask(line)
         if len(line) > MAX_LINE_CHARS:
             line = bound_line(line)
-        record = LogRecord(self.last_id, unit, ts, stream, line, detect_level(line))
+        record = LogRecord(self.last_id, unit, ts, stream, line, detect_level(line), probe)
         self._rings[unit].append(record)
         self._bus.emit(LogEvent, record=record)
         if self._on_append is not None:

@@ -88,6 +88,17 @@ class Runner(Protocol):
         (EngineUnreachable when the unit's engine is gone, not the unit)."""
         ...
 
+    async def can_start(self) -> bool:
+        """After a start failed as `unavailable` (an image that cannot be had): whether it
+        could start now. A cheap local look (is the image there now?), never a pull; the
+        engine asks on its steady probe pace while the unit is unavailable."""
+        ...
+
+    def answers_probe(self, line: str, ts: float) -> bool:
+        """Whether an output line (kept at wall-clock `ts`) answers one of the unit's own
+        probes — the app's access-log line of a probe's request — so clients can hide it."""
+        ...
+
     async def wait_exit(self) -> int:
         """Resolve with the exit code when the unit stops running (for any reason)."""
         ...

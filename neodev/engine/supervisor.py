@@ -2,6 +2,8 @@
 
     pending -> starting -> running(healthy|unhealthy) -> stopping -> stopped
     running -> exited(code) | crashed -> backoff -> starting
+    starting -> unavailable -> starting   (an image that cannot be had: when asked, or when
+                                           it appears; never on the backoff)
 
 A `UnitSupervisor` owns one asyncio task per supervision of its unit. It waits for the unit's
 dependencies, starts it through its `Runner`, watches readiness, liveness and resource use
@@ -22,7 +24,8 @@ from neodev.config.model import RestartPolicy, UnitSpec
 from neodev.engine.context import UnitContext
 from neodev.engine.problems import problem_of
 from neodev.engine.runner import HealthReport, Runner
-from neodev.engine.verdicts import CRASH_LOOP_FAILURES, condition_met
+from neodev.engine.verdicts import CRASH_LOOP_FAILURES
+from neodev.engine.waits import Waiting, until_available, wait_for_dependencies
 from neodev.errors import EngineUnreachable, NeodevError
 from neodev.protocol.units import Health, TimelineEntry, UnitRecord, UnitState
 from neodev.timing import Backoff, sleep_unless
@@ -52,6 +55,7 @@ class _RunEnd:
     """The unit's exit code; None when it never ran or was lost."""
     outage: str | None = None
     """Set when the unit's engine (Docker) was unreachable: not the unit's fault."""
+    unavailable: bool = False  # the start failed on what cannot be had: no restart loop
 
 
 class UnitSupervisor:
@@ -122,13 +126,14 @@ class UnitSupervisor:
         if self.record.state is UnitState.RUNNING:
             self._update(state=UnitState.STOPPING, reason="stop requested")
             await self._stop_runner()
-        elif self.record.state in (UnitState.PENDING, UnitState.BACKOFF):
+        elif self.record.state in (UnitState.PENDING, UnitState.BACKOFF, UnitState.UNAVAILABLE):
             task.cancel()
         # STARTING: the task notices the flag as soon as runner.start() returns.
         with contextlib.suppress(asyncio.CancelledError):
             await task
         self._update(state=UnitState.STOPPED, reason="stopped", health=Health.NONE,
-                     health_detail="", started_at=None, cpu_percent=None, memory_bytes=None)
+                     health_detail="", started_at=None, cpu_percent=None, memory_bytes=None,
+                     unavailable="", skipped_by="")
 
     async def restart(self) -> None:
         """Stop and start again now, without backoff (a manual restart or a reload)."""
@@ -157,13 +162,11 @@ class UnitSupervisor:
 
     async def _supervise(self) -> None:
         try:
-            await self._wait_for_dependencies()
+            await wait_for_dependencies(self.spec, self._ctx, self._say_waiting, self._note)
             first = True
             while not self._stop_requested:
-                if not first:
-                    self._update(restarts=self.record.restarts + 1)
+                end = await self._run_once(again=not first)
                 first = False
-                end = await self._run_once()
                 if self._stop_requested:
                     break
                 if self._restart_requested:
@@ -174,6 +177,12 @@ class UnitSupervisor:
                     await self._wait_out_outage(end.outage)
                     first = True  # nothing restarted: the engine went away, not the unit
                     continue
+                if end.unavailable:
+                    if await until_available(self.runner, self._wake, lambda: self._stop_requested,
+                                             self._ctx.sleep, STEADY_HEALTH_POLL):
+                        self._note("available", self.record.unavailable)
+                    first = True  # nothing ran: the next start is not a restart
+                    continue
                 if not self._should_restart(end.exit_code):
                     break
                 await self._backoff()
@@ -183,18 +192,27 @@ class UnitSupervisor:
             self._update(state=UnitState.CRASHED, reason=f"supervisor error: {exc!r}")
             raise
 
-    async def _run_once(self) -> _RunEnd:
-        """One run: start, watch until it exits."""
+    async def _run_once(self, again: bool) -> _RunEnd:
+        """One run: start, watch until it exits. `again`: after an earlier run of this
+        supervision, so it counts as a restart — taken back when the start adopts the unit
+        still running (it never stopped)."""
         self._settled = False
         self._runs += 1
         reason = self._crash_loop_note("starting again") if self.record.crash_loop else ""
-        self._update(state=UnitState.STARTING, reason=reason, exit_code=None)
+        self._update(state=UnitState.STARTING, reason=reason, exit_code=None, unavailable="",
+                     skipped_by="", restarts=self.record.restarts + again)
         self._note("starting")
         try:
             launch = await self.runner.start(self._progress)
         except EngineUnreachable as exc:
             return _RunEnd(outage=exc.message)
         except NeodevError as exc:
+            if exc.unavailable:  # it cannot succeed until something outside changes
+                self._update(state=UnitState.UNAVAILABLE, reason=f"unavailable: {exc.message}",
+                             unavailable=exc.missing, start_failed=True,
+                             start_failure=exc.start_failure)
+                self._note("unavailable", exc.message)
+                return _RunEnd(unavailable=True)
             self._fail(f"failed to start: {exc.message}", start_failure=exc.start_failure)
             self._note("failed to start", exc.message)
             return _RunEnd()
@@ -206,8 +224,10 @@ class UnitSupervisor:
         detail = "adopted running container" if launch.adopted else launch.detail
         self._run_detail = detail
         reason = self._crash_loop_note(detail) if self.record.crash_loop else detail
+        restarts = self.record.restarts - (again and launch.adopted)
         self._update(state=UnitState.RUNNING, reason=reason, started_at=self._ctx.wall(),
                      adopted=launch.adopted, start_failed=False, start_failure="",
+                     restarts=restarts,
                      health=Health.STARTING if self.spec.readiness else Health.NONE,
                      health_detail="")
         self._note("running", detail)
@@ -306,21 +326,11 @@ class UnitSupervisor:
         self._wake.clear()
         await sleep_unless(self._wake, delay, self._ctx.sleep)
 
-    async def _wait_for_dependencies(self) -> None:
-        waited = False
-        for dep in self.spec.depends_on:
-            while not condition_met(dep.condition.value, self._ctx.status_of(dep.service)):
-                other = self._ctx.status_of(dep.service)
-                if not waited:
-                    self._note("waiting for dependencies",
-                               ", ".join(f"{d.service} ({d.condition})"
-                                         for d in self.spec.depends_on))
-                    waited = True
-                self._update(reason=f"waiting for {dep.service} ({dep.condition}); it is "
-                                    f"{other.state}")
-                await self._ctx.changes.wait()
-        if waited:
-            self._note("dependencies met")
+    def _say_waiting(self, waiting: Waiting) -> None:
+        if waiting.skipped_by and waiting.skipped_by != self.record.skipped_by:
+            self._note("skipped", waiting.reason)
+        self._update(reason=waiting.reason, unavailable=waiting.unavailable,
+                     skipped_by=waiting.skipped_by)
 
     # -- monitors -------------------------------------------------------------------------
 

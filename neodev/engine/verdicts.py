@@ -51,6 +51,8 @@ class Readiness:
         failing = status.state in (UnitState.CRASHED, UnitState.BACKOFF)
         failed_for_good = (
             (status.state is UnitState.CRASHED and spec.restart is RestartPolicy.NO)
+            # Its image cannot be had: it starts when asked, or when the image appears.
+            or status.state is UnitState.UNAVAILABLE
             or (status.state is UnitState.RUNNING and status.health is Health.UNHEALTHY)
             # The restart policy keeps trying in the background, but a wait gives up at once
             # on what will not fix itself soon: a unit that cannot even start, or a crash loop.

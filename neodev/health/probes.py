@@ -10,18 +10,34 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import os
 import re
+import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Protocol
+from urllib.parse import urlsplit
 
 import httpx
 
+from neodev import __version__
 from neodev.command import run_command
 from neodev.config.model import Probe
 from neodev.errors import ProcessError
 
 _DETAIL_LIMIT = 300
+PROBE_AGENT = "neodev-probe"
+"""The User-Agent of neodev's http probes (with its version): an access log that writes the
+agent marks its probe lines beyond doubt, and an app may skip logging them."""
+ANSWER_GRACE = 1.0
+"""Seconds after a probe's answer during which a line naming its request still answers it:
+an app logs a request while or just after serving it, and the line reaches neodev a moment
+later (a pipe, Docker's log stream)."""
+EARLY_SLACK = 0.05
+"""A line stamped this much before the probe was sent still counts (clock rounding)."""
+WINDOWS_KEPT = 4
+"""A probe's latest request windows kept to judge lines by (they overlap within the grace)."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +78,14 @@ class HttpProbe:
         self.expect_status = expect_status
         self.timeout = timeout
         self._client: httpx.AsyncClient | None = None
+        target = urlsplit(url)
+        path = (target.path or "/") + (f"?{target.query}" if target.query else "")
+        # The request line as access logs write it: `GET /health HTTP/1.1`, `GET /health 200`
+        # (the path alone, not a longer one that starts with it: /health, not /healthz).
+        self._request = re.compile(rf"\bGET\s+{re.escape(path)}(?=[\s\"?]|$)")
+        self._windows: deque[list[float]] = deque(maxlen=WINDOWS_KEPT)
+        """[sent, answered] wall-clock times of the latest attempts (answered: inf while
+        in flight)."""
 
     def _http(self) -> httpx.AsyncClient:
         # One client per probe: building a client (and its SSL context) costs milliseconds of
@@ -75,20 +99,40 @@ class HttpProbe:
             self._client = httpx.AsyncClient(
                 trust_env=False, timeout=self.timeout,
                 limits=httpx.Limits(max_keepalive_connections=0), follow_redirects=False,
-                verify=httpx.URL(self.url).scheme == "https")
+                verify=httpx.URL(self.url).scheme == "https",
+                headers={"User-Agent": f"{PROBE_AGENT}/{__version__}"})
         return self._client
+
+    def answers(self, line: str, ts: float) -> bool:
+        """Whether an output line (kept at wall-clock `ts`) is the app's log of one of this
+        probe's requests: it carries the probe's User-Agent, or it names the probe's request
+        (`GET <path>`) and came while a request was in flight or within `ANSWER_GRACE` of its
+        answer. Many access logs omit the agent (Python's http.server, the common log
+        format), so the request and its time decide; a person's own request of the same path
+        in that second is hidden with them, and a line held back longer (a block-buffered
+        stdout) is shown — never the reverse."""
+        if PROBE_AGENT in line:
+            return True
+        if "GET" not in line or self._request.search(line) is None:
+            return False
+        return any(sent - EARLY_SLACK <= ts <= answered + ANSWER_GRACE
+                   for sent, answered in self._windows)
 
     def describe(self) -> str:
         return f"GET {self.url} (expect {self.expect_status})"
 
     async def check(self) -> ProbeResult:
         tried = f"GET {self.url}"
+        window = [time.time(), math.inf]
+        self._windows.append(window)
         try:
             response = await self._http().get(self.url)
         except httpx.TimeoutException:
             return ProbeResult(False, f"{tried} -> no answer within {self.timeout:g}s")
         except httpx.HTTPError as exc:
             return ProbeResult(False, f"{tried} -> {type(exc).__name__}: {exc or 'failed'}")
+        finally:
+            window[1] = time.time()
         ok = response.status_code == self.expect_status
         detail = f"{tried} -> {response.status_code}"
         if not ok:

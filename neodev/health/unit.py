@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from neodev.config.model import Probe
 from neodev.engine.runner import HealthReport
-from neodev.health.probes import LogLineProbe, build_strategy
+from neodev.health.probes import HttpProbe, LogLineProbe, build_strategy
 from neodev.health.tracker import ProbeTracker
 from neodev.protocol import Health
 
@@ -41,6 +41,7 @@ class UnitProbes:
         self._cwd = cwd
         self._trackers: dict[str, ProbeTracker] = {}
         self._log_probes: list[LogLineProbe] = []
+        self._http_probes: list[HttpProbe] = []
 
     @property
     def has_readiness(self) -> bool:
@@ -55,6 +56,7 @@ class UnitProbes:
         """
         self._trackers.clear()
         self._log_probes.clear()
+        self._http_probes.clear()
         for role, probe in self._probes.items():
             if probe is None:
                 continue
@@ -63,12 +65,18 @@ class UnitProbes:
             strategy = build_strategy(probe, cwd=self._cwd, env=env)
             if isinstance(strategy, LogLineProbe):
                 self._log_probes.append(strategy)
+            elif isinstance(strategy, HttpProbe):
+                self._http_probes.append(strategy)
             self._trackers[role] = ProbeTracker(strategy, probe)
 
     def feed(self, line: str) -> None:
         """Offer one output line to the log probes."""
         for probe in self._log_probes:
             probe.feed(line)
+
+    def answers(self, line: str, ts: float) -> bool:
+        """Whether an output line answers one of these probes (`HttpProbe.answers`)."""
+        return any(probe.answers(line, ts) for probe in self._http_probes)
 
     async def readiness(self) -> HealthReport:
         """One readiness attempt, folded into starting / healthy / unhealthy."""

@@ -124,6 +124,9 @@ async def search_logs(
     max_line_chars: Annotated[int, Field(
         ge=80, le=16_384, description="Longer lines are cut here (the cut is marked).")
     ] = 500,
+    probe_lines: Annotated[bool, Field(
+        description="Include the lines that answer neodev's own readiness and liveness "
+        "probes (an app's `GET /health 200` every second; left out by default).")] = False,
 ) -> LogSearch:
     """Search the retained output of the units (every line is already masked): by text or
     regular expression, unit, level, stream and age, newest matches first unless `after_id`
@@ -132,7 +135,7 @@ async def search_logs(
     since = time.time() - since_seconds if since_seconds is not None else None
     page = await (await ctx.client()).call(calls.logs(
         units, streams=streams, levels=levels, q=text, regex=regex, case=case_sensitive,
-        before=before_id, after=after_id, since=since, limit=limit))
+        before=before_id, after=after_id, since=since, limit=limit, probes=probe_lines))
     lines = tuple(_shorten(line, max_line_chars) for line in page.lines)
     forward = after_id is not None
     more = page.more and bool(lines)

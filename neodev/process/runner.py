@@ -294,6 +294,12 @@ class ProcessRunner:
         if not self._exit.done():
             self._exit.set_result(code)
 
+    async def can_start(self) -> bool:
+        return True  # a process start is never `unavailable`: it fails (and is retried) instead
+
+    def answers_probe(self, line: str, ts: float) -> bool:
+        return self._probes.answers(line, ts)
+
     async def wait_exit(self) -> int:
         """The exit code once the process ended (128 + N when killed by signal N).
 

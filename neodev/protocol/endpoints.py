@@ -95,10 +95,10 @@ DOWN = Endpoint("POST", "/v1/down", decoder(DownReport), body=("volumes",), time
 SHUTDOWN = Endpoint("POST", "/v1/shutdown", decoder(Stopped), timeout=None)
 LOGS = Endpoint("GET", "/v1/logs", decoder(LogPage),
                 query=("unit", "stream", "level", "q", "regex", "case", "before", "after",
-                       "since", "limit"))
+                       "since", "limit", "probes"))
 FOLLOW_LOGS: Endpoint[LogRecord | LogGap] = Endpoint(
     "GET", "/v1/logs/follow", read_follow_item, follow_item,
-    query=("unit", "stream", "after", "n", "since"), stream=True, timeout=None)
+    query=("unit", "stream", "after", "n", "since", "probes"), stream=True, timeout=None)
 EVENTS: Endpoint[Event] = Endpoint(
     "GET", "/v1/events", decode_event, encode_event,
     query=("since", "instance", "unit", "type", "follow"), stream=True, timeout=None)

@@ -21,17 +21,21 @@ class LogRecord:
     line: str
     level: str | None = None
     """error | warn | info | debug when the line says so, else None."""
+    probe: bool = False
+    """The line answers one of neodev's own probes (the app's access-log line of a readiness
+    or liveness request): clients hide these unless asked (`LogQuery.probes`)."""
 
     def __init__(self, id: int, unit: str, ts: float, stream: str, line: str,
-                 level: str | None = None) -> None:
+                 level: str | None = None, probe: bool = False) -> None:
         # Written out (see slot_setters): a log flood makes tens of thousands a second.
-        set_id, set_unit, set_ts, set_stream, set_line, set_level = _LOG_RECORD_SLOTS
+        set_id, set_unit, set_ts, set_stream, set_line, set_level, set_probe = _LOG_RECORD_SLOTS
         set_id(self, id)
         set_unit(self, unit)
         set_ts(self, ts)
         set_stream(self, stream)
         set_line(self, line)
         set_level(self, level)
+        set_probe(self, probe)
 
 
 def slot_setters(cls: type, names: tuple[str, ...]) -> tuple[Callable[[Any, Any], None], ...]:
@@ -40,7 +44,8 @@ def slot_setters(cls: type, names: tuple[str, ...]) -> tuple[Callable[[Any, Any]
     return tuple(getattr(cls, name).__set__ for name in names)
 
 
-_LOG_RECORD_SLOTS = slot_setters(LogRecord, ("id", "unit", "ts", "stream", "line", "level"))
+_LOG_RECORD_SLOTS = slot_setters(LogRecord, ("id", "unit", "ts", "stream", "line", "level",
+                                             "probe"))
 
 
 @dataclass(frozen=True, slots=True)

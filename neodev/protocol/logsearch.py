@@ -32,6 +32,8 @@ class LogQuery:
     regex: str | None = None
     ignore_case: bool = True
     levels: frozenset[str] | None = None
+    probes: bool = True
+    """Include the lines that answer neodev's own probes (`LogRecord.probe`)."""
 
     def matcher(self) -> Callable[[LogRecord], bool]:
         """A predicate over records.
@@ -44,6 +46,8 @@ class LogQuery:
         needle = self.text.lower() if self.text and self.ignore_case else self.text
 
         def match(record: LogRecord) -> bool:
+            if record.probe and not self.probes:
+                return False
             if self.streams is not None and record.stream not in self.streams:
                 return False
             if self.levels is not None and record.level not in self.levels:

@@ -16,6 +16,9 @@ class UnitState(StrEnum):
     EXITED = "exited"
     CRASHED = "crashed"
     BACKOFF = "backoff"
+    UNAVAILABLE = "unavailable"
+    """The unit cannot start until something outside neodev changes (its image cannot be
+    had): said once, tried again when asked or when that changes, never in a restart loop."""
 
 
 class Health(StrEnum):
@@ -83,6 +86,13 @@ class UnitRecord:
     (`neodev.engine.problems`): every client shows this, none decides it again."""
     engine_outage: bool = False
     """The unit is down because its engine (Docker) is unreachable, not by its own fault."""
+    unavailable: str = ""
+    """What the unit cannot run without and cannot be had, in a few words (`image
+    grafana/loki:3.7.2`): set while the unit is `unavailable`, and on a unit skipped because
+    of one (see `skipped_by`); empty otherwise."""
+    skipped_by: str = ""
+    """The unavailable unit (at the root of the chain) this unit needs: it is skipped — still
+    `pending`, said so in `reason` — and starts by itself once that one can. Empty otherwise."""
 
 
 FAILURE_KINDS = ("port_taken", "image_missing", "start_failed", "crash_loop", "exited",

@@ -152,7 +152,8 @@ class ReportClient:
                         streams=frozenset(query["stream"]) if query.get("stream") else None,
                         levels=frozenset(query["level"]) if query.get("level") else None,
                         text=query.get("q") or None, regex=query.get("regex") or None,
-                        ignore_case=not query.get("case", False))
+                        ignore_case=not query.get("case", False),
+                        probes=query.get("probes", True) is not False)
 
     def _select(self, log_query: LogQuery, **bounds: Any) -> list[LogRecord]:
         rings = [lines for unit, lines in self.report.logs.items()

@@ -112,9 +112,12 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
     problems = (active or NeodevSession(settings(config), run)).finish()
     reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None:
+        return
+    for note in active.notes if active is not None else ():
+        reporter.write_line(f"neodev: {note}", yellow=True)
     for problem in problems:
-        if reporter is not None:
-            reporter.write_line(f"neodev: cleaning up the test services: {problem}", red=True)
+        reporter.write_line(f"neodev: cleaning up the test services: {problem}", red=True)
 
 
 @pytest.hookimpl(wrapper=True)

@@ -29,7 +29,7 @@ from neodev.docker.create_args import CreateOptions, config_hash, create_args
 from neodev.docker.images import ensure_image
 from neodev.docker.labels import container_name
 from neodev.docker.project import container_published_port
-from neodev.errors import LeftoverError, NeodevError, ServiceError
+from neodev.errors import ImageUnavailableError, LeftoverError, NeodevError, ServiceError
 from neodev.testing.attach import dev_postgres
 from neodev.testing.containers import to_testcontainer
 from neodev.testing.endpoints import PostgresService
@@ -43,6 +43,8 @@ T = TypeVar("T")
 
 ENGINE = "engine"
 """The Outcomes key of the engine connection."""
+REAPER = "reaper"
+"""The Outcomes key of the check of testcontainers' reaper (Ryuk)."""
 
 
 class RunContainers:
@@ -65,6 +67,8 @@ class RunContainers:
         self._mask = mask
         self.removed_leftovers: list[str] = []
         """What this process's janitor removed (leftovers of dead runs)."""
+        self.notes: list[str] = []
+        """What the run's owner should tell at the end (the reaper turned off, and why)."""
 
     # -- the engine -----------------------------------------------------------------------
 
@@ -160,6 +164,8 @@ class RunContainers:
             # ends, while other workers of the run still use it; the run's owner and the
             # janitor remove it instead.
             testcontainers_config.ryuk_disabled = True
+        else:
+            self._outcomes.once(REAPER, lambda: self._reaper_or_janitor(client))
         try:
             container.start()
         except (TimeoutError, RuntimeError) as e:
@@ -187,6 +193,35 @@ class RunContainers:
         log.info("started %s as %s, ports %s", spec.name, wrapped.name, ports)
         container.get_docker_client().client.close()  # the container is known by id from now
         return {"container": str(wrapped.id), "ports": ports}
+
+    def _reaper_or_janitor(self, client: DockerClient) -> bool:
+        """testcontainers starts its reaper (Ryuk) before the first container, and a reaper
+        whose image cannot be had fails that container's start ("Docker refused to start
+        container for service postgres"). The run does not need it: its owner removes the
+        run's containers at the end and the janitor what a killed run left, at the next start.
+        So where the image cannot be had, the reaper is turned off for the run, and said.
+
+        Returns:
+            Whether the reaper runs.
+        """
+        if testcontainers_config.ryuk_disabled:
+            return False
+        image = testcontainers_config.ryuk_image
+        try:
+            self.docker(f"look up image {image}", lambda: ensure_image(
+                client, image, None, lambda line: log.info("reaper: %s", line),
+                self.settings.pull_timeout))
+        except ImageUnavailableError as e:
+            testcontainers_config.ryuk_disabled = True
+            why = e.message.split(". Build or load it")[0]
+            self.notes.append(
+                f"testcontainers' reaper (Ryuk) is off for this run: {why}. Nothing is left "
+                "behind for it: neodev removes the run's containers at its end, and what a "
+                "killed run left at the next run's start, so TESTCONTAINERS_RYUK_DISABLED=true "
+                "is safe (and skips this check).")
+            log.warning("%s", self.notes[-1])
+            return False
+        return True
 
     def dev_postgres(self, project: str, spec: ContainerSpec, password_known: bool,
                      env_file: Path | None) -> PostgresService:

@@ -78,6 +78,11 @@ class NeodevSession:
         """What this process's janitor removed (leftovers of dead runs)."""
         return self.containers.removed_leftovers + self.databases.removed_leftovers
 
+    @property
+    def notes(self) -> list[str]:
+        """What the run's owner tells at the end (e.g. that testcontainers' reaper was off)."""
+        return self.containers.notes
+
     # -- the plan -------------------------------------------------------------------------
 
     @property

@@ -77,6 +77,7 @@ class NeodevApp(App[str | None]):
         Binding("N", "previous_match", "Previous match", show=False, id="previous_match"),
         Binding("f", "toggle_unit_filter", "This unit/all", id="filter_unit"),
         Binding("e", "cycle_level", "Level filter", show=False, id="filter_level"),
+        Binding("p", "toggle_probes", "Probe lines", show=False, id="probe_lines"),
         Binding("w", "toggle_wrap", "Wrap", show=False, id="wrap"),
         Binding("t", "toggle_timestamps", "Timestamps", show=False, id="timestamps"),
         Binding("ctrl+l", "clear_logs", "Clear", show=False, id="clear"),
@@ -383,6 +384,9 @@ class NeodevApp(App[str | None]):
 
     def action_cycle_level(self) -> None:
         self.logpane.cycle_level()
+
+    def action_toggle_probes(self) -> None:
+        self.logpane.toggle_probes()
 
     def action_toggle_wrap(self) -> None:
         self.logpane.toggle_wrap()

@@ -3,7 +3,8 @@
 It follows the daemon's lines on a worker (reading straight from the stream, yielding every
 `YIELD_EVERY` lines so key presses and repaints interleave), buffers them and flushes to the
 `LogView` on a timer — a flood costs one repaint per tick, and lines beyond what can be shown
-are collapsed and counted. It filters by unit and level, searches everything the daemon retains
+are collapsed and counted. It filters by unit and level — and hides the lines that answer
+neodev's own probes unless asked (the daemon marks them) —, searches everything the daemon retains
 and jumps around a match, and says in its bar what it shows. The app owns the key bindings and
 calls these methods; the pane talks to the daemon only through the client it is given.
 """
@@ -65,6 +66,9 @@ class LogPane(Vertical):
         self.last_log_id: int | None = None
         self.unit_filter: str | None = None
         self.level_index = 0
+        self.probes = False
+        """Show the lines that answer neodev's own probes (an app's `GET /health 200` every
+        second): hidden by default, they bury what the app says."""
         self.history = False
         """Showing lines around a search match instead of following."""
         self.matches: list[int] = []
@@ -98,11 +102,13 @@ class LogPane(Vertical):
             try:
                 if after is None:
                     page = await self.client.call(calls.logs(units, limit=BACKLOG,
-                                                             levels=self._levels()))
+                                                             levels=self._levels(),
+                                                             probes=self.probes))
                     self.logview.reset(page.lines)
                     after = self.last_log_id = page.last_id
                 read = 0
-                async for item in self.client.stream(calls.follow_logs(units, after=after)):
+                async for item in self.client.stream(calls.follow_logs(
+                        units, after=after, probes=self.probes)):
                     attempts = 0
                     if isinstance(item, LogGap):
                         self.collapsed += item.missed
@@ -159,6 +165,11 @@ class LogPane(Vertical):
         self.level_index = (self.level_index + 1) % len(LEVELS)
         self.restart()
 
+    def toggle_probes(self) -> None:
+        """Show or hide the lines that answer neodev's own probes."""
+        self.probes = not self.probes
+        self.restart()
+
     def toggle_wrap(self) -> None:
         self.logview.set_wrap(not self.logview.wrap)
         self.say()
@@ -197,6 +208,8 @@ class LogPane(Vertical):
             parts.append(f"paused · {self.logview.new_lines} new lines (End resumes)")
         if self.level_index:
             parts.append(LEVEL_NAMES[self.level_index])
+        if self.probes:
+            parts.append("with probe lines")
         if self.query_text:
             position = f"{self.match_index + 1}/{len(self.matches)}" if self.matches else "0/0"
             parts.append(f"search {self.query_text!r} {position}")
@@ -238,7 +251,7 @@ class LogPane(Vertical):
             self.say()
             return
         page = await self._ask(calls.logs(self._units(), q=self.query_text, limit=SEARCH_LIMIT,
-                                          levels=self._levels()))
+                                          levels=self._levels(), probes=self.probes))
         if page is None:
             return
         self.matches = [line.id for line in page.lines]
@@ -272,8 +285,10 @@ class LogPane(Vertical):
         if not self.logview.contains(target) and self.client is not None:
             # Beyond what the pane holds: show the lines around it, from the daemon.
             units = self._units()
-            before = await self._ask(calls.logs(units, before=target + 1, limit=CONTEXT_LINES))
-            after = await self._ask(calls.logs(units, after=target, limit=CONTEXT_LINES))
+            before = await self._ask(calls.logs(units, before=target + 1, limit=CONTEXT_LINES,
+                                                probes=self.probes))
+            after = await self._ask(calls.logs(units, after=target, limit=CONTEXT_LINES,
+                                               probes=self.probes))
             if before is None or after is None:
                 return
             self.history = True

@@ -60,15 +60,7 @@ def details_renderables(details: UnitDetails) -> list[Any]:
         head.add_row(name, Text(str(value)))
     out: list[Any] = [head]
 
-    ports = Table(title="ports", title_justify="left", expand=False)
-    for column in ("container", "host", "published", "protocol"):
-        ports.add_column(column)
-    for port in details.ports:
-        ports.add_row(str(port.container_port if port.container_port is not None
-                          else port.port),
-                      f"{port.host_ip}:{port.declared_host_port or ''}",
-                      str(port.published_host_port or "-"), port.protocol)
-    out.append(ports)
+    out.append(_ports(details))
 
     deps = Table(title="depends on", title_justify="left")
     for column in ("unit", "condition", "met", "it is"):
@@ -92,6 +84,26 @@ def details_renderables(details: UnitDetails) -> list[Any]:
         timeline.add_row(_when(entry.ts), entry.what, entry.detail)
     out.append(timeline)
     return out
+
+
+def _ports(details: UnitDetails) -> Table:
+    """A unit's ports; a host address is never cut (the other columns give way)."""
+    rows = []
+    for port in details.ports:
+        if port.container_port is None:  # a process: it listens on the host itself
+            rows.append((str(port.port), f"{port.host_ip}:{port.port}", "-", port.protocol))
+        else:
+            rows.append((str(port.container_port),
+                         f"{port.host_ip}:{port.declared_host_port or 'any'}",
+                         str(port.published_host_port or "-"), port.protocol))
+    table = Table(title="ports", title_justify="left", expand=False)
+    table.add_column("port")
+    table.add_column("host", no_wrap=True, min_width=max((len(r[1]) for r in rows), default=4))
+    table.add_column("published")
+    table.add_column("protocol")
+    for row in rows:
+        table.add_row(*row)
+    return table
 
 
 def _probe(probe: ProbeDetail | None) -> str:

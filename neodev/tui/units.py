@@ -32,6 +32,7 @@ STATE_LOOK: dict[UnitState, tuple[str, str]] = {
     UnitState.EXITED: ("◼", "white"),
     UnitState.CRASHED: ("✖", "red"),
     UnitState.BACKOFF: ("↻", "red"),
+    UnitState.UNAVAILABLE: ("⊘", "yellow"),
 }
 HEALTH_LOOK = {Health.HEALTHY: "green", Health.UNHEALTHY: "red", Health.STARTING: "yellow",
                Health.NONE: "dim"}

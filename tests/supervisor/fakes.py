@@ -61,6 +61,9 @@ class FakeRunner:
     sink: Callable[[str, str, float], None] | None = None
     """Where the scripted output line of each run goes (the engine's log sink)."""
     health_checks: int = 0
+    availability_checks: int = 0
+    probe_marker: str | None = None
+    """Output lines containing this answer the unit's probes (`answers_probe`)."""
 
     def __post_init__(self) -> None:
         self._exited = asyncio.Event()
@@ -94,6 +97,16 @@ class FakeRunner:
         if self._current.exit_after is not None:
             loop.call_later(self._current.exit_after, self._exit, self._current.exit_code)
         return LaunchResult(detail=f"run {self.starts}")
+
+    async def can_start(self) -> bool:
+        """The image "appears" when the next run's script no longer fails as unavailable."""
+        self.availability_checks += 1
+        upcoming = self.runs[min(self.starts, len(self.runs) - 1)] if self.runs else Run()
+        error = upcoming.start_error
+        return not (isinstance(error, NeodevError) and error.unavailable)
+
+    def answers_probe(self, line: str, ts: float) -> bool:
+        return self.probe_marker is not None and self.probe_marker in line
 
     def _exit(self, code: int) -> None:
         if not self._exited.is_set():

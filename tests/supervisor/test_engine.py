@@ -487,3 +487,36 @@ async def test_an_optional_unit_that_fails_does_not_fail_the_wait_but_says_why()
     # a required unit held back by the optional one still fails, naming it
     assert not verdicts["dash"].ok and verdicts["dash"].held_back_by == "grafana"
     await engine.stop()
+
+
+@virtual_time
+async def test_a_run_that_adopts_the_unit_still_running_is_no_restart() -> None:
+    from neodev.engine.runner import LaunchResult
+    from neodev.errors import DockerError, EngineUnreachable
+
+    class EngineGoesAway(FakeRunner):
+        """The engine drops the wait of run 1 (an outage, or an error it did not name as
+        one); the unit never stopped, so the next start adopts it."""
+
+        error: Exception = EngineUnreachable("no Docker engine answers")
+
+        async def start(self, progress=None):  # type: ignore[no-untyped-def]
+            launched = await super().start(progress)
+            return LaunchResult(adopted=True, detail="adopted") if self.starts > 1 else launched
+
+        async def wait_exit(self) -> int:
+            if self.starts == 1:
+                await asyncio.sleep(0.02)
+                raise self.error
+            return await super().wait_exit()
+
+    outage, lost = EngineGoesAway("db"), EngineGoesAway("api")
+    lost.error = DockerError("Docker error while trying to wait for container: cut")
+    engine = make_engine([unit("db", restart="on-failure"), unit("api", restart="on-failure")],
+                         {"db": outage, "api": lost})
+    await engine.start()
+    await until(lambda: outage.starts == 2 and lost.starts == 2
+                and engine.status_of("db").ready and engine.status_of("api").ready, 30)
+    assert engine.status_of("db").restarts == 0 and engine.status_of("db").failures == 0
+    assert engine.status_of("api").restarts == 0  # adopted: it never stopped
+    await engine.stop()

@@ -13,6 +13,7 @@ import asyncio
 import pytest
 
 from neodev.config.model import Backoff, Probe
+from neodev.engine.supervisor import STEADY_HEALTH_POLL
 from neodev.errors import (
     WAIT_EXIT_CODES,
     ImageUnavailableError,
@@ -78,7 +79,8 @@ async def test_a_start_that_succeeds_again_forgets_the_start_failure() -> None:
     await engine.start()
     [verdict] = await engine.wait_ready(["db"], timeout=10)
     assert verdict.kind == "image_missing"
-    await asyncio.sleep(1)  # restarted by its policy: this time the image is there
+    # The image appeared: found at the next look (on the steady probe pace), started again.
+    await asyncio.sleep(STEADY_HEALTH_POLL + 1)
     [verdict] = await engine.wait_ready(["db"], timeout=10)
     assert verdict.ok and verdict.kind == "ready"
     assert engine.status_of("db").start_failure == ""

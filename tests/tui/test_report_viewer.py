@@ -232,3 +232,25 @@ def test_in_a_pipe_the_report_is_text_and_report_needs_a_daemon(recorded: Record
     assert bad.returncode == 2, bad.stderr  # ReportError
     assert bad.stderr.startswith("Report error: ") and "is not a readable neodev report" \
         in bad.stderr
+
+
+async def test_the_viewer_hides_probe_lines_as_the_daemon_does(tmp_path: Path) -> None:
+    root = tmp_path / "shop"
+    root.mkdir()
+    runners = shop_runners()
+    runners["api"].probe_marker = "GET /health"  # its access log shows the probes' requests
+    probe = '127.0.0.1 - - "GET /health HTTP/1.1" 200 -'
+    with ScriptedDaemon(root, shop_plan(root), runners) as daemon, \
+            DaemonClient(daemon.paths.socket) as client:
+        client.call(calls.start())
+        client.call(calls.wait(None, 5))
+        daemon.print([("api", probe), ("api", "GET /v1/orders 200 9ms"), ("api", probe)])
+        write_archive(record(client, doctor=[], wait=None, mask=lambda data: data),
+                      tmp_path / "report.zip")
+        viewer = ReportClient.open(tmp_path / "report.zip")
+        for request in (calls.logs(), calls.logs(probes=False),
+                        calls.logs(["api"], q="GET", probes=False)):
+            assert await viewer.call(request) == client.call(request), request.query
+    shown = [r.line for r in (await viewer.call(calls.logs(probes=False))).lines]
+    assert "GET /v1/orders 200 9ms" in shown and probe not in shown
+    assert [r.line for r in (await viewer.call(calls.logs())).lines].count(probe) == 2
