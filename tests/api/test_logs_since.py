@@ -100,7 +100,7 @@ def test_logs_since_through_the_cli_prints_only_the_newer_lines(daemon: Scripted
     assert recent.returncode == 0, recent.stderr
     printed = [line.split(" | ", 1)[1] for line in recent.stdout.splitlines()]
     assert printed == ["five minutes ago", "just now"]
-    stamp = datetime.datetime.fromtimestamp(now - 1800, datetime.timezone.utc).isoformat()
+    stamp = datetime.datetime.fromtimestamp(now - 1800, datetime.UTC).isoformat()
     since_iso = neodev_logs(root, "--since", stamp, "api", "db")
     assert [line.split(" | ", 1)[1] for line in since_iso.stdout.splitlines()] == [
         "twenty minutes ago", "five minutes ago", "just now"]
