@@ -2,7 +2,8 @@
 
 The dashboard (`neodev.tui`) and the headless CLI (`neodev.cli`) are independent of each
 other; this is the one place that chooses between them, importing Textual only when the
-dashboard is what was asked for.
+dashboard is what was asked for — on the environment, or on a report (`neodev --report FILE`,
+`neodev open-report FILE`: the dashboard read-only, from the file).
 """
 
 from __future__ import annotations
@@ -24,12 +25,29 @@ def dashboard_profile(args: list[str]) -> str | None:
     return None
 
 
+def report_file(args: list[str]) -> str | None:
+    """The report when `args` ask for it in the dashboard: `--report FILE`, `--report=FILE`
+    or `open-report FILE`."""
+    if len(args) == 2 and args[0] in ("--report", "open-report"):
+        return args[1]
+    if len(args) == 1 and args[0].startswith("--report="):
+        return args[0].partition("=")[2]
+    return None
+
+
 def main() -> None:
     if sys.argv[1:] == ["--version"]:  # answered before any command machinery is imported
         from neodev import __version__
 
         print(f"neodev, version {__version__}")
         return
+    report = report_file(sys.argv[1:])
+    if report is not None and sys.stdin.isatty() and sys.stdout.isatty():
+        from neodev.tui.run import run_report
+
+        sys.exit(run_report(report))
+    if report is not None:
+        sys.argv[1:] = ["open-report", report]  # in a pipe: what the report says, as text
     profile = dashboard_profile(sys.argv[1:])
     if profile is not None and sys.stdin.isatty() and sys.stdout.isatty():
         from neodev.paths import WorkspacePaths, find_workspace

@@ -24,6 +24,10 @@ class NeodevError(Exception):
     """The daemon API's status code for this error."""
     FIELDS: ClassVar[tuple[str, ...]] = ()
     """Attributes that travel with the error across the socket."""
+    start_failure: ClassVar[str] = "start_failed"
+    """What a unit's start failed on, when a runner raises this from `start`: the engine
+    records it (`UnitRecord.start_failure`) and the wait's verdict carries it (`Verdict.kind`),
+    without knowing which driver raised it."""
 
     def __init__(self, message: str, *, title: str | None = None) -> None:
         super().__init__(message)
@@ -134,11 +138,25 @@ class EngineUnreachable(DockerError):
     title = "Docker engine unreachable"
 
 
+class ImageUnavailableError(DockerError):
+    """A container's image is not on the engine and cannot be pulled."""
+
+    title = "Image not available"
+    start_failure = "image_missing"
+
+
 class PortConflictError(DockerError):
     """A host port the environment needs is taken; nothing was started."""
 
     title = "Host port already in use"
     http_status = 409
+    start_failure = "port_taken"
+    FIELDS = ("units",)
+
+    def __init__(self, message: str, *, units: tuple[str, ...] | list[str] = ()) -> None:
+        self.units = list(units)
+        """The units whose ports are taken (when known)."""
+        super().__init__(message)
 
 
 class ProcessError(NeodevError):
@@ -182,11 +200,40 @@ class DaemonError(NeodevError):
     http_status = 503
 
 
+WAIT_EXIT_CODES = {
+    "start_failed": 7, "held_back": 7, "timeout": 9, "exited": 10, "crash_loop": 11,
+    "unhealthy": 12, "image_missing": 13, "port_taken": 14,
+}
+"""`start --wait`'s exit code for each failure kind of its verdict (`Verdict.kind`; the
+wait's kind is `WaitResult.failure`). Stable: scripts may branch on them."""
+
+
 class StartupFailed(NeodevError):
-    """`start --wait` ended with units that are not healthy."""
+    """`start --wait` ended with units that are not healthy; the exit code says why."""
 
     title = "Environment not healthy"
     exit_code = 7
+    FIELDS = ("kind",)
+
+    def __init__(self, message: str, *, kind: str = "start_failed") -> None:
+        self.kind = kind
+        super().__init__(message)
+        self.exit_code = WAIT_EXIT_CODES.get(kind, StartupFailed.exit_code)
+
+
+class ReportError(NeodevError):
+    """A file that is not a readable neodev report, or an action a report cannot do."""
+
+    title = "Report error"
+    exit_code = 2
+    http_status = 400
+
+
+class ReadOnlyReportError(ReportError):
+    """A report shows the environment as it was: nothing in it can be started or stopped."""
+
+    title = "Read-only report"
+    http_status = 405
 
 
 class UnknownJobError(NeodevError):

@@ -1,12 +1,13 @@
 """The headless commands: parse, ask the daemon, print (text or --json), exit with a code.
 
-One module per family of commands — `units` (start, stop, status, logs, ...), `db`,
-`cluster`, `machine` (config, doctor), `agents` (`mcp`, the server for coding agents) — over
-the shared `common` (the group, the workspace, errors and exit codes) and `render` (text for
-people). Every command reaches the daemon through `neodev.client` only.
+One module per family of commands — `units` (start, stop, status, logs, ...; `waiting`: the
+verdict of `start --wait`), `db`, `cluster`, `machine` (config, doctor), `report` (report,
+open-report), `agents` (`mcp`, the server for coding agents) — over the shared `common` (the
+group, the workspace, errors and exit codes) and `render` (text for people). Every command
+reaches the daemon through `neodev.client` only.
 """
 
-from neodev.cli import agents, cluster, db, machine, units
+from neodev.cli import agents, cluster, db, machine, report, units
 from neodev.cli.common import main
 
-__all__ = ["agents", "cluster", "db", "machine", "main", "units"]
+__all__ = ["agents", "cluster", "db", "machine", "main", "report", "units"]

@@ -1,10 +1,14 @@
 """What every command shares: the `neodev` group, the workspace, errors and exit codes.
 
 Exit codes (also in the README):
-  0 ok · 1 unexpected failure · 2 configuration error (nothing started) · 3 Docker error or
-  host port taken · 4 process error · 5 cluster error · 6 daemon not running / unreachable ·
-  7 `start --wait` ended with units that are not healthy · 8 database refused (`db`: in use,
-  name taken) · 1 `doctor` found a failing check.
+  0 ok · 1 unexpected failure · 2 configuration error (nothing started), or a file that is not
+  a report · 3 Docker error or host port taken · 4 process error · 5 cluster error · 6 daemon
+  not running / unreachable · 8 database refused (`db`: in use, name taken) · 1 `doctor` found
+  a failing check.
+  `start --wait` whose verdict fails, by kind (`neodev.errors.WAIT_EXIT_CODES`; the most
+  specific kind when units fail for different reasons): 7 a unit could not start (other
+  cause) or is held back by an optional one · 9 timeout · 10 a unit exited · 11 crash loop ·
+  12 unhealthy (its probe keeps failing) · 13 image missing · 14 host port taken.
 
 The CLI never touches Docker or processes: units are reached through the daemon, with the
 client package (`neodev.client`) only.

@@ -95,7 +95,11 @@ def format_verdicts(verdicts: Iterable[Verdict]) -> str:
             line += f" — optional, not needed: {v.reason}"
         elif not v.ok and v.reason:
             line += f" — {v.reason}"
+        if not v.ok and v.kind:
+            line += f" [{v.kind}]"
         lines.append(line)
+        if not v.ok and v.last_probe and v.last_probe not in v.reason:
+            lines.append(f"       probe: {v.last_probe}")
         if not v.ok and not v.held_back_by:
             lines.extend(f"       | {log}" for log in v.last_logs)
     return "\n".join(lines)

@@ -26,6 +26,8 @@ from neodev.cli.render import (
     format_verdicts,
     parse_since,
 )
+from neodev.cli.report import write_report
+from neodev.cli.waiting import port_conflict_result, startup_failed, wait_showing_logs
 from neodev.client import (
     DaemonClient,
     calls,
@@ -41,8 +43,8 @@ from neodev.errors import (
     ConfigError,
     DaemonError,
     NeodevError,
+    PortConflictError,
     ProcessError,
-    StartupFailed,
     UnitStateError,
     UnknownUnitError,
 )
@@ -58,31 +60,57 @@ PAGE = 5_000
 
 @main.command()
 @PROFILE_OPTION
-@click.option("--wait", is_flag=True, help="Return once every unit is healthy (exit 7 if not).")
+@click.option("--wait", is_flag=True,
+              help="Return once every unit is healthy; else exit with the failure's code.")
 @click.option("--timeout", default=300.0, show_default=True, help="Seconds --wait may take.")
 @click.option("--json", "as_json", is_flag=True, help="With --wait: print the verdicts as JSON.")
+@click.option("--logs", "show_logs", is_flag=True,
+              help="With --wait: print the units' lines while waiting (to stderr with --json).")
+@click.option("--report-on-failure", "report_file", default=None,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="With --wait: write a report (`neodev report`) to this file when the "
+                   "verdict fails.")
 @click.argument("services", nargs=-1)
-def start(profile: str | None, wait: bool, timeout: float, as_json: bool,
-          services: tuple[str, ...]) -> None:
+def start(profile: str | None, wait: bool, timeout: float, as_json: bool, show_logs: bool,
+          report_file: Path | None, services: tuple[str, ...]) -> None:
     """Start the environment (or SERVICES and what they depend on) in the background."""
+    if (show_logs or report_file is not None) and not wait:
+        raise click.UsageError("--logs and --report-on-failure go with --wait")
     paths = workspace()
     client, fresh = daemon_client(paths, profile_name(profile), validate=True)
     with client:
+        after = client.call(calls.logs(limit=0)).last_id if show_logs else 0
+        conflict = False
         try:
             started = client.call(calls.start(services)).started
+        except PortConflictError as error:
+            if not wait:
+                _end_spawned(paths, client, fresh)
+                raise
+            result, conflict = port_conflict_result(error), True
         except NeodevError:
-            if fresh:
-                shutdown_spawned(paths, client)
+            _end_spawned(paths, client, fresh)
             raise
-        if not wait:
-            click.echo(f"starting {', '.join(started) or 'nothing new'} (follow with "
-                       "`neodev status`)")
-            return
-        result = client.call(calls.wait(services, timeout))
+        else:
+            if not wait:
+                click.echo(f"starting {', '.join(started) or 'nothing new'} (follow with "
+                           "`neodev status`)")
+                return
+            result = (wait_showing_logs(client.socket, services, timeout, after, as_json)
+                      if show_logs else client.call(calls.wait(services, timeout)))
+        if not result.ok and report_file is not None:
+            write_report(paths, client, report_file, wait=result)
+        if conflict:  # nothing was started
+            _end_spawned(paths, client, fresh)
     echo_result(result, as_json, lambda: format_verdicts(result.units))
     if not result.ok:
-        raise StartupFailed(f"not healthy: {', '.join(result.failed)} (the rest keeps "
-                            "running; see `neodev logs` and `neodev status`)")
+        raise startup_failed(result)
+
+
+def _end_spawned(paths: WorkspacePaths, client: DaemonClient, fresh: bool) -> None:
+    """A daemon this command spawned and that has nothing to run ends with it."""
+    if fresh:
+        shutdown_spawned(paths, client)
 
 
 @main.command()

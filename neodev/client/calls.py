@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from neodev.protocol import endpoints as e
 from neodev.protocol.cluster import JobRecord, Jobs
 from neodev.protocol.db import SnapshotDropped, SnapshotRestored, Snapshots, SnapshotTaken
-from neodev.protocol.documents import DownReport, Ping, Status, Wiring
+from neodev.protocol.documents import Diagnostics, DownReport, Ping, Status, Wiring
 from neodev.protocol.endpoints import Request
 from neodev.protocol.events import Event
 from neodev.protocol.logs import LogGap, LogPage, LogRecord
@@ -108,6 +108,11 @@ def events(*, since: int | None = None, instance: str | None = None,
 
 def wiring() -> Request[Wiring]:
     return e.WIRING.request()
+
+
+def diagnostics() -> Request[Diagnostics]:
+    """What only the daemon can tell a report: its plan, the containers, its own log."""
+    return e.DIAGNOSTICS.request()
 
 
 def snapshots(service: str | None = None) -> Request[Snapshots]:

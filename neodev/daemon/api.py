@@ -24,16 +24,24 @@ from starlette.applications import Starlette
 
 from neodev import __version__
 from neodev.daemon.details import connection_string
+from neodev.daemon.diagnostics import diagnostics as report_diagnostics
 from neodev.daemon.environment import ACTIONS, Environment
 from neodev.daemon.routing import Route, build_app
-from neodev.engine.logs import LogQuery
 from neodev.errors import RequestError
 from neodev.protocol import endpoints as ep
 from neodev.protocol.cluster import JobRecord, Jobs
 from neodev.protocol.db import SnapshotDropped, SnapshotRestored, Snapshots, SnapshotTaken
-from neodev.protocol.documents import PROTOCOL_VERSION, DownReport, Ping, Status, Wiring
+from neodev.protocol.documents import (
+    PROTOCOL_VERSION,
+    Diagnostics,
+    DownReport,
+    Ping,
+    Status,
+    Wiring,
+)
 from neodev.protocol.events import EVENT_TYPES, Event, LogEvent, Resync, Snapshot
 from neodev.protocol.logs import LogGap, LogPage, LogRecord
+from neodev.protocol.logsearch import LogQuery
 from neodev.protocol.units import (
     ActResult,
     ConnectionInfo,
@@ -158,6 +166,7 @@ def create_app(env: Environment, request_shutdown: Callable[[], None]) -> Starle
                     started_at=env.started_at, warnings=tuple(env.plan.warnings))
 
     async def status() -> Status:
+        await env.engine.sample_stats()
         return status_document(env)
 
     async def start(body: UnitsRequest) -> Started:
@@ -223,6 +232,9 @@ def create_app(env: Environment, request_shutdown: Callable[[], None]) -> Starle
     async def wiring() -> Wiring:
         return Wiring(tuple(await env.observability.check()))
 
+    async def diagnostics() -> Diagnostics:
+        return await report_diagnostics(env)
+
     async def snapshots(query: ServiceQuery) -> Snapshots:
         return Snapshots(tuple(await env.snapshots.listing(query.service)))
 
@@ -266,6 +278,7 @@ def create_app(env: Environment, request_shutdown: Callable[[], None]) -> Starle
         Route(ep.FOLLOW_LOGS, follow_logs, query=FollowLogsQuery),
         Route(ep.EVENTS, events, query=EventsQuery),
         Route(ep.WIRING, wiring),
+        Route(ep.DIAGNOSTICS, diagnostics),
         Route(ep.SNAPSHOTS, snapshots, query=ServiceQuery),
         Route(ep.TAKE_SNAPSHOT, take_snapshot, body=SnapshotRequest),
         Route(ep.RESTORE_SNAPSHOT, restore_snapshot, path_params=SnapshotPath,
@@ -315,7 +328,7 @@ async def _event_stream(env: Environment, since: int | None, instance: str | Non
     try:
         replay = None
         if since is not None and instance in (None, env.instance):
-            replay = env.bus.replay_since(since)
+            replay = env.bus.replay_since(since, types)
         last = env.bus.seq
         if replay is None:
             if since is not None:

@@ -12,6 +12,7 @@ starts, and answers the per-unit actions of the API with typed errors.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
@@ -28,7 +29,8 @@ from neodev.daemon.observability import Observability
 from neodev.docker.psql import PsqlRunner
 from neodev.engine.engine import Engine
 from neodev.engine.events import EventBus
-from neodev.engine.logs import MAX_LINE_CHARS, LogStore
+from neodev.engine.lines import MAX_LINE_CHARS
+from neodev.engine.logs import LogStore
 from neodev.engine.runner import LogSink, Runner
 from neodev.errors import (
     DockerError,
@@ -298,9 +300,11 @@ class Environment:
             if published:
                 verdicts = await asyncio.to_thread(ports.check_claims, claims, published,
                                                    self.plan.project)
-        problems = [v.message for v in verdicts if not v.ok]
-        if problems:
-            raise PortConflictError("nothing was started:\n  " + "\n  ".join(problems))
+        taken = [v for v in verdicts if not v.ok]
+        if taken:
+            raise PortConflictError(
+                "nothing was started:\n  " + "\n  ".join(v.message for v in taken),
+                units=sorted({v.claim.unit for v in taken}))
 
     async def _published_ports(self, required: bool) -> ports.PublishedPorts:
         """The host ports running containers publish (any project).
@@ -358,7 +362,8 @@ class Environment:
             if spec is None or spec.reload != "restart" or not spec.watch \
                     or name in self._watchers:
                 continue
-            watcher = FileWatcher(spec, self._reload_callback(name))
+            watcher = FileWatcher(spec, self._reload_callback(name), on_note=functools.partial(
+                self._say, name))
             self._watchers[name] = watcher
             self._spawn(self._watch(name, watcher))
 
@@ -366,10 +371,14 @@ class Environment:
         try:
             await watcher.run()
         except NeodevError as exc:  # e.g. the cwd does not exist: said in the unit's log
-            self.logs.append(name, f"hot reload off: {exc.message}", "neodev", self.wall())
+            self._say(name, f"hot reload off: {exc.message}")
         except Exception as exc:  # a bug: said in the unit's log, and kept for the daemon log
-            self.logs.append(name, f"hot reload stopped: {exc!r}", "neodev", self.wall())
+            self._say(name, f"hot reload stopped: {exc!r}")
             raise
+
+    def _say(self, name: str, text: str) -> None:
+        """A line of neodev's own in the unit's log (stream `neodev`)."""
+        self.logs.append(name, text, "neodev", time.time())
 
     def _reload_callback(self, name: str) -> Callable[[list[str]], None]:
         def on_change(files: list[str]) -> None:

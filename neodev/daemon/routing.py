@@ -21,6 +21,7 @@ serialised by pydantic (non-finite floats become null).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -38,6 +39,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route as StarletteRoute
 
+from neodev.config.limits import MAX_DEPTH, depth_problem
 from neodev.engine.events import StreamEnded
 from neodev.errors import NeodevError, RequestError
 from neodev.protocol.endpoints import Endpoint
@@ -118,6 +120,70 @@ def json_response(content: Any, status: int = 200) -> Response:
     return Response(to_json(content), status_code=status, media_type=JSON_TYPE)
 
 
+NDJSON_BATCH = 1000
+"""Most lines of an NDJSON stream gathered into one write while the client is slower."""
+
+
+def ndjson_response(items: AsyncIterator[Any], write: Callable[[Any], Any]) -> StreamingResponse:
+    """An NDJSON stream of `items`, each written as JSON by `write` (the endpoint's writer) and
+    serialised as `json_response` does, one per line; ends cleanly when the daemon shuts down
+    (`StreamEnded`).
+
+    What is ready at once goes out in one write: a follower of a log flood would otherwise cost
+    the daemon one ASGI message and one socket write per line (most of the daemon's time per
+    line). The items are drawn by a task of their own into a buffer of at most NDJSON_BATCH
+    lines: while the client reads slowly, what waits beyond that stays in the subscription's
+    bounded queue, which says when the client fell behind.
+    """
+    return StreamingResponse(_ndjson_chunks(items, write), media_type=NDJSON_TYPE)
+
+
+async def _ndjson_chunks(items: AsyncIterator[Any], write: Callable[[Any], Any]
+                         ) -> AsyncIterator[bytes]:
+    lines: list[bytes] = []
+    ready = asyncio.Event()
+    """Set when `lines` has something or the items ended."""
+    room = asyncio.Event()
+    room.set()
+    ended: list[BaseException | None] = []
+
+    async def draw() -> None:
+        try:
+            async for item in items:
+                lines.append(to_json(write(item), fallback=str) + b"\n")
+                ready.set()
+                if len(lines) >= NDJSON_BATCH:
+                    room.clear()
+                    await room.wait()
+        except StreamEnded:
+            ended.append(None)  # the daemon is shutting down: end the stream cleanly
+        except Exception as exc:  # raised where the stream is written, as before
+            ended.append(exc)
+        else:
+            ended.append(None)
+        finally:
+            ready.set()
+
+    drawer = asyncio.create_task(draw())
+    try:
+        while True:
+            if not lines and not ended:
+                await ready.wait()
+                ready.clear()
+            if lines:
+                chunk = b"".join(lines)
+                lines.clear()
+                room.set()
+                yield chunk
+            elif ended:
+                if ended[0] is not None:
+                    raise ended[0]
+                return
+    finally:
+        drawer.cancel()
+        await asyncio.gather(drawer, return_exceptions=True)
+
+
 class _OneMethodRoute(StarletteRoute):
     """A Starlette route answering exactly its declared method: Starlette adds HEAD to every
     GET route, which would open a stream only to drop its body."""
@@ -144,35 +210,53 @@ def _endpoint(route: Route) -> Callable[[Request], Awaitable[Response]]:
             args["body"] = _validate(route.body, raw, "body")
         answer = await route.handler(**args)
         if route.endpoint.stream:
-            return _ndjson(route.endpoint.write, answer)
+            return ndjson_response(answer, route.endpoint.write)
         return json_response(route.endpoint.write(answer), route.endpoint.status)
     return endpoint
 
 
-def _ndjson(write: Callable[[Any], Any], items: AsyncIterator[Any]) -> StreamingResponse:
-    async def lines() -> AsyncIterator[bytes]:
-        try:
-            async for item in items:
-                yield to_json(write(item)) + b"\n"
-        except StreamEnded:
-            return  # the daemon is shutting down: end the stream cleanly
-    return StreamingResponse(lines(), media_type=NDJSON_TYPE)
-
-
 async def _json_body(request: Request) -> Any:
     """The body as JSON when the content type says JSON, else its bytes (which validation then
-    refuses); NO_BODY when it is empty."""
+    refuses); NO_BODY when it is empty.
+
+    Raises:
+        RequestError: malformed JSON, or nested deeper than the configuration files may be
+            (`neodev.config.limits.MAX_DEPTH`): the parser, validation and serialisation all
+            recurse once per level, and `[[[[…` would end in a RecursionError (a 500).
+    """
     raw = await request.body()
     if not raw:
         return NO_BODY
     if not _is_json(request.headers.get("content-type", "")):
         return raw
     try:
-        return json.loads(raw)
+        body = json.loads(raw)
     except json.JSONDecodeError as exc:
         raise _invalid(("body", exc.pos), "JSON decode error") from None
+    except RecursionError:  # the parser has no bound of its own below Python's stack
+        body = None
+        problem = depth_problem(MAX_DEPTH + 1)
     except ValueError:  # not UTF-8 text at all
         raise HTTPException(400, "There was an error parsing the body") from None
+    else:
+        problem = _nesting_problem(body)
+    if problem is not None:
+        raise RequestError(f"body: {problem}", param="body")
+    return body
+
+
+def _nesting_problem(value: Any) -> str | None:
+    """Why a parsed body nests too deeply (as a configuration file may not), or None."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict | list):
+            problem = depth_problem(depth)
+            if problem is not None:
+                return problem
+            stack.extend((child, depth + 1)
+                         for child in (node.values() if isinstance(node, dict) else node))
+    return None
 
 
 def _is_json(content_type: str) -> bool:

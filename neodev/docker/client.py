@@ -28,7 +28,7 @@ from docker import DockerClient
 from docker.context import ContextAPI
 from docker.errors import APIError, DockerException
 
-from neodev.errors import DockerError, EngineUnreachable
+from neodev.errors import DockerError, EngineUnreachable, PortConflictError
 
 T = TypeVar("T")
 
@@ -43,6 +43,8 @@ the default executor that Textual workers and psutil calls share (only cpu+4 thr
 DEFAULT_ENDPOINT = "unix:///var/run/docker.sock"
 DEFAULT_TIMEOUT = 60
 """Seconds one engine request may take (docker-py's default)."""
+PORT_TAKEN_WORDS = ("port is already allocated", "address already in use")
+"""How the engine says a container's published port is taken when it starts it."""
 
 
 def connect_from_env(environ: Mapping[str, str] | None = None,
@@ -121,7 +123,10 @@ def translate(exc: BaseException, what: str) -> DockerError:
                            f"{exc}", title="Docker engine timeout")
     if isinstance(exc, APIError):
         detail = exc.explanation or str(exc)
-        return DockerError(f"Docker refused to {what}: {detail} (HTTP {exc.status_code})")
+        message = f"Docker refused to {what}: {detail} (HTTP {exc.status_code})"
+        if any(words in str(detail) for words in PORT_TAKEN_WORDS):
+            return PortConflictError(message)  # taken after neodev's own pre-start check
+        return DockerError(message)
     return DockerError(f"Docker error while trying to {what}: {exc}")
 
 

@@ -14,7 +14,7 @@ from docker import DockerClient
 from docker.errors import APIError, ImageNotFound
 from docker.utils import parse_repository_tag
 
-from neodev.errors import DockerError
+from neodev.errors import ImageUnavailableError
 from neodev.timing import Deadline
 
 Progress = Callable[[str], None]
@@ -34,7 +34,7 @@ def ensure_image(client: DockerClient, image: str, variable: str | None,
             request timeout.
 
     Raises:
-        DockerError: the image is missing and cannot be pulled (in time).
+        ImageUnavailableError: the image is missing and cannot be pulled (in time).
     """
     try:
         return str(client.images.get(image).id)
@@ -73,9 +73,9 @@ def _progress_line(event: dict[str, Any], last: dict[str, str]) -> str | None:
     return f"{layer}: {status}" if layer else status or None
 
 
-def _pull_failed(image: str, variable: str | None, detail: str) -> DockerError:
+def _pull_failed(image: str, variable: str | None, detail: str) -> ImageUnavailableError:
     hint = (f"Set {variable} to an image that exists locally (see `docker image ls`), or make "
             "the registry reachable." if variable else
             "Build or load it locally (see `docker image ls`), or make the registry reachable.")
-    return DockerError(f"Image {image!r} is not available locally and pulling it failed: "
-                       f"{detail.strip()}. {hint}", title="Image not available")
+    return ImageUnavailableError(f"Image {image!r} is not available locally and pulling it "
+                                 f"failed: {detail.strip()}. {hint}")

@@ -21,7 +21,7 @@ from docker.errors import NotFound
 from docker.types.daemon import CancellableStream
 
 from neodev.docker.client import ClientFactory, post_to_loop
-from neodev.engine.logs import MARKER_ROOM, MAX_LINE_CHARS, LineSplitter
+from neodev.engine.lines import MARKER_ROOM, MAX_LINE_CHARS, LineSplitter
 from neodev.engine.runner import LogSink
 from neodev.errors import DockerError
 from neodev.timing import Backoff

@@ -10,6 +10,7 @@ processes.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 
@@ -22,7 +23,11 @@ from neodev.engine.reload import ReloadCoordinator
 from neodev.engine.runner import Runner
 from neodev.engine.supervisor import UnitSupervisor
 from neodev.engine.verdicts import Readiness
-from neodev.protocol.units import TimelineEntry, UnitRecord, Verdict
+from neodev.protocol.units import TimelineEntry, UnitRecord, UnitState, Verdict
+
+ON_DEMAND_STATS_TIMEOUT = 0.5
+"""Longest `sample_stats` waits for samples (a process's is a few ms; Docker's takes 1-2 s and
+lands in the record after the answer)."""
 
 
 class Engine:
@@ -70,6 +75,8 @@ class Engine:
                             for name, spec in units.items()}
         self.readiness = Readiness(self.units, self.ctx)
         self.reloads = ReloadCoordinator(self.supervisors, self.readiness, self.ctx)
+        self._sampling: dict[str, asyncio.Task[None]] = {}
+        """On-demand stats samples in flight, by unit (never two of one unit at once)."""
 
     # -- status ---------------------------------------------------------------------------
 
@@ -85,6 +92,32 @@ class Engine:
     def set_endpoints(self, unit: str, endpoints: Iterable[str]) -> None:
         """The unit's ports/URLs changed (e.g. the host port Docker actually published)."""
         self.supervisors[unit].set_endpoints(tuple(endpoints))
+
+    async def sample_stats(self, timeout: float = ON_DEMAND_STATS_TIMEOUT) -> None:
+        """Sample the CPU and memory of every running unit that has no sample yet, or only one
+        older than the stats interval, and wait for the samples (at most `timeout` seconds).
+
+        Samples are taken every `stats_interval` only while a client follows the event stream
+        (every `idle_stats_interval` otherwise), so a status request right after a start would
+        show none; the request asks for them instead. A sample still running at the timeout
+        lands in the record when it is done.
+        """
+        now = self.clock()
+        for name, supervisor in self.supervisors.items():
+            record = supervisor.record
+            taken = supervisor.stats_at
+            fresh = (record.cpu_percent is not None and taken is not None
+                     and now - taken < self.ctx.stats_interval)
+            if record.state is not UnitState.RUNNING or fresh or name in self._sampling:
+                continue
+            task = asyncio.create_task(supervisor.sample_stats(), name=f"stats:{name}")
+            self._sampling[name] = task
+            task.add_done_callback(functools.partial(self._sampled, name))
+        if self._sampling:
+            await asyncio.wait(list(self._sampling.values()), timeout=timeout)
+
+    def _sampled(self, unit: str, _: asyncio.Task[None]) -> None:
+        self._sampling.pop(unit, None)
 
     # -- commands -------------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Callable, Collection
 from typing import Any, TypeVar
 
-from neodev.protocol import Event, Resync
+from neodev.protocol import Event, LogEvent, Resync, UnitChanged
 
 E = TypeVar("E", bound=Event)
 
@@ -26,6 +26,10 @@ class StreamEnded(Exception):
 
 REPLAY_EVENTS = 10_000
 """Events kept for `since=` replays (at a log flood of 10k lines/s, about one second)."""
+HISTORY_EVENTS = 10_000
+"""State events (units, reloads, jobs; no output lines, no CPU/memory samples) kept since the
+daemon started, for replays older than the replay ring (a report's event stream)."""
+SAMPLE_FIELDS = frozenset({"cpu_percent", "memory_bytes"})
 QUEUE_EVENTS = 10_000
 """Events one subscriber may have waiting before it counts as fallen behind."""
 
@@ -46,8 +50,14 @@ class EventBus:
         self.seq = 0
         self._wall = wall
         self._ring: deque[Event] = deque(maxlen=replay)
+        self._history: deque[Event] = deque(maxlen=HISTORY_EVENTS)
+        self._history_dropped = 0
+        """The newest seq the history has dropped (0: it reaches back to the start)."""
         self._queue_size = queue_size
         self._subscribers: set[Subscription] = set()
+        self._routes: dict[str, tuple[Subscription, ...]] = {}
+        """Event type -> the subscribers that take it, worked out once per type and change of
+        subscribers, not per event (a log flood emits tens of thousands a second)."""
         self.closed = False
         self.looking = asyncio.Event()
         """Set while at least one client watches (a status or events follower of the API):
@@ -63,19 +73,35 @@ class EventBus:
     def emit(self, cls: type[E], **fields: Any) -> E:
         """Create the next event of type `cls` (seq and ts filled in) and publish it."""
         self.seq += 1
-        event = cls(seq=self.seq, ts=self._wall(), **fields)
+        event = cls(self.seq, self._wall(), **fields)
         self._ring.append(event)
-        for sub in list(self._subscribers):
+        if _is_state(event):
+            if len(self._history) == self._history.maxlen:
+                self._history_dropped = self._history[0].seq
+            self._history.append(event)
+        subscribers = self._routes.get(cls.TYPE)
+        if subscribers is None:
+            subscribers = tuple(s for s in self._subscribers
+                                if s.types is None or cls.TYPE in s.types)
+            self._routes[cls.TYPE] = subscribers
+        for sub in subscribers:
             sub.offer(event)
         return event
 
-    def replay_since(self, seq: int) -> list[Event] | None:
-        """The kept events after `seq`, or None when the ring no longer reaches back that far."""
+    def replay_since(self, seq: int, types: Collection[str] | None = None
+                     ) -> list[Event] | None:
+        """The kept events after `seq`, or None when they no longer reach back that far.
+
+        Beyond the replay ring, a replay of state events only (`types` without `log`) comes
+        from the state history, which keeps no CPU/memory samples (the next sample follows
+        soon enough)."""
         if seq >= self.seq:
             return []
-        if not self._ring or self._ring[0].seq > seq + 1:
-            return None
-        return [e for e in self._ring if e.seq > seq]
+        if self._ring and self._ring[0].seq <= seq + 1:
+            return [e for e in self._ring if e.seq > seq]
+        if types and "log" not in types and self._history_dropped <= seq:
+            return [e for e in self._history if e.seq > seq]
+        return None
 
     def subscribe(self, units: Collection[str] | None = None,
                   types: Collection[str] | None = None, *, looking: bool = False
@@ -84,12 +110,14 @@ class EventBus:
         `looking`: a person watches through it (a client's follower, not the daemon's own)."""
         sub = Subscription(self, self._queue_size, units, types, looking)
         self._subscribers.add(sub)
+        self._routes.clear()
         if looking:
             self.looking.set()
         return sub
 
     def unsubscribe(self, sub: Subscription) -> None:
         self._subscribers.discard(sub)
+        self._routes.clear()
         if not any(s.looking for s in self._subscribers):
             self.looking.clear()
 
@@ -125,8 +153,11 @@ class Subscription:
         return unit is None or unit in self.units
 
     def offer(self, event: Event) -> None:
-        if not self.wants(event):
-            return
+        """Queue an event of a type this subscriber takes (the bus routes by type)."""
+        if self.units is not None:
+            unit = event.unit_name
+            if unit is not None and unit not in self.units:
+                return
         if len(self._queue) >= self._size:
             # Fallen behind: drop what is queued and say so once, instead of losing the oldest
             # events one by one where the client cannot notice.
@@ -160,3 +191,11 @@ class Subscription:
 
     def close(self) -> None:
         self._bus.unsubscribe(self)
+
+
+def _is_state(event: Event) -> bool:
+    """Whether the state history keeps `event`: not an output line, not a stats sample."""
+    if isinstance(event, LogEvent):
+        return False
+    return not (isinstance(event, UnitChanged) and event.changed
+                and SAMPLE_FIELDS.issuperset(event.changed))

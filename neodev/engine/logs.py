@@ -12,151 +12,67 @@ A line is bounded when it enters: beyond `MAX_LINE_CHARS` it is cut and marked, 
 
 from __future__ import annotations
 
-import heapq
 import re
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
 
 from neodev.engine.events import EventBus
+from neodev.engine.lines import MAX_LINE_CHARS, bound_line
 from neodev.protocol import LogEvent, LogRecord
+from neodev.protocol.logsearch import LogQuery, select, strip_ansi
 
 DEFAULT_LINES_PER_UNIT = 5_000
 """Lines kept per unit unless the profile says otherwise (`[project] log_lines`)."""
-MAX_LINE_CHARS = 16_384
-"""A longer line is cut here and marked; the rest is counted, not kept."""
-MARKER_ROOM = 100
-"""Room left for the marker a driver's `LineSplitter` adds, so its cut line stays under
-`MAX_LINE_CHARS` and is not cut (and marked) a second time by the store."""
 LEVEL_SCAN_CHARS = 200
 """Only the start of a line is read for its level: the level is written near the front."""
 
-_LEVEL_WORDS = (
+_LEVELS = (
     ("error", re.compile(r"\b(?:ERROR|ERR|FATAL|CRITICAL|PANIC|SEVERE|Traceback|Exception)\b|"
                          r"level[\"']?\s*[=:]\s*[\"']?(?:error|fatal|critical|panic)\b",
-                         re.IGNORECASE)),
-    ("warn", re.compile(r"\b(?:WARN|WARNING)\b|level[\"']?\s*[=:]\s*[\"']?warn", re.IGNORECASE)),
-    ("info", re.compile(r"\bINFO\b|level[\"']?\s*[=:]\s*[\"']?info\b", re.IGNORECASE)),
+                         re.IGNORECASE),
+     ("err", "fatal", "critical", "panic", "severe", "traceback", "exception")),
+    ("warn", re.compile(r"\b(?:WARN|WARNING)\b|level[\"']?\s*[=:]\s*[\"']?warn", re.IGNORECASE),
+     ("warn",)),
+    ("info", re.compile(r"\bINFO\b|level[\"']?\s*[=:]\s*[\"']?info\b", re.IGNORECASE),
+     ("info",)),
     ("debug", re.compile(r"\b(?:DEBUG|TRACE)\b|level[\"']?\s*[=:]\s*[\"']?(?:debug|trace)\b",
-                         re.IGNORECASE)),
+                         re.IGNORECASE),
+     ("debug", "trace")),
 )
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)")
+"""Each level, in order of precedence, with its pattern and its clues: every match of the pattern
+begins with one of these lower-case words, or with `level` (a clue of every level)."""
 
 
 def detect_level(line: str) -> str | None:
     """error | warn | info | debug when the start of the line says so, else None."""
-    head = _ANSI.sub("", line[:LEVEL_SCAN_CHARS])
-    for level, pattern in _LEVEL_WORDS:
-        if pattern.search(head):
+    head = strip_ansi(line[:LEVEL_SCAN_CHARS])
+    if not head.isascii():
+        # Beyond ASCII, re's case folding has more equivalents (U+0131, a dotless i, matches i).
+        return next((level for level, pattern, _ in _LEVELS if pattern.search(head)), None)
+    # In ASCII text only the 26 letters match case-insensitively, at the same positions in the
+    # lower-cased text: a pattern is searched only from the first of its clues, and not at all
+    # without one. Searching every pattern over the whole head cost ~10 µs a line, more than
+    # all the rest of a line's way through the store.
+    lowered = head.lower()
+    level_at = lowered.find("level")
+    for level, pattern, clues in _LEVELS:
+        start = level_at
+        for clue in clues:
+            if clue in lowered:
+                at = lowered.find(clue)
+                if start < 0 or at < start:
+                    start = at
+        if start >= 0 and pattern.search(head, start):
             return level
     return None
 
 
-def strip_ansi(text: str) -> str:
-    """`text` without terminal escape sequences (for searching what a person sees)."""
-    return _ANSI.sub("", text) if "\x1b" in text else text
-
-
-def bound_line(line: str, limit: int = MAX_LINE_CHARS) -> str:
-    """The line, cut at `limit` characters with a marker saying how much was dropped."""
-    if len(line) <= limit:
-        return line
-    return f"{line[:limit]} … [neodev: {len(line) - limit} more characters not kept]"
-
-
-class LineSplitter:
-    """Bytes of output in, complete text lines out, in bounded memory.
-
-    Both drivers read output in chunks (a process's pipes, Docker's log stream) and hand the
-    chunks here. A line longer than `limit` bytes is cut at the limit with a marker, and the
-    rest of it is skipped up to its newline, so neither memory nor the time spent on one line
-    grows with its length.
-    """
-
-    def __init__(self, limit: int = MAX_LINE_CHARS - MARKER_ROOM) -> None:
-        self._limit = limit
-        self._buffer = bytearray()
-        self._skipped = 0
-        """Bytes of the current over-long line dropped so far (0: not in one)."""
-
-    def feed(self, chunk: bytes) -> list[str]:
-        """The lines completed by `chunk` (without their newline, `\r` stripped)."""
-        lines: list[str] = []
-        start = 0
-        while True:
-            end = chunk.find(b"\n", start)
-            if end < 0:
-                self._take(chunk[start:], lines)
-                return lines
-            self._take(chunk[start:end], lines)
-            lines.append(self._finish())
-            start = end + 1
-
-    def flush(self) -> list[str]:
-        """What is left at the end of the stream, as a last line (if anything)."""
-        if not self._buffer and not self._skipped:
-            return []
-        return [self._finish()]
-
-    def _take(self, piece: bytes, lines: list[str]) -> None:
-        if self._skipped:
-            self._skipped += len(piece)
-            return
-        room = self._limit - len(self._buffer)
-        if len(piece) <= room:
-            self._buffer += piece
-        else:
-            self._buffer += piece[:room]
-            self._skipped = len(piece) - room
-
-    def _finish(self) -> str:
-        text = self._buffer.decode("utf-8", "replace").rstrip("\r")
-        if self._skipped:
-            text += f" … [neodev: {self._skipped} more bytes of this line not kept]"
-        self._buffer = bytearray()
-        self._skipped = 0
-        return text
-
-
-@dataclass(frozen=True)
-class LogQuery:
-    """What to look for: a substring (`text`) or a regular expression, and where."""
-
-    units: frozenset[str] | None = None
-    streams: frozenset[str] | None = None
-    text: str | None = None
-    regex: str | None = None
-    ignore_case: bool = True
-    levels: frozenset[str] | None = None
-
-    def matcher(self) -> Callable[[LogRecord], bool]:
-        """A predicate over records.
-
-        Raises:
-            re.error: an invalid regular expression.
-        """
-        flags = re.IGNORECASE if self.ignore_case else 0
-        pattern = re.compile(self.regex, flags) if self.regex else None
-        needle = self.text.lower() if self.text and self.ignore_case else self.text
-
-        def match(record: LogRecord) -> bool:
-            if self.streams is not None and record.stream not in self.streams:
-                return False
-            if self.levels is not None and record.level not in self.levels:
-                return False
-            if needle is None and pattern is None:
-                return True
-            line = strip_ansi(record.line)
-            if needle is not None and needle not in (line.lower() if self.ignore_case
-                                                     else line):
-                return False
-            return pattern is None or pattern.search(line) is not None
-
-        return match
 
 
 Mask = Callable[[str], str]
 """Replaces secret values in a text (the daemon's `mask_text` over the plan's secrets)."""
+
+
 
 
 class LogStore:
@@ -188,7 +104,9 @@ class LogStore:
     def append(self, unit: str, line: str, stream: str, ts: float) -> LogRecord:
         """Mask, bound and keep one line; publish it and hand it on."""
         self.last_id += 1
-        line = bound_line(self.mask(line))
+        line = self.mask(line)
+        if len(line) > MAX_LINE_CHARS:
+            line = bound_line(line)
         record = LogRecord(self.last_id, unit, ts, stream, line, detect_level(line))
         self._rings[unit].append(record)
         self._bus.emit(LogEvent, record=record)
@@ -211,29 +129,9 @@ class LogStore:
         Raises:
             re.error: the query's regular expression is invalid.
         """
-        match = query.matcher()
         names = [u for u in self._rings if query.units is None or u in query.units]
-        if after is not None:
-            found = [r for r in self._merged(names, reverse=False)
-                     if r.id > after and (since is None or r.ts >= since) and match(r)]
-            return found[:limit]
-        picked: list[LogRecord] = []
-        for record in self._merged(names, reverse=True):
-            if before is not None and record.id >= before:
-                continue
-            if since is not None and record.ts < since:
-                continue
-            if match(record):
-                picked.append(record)
-                if len(picked) >= limit:
-                    break
-        picked.reverse()
-        return picked
-
-    def _merged(self, names: list[str], reverse: bool) -> Iterator[LogRecord]:
-        """Every retained line of `names` by id (each ring is already in id order)."""
-        rings = [reversed(self._rings[n]) if reverse else iter(self._rings[n]) for n in names]
-        return heapq.merge(*rings, key=lambda r: r.id, reverse=reverse)
+        return select([self._rings[n] for n in names], query, before=before, after=after,
+                      limit=limit, since=since)
 
     def count(self, unit: str) -> int:
         return len(self._rings[unit])

@@ -80,6 +80,7 @@ class UnitSupervisor:
         self._run_started: float | None = None
         self._runs = 0
         self.last_exit_code: int | None = None
+        self.stats_at: float | None = None  # clock time of the latest CPU/memory sample
 
     @property
     def name(self) -> str:
@@ -194,7 +195,7 @@ class UnitSupervisor:
         except EngineUnreachable as exc:
             return _RunEnd(outage=exc.message)
         except NeodevError as exc:
-            self._fail(f"failed to start: {exc.message}", start_failed=True)
+            self._fail(f"failed to start: {exc.message}", start_failure=exc.start_failure)
             self._note("failed to start", exc.message)
             return _RunEnd()
         self._outages = 0
@@ -206,7 +207,7 @@ class UnitSupervisor:
         self._run_detail = detail
         reason = self._crash_loop_note(detail) if self.record.crash_loop else detail
         self._update(state=UnitState.RUNNING, reason=reason, started_at=self._ctx.wall(),
-                     adopted=launch.adopted, start_failed=False,
+                     adopted=launch.adopted, start_failed=False, start_failure="",
                      health=Health.STARTING if self.spec.readiness else Health.NONE,
                      health_detail="")
         self._note("running", detail)
@@ -258,7 +259,7 @@ class UnitSupervisor:
         self._note("exited", f"code {exit_code}")
 
     def _fail(self, reason: str, *, exit_code: int | None = None,
-              start_failed: bool = False) -> None:
+              start_failure: str = "") -> None:
         """A failed run: count it, and show a crash loop once there are enough in a row."""
         failures = self.record.failures + 1
         self._last_failure = reason
@@ -266,7 +267,8 @@ class UnitSupervisor:
         if crash_loop:
             reason = self._crash_loop_note("", failures)
         self._update(state=UnitState.CRASHED, reason=reason, exit_code=exit_code,
-                     failures=failures, crash_loop=crash_loop, start_failed=start_failed)
+                     failures=failures, crash_loop=crash_loop,
+                     start_failed=bool(start_failure), start_failure=start_failure)
 
     def _crash_loop_note(self, now: str, failures: int | None = None) -> str:
         count = failures if failures is not None else self.record.failures
@@ -376,10 +378,17 @@ class UnitSupervisor:
     async def _sample_stats(self) -> None:
         while True:
             await self._ctx.until_next_sample()
-            try:
-                sample = await self.runner.stats()
-            except NeodevError:
-                continue  # a missed sample is not worth an error; the next one may succeed
+            await self.sample_stats()
+
+    async def sample_stats(self) -> None:
+        """One CPU/memory sample of the current run, now (also `Engine.sample_stats`)."""
+        run = self._runs
+        try:
+            sample = await self.runner.stats()
+        except NeodevError:
+            return  # a missed sample is not worth an error; the next one may succeed
+        if run == self._runs and self.record.state is UnitState.RUNNING:  # still that run
+            self.stats_at = self._ctx.clock()
             if sample is not None:
                 self._update(cpu_percent=sample.cpu_percent, memory_bytes=sample.memory_bytes)
 

@@ -62,7 +62,7 @@ class Readiness:
         if root is not None:
             return Verdict(unit=name, ok=False, state=str(status.state),
                            health=str(status.health), reason=f"held back by {root}",
-                           held_back_by=root)
+                           kind="held_back", held_back_by=root)
         return None
 
     def failed_root(self, name: str) -> str | None:
@@ -103,7 +103,8 @@ class Readiness:
 
     def _timeout(self, name: str, timeout: float) -> Verdict:
         verdict = self._make(self._ctx.status_of(name), ok=False)
-        return replace(verdict, reason=f"not ready after {timeout:.0f}s: {verdict.reason}")
+        return replace(verdict, reason=f"not ready after {timeout:.0f}s: {verdict.reason}",
+                       kind="timeout")
 
     def _make(self, status: UnitRecord, *, ok: bool) -> Verdict:
         reason = status.reason
@@ -114,8 +115,26 @@ class Readiness:
         elif status.state is UnitState.RUNNING and not status.ready:
             reason = reason or "running, not settled yet"
         tail = () if ok else tuple(r.line for r in self._ctx.logs.tail(status.name, LAST_LINES))
+        probe = status.health_detail if self._specs[status.name].readiness else ""
         return Verdict(unit=status.name, ok=ok, state=str(status.state),
-                       health=str(status.health), reason=reason, last_logs=tail)
+                       health=str(status.health), reason=reason, kind=verdict_kind(status, ok),
+                       last_probe=probe, last_logs=tail)
+
+
+def verdict_kind(status: UnitRecord, ok: bool) -> str:
+    """What a verdict on `status` is (`neodev.protocol.units.VERDICT_KINDS`); a wait that
+    ends first calls it a timeout instead."""
+    if ok:
+        return "ready" if status.ready else "completed"
+    if status.start_failed:
+        return status.start_failure or "start_failed"
+    if status.crash_loop:
+        return "crash_loop"
+    if status.health is Health.UNHEALTHY:
+        return "unhealthy"
+    if status.state in (UnitState.CRASHED, UnitState.EXITED, UnitState.BACKOFF):
+        return "exited"
+    return "timeout"
 
 
 def condition_met(condition: str, status: UnitRecord) -> bool:

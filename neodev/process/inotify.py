@@ -5,11 +5,9 @@ signals and the stop event, every step, forever; with a 10 ms step each watched 
 daemon 100 times a second with nothing to report. An inotify descriptor registered with the
 event loop costs nothing until the kernel has an event for it.
 
-This module knows the kernel, not globs. `InotifyTree` holds one descriptor with one watch per
-directory of a few roots (descending only where a predicate allows, so `node_modules/` costs
-nothing), follows new, moved and deleted directories, and turns event records into
-`FileEvent`s (change, path relative to the base, is a directory). Deciding what counts and
-batching belong to `neodev.process.watcher`.
+This module is the kernel's side: the constants, the three libc calls, the event records.
+`neodev.process.inotree.InotifyTree` builds watched directory trees on it; deciding what
+counts and batching belong to `neodev.process.watcher`.
 
 Facts used (Linux man-pages inotify(7), inotify_add_watch(2), <sys/inotify.h>):
 
@@ -35,9 +33,6 @@ import functools
 import os
 import struct
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
-from enum import IntEnum
 from pathlib import Path
 from typing import NamedTuple, NoReturn
 
@@ -80,15 +75,6 @@ READ_SIZE = 64 * 1024
 """Bytes read per wake-up (hundreds of events; at least 16 + NAME_MAX + 1)."""
 
 
-class Change(IntEnum):
-    """What happened to a path; the same values as `watchfiles.Change`, so both backends share
-    one filter."""
-
-    added = 1
-    modified = 2
-    deleted = 3
-
-
 class InotifyEvent(NamedTuple):
     """One `struct inotify_event` record."""
 
@@ -97,28 +83,6 @@ class InotifyEvent(NamedTuple):
     cookie: int
     name: str
     """The child's name; empty for an event about the watched directory itself."""
-
-
-class FileEvent(NamedTuple):
-    """A change under the tree's base, as the watcher's filter sees it."""
-
-    change: Change
-    path: str
-    """Relative to the base, with `/` separators."""
-    is_dir: bool
-    complete: bool | None = False
-    """True: the change is whole (a file closed after writing, moved into place, deleted);
-    False: more may follow (a file created or written while open, a new directory being
-    filled); None: says nothing either way (attributes changed)."""
-
-
-class Received(NamedTuple):
-    """What one read of the descriptor brought."""
-
-    events: list[FileEvent]
-    overflowed: bool
-    """The kernel dropped events (IN_Q_OVERFLOW): `events` is empty, report everything and
-    `reopen`."""
 
 
 def parse_events(raw: bytes) -> list[InotifyEvent]:
@@ -185,7 +149,8 @@ def available() -> bool:
     return True
 
 
-def _raise_errno(path: str | None = None) -> NoReturn:
+def raise_errno(path: str | None = None) -> NoReturn:
+    """The C library's errno as an OSError."""
     code = ctypes.get_errno()
     raise OSError(code, os.strerror(code), path)
 
@@ -198,219 +163,13 @@ def kernel_limit(name: str) -> str:
         return "?"
 
 
-@dataclass(slots=True)
-class _Dir:
-    path: str
-    """Relative to the base ("" = the base itself)."""
-    recursive: bool
-    root: bool
+def new_descriptor() -> int:
+    """A new non-blocking, close-on-exec inotify descriptor.
 
-
-class InotifyTree:
-    """One inotify descriptor watching directory trees under a base directory.
-
-    Args:
-        fd: The inotify descriptor (from `InotifyTree.open`; closed by `close`).
-        base: Absolute directory the paths are relative to.
-        descend: Whether a directory (relative path) may hold anything that counts; one that
-            may not is neither watched nor entered (`node_modules`, `build`, `.git`).
+    Raises:
+        OSError: inotify_init1 failed (EMFILE: `fs.inotify.max_user_instances`).
     """
-
-    def __init__(self, fd: int, base: Path, descend: Callable[[str], bool]) -> None:
-        self.fd = fd
-        self.base = base
-        self._descend = descend
-        self._roots: dict[str, bool] = {}
-        """Root (relative path) -> recursive."""
-        self._dirs: dict[int, _Dir] = {}
-        self._wds: dict[str, int] = {}
-
-    @classmethod
-    def open(cls, base: Path, descend: Callable[[str], bool]) -> InotifyTree:
-        """A tree with a new non-blocking, close-on-exec descriptor and no watches yet.
-
-        Raises:
-            OSError: inotify_init1 failed (EMFILE: `fs.inotify.max_user_instances`).
-        """
-        return cls(_init(), base, descend)
-
-    @property
-    def watch_count(self) -> int:
-        """Watches held (one per watched directory)."""
-        return len(self._dirs)
-
-    @property
-    def roots(self) -> list[str]:
-        """The roots, relative to the base ("." for the base itself)."""
-        return [root or "." for root in self._roots]
-
-    def add_root(self, path: str, recursive: bool) -> None:
-        """Watch a directory (relative path, "" = the base), and below it when `recursive`.
-
-        Raises:
-            OSError: A watch could not be placed (ENOSPC: `fs.inotify.max_user_watches`).
-        """
-        self._roots[path] = recursive
-        self._place(path, recursive, root=True)
-
-    def read(self) -> bytes:
-        """One read of the descriptor (b"" when nothing is waiting); `handle` what it gives.
-        One read per call: the event loop calls again while the descriptor stays readable."""
-        try:
-            return os.read(self.fd, READ_SIZE)
-        except BlockingIOError:
-            return b""
-
-    def handle(self, raw: bytes) -> Received:
-        """The file events in `raw` (records as read from the descriptor); directories that
-        appeared are watched (files already inside them reported), those that went away
-        dropped.
-
-        Raises:
-            OSError: A watch for a new directory could not be placed.
-        """
-        found: list[FileEvent] = []
-        for event in parse_events(raw):
-            if event.mask & IN_Q_OVERFLOW:
-                return Received([], True)  # everything is reported and watched again anyway
-            if event.mask & IN_IGNORED:
-                self._forget(event.wd)
-            else:
-                found.extend(self._translate(event))
-        return Received(found, False)
-
-    def reopen(self) -> None:
-        """A new descriptor with every root watched again (after a queue overflow the watches
-        cannot be trusted: directories created or removed meanwhile went unseen).
-
-        Raises:
-            OSError: The descriptor or a watch could not be made.
-        """
-        self.close()
-        self.fd = _init()
-        for path, recursive in self._roots.items():
-            self._place(path, recursive, root=True)
-
-    def close(self) -> None:
-        """Close the descriptor; the kernel drops its watches."""
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
-        self._dirs.clear()
-        self._wds.clear()
-
-    # -- events -----------------------------------------------------------------------------
-
-    def _translate(self, event: InotifyEvent) -> list[FileEvent]:
-        directory = self._dirs.get(event.wd)
-        if directory is None:
-            return []  # queued before we dropped its watch (a directory moved away)
-        mask = event.mask
-        if not event.name:  # about the watched directory itself
-            if mask & (IN_DELETE_SELF | IN_MOVE_SELF) and directory.root:
-                # Its parent is not watched, so nothing else says it went away. A moved
-                # directory keeps its watches, following it out of the tree: drop them.
-                self._drop(directory.path)
-                return ([FileEvent(Change.deleted, directory.path, True, True)]
-                        if directory.path else [])
-            return []  # others: the parent's event about the name reports them
-        path = f"{directory.path}/{event.name}" if directory.path else event.name
-        is_dir = bool(mask & IN_ISDIR)
-        if mask & (IN_CREATE | IN_MOVED_TO):
-            # Moved in: it arrives whole (an editor's atomic save). Created: writes follow.
-            moved_in = bool(mask & IN_MOVED_TO)
-            if is_dir and (directory.recursive or path in self._roots):
-                return [FileEvent(Change.added, path, True, moved_in), *self._appeared(path)]
-            return [FileEvent(Change.added, path, is_dir, moved_in)]
-        if mask & (IN_DELETE | IN_MOVED_FROM):
-            if is_dir:
-                # Deleted: its watches end by themselves (IN_IGNORED). Moved: they would follow
-                # it wherever it went.
-                self._drop(path)
-            return [FileEvent(Change.deleted, path, is_dir, True)]
-        if mask & IN_CLOSE_WRITE:
-            return [FileEvent(Change.modified, path, is_dir, True)]
-        if mask & IN_MODIFY:
-            return [FileEvent(Change.modified, path, is_dir, False)]
-        if mask & IN_ATTRIB:
-            return [FileEvent(Change.modified, path, is_dir, None)]
-        return []
-
-    def _appeared(self, path: str) -> list[FileEvent]:
-        """Watch a directory that was just created or moved in, and report what it holds."""
-        if path in self._roots:
-            recursive = self._roots[path]
-            return self._place(path, recursive, root=True, report=True)
-        if not self._descend(path):
-            return []
-        return self._place(path, True, root=False, report=True)
-
-    # -- watches ----------------------------------------------------------------------------
-
-    def _place(self, path: str, recursive: bool, *, root: bool,
-               report: bool = False) -> list[FileEvent]:
-        """Watch `path` (and the directories below it that may hold changes, when recursive);
-        with `report`, the entries found inside are returned as added. A watch is placed
-        before its directory is listed, so an entry created meanwhile is listed or seen."""
-        found: list[FileEvent] = []
-        pending = [path]
-        while pending:
-            current = pending.pop()
-            first = current == path
-            if not self._watch(current, recursive, root=root and first,
-                               follow=root and first):
-                continue
-            if not recursive:
-                continue
-            try:
-                with os.scandir(os.path.join(self.base, current)) as entries:
-                    for entry in entries:
-                        child = f"{current}/{entry.name}" if current else entry.name
-                        is_dir = entry.is_dir(follow_symlinks=False)
-                        if report:
-                            found.append(FileEvent(Change.added, child, is_dir))
-                        if is_dir and self._descend(child):
-                            pending.append(child)
-            except (FileNotFoundError, NotADirectoryError):
-                continue  # gone again: its parent reports that
-        return found
-
-    def _watch(self, path: str, recursive: bool, *, root: bool, follow: bool) -> bool:
-        """Add one watch; False when the directory is gone (or not a directory) already."""
-        mask = WATCH_MASK if follow else WATCH_MASK | IN_DONT_FOLLOW
-        full = os.path.join(self.base, path)
-        wd = libc().add_watch(self.fd, os.fsencode(full), mask)
-        if wd < 0:
-            code = ctypes.get_errno()
-            if code in (errno.ENOENT, errno.ENOTDIR):
-                return False  # removed, or replaced by a file (or a symlink), in the meantime
-            raise OSError(code, os.strerror(code), full)
-        if wd in self._dirs:
-            return False  # the same directory through another path (a symlinked root)
-        self._dirs[wd] = _Dir(path, recursive, root)
-        self._wds[path] = wd
-        return True
-
-    def _drop(self, path: str) -> None:
-        """Remove the watches at and below `path`."""
-        prefix = f"{path}/"
-        for watched, wd in list(self._wds.items()):
-            if watched == path or watched.startswith(prefix) or not path:
-                del self._wds[watched]
-                del self._dirs[wd]
-                if libc().rm_watch(self.fd, wd) < 0 and ctypes.get_errno() != errno.EINVAL:
-                    _raise_errno(watched)
-                # EINVAL: the kernel ended it already (deleted); its IN_IGNORED is queued.
-
-    def _forget(self, wd: int) -> None:
-        """A watch ended (IN_IGNORED): its directory was deleted, or `_drop` removed it."""
-        directory = self._dirs.pop(wd, None)
-        if directory is not None and self._wds.get(directory.path) == wd:
-            del self._wds[directory.path]
-
-
-def _init() -> int:
     fd = int(libc().init1(IN_NONBLOCK | IN_CLOEXEC))
     if fd < 0:
-        _raise_errno()
+        raise_errno()
     return fd

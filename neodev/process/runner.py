@@ -29,7 +29,7 @@ import psutil
 
 from neodev.command import KILL_WAIT, run_command
 from neodev.config.model import ProcessSpec, cwd_problem
-from neodev.engine.logs import LineSplitter
+from neodev.engine.lines import LineSplitter
 from neodev.engine.runner import (
     BuildOutcome,
     HealthReport,
@@ -133,7 +133,7 @@ class ProcessRunner:
         self._exit: asyncio.Future[int] | None = None
         self._waiter: asyncio.Task[None] | None = None
         self._leader_gone: asyncio.Event | None = None
-        self._readers: list[asyncio.Task[None]] = []
+        self._readers: list[asyncio.Future[None]] = []
         self._stopping = False
         self._stop_lock = asyncio.Lock()
         self._sampler = TreeSampler()
@@ -212,15 +212,20 @@ class ProcessRunner:
         argv = self.resolve_command(env)
         self._probes.restart(env, self.resolve)
         use_pidfd_child_watcher()  # the exit is seen at once, not after a GIL hand-over
+        (out_r, out_w), (err_r, err_w) = os.pipe(), os.pipe()
         try:
             proc = await asyncio.create_subprocess_exec(
                 *argv, cwd=self.spec.cwd, env=env, stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-                start_new_session=True)
+                stdout=out_w, stderr=err_w, start_new_session=True)
         except OSError as exc:
+            os.close(out_r)
+            os.close(err_r)
             raise ProcessError(f"{self.name}: cannot start {' '.join(argv)} in "
                                f"{self.spec.cwd}: {exc.strerror or exc}",
                                title="Process cannot start") from exc
+        finally:
+            os.close(out_w)
+            os.close(err_w)
         self._proc, self.pid, self._env = proc, proc.pid, env
         self._stopping = False
         self._exit = asyncio.get_running_loop().create_future()
@@ -230,23 +235,44 @@ class ProcessRunner:
         except psutil.NoSuchProcess:
             ctime = time.time()  # exited already; the waiter reports it
         self.pid_registry.record(self.name, proc.pid, proc.pid, ctime, self.spec.command)
-        assert proc.stdout is not None and proc.stderr is not None
-        self._readers = [asyncio.create_task(self._pump(proc.stdout, "stdout")),
-                         asyncio.create_task(self._pump(proc.stderr, "stderr"))]
+        self._readers = [self._read(out_r, "stdout"), self._read(err_r, "stderr")]
         self._waiter = asyncio.create_task(self._watch_exit(proc), name=f"exit:{self.name}")
         return LaunchResult(detail=f"pid {proc.pid}")
 
-    async def _pump(self, stream: asyncio.StreamReader, name: str) -> None:
+    def _read(self, fd: int, name: str) -> asyncio.Future[None]:
+        """Read one of the process's pipes from the event loop until its end, each chunk split
+        into lines for the sink; the future is done at the end (cancelling it stops reading).
+
+        The pipe is read in the loop's own callback (`add_reader`), not through asyncio's
+        subprocess streams, which take three turns of the loop per read (a flood of output
+        paid for them on every chunk)."""
+        loop = asyncio.get_running_loop()
+        ended: asyncio.Future[None] = loop.create_future()
         splitter = LineSplitter()
-        while True:
-            chunk = await stream.read(_READ_CHUNK)
+        os.set_blocking(fd, False)
+
+        def readable() -> None:
+            try:
+                chunk = os.read(fd, _READ_CHUNK)
+            except BlockingIOError:
+                return
+            except OSError:
+                chunk = b""
             lines = splitter.feed(chunk) if chunk else splitter.flush()
             now = time.time()
             for line in lines:
                 self._sink(line, name, now)
                 self._probes.feed(line)
-            if not chunk:
-                return
+            if not chunk and not ended.done():
+                ended.set_result(None)
+
+        def close(_: asyncio.Future[None]) -> None:
+            loop.remove_reader(fd)
+            os.close(fd)
+
+        ended.add_done_callback(close)
+        loop.add_reader(fd, readable)
+        return ended
 
     async def _watch_exit(self, proc: asyncio.subprocess.Process) -> None:
         code = exit_code(await _returncode(proc))

@@ -31,14 +31,16 @@ from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 
 from neodev.config.globs import GlobSet
-from neodev.config.model import ProcessSpec
+from neodev.config.model import ProcessSpec, cwd_problem
 from neodev.errors import ProcessError
 from neodev.process import inotify
-from neodev.process.inotify import Change, InotifyTree
+from neodev.process.inotree import Change, InotifyTree
 
-__all__ = ["Change", "FileWatcher", "OnChange"]
+__all__ = ["Change", "FileWatcher", "OnChange", "OnNote"]
 
 OnChange = Callable[[list[str]], Awaitable[None] | None]
+OnNote = Callable[[str], None]
+"""Receives what the watcher has to say to a person (the daemon: a line of the unit's log)."""
 
 NEW_DIRECTORY_PROBE = "any-file"
 """A file name standing for "anything inside" when asking whether a directory matters."""
@@ -57,12 +59,15 @@ class FileWatcher:
             `watch_step_ms`).
         force_polling: Poll (watchfiles) instead of inotify; None = inotify, unless watchfiles
             would poll here by default (WATCHFILES_FORCE_POLLING, WSL).
+        on_note: Told when a watched root directory goes away and when it is watched again.
     """
 
     def __init__(self, spec: ProcessSpec, on_change: OnChange, *,
-                 step_ms: int | None = None, force_polling: bool | None = None) -> None:
+                 step_ms: int | None = None, force_polling: bool | None = None,
+                 on_note: OnNote | None = None) -> None:
         self.spec = spec
         self.on_change = on_change
+        self.on_note = on_note or (lambda text: None)
         self.globs = GlobSet(spec.watch, spec.ignore)
         self.step_ms = step_ms if step_ms is not None else spec.watch_step_ms
         self.settle_ms = min(spec.watch_settle_ms, self.step_ms)
@@ -160,9 +165,9 @@ class FileWatcher:
         Raises:
             ProcessError: The cwd does not exist.
         """
-        if not self._cwd.is_dir():
-            raise ProcessError(f"{self.name}: cannot watch {self._cwd}: directory does not exist "
-                               "(ProcessSpec.cwd)")
+        problem = cwd_problem(self._cwd)
+        if problem is not None:
+            raise ProcessError(f"{self.name}: cannot watch: {problem}")
         roots, top_level = self.globs.watch_roots()
         recursive: list[Path] = []
         for root in roots:
@@ -290,6 +295,11 @@ class FileWatcher:
         assert tree is not None
         try:
             received = tree.handle(raw)
+            for root in received.roots_gone:
+                self.on_note(f"hot reload: {root}/ went away; it is watched again when it is "
+                             "back")
+            for root in received.roots_back:
+                self.on_note(f"hot reload: {root}/ is back and watched again")
             accepted = [e for e in received.events if self.accepts(e.change, e.path, e.is_dir)]
             paths = {e.path for e in accepted}
             for event in accepted:

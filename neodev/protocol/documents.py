@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from neodev.protocol.cluster import ClusterReport, JobRecord
 from neodev.protocol.units import UnitRecord
@@ -115,3 +115,29 @@ class DownReport:
     """Deleted volumes; always empty unless `down(remove_volumes=True)`."""
     problems: tuple[str, ...] = ()
     """Things that could not be removed, with the engine's reason."""
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerView:
+    """The engine's view of one container of the project (`docker inspect`), secrets masked."""
+
+    name: str
+    unit: str | None = None
+    """The compose service it runs, when it carries the label."""
+    inspect: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnostics:
+    """`GET /v1/diagnostics`: what only the daemon can tell a report, every secret masked."""
+
+    config: dict[str, Any] = field(default_factory=dict)
+    """The plan the daemon runs, as `neodev config --json` shows it."""
+    containers: tuple[ContainerView, ...] = ()
+    engine_error: str | None = None
+    """Why the engine could not be asked about the containers (None: it answered, or the
+    profile has no containers)."""
+    daemon_log: tuple[str, ...] = ()
+    """The daemon's own log, its last lines."""
+    daemon_log_cut: int = 0
+    """Bytes of the daemon's log before those lines, not included."""

@@ -17,7 +17,7 @@ from urllib.parse import quote
 from neodev.protocol.cluster import JobRecord, Jobs
 from neodev.protocol.codec import decoder, encode
 from neodev.protocol.db import SnapshotDropped, SnapshotRestored, Snapshots, SnapshotTaken
-from neodev.protocol.documents import DownReport, Ping, Status, Wiring
+from neodev.protocol.documents import Diagnostics, DownReport, Ping, Status, Wiring
 from neodev.protocol.events import Event, decode_event, encode_event
 from neodev.protocol.logs import LogGap, LogPage, LogRecord, follow_item, read_follow_item
 from neodev.protocol.units import (
@@ -103,6 +103,7 @@ EVENTS: Endpoint[Event] = Endpoint(
     "GET", "/v1/events", decode_event, encode_event,
     query=("since", "instance", "unit", "type", "follow"), stream=True, timeout=None)
 WIRING = Endpoint("GET", "/v1/wiring", decoder(Wiring), timeout=60.0)
+DIAGNOSTICS = Endpoint("GET", "/v1/diagnostics", decoder(Diagnostics), timeout=60.0)
 SNAPSHOTS = Endpoint("GET", "/v1/db/snapshots", decoder(Snapshots), query=("service",))
 TAKE_SNAPSHOT = Endpoint("POST", "/v1/db/snapshots", decoder(SnapshotTaken),
                          body=("name", "service", "force"), timeout=None)
@@ -119,6 +120,6 @@ FOLLOW_JOB = Endpoint("GET", "/v1/jobs/{job_id}/follow", decoder(JobRecord), str
 
 ENDPOINTS: tuple[Endpoint[Any], ...] = (
     PING, STATUS, START, WAIT, STOP, UNIT, CONNECTION, ACT, DOWN, SHUTDOWN, LOGS, FOLLOW_LOGS,
-    EVENTS, WIRING, SNAPSHOTS, TAKE_SNAPSHOT, RESTORE_SNAPSHOT, DROP_SNAPSHOT, SUBMIT_JOB, JOBS,
-    JOB, FOLLOW_JOB)
+    EVENTS, WIRING, DIAGNOSTICS, SNAPSHOTS, TAKE_SNAPSHOT, RESTORE_SNAPSHOT, DROP_SNAPSHOT,
+    SUBMIT_JOB, JOBS, JOB, FOLLOW_JOB)
 """Every endpoint; the daemon serves exactly these (a test holds it to that)."""

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 from neodev.protocol.cluster import JobRecord
 from neodev.protocol.codec import ProtocolError, decode, encode
-from neodev.protocol.logs import LogRecord
+from neodev.protocol.logs import LogRecord, slot_setters
 from neodev.protocol.units import UnitRecord
 
 
@@ -65,16 +65,25 @@ class ReloadPhase(Event):
         return self.unit
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class LogEvent(Event):
     """A new output line (also retained in the log store under `record.id`)."""
 
     TYPE: ClassVar[str] = "log"
     record: LogRecord = field(default_factory=lambda: LogRecord(0, "", 0.0, "", ""))
 
+    def __init__(self, seq: int, ts: float, record: LogRecord | None = None) -> None:
+        set_seq, set_ts, set_record = _LOG_EVENT_SLOTS  # written out, as LogRecord's
+        set_seq(self, seq)
+        set_ts(self, ts)
+        set_record(self, record if record is not None else LogRecord(0, "", 0.0, "", ""))
+
     @property
     def unit_name(self) -> str:
         return self.record.unit
+
+
+_LOG_EVENT_SLOTS = slot_setters(LogEvent, ("seq", "ts", "record"))
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 
 
 class UnitState(StrEnum):
@@ -63,6 +63,9 @@ class UnitRecord:
     """Failed CRASH_LOOP_FAILURES times in a row and not yet stable again."""
     start_failed: bool = False
     """The latest attempt failed before the unit ran (missing image, cwd, command...)."""
+    start_failure: str = ""
+    """What kind of start failure, as the runner reported it: image_missing | port_taken |
+    start_failed (anything else: a working directory, a command); empty while none."""
     started_at: float | None = None
     """Wall-clock time the current run began (None while not running)."""
     adopted: bool = False
@@ -82,6 +85,17 @@ class UnitRecord:
     """The unit is down because its engine (Docker) is unreachable, not by its own fault."""
 
 
+FAILURE_KINDS = ("port_taken", "image_missing", "start_failed", "crash_loop", "exited",
+                 "unhealthy", "timeout", "held_back")
+"""The kinds of a failed verdict, most specific first: when units fail for different
+reasons, the first kind in this order is the wait's (`WaitResult.failure`, and the exit code
+of `start --wait`). `held_back` comes last: the unit holding it back has a kind of its own
+(unless that one is optional, and then only held_back is left)."""
+VERDICT_KINDS = ("ready", "completed", *FAILURE_KINDS)
+"""Every `Verdict.kind`: ready (healthy, or settled without a probe), completed (exited 0 as
+intended), a failure kind, or held_back (by a failed dependency)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Verdict:
     """Why one unit is, or is not, ready at the end of a wait."""
@@ -91,6 +105,10 @@ class Verdict:
     state: str
     health: str
     reason: str = ""
+    kind: str = ""
+    """One of `VERDICT_KINDS`: what the verdict is, for scripts (stable)."""
+    last_probe: str = ""
+    """The readiness probe's last answer (`GET /health -> 503 ...`), when the unit has one."""
     held_back_by: str | None = None
     """The failed dependency that keeps this unit from starting (its own verdict says why)."""
     optional: bool = False
@@ -102,12 +120,20 @@ class Verdict:
 class WaitResult:
     """`POST /v1/wait`: every unit's verdict; `ok` when all are."""
 
+    JSON_PROPERTIES: ClassVar[tuple[str, ...]] = ("failure",)
     ok: bool
     units: tuple[Verdict, ...] = ()
 
     @property
     def failed(self) -> tuple[str, ...]:
         return tuple(v.unit for v in self.units if not v.ok)
+
+    @property
+    def failure(self) -> str | None:
+        """The wait's failure kind: of the failed units' kinds, the first in `FAILURE_KINDS`
+        (None when the wait is ok)."""
+        kinds = {v.kind for v in self.units if not v.ok}
+        return next((kind for kind in FAILURE_KINDS if kind in kinds), None)
 
 
 @dataclass(frozen=True, slots=True)

@@ -93,7 +93,7 @@ class NeodevApp(App[str | None]):
                  client: AsyncClient | None = None, ensure: Ensure = _ensure,
                  connect: Connect = _connect, clock: Callable[[], float] = time.time,
                  keymap: Path | None = None, log_capacity: int = 10_000,
-                 stats_file: Path | None = None) -> None:
+                 stats_file: Path | None = None, report: str | None = None) -> None:
         super().__init__()
         self.paths = paths
         self.profile = profile
@@ -116,6 +116,8 @@ class NeodevApp(App[str | None]):
         self.volumes: list[str] = []
         self.workspace = str(paths.root)
         self.exit_message = ""
+        self.report = report
+        """What the header says when `client` answers from a report (read-only)."""
 
     # -- layout ---------------------------------------------------------------------------
 
@@ -228,7 +230,7 @@ class NeodevApp(App[str | None]):
 
     def _header(self) -> None:
         self.header_bar.say(header_text(self.view, self.profile, self.workspace,
-                                        self.telemetry.urls.get("grafana")))
+                                        self.telemetry.urls.get("grafana"), self.report))
 
     def _problems(self) -> None:
         for problem in self.view.problems_to_tell():
@@ -349,8 +351,9 @@ class NeodevApp(App[str | None]):
             self.exit(STOPPED)
 
     def action_quit_keep(self) -> None:
-        self.exit_message = ("the environment keeps running: `neodev status` shows it, "
-                             "`neodev stop` stops it, `neodev` comes back here")
+        self.exit_message = "" if self.report else (
+            "the environment keeps running: `neodev status` shows it, `neodev stop` stops it, "
+            "`neodev` comes back here")
         self.exit(KEPT)
 
     @work(group="actions", exit_on_error=False)

@@ -31,8 +31,15 @@ class Bar(Static):
 
 
 def header_text(view: EnvironmentView, profile: str, workspace: str,
-                grafana: str | None) -> Text:
-    """The header: profile, Docker's and the daemon's state, the workspace, Grafana."""
+                grafana: str | None, report: str | None = None) -> Text:
+    """The header: profile, Docker's and the daemon's state, the workspace, Grafana; for a
+    report, what it is instead of the states (there is no daemon and no Docker behind it)."""
+    if report is not None:
+        text = Text(" neodev ", style="bold reverse")
+        text.append(f" {profile} ", style="bold")
+        text.append(f"· {report}", style="bold yellow")
+        text.append(f" · {shown_path(workspace)}")
+        return text
     docker = view.docker_state()
     docker_style = {"ok": "green", "unreachable": "bold red"}.get(docker, "dim")
     daemon = "connected" if view.connected else view.connection_detail

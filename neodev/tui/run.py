@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import os
+import sys
 from pathlib import Path
 
 from neodev.paths import WorkspacePaths
@@ -39,3 +40,21 @@ def run_dashboard(paths: WorkspacePaths, profile: str) -> str:
     app.run()
     app.write_stats()
     return app.exit_message
+
+
+def run_report(file: str) -> int:
+    """Show a report in the dashboard, read-only (no daemon, no Docker); the exit status."""
+    from neodev.errors import NeodevError
+    from neodev.report.viewer import ReportClient
+
+    try:
+        client = ReportClient.open(Path(file))
+    except NeodevError as error:
+        print(f"{error.title}: {error.message}", file=sys.stderr)
+        return error.exit_code
+    tune_gc()
+    workspace = Path(client.report.status.workspace or ".")
+    app = NeodevApp(WorkspacePaths(workspace), client.report.status.profile, client=client,
+                    report=client.title)
+    app.run()
+    return 0

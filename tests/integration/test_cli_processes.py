@@ -235,7 +235,7 @@ def test_a_burst_of_50_edits_restarts_the_process_once_or_twice(workspace) -> No
 def test_a_process_without_a_probe_that_dies_at_once_fails_the_wait(workspace) -> None:
     _, cli, _, _ = workspace
     result = cli("start", "--wait", "--timeout", "30", "dies")
-    assert result.code == 7, result.out + result.err
+    assert result.code == 10, result.out + result.err  # exited (WAIT_EXIT_CODES)
     assert "FAIL dies: crashed — exited with code 1; last output: boom" in result.out
     # the summary starts on a line of its own
     assert "\nEnvironment not healthy: not healthy: dies" in "\n" + result.err

@@ -96,7 +96,7 @@ def test_broken_healthcheck_fails_the_wait_while_independent_units_stay_up(
     cli = NeodevCLI(ws)
     try:
         result = cli("start", "--wait", "--timeout", "120")
-        assert result.code == 7, result.err + result.out
+        assert result.code == 12, result.err + result.out  # unhealthy (WAIT_EXIT_CODES)
         assert "FAIL broken: running, unhealthy — unhealthy" in result.out
         assert "ok   db: running, healthy" in result.out
         assert "not healthy: broken" in result.err
@@ -205,10 +205,14 @@ def test_taken_host_port_is_a_clear_error_before_anything_starts(
         holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         holder.bind(("127.0.0.1", ws.ports["metrics"]))
         holder.listen()
-        result = cli("start", "--wait", "--timeout", "60")
-    assert result.code == 3, result.err + result.out
-    assert f"127.0.0.1:{ws.ports['metrics']}" in result.err
-    assert "already in use" in result.err and "nothing was started" in result.err
+        plain = cli("start")  # a DockerError: exit 3, nothing started
+        result = cli("start", "--wait", "--timeout", "60")  # the wait's own verdict kind
+    assert plain.code == 3, plain.err + plain.out
+    assert f"127.0.0.1:{ws.ports['metrics']}" in plain.err
+    assert "already in use" in plain.err and "nothing was started" in plain.err
+    assert result.code == 14, result.err + result.out  # port_taken (README, exit codes)
+    assert f"127.0.0.1:{ws.ports['metrics']}" in result.out
+    assert "already in use" in result.out and "port_taken" in result.err
     assert not docker_client.containers.list(all=True, filters={
         "label": f"com.docker.compose.project={ws.project}"})
     assert cli.daemon_info() is None or cli("status", "--json").json()["running"] is False

@@ -121,6 +121,66 @@ async def test_a_deleted_directory_loses_its_watch_and_recreating_it_works(
         await w.stop()
 
 
+async def test_a_watched_root_deleted_and_created_again_is_watched_again(
+        tmp_path: Path) -> None:
+    # A branch switch, `git stash`, a generator rewriting src/: the root the globs name goes
+    # away with its watch, and its parent is not watched.
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "old.kt").write_text("x")
+    got, notes = Batches(), []
+    w = FileWatcher(spec(tmp_path, "backend", ("src/**",)), got, on_note=notes.append)
+    await watching(w)
+    try:
+        assert w.watch_count == 1
+        subprocess.run(["sh", "-c", "rm -rf src && mkdir src && echo > src/a.kt"],
+                       cwd=tmp_path, check=True)
+        await got.wait_for({"src/a.kt"})
+        await until(lambda: w.watch_count == 1)  # src/ again, not its parent any more
+        assert notes == ["hot reload: src/ went away; it is watched again when it is back",
+                         "hot reload: src/ is back and watched again"]
+        count = len(got.got)
+        await asyncio.sleep(0.05)
+        (tmp_path / "src" / "a.kt").write_text("edited")  # the new src/ is really watched
+        await got.wait(count + 1)
+        assert got.got[-1] == ["src/a.kt"]
+        # Deeper: the parent of a nested root goes too, and comes back in steps.
+        shutil.rmtree(tmp_path / "src")
+        await until(lambda: len(notes) == 3)
+        (tmp_path / "src").mkdir()
+        await until(lambda: len(notes) == 4)
+        (tmp_path / "src" / "b.kt").write_text("x")
+        await got.wait_for({"src/b.kt"})
+    finally:
+        await w.stop()
+
+
+async def test_a_nested_root_comes_back_with_its_parents(tmp_path: Path) -> None:
+    (tmp_path / "app" / "src" / "main").mkdir(parents=True)
+    got, notes = Batches(), []
+    w = FileWatcher(spec(tmp_path, "backend", ("app/src/main/**",)), got, on_note=notes.append)
+    await watching(w)
+    try:
+        shutil.rmtree(tmp_path / "app")
+        await until(lambda: len(notes) == 1)
+        (tmp_path / "app").mkdir()
+        await asyncio.sleep(0.05)  # a step at a time: the watch moves down with it
+        (tmp_path / "app" / "src").mkdir()
+        await asyncio.sleep(0.05)
+        (tmp_path / "app" / "src" / "main").mkdir()
+        (tmp_path / "app" / "src" / "main" / "A.kt").write_text("x")
+        await got.wait_for({"app/src/main/A.kt"})
+        await until(lambda: w.watch_count == 1)  # the parents watched meanwhile are let go
+        shutil.rmtree(tmp_path / "app")
+        await until(lambda: len(notes) == 3)
+        (tmp_path / "app" / "src" / "main").mkdir(parents=True)  # all at once
+        (tmp_path / "app" / "src" / "main" / "B.kt").write_text("x")
+        await got.wait_for({"app/src/main/B.kt"})
+        await until(lambda: w.watch_count == 1)
+        assert notes[-1] == "hot reload: app/src/main/ is back and watched again"
+    finally:
+        await w.stop()
+
+
 async def test_moves_in_out_and_within_count_under_both_names(tmp_path: Path) -> None:
     app, outside = tmp_path / "app", tmp_path / "outside"
     (app / "src").mkdir(parents=True)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from neodev.config.model import Backoff, Probe
 from neodev.engine.runner import BuildOutcome, HealthReport, LaunchResult, Progress, Stats
-from neodev.errors import EngineUnreachable, ProcessError
+from neodev.errors import EngineUnreachable, NeodevError, ProcessError
 from neodev.protocol import Health
 
 FAST_BACKOFF = Backoff(initial=1.0, factor=2.0, maximum=4.0, reset_after=30.0)
@@ -28,7 +28,8 @@ READY = Probe(kind="tcp", port=1, interval=0.5)
 class Run:
     """The script of one run of a fake unit."""
 
-    start_error: str | None = None
+    start_error: str | NeodevError | None = None
+    """The start fails: a ProcessError with this message, or this error."""
     unreachable: bool = False
     """The start fails because the unit's engine is gone (EngineUnreachable)."""
     exit_after: float | None = None
@@ -84,6 +85,8 @@ class FakeRunner:
         await asyncio.sleep(self._current.start_delay)
         if self._current.unreachable:
             raise EngineUnreachable("no Docker engine answers at unix:///var/run/docker.sock")
+        if isinstance(self._current.start_error, NeodevError):
+            raise self._current.start_error
         if self._current.start_error:
             raise ProcessError(self._current.start_error)
         self._exited = asyncio.Event()

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
+from textual.geometry import Region
 from textual.pilot import Pilot
 from textual.widgets import Static
 
@@ -149,3 +150,7 @@ def failing_shop(home: Path) -> Iterator[Shop]:
     yield from _shop(home, failing=True)
 
 
+def _text(widget: Static) -> str:
+    """The widget's text as it is drawn (at its size, tables laid out)."""
+    strips = widget.render_lines(Region(0, 0, widget.size.width, widget.size.height))
+    return "\n".join(strip.text.rstrip() for strip in strips)

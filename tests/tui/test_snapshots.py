@@ -19,7 +19,6 @@ from typing import Any
 
 import pytest
 from rich.style import Style
-from textual.geometry import Region
 from textual.widgets import Static
 
 from neodev.client import calls
@@ -34,7 +33,7 @@ from tests.tui.scripted_daemon import (
     shop_plan,
     shop_runners,
 )
-from tests.tui.shop import UNITS, RecordingApp, Shop, until
+from tests.tui.shop import UNITS, RecordingApp, Shop, _text, until
 
 pytestmark = pytest.mark.snapshot
 
@@ -65,12 +64,6 @@ def test_error_notification_snapshot(snap_compare: Any, failing_shop: Shop,
 
 
 # -- what the same screens do -------------------------------------------------------------
-
-def _text(widget: Static) -> str:
-    """The widget's text as it is drawn (at its size, tables laid out)."""
-    strips = widget.render_lines(Region(0, 0, widget.size.width, widget.size.height))
-    return "\n".join(strip.text.rstrip() for strip in strips)
-
 
 def styled(app: NeodevApp, needle: str, want: Style) -> bool:
     """Whether the row on screen holding `needle` has a segment in the colours and weight of

@@ -25,7 +25,7 @@ from neodev.config.display import (
 )
 from neodev.config.loader import load_plan
 from neodev.config.model import MASK, EnvironmentPlan, is_secret_key
-from neodev.engine.logs import MAX_LINE_CHARS, LineSplitter
+from neodev.engine.lines import MAX_LINE_CHARS, LineSplitter
 from neodev.protocol import encode
 from tests.api.scripted import scripted
 from tests.supervisor.vclock import virtual_time
