@@ -41,3 +41,22 @@ def test_an_empty_ring_replays_only_for_a_client_that_is_up_to_date() -> None:
     bus = bus_with(3, ring=5)
     bus._ring.clear()  # as after a flood of events the ring no longer holds
     assert seqs(bus, 3) == [] and seqs(bus, 2) is None
+
+
+def test_a_replay_of_state_events_beyond_the_ring_comes_from_the_history_to_its_boundary(
+        ) -> None:
+    from collections import deque
+
+    from neodev.protocol import UnitChanged, UnitRecord
+
+    bus = EventBus("x", replay=3)
+    bus._history = deque(maxlen=5)  # state events only: units, reloads, jobs
+    for i in range(1, 11):
+        bus.emit(UnitChanged, status=UnitRecord(name="db", kind="container",
+                                                reason=f"step {i}"), changed=("reason",))
+    # the ring holds 8..10, the history 6..10 (it dropped 5)
+    assert seqs(bus, 7) == [8, 9, 10]
+    assert [e.seq for e in bus.replay_since(5, types=["unit"]) or []] == [6, 7, 8, 9, 10]
+    assert bus.replay_since(4, types=["unit"]) is None  # event 5 is gone from both
+    assert seqs(bus, 5) is None  # with output lines wanted, only the ring counts
+    assert bus.replay_since(5, types=["unit", "log"]) is None
