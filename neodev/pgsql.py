@@ -131,6 +131,16 @@ def terminate_sessions(database: str) -> str:
             f"WHERE datname = {quote_literal(database)} AND pid <> pg_backend_pid()")
 
 
+def copies_into(database: str, *, stop: bool = False) -> str:
+    """The sessions still running `create_database(database, ...)`: a copy whose client went
+    away goes on in the server. With `stop`, they are terminated (Postgres then removes the
+    partial copy). Rows: pid (or whether it was signalled)."""
+    what = "pg_terminate_backend(pid)" if stop else "pid"
+    statement = quote_literal(create_database(database))
+    return (f"SELECT {what} FROM pg_stat_activity WHERE pid <> pg_backend_pid() "
+            f"AND state = 'active' AND starts_with(query, {statement})")
+
+
 def sessions_of(database: str) -> str:
     """The other sessions of `database`; rows: pid, user, application, address, state."""
     return ("SELECT pid, usename, coalesce(nullif(application_name, ''), 'unnamed client'), "

@@ -158,7 +158,10 @@ def _group_of(pid: int) -> int | None:
 
 
 def can_bind(host_ip: str, port: int, protocol: str = "tcp") -> bool:
-    """True when nothing holds host_ip:port (SO_REUSEADDR ignores TIME_WAIT leftovers).
+    """True when nothing holds host_ip:port.
+
+    SO_REUSEADDR, as the servers neodev starts set it: the TIME_WAIT leftovers of the
+    unit's previous run do not count (Linux allows that when both sockets ask for it).
 
     Raises:
         OSError: for errors other than "address in use" / "permission denied"

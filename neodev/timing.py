@@ -1,4 +1,5 @@
-"""How neodev waits: capped backoff, a sleep cut short by an event, deadlines, polling.
+"""How neodev waits: capped backoff, a sleep cut short by an event, deadlines, polling, work
+that must end even when cancelled.
 
 Every retry, restart and poll in neodev paces itself through these few pieces, so a retry
 schedule, a wake-up or a time limit means the same thing everywhere, and each takes its clock
@@ -13,7 +14,9 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
+T = TypeVar("T")
 Clock = Callable[[], float]
 """Monotonic seconds."""
 Sleep = Callable[[float], Awaitable[None]]
@@ -64,6 +67,29 @@ async def sleep_unless(event: asyncio.Event, seconds: float,
         sleeper.cancel()
         waker.cancel()
     return event.is_set()
+
+
+async def to_the_end(work: Awaitable[T]) -> T:
+    """Await `work` to its end even when the caller is cancelled meanwhile; the cancellation
+    goes on afterwards. For an undo that must not stop half-way (a restore putting a database
+    back): a cancelled caller then ends a little later, never in a broken state.
+
+    Returns:
+        What `work` returned (its error is raised, as by awaiting it).
+    """
+    task = asyncio.ensure_future(work)
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if task.cancelled():  # the work itself was cancelled, not its caller
+                raise
+            cancelled = True
+    result = task.result()
+    if cancelled:
+        raise asyncio.CancelledError
+    return result
 
 
 class Deadline:

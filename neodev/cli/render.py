@@ -25,7 +25,7 @@ from neodev.present import (
     uptime,
 )
 from neodev.protocol.cluster import ClusterReport, ProgressStep
-from neodev.protocol.db import SnapshotRecord, SnapshotRestored, SnapshotTaken
+from neodev.protocol.db import AUTOMATIC_KEPT, SnapshotRecord, SnapshotRestored, SnapshotTaken
 from neodev.protocol.documents import DownReport, ShipperState, Status
 from neodev.protocol.logs import LogRecord
 from neodev.protocol.units import UnitState, Verdict
@@ -188,13 +188,20 @@ def format_cluster_report(report: ClusterReport) -> str:
 
 
 def format_snapshots(snapshots: Iterable[SnapshotRecord]) -> str:
-    """`neodev db list`: one row per snapshot, oldest first."""
+    """`neodev db list`: one row per snapshot, oldest first; the automatic snapshot the next
+    restore will drop (the budget is full) says so."""
+    snapshots = list(snapshots)
+    automatic = [s for s in snapshots if s.automatic]
+    doomed = automatic[0] if len(automatic) >= AUTOMATIC_KEPT else None
     rows = [("NAME", "DATABASE", "TAKEN", "SIZE", "")]
     for snap in snapshots:
         taken = datetime.fromtimestamp(snap.taken_at, UTC).astimezone()
+        note = ""
+        if snap.automatic:
+            note = ("automatic (before a restore; the next restore drops it)" if snap is doomed
+                    else "automatic (before a restore)")
         rows.append((snap.name, snap.database, taken.strftime("%Y-%m-%d %H:%M:%S"),
-                     format_bytes(snap.size_bytes),
-                     "automatic (before a restore)" if snap.automatic else ""))
+                     format_bytes(snap.size_bytes), note))
     if len(rows) == 1:
         return "no snapshots (take one with `neodev db snapshot NAME`)"
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
@@ -213,6 +220,9 @@ def format_snapshot_outcome(outcome: SnapshotTaken | SnapshotRestored) -> str:
         if outcome.saved is not None:
             text += (f"\nthe data it replaced is snapshot {outcome.saved.name} "
                      f"(`neodev db restore {outcome.saved.name}` to go back)")
+        for pruned in outcome.pruned:
+            text += (f"\ndropped the oldest automatic snapshot {pruned.name} (the newest "
+                     f"{AUTOMATIC_KEPT} are kept)")
         return text
     snap = outcome.snapshot
     return (f"snapshot {snap.name} of {snap.database} taken in {seconds} "

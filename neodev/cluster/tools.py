@@ -1,12 +1,13 @@
 """Is every tool the kind mirror needs here? Checked before anything is changed.
 
-`check_tools` looks up kind, kubectl and docker on PATH and asks the Docker engine for its
-version (read-only). `doctor` shows the same list; `cluster up` refuses to start with a
-ClusterError that carries the install hints.
+`check_tools` looks up kind, kubectl and docker on PATH, checks that kind is recent enough
+(`KIND_MINIMUM`) and asks the Docker engine for its version (read-only). `doctor` shows the
+same list; `cluster up` refuses to start with a ClusterError that carries the install hints.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Callable
 
@@ -23,6 +24,12 @@ INSTALL_HINTS = {
     "docker-engine": "start the Docker engine (`sudo systemctl start docker`, Docker Desktop, "
                      "or `dockerd`) and check `docker info` works for your user",
 }
+
+KIND_MINIMUM = (0, 32)
+"""The oldest kind the mirror is made for: its generated configuration (node labels rather than
+kubeadm patches, which kind 0.32's kubeadm v1beta4 config ignores) and the node images it
+expects are kind v0.32's."""
+_KIND_VERSION = re.compile(r"\bkind v(\d+)\.(\d+)\.\d+")
 
 VERSION_ARGV = {
     "kind": ("kind", "version"),
@@ -55,9 +62,11 @@ def check_tools(executor: Executor = run_subprocess,
             continue
         result = executor(VERSION_ARGV[tool], timeout=15)
         version = result.stdout.strip().splitlines()[0] if result.ok and result.stdout else ""
-        checks.append(ToolCheck(tool, result.ok, path, version,
-                                hint="" if result.ok else INSTALL_HINTS[tool],
-                                detail="" if result.ok else result.tail()))
+        problem = result.tail() if not result.ok else (
+            kind_version_problem(version) if tool == "kind" else None)
+        checks.append(ToolCheck(tool, problem is None, path, version,
+                                hint="" if problem is None else INSTALL_HINTS[tool],
+                                detail=problem or ""))
     if not with_docker:
         return checks
     docker = which("docker")
@@ -73,6 +82,18 @@ def check_tools(executor: Executor = run_subprocess,
                             hint="" if engine.ok else INSTALL_HINTS["docker-engine"],
                             detail="" if engine.ok else engine.tail()))
     return checks
+
+
+def kind_version_problem(version: str) -> str | None:
+    """Why the kind whose `kind version` printed `version` will not do (None: it will)."""
+    found = _KIND_VERSION.search(version)
+    wanted = "v{}.{}".format(*KIND_MINIMUM)
+    if found is None:
+        return f"cannot tell kind's version from {version!r}; the mirror needs kind {wanted}+"
+    if (int(found[1]), int(found[2])) < KIND_MINIMUM:
+        return (f"{found[0]} is too old: the mirror needs kind {wanted} or newer (its cluster "
+                f"configuration and node images are kind {wanted}'s)")
+    return None
 
 
 def require_tools(executor: Executor = run_subprocess,

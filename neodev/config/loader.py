@@ -22,7 +22,7 @@ from typing import Any
 from neodev.config import inputs
 from neodev.config.compose import build_containers, load_compose
 from neodev.config.display import plan_for_display
-from neodev.config.envfile import layered_environment
+from neodev.config.envfile import layered_environment, read_env_file
 from neodev.config.hints import did_you_mean
 from neodev.config.interpolate import Where, interpolate, interpolate_tree
 from neodev.config.model import (
@@ -263,14 +263,18 @@ def load_plan(workspace: Path, profile: str = "local",
             **cluster_section.model_dump(exclude={"environment", "cluster_name", "overlay",
                                           "app_namespace"}))
 
+    # Secret sources, whatever the names: the profile's list and the generated secrets file.
+    secret_names = {*spec.project.secrets,
+                    *read_env_file(WorkspacePaths(workspace).secrets_file, environ)}
     plan = EnvironmentPlan(
         profile=profile_file.stem, project=project, workspace=workspace,
         profile_file=profile_file, compose_files=tuple(cf.path for cf in composes),
         env_file=env_file, network=network_name(project), containers=containers,
         processes=processes, volumes=tuple(dict.fromkeys(volumes)), cluster=cluster,
         log_lines=spec.project.log_lines,
-        variables={k: variables[k] for k in sorted(file_keys | recorded.used | {ROOT_VARIABLE})
-                   if k in variables},
+        variables={k: variables[k] for k in sorted(file_keys | recorded.used | secret_names
+                                                   | {ROOT_VARIABLE}) if k in variables},
+        secret_names=tuple(sorted(secret_names)),
         warnings=tuple(dict.fromkeys(warnings)))
     validate_plan(plan, sources, dep_sources)
     return plan

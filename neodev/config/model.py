@@ -15,7 +15,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SECRET_KEY_PATTERN = re.compile(r"PASSWORD|SECRET|TOKEN|KEY", re.IGNORECASE)
+SECRET_KEY_PATTERN = re.compile(
+    r"PASSWORD|SECRET|TOKEN|KEY|CREDENTIAL"
+    r"|(?:^|[_.-])(?:PASS|PASSWD|PASSPHRASE|AUTH|AUTHORIZATION|CREDS)$", re.IGNORECASE)
+"""A key that names a credential: one of the first words anywhere in it (`DB_PASSWORD`,
+`API_CREDENTIALS`), or a key ending in one of the others as a word of its own (`DB_PASS`,
+`AUTH`, `BASIC_AUTH`; not `GF_AUTH_ANONYMOUS_ENABLED`, a setting about auth, nor `BYPASS`)."""
 MASK = "********"
 
 
@@ -279,6 +284,9 @@ class EnvironmentPlan(Frozen):
     cluster: ClusterSpec | None = None
     variables: dict[str, str] = Field(default_factory=dict)
     """The resolved variable environment (.env + process env + generated secrets), for display."""
+    secret_names: tuple[str, ...] = ()
+    """Variables from a secret source whatever their name: the profile's `[project] secrets` and
+    the keys of `.neodev/secrets.env` (their values are masked everywhere)."""
     warnings: tuple[str, ...] = ()
     """Non-fatal findings of the loader (unset variables, missing working directories...)."""
     log_lines: int = 5_000
@@ -291,7 +299,7 @@ class EnvironmentPlan(Frozen):
 
 
 def is_secret_key(key: str) -> bool:
-    """True when a key names a secret (matches PASSWORD|SECRET|TOKEN|KEY, any case)."""
+    """True when a key names a secret (`SECRET_KEY_PATTERN`, any case)."""
     return bool(SECRET_KEY_PATTERN.search(key))
 
 

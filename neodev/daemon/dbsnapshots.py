@@ -8,8 +8,11 @@ afterwards; any other session (a psql, an IDE) is named in the error and left al
 `force` says to disconnect it.
 
 Restore never loses the current data: the current database is first renamed (instant) into an
-automatic `before-restore-<time>` snapshot, then the snapshot is copied into its place. The
-newest KEEP_AUTOMATIC automatic snapshots are kept. One database operation runs at a time.
+automatic `before-restore-<time>` snapshot, then the snapshot is copied into its place; a copy
+that fails for any reason (the server's refusal, a lost `docker exec`, a cancellation, a bug)
+puts the current database back before the error goes on. The newest AUTOMATIC_KEPT automatic
+snapshots are kept; a restore that drops an older one says which. One database operation runs
+at a time.
 
 The statements are `neodev.pgsql`'s (shared with the pytest plugin's template databases), run
 by an injected executor — in the daemon, the psql inside the Postgres container
@@ -34,13 +37,14 @@ from neodev.config.postgres import find_postgres, postgres_credentials
 from neodev.errors import DatabaseError, RequestError, UnknownSnapshotError
 from neodev.pgsql import Rows
 from neodev.protocol.db import (
+    AUTOMATIC_KEPT,
     SnapshotDropped,
     SnapshotRecord,
     SnapshotRestored,
     SnapshotTaken,
 )
 from neodev.protocol.units import UnitRecord, UnitState
-from neodev.timing import Deadline
+from neodev.timing import Deadline, to_the_end
 
 if TYPE_CHECKING:
     from neodev.engine.engine import Engine
@@ -49,7 +53,6 @@ DATABASE_PREFIX = "neodev_snap_"
 NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
 """A snapshot name: short enough that the database name stays under Postgres' 63 bytes."""
 AUTOMATIC_PREFIX = "before-restore-"
-KEEP_AUTOMATIC = 3
 RELEASE_WAIT = 5.0
 """Seconds for the sessions of stopped units to end on the server before they count as held."""
 MARK = "neodev-snapshot"
@@ -184,27 +187,29 @@ class DatabaseSnapshots:
         async with self._exclusive():
             record = await self._require(spec, name)
             database = record.database
-            saved = AUTOMATIC_PREFIX + time.strftime("%Y%m%d-%H%M%S", time.gmtime(self._wall()))
+            saved: str | None = self._automatic_name(await self._database_names(spec))
             began = self._clock()
             async with self._units.paused_users(spec.name) as paused:
                 await self._release(spec, database, force)
                 owner = await self._owner(spec, database)
-                await self._sql(spec, [
-                    pgsql.rename_database(database, snapshot_database(saved)),
-                    *self._seal(saved, database, automatic=True)])
+                if owner is None:  # nothing to keep (a restore that could not put it back)
+                    saved, owner = None, await self._owner(spec, snapshot_database(name))
                 try:
+                    if saved is not None:
+                        await self._sql(spec, [
+                            pgsql.rename_database(database, snapshot_database(saved)),
+                            *self._seal(saved, database, automatic=True)])
                     await self._sql(spec, [pgsql.create_database(
                         database, template=snapshot_database(name), owner=owner,
                         file_copy=await self._file_copy(spec))])
-                except DatabaseError:
-                    await self._sql(spec, [
-                        pgsql.unseal_template(snapshot_database(saved), reopen=True),
-                        pgsql.rename_database(snapshot_database(saved), database),
-                        pgsql.label_database(database, None)])
+                except BaseException as failure:
+                    if saved is not None:
+                        await self._undo_restore(spec, database, saved, failure)
                     raise
-            kept = await self._find(spec, saved)
-            await self._prune_automatic(spec)
-        return SnapshotRestored(record, kept, tuple(paused), round(self._clock() - began, 3))
+            kept = None if saved is None else await self._find(spec, saved)
+            pruned = await self._prune_automatic(spec)
+        return SnapshotRestored(record, kept, tuple(paused), round(self._clock() - began, 3),
+                                pruned)
 
     async def drop(self, name: str, service: str | None = None) -> SnapshotDropped:
         """Drop snapshot `name`.
@@ -238,6 +243,21 @@ class DatabaseSnapshots:
         records = [_record(spec.name, *row) for row in rows if len(row) == 3]
         return sorted((r for r in records if r is not None), key=lambda r: r.taken_at)
 
+    async def _database_names(self, spec: ContainerSpec) -> set[str]:
+        """Every database named like a snapshot, labelled as one or not."""
+        rows = await self._sql(spec, [pgsql.list_databases(DATABASE_PREFIX)])
+        return {row[0] for row in rows if row}
+
+    def _automatic_name(self, databases: set[str]) -> str:
+        """`before-restore-<UTC time>`, with `-2`, `-3`... after a restore in the same second:
+        free among all those `databases`, so the rename can only fail for another reason."""
+        base = AUTOMATIC_PREFIX + time.strftime("%Y%m%d-%H%M%S", time.gmtime(self._wall()))
+        name, count = base, 1
+        while snapshot_database(name) in databases:
+            count += 1
+            name = f"{base}-{count}"
+        return name
+
     async def _find(self, spec: ContainerSpec, name: str) -> SnapshotRecord | None:
         return next((r for r in await self._list(spec) if r.name == name), None)
 
@@ -250,12 +270,44 @@ class DatabaseSnapshots:
         raise UnknownSnapshotError(f"no snapshot {name!r} on {spec.name} (snapshots: {there})",
                                    snapshot=name)
 
-    async def _owner(self, spec: ContainerSpec, database: str) -> str:
+    async def _owner(self, spec: ContainerSpec, database: str) -> str | None:
+        """The owner of `database`; None when it does not exist."""
         rows = await self._sql(spec, [pgsql.database_owner(database)])
-        if not rows:
-            raise DatabaseError(f"database {database!r} does not exist on {spec.name}",
-                                database=database)
-        return rows[0][0]
+        return rows[0][0] if rows and rows[0] else None
+
+    async def _exists(self, spec: ContainerSpec, database: str) -> bool:
+        return bool(await self._sql(spec, [pgsql.database_exists(database)]))
+
+    async def _undo_restore(self, spec: ContainerSpec, database: str, saved: str,
+                            failure: BaseException) -> None:
+        """Put the database back after a failed restore, to the end even when cancelled.
+
+        Raises:
+            DatabaseError: putting it back failed too; names the snapshot that holds its data.
+        """
+        try:
+            await to_the_end(self._put_back(spec, database, saved))
+        except Exception as exc:
+            raise DatabaseError(
+                f"restoring {database!r} failed ({_why(failure)}) and putting it back failed "
+                f"too ({_why(exc)}): its data is kept in snapshot {saved!r}; "
+                f"`neodev db restore {saved}` puts it back", database=database,
+                snapshot=saved) from failure
+
+    async def _put_back(self, spec: ContainerSpec, database: str, saved: str) -> None:
+        """Undo a restore's first steps, whichever of them reached the server: the automatic
+        snapshot `saved` becomes `database` again, and a copy of the restored snapshot made
+        meanwhile (a `docker exec` lost after the server finished) is dropped — it holds
+        nothing of the database's own, which is all in `saved`."""
+        await self._stop_copies_into(spec, database)
+        kept = snapshot_database(saved)
+        if not await self._exists(spec, kept):
+            return  # the rename never happened: the database is as it was
+        if await self._exists(spec, database):
+            await self._sql(spec, pgsql.drop_database(database))
+        await self._sql(spec, [pgsql.unseal_template(kept, reopen=True),
+                               pgsql.rename_database(kept, database),
+                               pgsql.label_database(database, None)])
 
     async def _file_copy(self, spec: ContainerSpec) -> bool:
         """FILE_COPY where the server has a choice (15+): benchmarks/db_snapshot.py measures
@@ -270,10 +322,30 @@ class DatabaseSnapshots:
                                               "automatic": automatic}),
                 pgsql.seal_template(target)]
 
-    async def _prune_automatic(self, spec: ContainerSpec) -> None:
+    async def _stop_copies_into(self, spec: ContainerSpec, database: str) -> None:
+        """End a copy into `database` the server still runs (its client was lost or
+        cancelled), so it cannot land after the database is put back.
+
+        Raises:
+            DatabaseError: it is still running RELEASE_WAIT seconds later.
+        """
+        if not await self._sql(spec, [pgsql.copies_into(database)]):
+            return
+        await self._sql(spec, [pgsql.copies_into(database, stop=True)])
+        deadline = Deadline(RELEASE_WAIT, self._clock)
+        while await self._sql(spec, [pgsql.copies_into(database)]):
+            if deadline.passed:
+                raise DatabaseError(f"a copy into {database!r} still runs on {spec.name}",
+                                    database=database)
+            await asyncio.sleep(0.05)
+
+    async def _prune_automatic(self, spec: ContainerSpec) -> tuple[SnapshotRecord, ...]:
+        """Drop the automatic snapshots beyond the newest AUTOMATIC_KEPT; the dropped ones."""
         automatic = [r for r in await self._list(spec) if r.automatic]
-        for record in automatic[:-KEEP_AUTOMATIC]:
+        dropped = tuple(automatic[:-AUTOMATIC_KEPT])
+        for record in dropped:
             await self._sql(spec, pgsql.drop_database(snapshot_database(record.name)))
+        return dropped
 
     # -- who holds the database -----------------------------------------------------------
 
@@ -314,6 +386,12 @@ class DatabaseSnapshots:
                                 "when it has finished", title="Database busy")
         async with self._busy:
             yield
+
+
+def _why(error: BaseException) -> str:
+    if isinstance(error, asyncio.CancelledError):
+        return "cancelled"
+    return str(getattr(error, "message", "") or error) or type(error).__name__
 
 
 def _record(server: str, database_name: str, size: str, comment: str

@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from neodev import ports
-from neodev.config.display import mask_text, secret_values
+from neodev.config.display import mask_line, secret_values
 from neodev.config.model import ContainerSpec, EnvironmentPlan, ProcessSpec, UnitSpec
 from neodev.config.references import substitute
 from neodev.daemon.dbsnapshots import DatabaseSnapshots, EngineUnits
@@ -29,6 +29,7 @@ from neodev.daemon.observability import Observability
 from neodev.docker.psql import PsqlRunner
 from neodev.engine.engine import Engine
 from neodev.engine.events import EventBus
+from neodev.engine.lines import MAX_LINE_CHARS
 from neodev.engine.logs import LogStore
 from neodev.engine.runner import LogSink, Runner
 from neodev.errors import (
@@ -96,7 +97,7 @@ class Environment:
                                            lambda name: self.engine.status_of(name))
         secrets = secret_values(plan)
         self.logs = LogStore(plan.units, self.bus, plan.log_lines,
-                             mask=lambda text: mask_text(text, secrets),
+                             mask=lambda text: mask_line(text, secrets, MAX_LINE_CHARS),
                              on_append=self._kept)
         self._clients = clients
         self._project: DockerProject | None = None

@@ -440,7 +440,8 @@ class UnitSupervisor:
             self._note(step)
 
     def _note(self, what: str, detail: str = "") -> None:
-        self.timeline.append(TimelineEntry(self._ctx.wall(), what, detail))
+        """A step of the start timeline; its detail may quote output, masked like output."""
+        self.timeline.append(TimelineEntry(self._ctx.wall(), what, self._ctx.logs.mask(detail)))
 
 
 UNIT_FIELDS = tuple(UnitRecord.__dataclass_fields__)

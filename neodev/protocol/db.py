@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+AUTOMATIC_KEPT = 3
+"""Automatic `before-restore-*` snapshots a restore keeps: the newest ones; a restore that takes
+one more drops the oldest and says which (`SnapshotRestored.pruned`)."""
+
 
 @dataclass(frozen=True, slots=True)
 class SnapshotRecord:
@@ -43,8 +47,11 @@ class SnapshotRestored:
 
     restored: SnapshotRecord
     saved: SnapshotRecord | None = None
+    """None only when there was no database to keep (a restore into a missing database)."""
     paused: tuple[str, ...] = ()
     seconds: float = 0.0
+    pruned: tuple[SnapshotRecord, ...] = ()
+    """The oldest automatic snapshots dropped to keep the newest `AUTOMATIC_KEPT`."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ $NEODEV_STANDIN_STATE (clusters, the registry container and its networks) for th
 plan to see what a previous run created. `kubectl kustomize` is passed through to the real
 kubectl ($NEODEV_STANDIN_REAL_KUBECTL), so renders are real.
 
+The kind version it reports is $NEODEV_STANDIN_KIND_VERSION (default v0.32.0).
 Failure injection: when the command line ("tool arg arg ...") contains $NEODEV_STANDIN_FAIL, the
 stand-in prints an error and exits 1, like a real tool failing at that step.
 Usage: standin.py TOOL ARGS...
@@ -46,7 +47,8 @@ def option(args: list[str], name: str) -> str | None:
 
 def kind(args: list[str], state: dict) -> None:
     if args[:1] == ["version"]:
-        print("kind v0.32.0 go1.24 linux/amd64 (neodev test stand-in)")
+        version = os.environ.get("NEODEV_STANDIN_KIND_VERSION", "v0.32.0")
+        print(f"kind {version} go1.24 linux/amd64 (neodev test stand-in)")
     elif args[:2] == ["get", "clusters"]:
         print("\n".join(state["clusters"]) if state["clusters"] else "No kind clusters found.")
     elif args[:2] == ["create", "cluster"]:

@@ -10,16 +10,37 @@ in the refusal, and disconnected only with --force.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
 import sys
 import textwrap
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 
 import docker
 import psycopg
 import pytest
 
+from neodev import pgsql
+from neodev.config.model import ContainerSpec, EnvironmentPlan
+from neodev.daemon.dbsnapshots import DatabaseSnapshots
+from neodev.docker.client import ClientFactory
+from neodev.docker.project import DockerProject
+from neodev.docker.psql import PsqlRunner
+from neodev.docker.runner import ContainerRunner
+from neodev.errors import DockerError
+from neodev.protocol.units import UnitRecord, UnitState
+from tests.integration.docker_helpers import (
+    POSTGRES_IMAGE,
+    TEST_LABELS,
+    Collector,
+    postgres_spec,
+    require_images,
+    unique_project,
+    wait_for,
+    wait_healthy,
+)
 from tests.integration.stack_workspace import NeodevCLI, StackWorkspace, new_workspace, wait_until
 from tests.ports import free_ports
 
@@ -166,3 +187,127 @@ def test_a_snapshot_survives_the_daemon_and_is_sealed(workspace) -> None:
     assert cli.daemon_info() != first  # a new daemon, which knew nothing of the snapshot
     listed = cli("db", "list", "--json").json()
     assert [s["name"] for s in listed] == ["kept"]
+
+
+# -- a restore interrupted half-way, on the real server ------------------------------------
+# DatabaseSnapshots with the daemon's real executor (psql in the container); only the units
+# are a stand-in (nothing uses the database here, so nothing is paused).
+
+
+class Units:
+    def status_of(self, name: str) -> UnitRecord:
+        return UnitRecord(name=name, kind="container", state=UnitState.RUNNING, ready=True)
+
+    @contextlib.asynccontextmanager
+    async def paused_users(self, server: str) -> AsyncIterator[list[str]]:
+        yield []
+
+
+class LosingExec:
+    """The real executor, except that the restore's copy loses its `docker exec` once the
+    server has made the copy (`after_copy`), the way a restarted engine or a broken socket
+    would; and it says when the copy is on its way (`copying`)."""
+
+    def __init__(self, inner: PsqlRunner) -> None:
+        self.inner = inner
+        self.after_copy = False
+        self.copying = asyncio.Event()
+
+    async def __call__(self, spec: ContainerSpec, statements: Sequence[str]) -> pgsql.Rows:
+        copy = statements[0].startswith('CREATE DATABASE "neotool_dev" TEMPLATE')
+        if copy:
+            self.copying.set()
+        rows = await self.inner(spec, statements)
+        if copy and self.after_copy:
+            raise DockerError("lost the docker exec (Docker engine connection reset)")
+        return rows
+
+
+@pytest.fixture
+async def postgres(docker_client: docker.DockerClient
+                   ) -> AsyncIterator[tuple[ContainerSpec, str, LosingExec]]:
+    """The local Postgres image running in a project of its own: (spec, DSN of the dev
+    database, the executor)."""
+    require_images(docker_client, POSTGRES_IMAGE)
+    clients = ClientFactory()
+    project = DockerProject(unique_project(), clients, extra_labels=TEST_LABELS)
+    try:
+        await project.ensure_network()
+        await project.ensure_volumes([f"{project.project}_pgdata"])
+        spec = postgres_spec(project.project)
+        runner = ContainerRunner(spec, project.project, project.network, Collector(), clients)
+        await runner.start()
+        await wait_healthy(runner)
+        container = docker_client.containers.get(runner.container_id)
+        port = container.attrs["NetworkSettings"]["Ports"]["5432/tcp"][0]["HostPort"]
+        dsn = f"postgresql://postgres:test-pw@127.0.0.1:{port}/neotool_dev"
+        yield spec, dsn, LosingExec(PsqlRunner(project.project, lambda: clients))
+        await runner.stop(2)
+    finally:
+        await project.down(remove_volumes=True, grace=2)
+        clients.close()
+
+
+def plants(dsn: str) -> list[str]:
+    with psycopg.connect(dsn, connect_timeout=10) as conn:
+        return [r[0] for r in conn.execute("SELECT name FROM plants ORDER BY name")]
+
+
+def databases(dsn: str) -> dict[str, tuple[bool, bool, str | None]]:
+    """name -> (is a template, takes connections, comment) of every non-system database."""
+    with psycopg.connect(dsn, connect_timeout=10) as conn:
+        rows = conn.execute("SELECT datname, datistemplate, datallowconn, "
+                            "shobj_description(oid, 'pg_database') FROM pg_database "
+                            "WHERE datname NOT IN ('postgres', 'template0', 'template1')")
+        return {name: (template, allow, comment) for name, template, allow, comment in rows}
+
+
+async def test_a_restore_interrupted_half_way_leaves_the_dev_database_as_it_was(
+        postgres: tuple[ContainerSpec, str, LosingExec]) -> None:
+    spec, dsn, executor = postgres
+    plan = EnvironmentPlan(profile="local", project="p", workspace=Path("/w"),
+                           profile_file=Path("/w/profiles/local.toml"), network="p_default",
+                           containers={spec.name: spec})
+    snapshots = DatabaseSnapshots(plan, executor, Units())
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("CREATE TABLE plants (name text)")
+        conn.execute("INSERT INTO plants VALUES ('fern'), ('moss')")
+    await snapshots.take("base")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("DELETE FROM plants WHERE name = 'fern'")
+    as_it_was = {"neotool_dev": (False, True, None), "neodev_snap_base": databases(dsn)[
+        "neodev_snap_base"]}
+
+    # 1. The docker exec is lost after the server made the copy.
+    executor.after_copy = True
+    with pytest.raises(DockerError, match="lost the docker exec"):
+        await snapshots.restore("base")
+    assert plants(dsn) == ["moss"]  # the dev data, not the snapshot's
+    assert databases(dsn) == as_it_was
+
+    # 2. Cancelled while the copy runs on the server (held there by a lock another session
+    # keeps on the snapshot, as a long copy of a big database would be running).
+    executor.after_copy = False
+    executor.copying.clear()
+    admin = dsn.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin) as holder:
+        holder.execute('COMMENT ON DATABASE "neodev_snap_base" IS NULL')  # open transaction
+        restore = asyncio.create_task(snapshots.restore("base"))
+        await asyncio.wait_for(executor.copying.wait(), 30)
+
+        def copy_waits() -> bool:
+            with psycopg.connect(admin, autocommit=True) as conn:
+                return bool(conn.execute(pgsql.copies_into("neotool_dev")).fetchall())
+
+        await wait_for(copy_waits, 30, "the copy running on the server")
+        restore.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(restore, 60)
+        assert not copy_waits()  # ended, not left to land (or fail) after the put-back
+        holder.rollback()
+    assert plants(dsn) == ["moss"]
+    assert databases(dsn) == as_it_was
+
+    # Nothing broken: the same restore goes through now.
+    restored = await snapshots.restore("base")
+    assert plants(dsn) == ["fern", "moss"] and restored.saved is not None

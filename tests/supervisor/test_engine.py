@@ -8,6 +8,7 @@ reproducible.
 from __future__ import annotations
 
 import asyncio
+import re
 
 import pytest
 
@@ -190,6 +191,38 @@ async def test_a_crash_loop_stays_visible_until_the_unit_is_stable_again() -> No
     assert not record.crash_loop and record.failures == 0
     assert "crash loop" not in record.reason
     await engine.stop()
+
+
+@virtual_time
+async def test_the_restart_backoff_doubles_up_to_its_maximum_and_never_waits_longer() -> None:
+    """The shipped defaults (1 s, doubling, at most 30 s): the pauses the unit really gets, and
+    the ones its status announces, stop growing at the profile's `backoff.maximum`."""
+    loop = asyncio.get_running_loop()
+
+    class TimedRunner(FakeRunner):
+        started_at: list[float] = []
+
+        async def start(self, progress=None):  # type: ignore[no-untyped-def]
+            self.started_at.append(loop.time())
+            return await super().start(progress)
+
+    runner = TimedRunner("api", runs=[Run(exit_after=0.1, exit_code=1)])
+    spec = unit("api", restart="on-failure", readiness=None, backoff=Backoff())
+    assert spec.backoff.maximum == 30.0
+    engine = make_engine([spec], {"api": runner})
+    sub = engine.bus.subscribe(types=("unit",))
+    await engine.start()
+    await until(lambda: runner.starts >= 9, 400)
+    await engine.stop()
+    expected = [1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0]
+    gaps = [b - a for a, b in zip(runner.started_at, runner.started_at[1:], strict=False)]
+    # each gap: the 0.1 s run, then the pause (a few virtual milliseconds of bookkeeping)
+    assert [round(gap - 0.1) for gap in gaps[:8]] == expected
+    reasons = dict.fromkeys(e.status.reason for e in drain(sub) if isinstance(e, UnitChanged)
+                            and e.status.state is UnitState.BACKOFF)  # one per pause
+    announced = [float(m.group(1)) for reason in reasons
+                 for m in [re.search(r"restarting in ([0-9.]+)s", reason)] if m]
+    assert announced[:8] == expected
 
 
 @virtual_time

@@ -45,3 +45,23 @@ def test_a_unit_that_recovered_and_fails_again_is_told_again() -> None:
     assert view.problems_to_tell() == []
     view.apply(changed(3, looping(5, 16.0)))
     assert [p.unit for p in view.problems_to_tell()] == ["loki"]
+
+
+def test_a_snapshot_replaces_the_whole_view_never_merges_into_it() -> None:
+    """After a resync the snapshot is the truth: a unit it does not hold is gone (the daemon
+    restarted with another profile), the others are exactly its records."""
+    from neodev.protocol import Snapshot, fold
+
+    old = {"db": UnitRecord(name="db", kind="container", state=UnitState.RUNNING),
+           "worker": UnitRecord(name="worker", kind="process", state=UnitState.CRASHED)}
+    db_now = UnitRecord(name="db", kind="container", state=UnitState.STOPPED)
+    snapshot = Snapshot(seq=9, ts=9.0, instance="new", units=(db_now,))
+    units = dict(old)
+    assert fold(units, snapshot) == {"db": db_now}
+
+    view = EnvironmentView()
+    for seq, record in enumerate(old.values(), start=1):
+        view.apply(changed(seq, record))
+    assert view.apply(snapshot) == ["db"]
+    assert view.units == {"db": db_now} and view.instance == "new" and view.seq == 9
+    assert view.problems() == []  # the crashed worker went with the view it belonged to

@@ -143,13 +143,23 @@ def test_the_template_statements() -> None:
 
 
 class FakeServer:
-    """The dev server as the snapshots see it: databases with comments, one user session
-    holding none; statements recorded, and the ones that change databases applied."""
+    """The dev server as the snapshots see it: databases with comments and contents (what data
+    each holds: a copy holds its template's), one user session holding none; statements
+    recorded, and the ones that change databases applied.
+
+    Failure injection: `refuse` (a statement prefix) makes the server refuse it; `fail` (a
+    prefix, with `error` and `after`) makes the call raise `error` before the statement runs,
+    or after the server ran it when `after` (a `docker exec` lost once the copy was made).
+    """
 
     def __init__(self, refuse: str | None = None) -> None:
         self.databases: dict[str, str] = {"app": ""}
+        self.contents: dict[str, str] = {"app": "the dev data"}
         self.statements: list[str] = []
         self.refuse = refuse
+        self.fail: str | None = None
+        self.error: BaseException = RuntimeError("injected")
+        self.after = False
 
     async def __call__(self, spec: ContainerSpec, statements: Sequence[str]) -> pgsql.Rows:
         rows: pgsql.Rows = []
@@ -157,25 +167,42 @@ class FakeServer:
             self.statements.append(statement)
             if self.refuse and statement.startswith(self.refuse):
                 raise DatabaseError("Postgres refused: disk full")
+            failing = self.fail is not None and statement.startswith(self.fail)
+            if failing and not self.after:
+                raise self.error
             rows = self._run(statement)
+            if failing:
+                raise self.error
         return rows
 
     def _run(self, statement: str) -> pgsql.Rows:
         if statement == pgsql.SERVER_VERSION:
             return [["150004"]]
+        names = sorted(n for n in self.databases if n.startswith(DATABASE_PREFIX))
         if statement == pgsql.list_databases(DATABASE_PREFIX, sizes=True):
-            return [[n, "8192", c] for n, c in sorted(self.databases.items())
-                    if n.startswith(DATABASE_PREFIX)]
-        if statement == pgsql.database_owner("app"):
-            return [["neotool"]]
+            return [[n, "8192", self.databases[n]] for n in names]
+        if statement == pgsql.list_databases(DATABASE_PREFIX):
+            return [[n, self.databases[n]] for n in names]
+        if match := re.fullmatch(r"SELECT 1 FROM pg_database WHERE datname = '(.+)'", statement):
+            return [["1"]] if match[1] in self.databases else []
+        if match := re.fullmatch(r"SELECT pg_get_userbyid\(datdba\) .* = '(.+)'", statement):
+            return [["neotool"]] if match[1] in self.databases else []
+        if (match := re.match(r'(?:ALTER|COMMENT ON) DATABASE "(.+?)"', statement)) \
+                and match[1] not in self.databases:
+            raise DatabaseError(f'Postgres refused: database "{match[1]}" does not exist')
         if match := re.fullmatch(r'CREATE DATABASE "(.+?)" TEMPLATE "(.+?)".*', statement):
+            assert match[1] not in self.databases, f"database {match[1]} already exists"
             self.databases[match[1]] = ""
+            self.contents[match[1]] = self.contents[match[2]]
         elif match := re.fullmatch(r"COMMENT ON DATABASE \"(.+?)\" IS (NULL|'(.*)')", statement):
             self.databases[match[1]] = (match[3] or "").replace("''", "'")
         elif match := re.fullmatch(r'ALTER DATABASE "(.+?)" RENAME TO "(.+?)"', statement):
+            assert match[2] not in self.databases, f"database {match[2]} already exists"
             self.databases[match[2]] = self.databases.pop(match[1])
+            self.contents[match[2]] = self.contents.pop(match[1])
         elif match := re.fullmatch(r'DROP DATABASE IF EXISTS "(.+?)"', statement):
-            del self.databases[match[1]]
+            self.databases.pop(match[1], None)
+            self.contents.pop(match[1], None)
         return []  # sessions_of: nobody else is connected
 
 

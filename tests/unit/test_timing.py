@@ -98,3 +98,37 @@ def test_poll_until_returns_as_soon_as_the_condition_holds() -> None:
     # Already true: no sleep; a zero timeout still looks once.
     assert poll_until(lambda: True, 0.0, 0.5, clock=clock, sleep=clock.sleep)
     assert clock.sleeps == [0.5, 0.5]
+
+
+async def test_to_the_end_finishes_its_work_when_the_caller_is_cancelled() -> None:
+    from neodev.timing import to_the_end
+
+    steps: list[str] = []
+    gate = asyncio.Event()
+
+    async def undo() -> str:
+        steps.append("begun")
+        await gate.wait()
+        steps.append("done")
+        return "put back"
+
+    caller = asyncio.create_task(to_the_end(undo()))
+    for _ in range(3):
+        await asyncio.sleep(0)
+    caller.cancel()  # twice: neither stops the work
+    await asyncio.sleep(0)
+    caller.cancel()
+    await asyncio.sleep(0)
+    assert not caller.done() and steps == ["begun"]
+    gate.set()
+    with pytest.raises(asyncio.CancelledError):
+        await caller  # the cancellation goes on once the work is done
+    assert steps == ["begun", "done"]
+    # Not cancelled: its result, or its own error.
+    assert await to_the_end(asyncio.sleep(0, "x")) == "x"
+
+    async def failing() -> None:
+        raise RuntimeError("undo failed")
+
+    with pytest.raises(RuntimeError, match="undo failed"):
+        await to_the_end(failing())
