@@ -17,10 +17,11 @@ import contextlib
 import json
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from neodev.config import cache, inputs
 from neodev.errors import ConfigError
+from neodev.jsontypes import JsonObject
 from neodev.paths import WorkspacePaths
 from neodev.statefile import read_state, write_private
 
@@ -100,7 +101,7 @@ def prepare_secrets(workspace: Path, profile: str = "local",
 
 
 def cached_config(paths: WorkspacePaths, profile: str, environ: Mapping[str, str],
-                  compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+                  compute: Callable[[], JsonObject]) -> JsonObject:
     """`neodev config`'s answer: the stored one while it still holds, else `compute()`'s
     (recorded and stored).
 

@@ -21,8 +21,8 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
 
+from neodev.jsontypes import JsonObject
 from neodev.timing import poll_until
 
 PRIVATE_MODE = 0o600
@@ -61,7 +61,7 @@ def write_private(path: Path, content: str | bytes, *, mode: int = PRIVATE_MODE)
         raise
 
 
-def read_state(path: Path) -> dict[str, Any] | None:
+def read_state(path: Path) -> JsonObject | None:
     """The JSON object in `path`; None when it is missing, unreadable or not an object."""
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))

@@ -12,11 +12,11 @@ patch is redundant but harmless on node images >= v0.27, and needed on older one
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import yaml
 
 from neodev.config.model import ClusterSpec
+from neodev.jsontypes import JsonObject
 from neodev.statefile import write_private
 
 KIND_API_VERSION = "kind.x-k8s.io/v1alpha4"
@@ -36,14 +36,14 @@ def node_names(spec: ClusterSpec) -> list[str]:
     return [f"{spec.cluster_name}-control-plane", *workers]
 
 
-def kind_config(spec: ClusterSpec, node_image: str | None = None) -> dict[str, Any]:
+def kind_config(spec: ClusterSpec, node_image: str | None = None) -> JsonObject:
     """The kind Cluster config for `spec` as data.
 
     Args:
         spec: the profile's cluster section.
         node_image: optional `kindest/node` image (pin it by digest) for every node.
     """
-    control_plane: dict[str, Any] = {
+    control_plane: JsonObject = {
         "role": "control-plane",
         "labels": {INGRESS_NODE_LABEL: "true"},
         "extraPortMappings": [

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from neodev.cluster.addons import ADDONS, addon_dir
 from neodev.cluster.commands import Guard, Step
 from neodev.cluster.images import ImageBuild
 from neodev.cluster.kindconfig import CONTAINERD_CERTS_DIR, node_names, registry_hosts_toml
 from neodev.config.model import ClusterSpec
+from neodev.jsontypes import JsonObject
 
 REGISTRY_NAME = "kind-registry"
 REGISTRY_IMAGE = "registry:2"
@@ -134,7 +134,7 @@ def addon_steps(spec: ClusterSpec, k8s_dir: Path) -> list[Step]:
     return steps
 
 
-def rollout_targets(docs: list[dict[str, Any]]) -> tuple[tuple[str, str, str], ...]:
+def rollout_targets(docs: list[JsonObject]) -> tuple[tuple[str, str, str], ...]:
     """(kind, namespace, name) of every Deployment/StatefulSet/DaemonSet in render order."""
     return tuple((d["kind"], d["metadata"].get("namespace", "default"), d["metadata"]["name"])
                  for d in docs if d.get("kind") in ROLLOUT_KINDS)

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any
 
 from neodev.errors import ConfigError
+from neodev.jsontypes import JsonObject
 
 _BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50}
 _DECIMAL = {"": 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15}
@@ -62,13 +62,13 @@ def scale_memory(value: str | int | float, factor: float) -> str:
     return f"{max(mebibytes, MIN_MEMORY_MI)}Mi"
 
 
-def scale_resources(resources: dict[str, Any], factor: float) -> dict[str, Any]:
+def scale_resources(resources: JsonObject, factor: float) -> JsonObject:
     """A copy of a container's `resources` with cpu and memory requests/limits scaled.
 
     Other resource names (ephemeral-storage, GPUs) are kept as they are. Scaling is monotonic,
     so a request that was <= its limit stays <= it.
     """
-    scaled: dict[str, Any] = {}
+    scaled: JsonObject = {}
     for section in ("requests", "limits"):
         values = resources.get(section)
         if not values:

@@ -18,7 +18,6 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote
 
 import yaml
@@ -27,6 +26,7 @@ from neodev.cluster.commands import Executor, run_subprocess
 from neodev.cluster.quantities import scale_resources
 from neodev.config.model import ClusterSpec
 from neodev.errors import ClusterError, ConfigError
+from neodev.jsontypes import JsonObject
 from neodev.statefile import write_private
 
 KUSTOMIZE_TIMEOUT = 120.0
@@ -44,10 +44,10 @@ class RenderResult:
     layer_dir: Path
     rendered_path: Path
     """The rendered manifests (multi-document YAML, mode 0600: they hold Secret data)."""
-    docs: list[dict[str, Any]]
+    docs: list[JsonObject]
 
 
-def kustomize(directory: Path, executor: Executor = run_subprocess) -> list[dict[str, Any]]:
+def kustomize(directory: Path, executor: Executor = run_subprocess) -> list[JsonObject]:
     """`kubectl kustomize DIR`, parsed into a list of objects.
 
     Raises:
@@ -59,11 +59,11 @@ def kustomize(directory: Path, executor: Executor = run_subprocess) -> list[dict
     return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
 
 
-def _workloads(docs: Iterable[dict[str, Any]]) -> Iterable[dict[str, Any]]:
+def _workloads(docs: Iterable[JsonObject]) -> Iterable[JsonObject]:
     return (d for d in docs if d.get("kind") in WORKLOAD_KINDS)
 
 
-def _target(doc: dict[str, Any]) -> dict[str, str]:
+def _target(doc: JsonObject) -> dict[str, str]:
     api = doc["apiVersion"]
     group, version = api.split("/", 1) if "/" in api else ("", api)
     target = {"group": group, "version": version, "kind": doc["kind"],
@@ -73,7 +73,7 @@ def _target(doc: dict[str, Any]) -> dict[str, str]:
     return target
 
 
-def resource_patches(docs: Iterable[dict[str, Any]], factor: float) -> list[dict[str, Any]]:
+def resource_patches(docs: Iterable[JsonObject], factor: float) -> list[JsonObject]:
     """JSON patches replacing each container's resources with the scaled ones."""
     patches = []
     for doc in _workloads(docs):
@@ -90,7 +90,7 @@ def resource_patches(docs: Iterable[dict[str, Any]], factor: float) -> list[dict
     return patches
 
 
-def storage_patches(docs: Iterable[dict[str, Any]], spec: ClusterSpec) -> list[dict[str, Any]]:
+def storage_patches(docs: Iterable[JsonObject], spec: ClusterSpec) -> list[JsonObject]:
     """JSON patches giving claim templates and PVCs kind's storage class and `spec.pvc_size`."""
     patches = []
     for doc in docs:
@@ -153,8 +153,8 @@ def secret_namespaces(spec: ClusterSpec) -> dict[str, tuple[str, ...]]:
             "grafana-admin": (OBSERVABILITY_NAMESPACE,)}
 
 
-def local_kustomization(spec: ClusterSpec, overlay_docs: list[dict[str, Any]], overlay: Path,
-                        layer_dir: Path, images: dict[str, str]) -> dict[str, Any]:
+def local_kustomization(spec: ClusterSpec, overlay_docs: list[JsonObject], overlay: Path,
+                        layer_dir: Path, images: dict[str, str]) -> JsonObject:
     """The local layer's kustomization.yaml as data (pure).
 
     Args:
@@ -224,7 +224,7 @@ def render_local(spec: ClusterSpec, overlay: Path, layer_dir: Path, images: dict
     return RenderResult(layer_dir, rendered, docs)
 
 
-def registry_hosting_configmap(registry_port: int) -> dict[str, Any]:
+def registry_hosting_configmap(registry_port: int) -> JsonObject:
     """The `local-registry-hosting` ConfigMap (KEP-1755) telling tools where to push."""
     return {
         "apiVersion": "v1",

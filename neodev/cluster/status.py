@@ -7,14 +7,13 @@ and the Warning events about it (the last few, newest last).
 
 from __future__ import annotations
 
-from typing import Any
-
+from neodev.jsontypes import JsonObject
 from neodev.protocol.cluster import HpaStatus, PodIssue, WorkloadStatus
 
 MAX_EVENTS_PER_POD = 3
 
 
-def workload_status(item: dict[str, Any]) -> WorkloadStatus:
+def workload_status(item: JsonObject) -> WorkloadStatus:
     """Ready/desired of a Deployment, StatefulSet or DaemonSet."""
     meta, spec, status = item["metadata"], item.get("spec", {}), item.get("status", {})
     if item["kind"] == "DaemonSet":
@@ -24,7 +23,7 @@ def workload_status(item: dict[str, Any]) -> WorkloadStatus:
     return WorkloadStatus(meta.get("namespace", ""), item["kind"], meta["name"], ready, desired)
 
 
-def _metric_readings(item: dict[str, Any]) -> tuple[str, ...]:
+def _metric_readings(item: JsonObject) -> tuple[str, ...]:
     current = {}
     for metric in item.get("status", {}).get("currentMetrics") or []:
         resource = metric.get("resource") or {}
@@ -41,7 +40,7 @@ def _metric_readings(item: dict[str, Any]) -> tuple[str, ...]:
     return tuple(readings)
 
 
-def hpa_status(item: dict[str, Any]) -> HpaStatus:
+def hpa_status(item: JsonObject) -> HpaStatus:
     """Bounds, replicas and readings of an autoscaling/v2 HorizontalPodAutoscaler."""
     meta, spec, status = item["metadata"], item.get("spec", {}), item.get("status", {})
     ref = spec.get("scaleTargetRef", {})
@@ -52,12 +51,12 @@ def hpa_status(item: dict[str, Any]) -> HpaStatus:
                      _metric_readings(item))
 
 
-def _pod_ready(pod: dict[str, Any]) -> bool:
+def _pod_ready(pod: JsonObject) -> bool:
     conditions = pod.get("status", {}).get("conditions") or []
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
 
-def _pod_reasons(pod: dict[str, Any]) -> list[str]:
+def _pod_reasons(pod: JsonObject) -> list[str]:
     status = pod.get("status", {})
     reasons: list[str] = []
     for condition in status.get("conditions") or []:
@@ -79,14 +78,14 @@ def _pod_reasons(pod: dict[str, Any]) -> list[str]:
     return reasons
 
 
-def _event_key(event: dict[str, Any]) -> str:
+def _event_key(event: JsonObject) -> str:
     return (event.get("lastTimestamp") or event.get("eventTime")
             or event.get("metadata", {}).get("creationTimestamp") or "")
 
 
-def pod_issues(pods: list[dict[str, Any]], events: list[dict[str, Any]]) -> list[PodIssue]:
+def pod_issues(pods: list[JsonObject], events: list[JsonObject]) -> list[PodIssue]:
     """Pods that are not Ready (and not Succeeded), with their reasons and Warning events."""
-    warnings: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    warnings: dict[tuple[str, str], list[JsonObject]] = {}
     for event in events:
         obj = event.get("involvedObject") or {}
         if event.get("type") == "Warning" and obj.get("kind") == "Pod":
@@ -105,7 +104,7 @@ def pod_issues(pods: list[dict[str, Any]], events: list[dict[str, Any]]) -> list
     return issues
 
 
-def parse_namespace_list(data: dict[str, Any]) -> tuple[list[WorkloadStatus], list[HpaStatus],
+def parse_namespace_list(data: JsonObject) -> tuple[list[WorkloadStatus], list[HpaStatus],
                                                         list[PodIssue]]:
     """Split one `kubectl get deployments,statefulsets,hpa,pods,events -o json` List."""
     items = data.get("items") or []

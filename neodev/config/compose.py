@@ -14,7 +14,6 @@ import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from neodev.config.compose_mounts import parse_port, parse_volume
 from neodev.config.hints import brief, did_you_mean, unsupported
@@ -29,6 +28,7 @@ from neodev.config.model import (
 )
 from neodev.config.yamlsrc import load_yaml
 from neodev.errors import ConfigError
+from neodev.jsontypes import JsonObject
 
 TOP_LEVEL_KEYS = ("services", "volumes", "networks", "name", "version")
 SERVICE_KEYS = ("image", "environment", "ports", "volumes", "healthcheck", "depends_on",
@@ -60,8 +60,8 @@ class ComposeFile:
 
     path: Path
     name: str | None
-    services: dict[str, Any]
-    volumes: dict[str, dict[str, Any]]
+    services: JsonObject
+    volumes: dict[str, JsonObject]
     image_variables: dict[str, str | None]
     lines: dict[str, int]
 
@@ -157,7 +157,7 @@ def build_containers(cf: ComposeFile, project: str, env: Mapping[str, str]
     return containers, list(dict.fromkeys(used_volumes))
 
 
-def _service(cf: ComposeFile, name: str, svc: dict[str, Any], project: str, env: Mapping[str, str]
+def _service(cf: ComposeFile, name: str, svc: JsonObject, project: str, env: Mapping[str, str]
              ) -> tuple[ContainerSpec, list[str]]:
     base = f"services.{name}"
     for key in svc:

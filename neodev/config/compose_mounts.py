@@ -9,12 +9,12 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from neodev.config import inputs
 from neodev.config.hints import brief, did_you_mean, unsupported
 from neodev.config.model import PortMapping, VolumeMount
 from neodev.errors import ConfigError
+from neodev.jsontypes import JsonObject
 
 Fail = Callable[[str, str], ConfigError]
 """fail(key, message) -> the ConfigError to raise."""
@@ -79,7 +79,7 @@ def _mapping(fail: Fail, key: str, ip: str, host: str, target: str, proto: str
 
 
 def parse_volume(fail: Fail, key: str, value: object, project: str, base_dir: Path,
-                 declared: dict[str, dict[str, Any]]) -> VolumeMount:
+                 declared: dict[str, JsonObject]) -> VolumeMount:
     """One `volumes:` entry of a service: a declared named volume or a bind mount.
 
     Named volumes become `<project>_<name>` (or the declared `name:`); bind sources become

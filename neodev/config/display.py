@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import Any
 from urllib.parse import unquote
 
 from neodev.config.model import MASK, EnvironmentPlan, is_secret_key, mask_secrets
+from neodev.jsontypes import JsonObject
 
 MIN_SECRET_CHARS = 3
 """Shorter values are not masked by value. A value of one or two characters occurs by chance in
@@ -175,7 +175,7 @@ def _key_values(value: object) -> object:
     return value
 
 
-def plan_for_display(plan: EnvironmentPlan) -> dict[str, Any]:
+def plan_for_display(plan: EnvironmentPlan) -> JsonObject:
     """The plan as a JSON-able dict with every secret masked (for `neodev config` and unit
     details): values under secret keys and of the profile's secret variables whatever their
     length, and secret values inside the other strings."""

@@ -10,12 +10,13 @@ for dependencies from/to, started, ready).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from neodev.config.display import plan_for_display
 from neodev.config.model import Probe, ProcessSpec, UnitSpec
 from neodev.config.postgres import POSTGRES_PORT, is_postgres, libpq_dsn, postgres_credentials
 from neodev.engine.verdicts import condition_met
+from neodev.jsontypes import JsonObject
 from neodev.protocol.units import (
     BackoffDetail,
     ConnectionInfo,
@@ -40,7 +41,7 @@ def unit_details(env: Environment, name: str) -> UnitDetails:
         plan = plan.model_copy(update={"processes": {**plan.processes, name: process}})
     shown = plan_for_display(plan)
     is_container = name in plan.containers
-    spec: dict[str, Any] = (shown["containers"] if is_container else shown["processes"])[name]
+    spec: JsonObject = (shown["containers"] if is_container else shown["processes"])[name]
     record = env.engine.status_of(name)
     supervisor = env.engine.supervisors[name]
     ports: list[PortDetail] = []

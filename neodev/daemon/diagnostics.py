@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from neodev.config.display import mask_all, mask_text, plan_for_display, secret_values
 from neodev.errors import DockerError
+from neodev.jsontypes import JsonObject
 from neodev.protocol.documents import ContainerView, Diagnostics
 
 if TYPE_CHECKING:
@@ -51,7 +52,7 @@ def _inspect(client: DockerClient, project: str) -> list[tuple[str, str | None, 
         all=True, filters={"label": f"{COMPOSE_PROJECT}={project}"})]
 
 
-def _masked(attrs: Any, secrets: list[str]) -> dict[str, Any]:
+def _masked(attrs: Any, secrets: list[str]) -> JsonObject:
     masked = mask_all(attrs, secrets)
     return masked if isinstance(masked, dict) else {}
 

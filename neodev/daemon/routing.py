@@ -42,6 +42,7 @@ from starlette.routing import Route as StarletteRoute
 from neodev.config.limits import MAX_DEPTH, depth_problem
 from neodev.engine.events import StreamEnded
 from neodev.errors import NeodevError, RequestError
+from neodev.jsontypes import JsonObject
 from neodev.protocol.endpoints import Endpoint
 
 log = logging.getLogger("neodev.daemon")
@@ -101,7 +102,7 @@ class Route:
 
 def build_app(routes: Sequence[Route], *, title: str, version: str) -> Starlette:
     """The Starlette app serving `routes` and their OpenAPI document at `/openapi.json`."""
-    document: dict[str, Any] = {}
+    document: JsonObject = {}
 
     async def openapi(_: Request) -> Response:
         if not document:
@@ -266,8 +267,8 @@ def _is_json(content_type: str) -> bool:
         sub == "json" or sub.endswith("+json"))
 
 
-def _query_values(model: type[BaseModel], params: QueryParams) -> dict[str, Any]:
-    values: dict[str, Any] = {}
+def _query_values(model: type[BaseModel], params: QueryParams) -> JsonObject:
+    values: JsonObject = {}
     for name, field in model.model_fields.items():
         if _is_list(field.annotation):
             if found := params.getlist(name):
@@ -318,7 +319,7 @@ async def _unexpected(_: Request, exc: Exception) -> Response:
 
 # -- the OpenAPI document ---------------------------------------------------------------------
 
-ERROR_SCHEMA: dict[str, Any] = {
+ERROR_SCHEMA: JsonObject = {
     "type": "object", "required": ["error"],
     "description": "An error as data: the NeodevError's type, title, message, exit code and "
                    "its own fields (a RequestError names the parameter).",
@@ -331,12 +332,12 @@ ERROR_SCHEMA: dict[str, Any] = {
 REF = "#/components/schemas/{model}"
 
 
-def openapi_document(routes: Iterable[Route], *, title: str, version: str) -> dict[str, Any]:
+def openapi_document(routes: Iterable[Route], *, title: str, version: str) -> JsonObject:
     """OpenAPI 3.1 for `routes`: parameters and bodies are their models' JSON schemas."""
-    schemas: dict[str, Any] = {"Error": ERROR_SCHEMA}
-    paths: dict[str, dict[str, Any]] = {}
+    schemas: JsonObject = {"Error": ERROR_SCHEMA}
+    paths: dict[str, JsonObject] = {}
     for route in routes:
-        operation: dict[str, Any] = {
+        operation: JsonObject = {
             "operationId": route.handler.__name__,
             "summary": (route.handler.__doc__ or route.handler.__name__).strip().splitlines()[0],
             "parameters": [*_parameters(route.path_params, "path", schemas),
@@ -358,7 +359,7 @@ def openapi_document(routes: Iterable[Route], *, title: str, version: str) -> di
             "components": {"schemas": schemas}}
 
 
-def _schema(model: type[BaseModel], schemas: dict[str, Any]) -> dict[str, Any]:
+def _schema(model: type[BaseModel], schemas: JsonObject) -> JsonObject:
     """A reference to `model`'s JSON schema, which is added (with its definitions) to
     `schemas`."""
     schema = model.model_json_schema(ref_template=REF)
@@ -368,7 +369,7 @@ def _schema(model: type[BaseModel], schemas: dict[str, Any]) -> dict[str, Any]:
 
 
 def _parameters(model: type[BaseModel] | None, where: str,
-                schemas: dict[str, Any]) -> list[dict[str, Any]]:
+                schemas: JsonObject) -> list[JsonObject]:
     if model is None:
         return []
     schema = model.model_json_schema(ref_template=REF)

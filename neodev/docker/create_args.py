@@ -35,6 +35,10 @@ stop_grace) are left out: changing them must not recreate a container."""
 PortBinding = tuple[str, int | None]
 """One docker-py port binding: (host ip, host port); a host port of None = Docker picks one."""
 
+CreateKwargs = dict[str, Any]
+"""Keyword arguments of the docker SDK's `containers.create` (and the parts of them built here):
+the SDK takes them untyped, so they are as well."""
+
 
 @dataclass(frozen=True)
 class CreateOptions:
@@ -86,7 +90,7 @@ def config_hash(spec: ContainerSpec, project: str, network: str, image_id: str) 
 
 
 def create_args(spec: ContainerSpec, project: str, network: str, config_hash: str,
-                options: CreateOptions | None = None) -> dict[str, Any]:
+                options: CreateOptions | None = None) -> CreateKwargs:
     """The docker-py `containers.create` keyword arguments for one compose service.
 
     Args:
@@ -108,7 +112,7 @@ def create_args(spec: ContainerSpec, project: str, network: str, config_hash: st
               **container_labels(project, spec.service, spec.name, config_hash,
                                  compose_file=compose_file, depends_on=depends),
               **opts.labels}
-    kwargs: dict[str, Any] = {
+    kwargs: CreateKwargs = {
         "image": spec.image,
         "labels": labels,
         "environment": dict(spec.environment),
@@ -152,7 +156,7 @@ def port_bindings(ports: tuple[PortMapping, ...], random_loopback: bool = False
     return {key: found[0] if len(found) == 1 else found for key, found in grouped.items()}
 
 
-def healthcheck_nanos(hc: HealthcheckSpec, max_interval: float | None = None) -> dict[str, Any]:
+def healthcheck_nanos(hc: HealthcheckSpec, max_interval: float | None = None) -> CreateKwargs:
     """A compose healthcheck in the form Docker takes: durations as integer nanoseconds.
 
     Args:
@@ -185,10 +189,10 @@ def tmpfs_owner(user: str) -> str | None:
 
 
 def _mounts(volumes: tuple[VolumeMount, ...], opts: CreateOptions, user: str
-            ) -> dict[str, Any]:
+            ) -> CreateKwargs:
     """`volumes` (bind strings) and, for throwaway named volumes, `mounts` or `tmpfs`."""
     binds: list[str] = []
-    mounts: list[dict[str, Any]] = []
+    mounts: list[CreateKwargs] = []
     tmpfs: dict[str, str] = {}
     owner = tmpfs_owner(user) if opts.throwaway_volumes == "tmpfs" else None
     for v in volumes:
@@ -204,7 +208,7 @@ def _mounts(volumes: tuple[VolumeMount, ...], opts: CreateOptions, user: str
     targets = {v.target for v in volumes}
     binds += [f"{name}:{target}:rw" for target, name in opts.inherited_volumes.items()
               if target not in targets]
-    result: dict[str, Any] = {"volumes": binds}
+    result: CreateKwargs = {"volumes": binds}
     if mounts:
         result["mounts"] = mounts
     if tmpfs:

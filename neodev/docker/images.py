@@ -8,13 +8,13 @@ that overrides it, because the usual fix is pointing that variable at a local im
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from docker import DockerClient
 from docker.errors import APIError, ImageNotFound
 from docker.utils import parse_repository_tag
 
 from neodev.errors import ImageUnavailableError
+from neodev.jsontypes import JsonObject
 from neodev.timing import Deadline
 
 Progress = Callable[[str], None]
@@ -60,7 +60,7 @@ def ensure_image(client: DockerClient, image: str, variable: str | None,
         raise _pull_failed(image, variable, e.explanation or str(e)) from e
 
 
-def _progress_line(event: dict[str, Any], last: dict[str, str]) -> str | None:
+def _progress_line(event: JsonObject, last: dict[str, str]) -> str | None:
     """One line per layer status change; byte-count updates ("Downloading") are dropped."""
     status = str(event.get("status", ""))
     layer = str(event.get("id", ""))

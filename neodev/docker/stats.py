@@ -3,12 +3,11 @@ computes them (cli/command/container/stats_helpers.go)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from neodev.engine.runner import Stats
+from neodev.jsontypes import JsonObject
 
 
-def stats_from_sample(sample: dict[str, Any]) -> Stats | None:
+def stats_from_sample(sample: JsonObject) -> Stats | None:
     """CPU % (cpu delta / system delta * online CPUs * 100) and memory minus page cache.
 
     Returns:
@@ -29,7 +28,7 @@ def stats_from_sample(sample: dict[str, Any]) -> Stats | None:
     return Stats(cpu_percent=percent, memory_bytes=_memory_without_cache(memory))
 
 
-def _memory_without_cache(memory: dict[str, Any]) -> int:
+def _memory_without_cache(memory: JsonObject) -> int:
     usage = int(memory.get("usage", 0))
     detail = memory.get("stats") or {}
     # cgroup v1 reports total_inactive_file, v2 inactive_file; the CLI subtracts either.

@@ -9,15 +9,15 @@ and whichever `neodev` is on the PATH. Paths are absolute: generate it in each c
 from __future__ import annotations
 
 import sys
-from typing import Any
 
+from neodev.jsontypes import JsonObject
 from neodev.paths import WorkspacePaths
 
 SERVER_NAME = "neodev"
 
 
 def client_config(paths: WorkspacePaths, *, profile: str | None = None,
-                  read_only: bool = False) -> dict[str, Any]:
+                  read_only: bool = False) -> JsonObject:
     """`{"mcpServers": {"neodev": {command, args, env}}}` for this workspace."""
     args = ["-m", "neodev", "mcp"]
     if profile:

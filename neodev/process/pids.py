@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import psutil
 
+from neodev.jsontypes import JsonObject
 from neodev.process.tree import (
     CREATE_TIME_TOLERANCE,
     group_members,
@@ -34,7 +34,7 @@ class PidRegistry:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
 
-    def load(self) -> dict[str, dict[str, Any]]:
+    def load(self) -> dict[str, JsonObject]:
         """The recorded entries; {} when the file is missing or unreadable."""
         return read_state(self.path) or {}
 
@@ -52,7 +52,7 @@ class PidRegistry:
         if entries.pop(unit, None) is not None:
             self._write(entries)
 
-    def _write(self, entries: dict[str, dict[str, Any]]) -> None:
+    def _write(self, entries: dict[str, JsonObject]) -> None:
         write_private(self.path, json.dumps(entries, indent=2, sort_keys=True))
 
 

@@ -7,7 +7,9 @@ events carrying the whole `JobRecord`, and its report is kept for `status`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import ClassVar, Literal
+
+from neodev.jsontypes import JsonObject
 
 Outcome = Literal["running", "ok", "failed", "skipped"]
 
@@ -107,7 +109,7 @@ class JobRecord:
     steps: tuple[ProgressStep, ...] = ()
     """Progress so far."""
     report: ClusterReport | None = None
-    error: dict[str, Any] | None = None
+    error: JsonObject | None = None
     """The error that ended it, as `NeodevError.to_dict` gives it (`error_from_dict` reads it)."""
 
 

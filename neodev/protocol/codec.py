@@ -22,10 +22,12 @@ import typing
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from neodev.jsontypes import JsonObject
+
 R = TypeVar("R")
 Decoder = Callable[[Any, str], Any]
 JSON_PROPERTIES = "JSON_PROPERTIES"
-_ENCODERS: dict[type, Callable[[Any], dict[str, Any]]] = {}
+_ENCODERS: dict[type, Callable[[Any], JsonObject]] = {}
 _DECODERS: dict[type, Decoder] = {}
 """How each class is written and read, worked out once (classes are few and live forever)."""
 
@@ -63,14 +65,14 @@ def decoder(cls: type[R]) -> Callable[[Any], R]:
     return lambda data: read(data, "")
 
 
-def _encoder(cls: type) -> Callable[[Any], dict[str, Any]]:
+def _encoder(cls: type) -> Callable[[Any], JsonObject]:
     found = _ENCODERS.get(cls)
     if found is None:
         found = _ENCODERS[cls] = _make_encoder(cls)
     return found
 
 
-def _make_encoder(cls: type) -> Callable[[Any], dict[str, Any]]:
+def _make_encoder(cls: type) -> Callable[[Any], JsonObject]:
     hints = typing.get_type_hints(cls)
     names = tuple(f.name for f in dataclasses.fields(cls))
     extra = tuple(getattr(cls, JSON_PROPERTIES, ()))
@@ -79,7 +81,7 @@ def _make_encoder(cls: type) -> Callable[[Any], dict[str, Any]]:
         return lambda record: {name: getattr(record, name) for name in names}
     plain = frozenset(name for name in names if _is_plain(hints[name]))
 
-    def write(record: Any) -> dict[str, Any]:
+    def write(record: Any) -> JsonObject:
         data = {}
         for name in names:  # declaration order: what people read in `--json`
             value = getattr(record, name)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from neodev.jsontypes import JsonObject
 from neodev.protocol.cluster import JobRecord
 from neodev.protocol.codec import ProtocolError, decode, encode
 from neodev.protocol.logs import LogRecord, slot_setters
@@ -119,9 +120,9 @@ _CLASSES: dict[str, type[Event]] = {cls.TYPE: cls for cls in (
     UnitChanged, ReloadPhase, LogEvent, JobChanged, Snapshot, Resync)}
 
 
-def encode_event(event: Event) -> dict[str, Any]:
+def encode_event(event: Event) -> JsonObject:
     """An event as it goes on the wire: its fields, its `type`, and the unit it is about."""
-    data: dict[str, Any] = {"type": event.TYPE, **encode(event)}
+    data: JsonObject = {"type": event.TYPE, **encode(event)}
     unit = event.unit_name
     if unit is not None:
         data.setdefault("unit", unit)

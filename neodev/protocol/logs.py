@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from neodev.jsontypes import JsonObject
 from neodev.protocol.codec import ProtocolError, decode, encode
 
 
@@ -65,7 +66,7 @@ class LogPage:
     more: bool = False
 
 
-def follow_item(item: LogRecord | LogGap) -> dict[str, Any]:
+def follow_item(item: LogRecord | LogGap) -> JsonObject:
     """One item of `GET /v1/logs/follow` as it goes on the wire (`type` tells them apart)."""
     if isinstance(item, LogGap):
         return {"type": "gap", "missed": item.missed}

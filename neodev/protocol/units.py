@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import ClassVar
+
+from neodev.jsontypes import JsonObject
 
 
 class UnitState(StrEnum):
@@ -237,7 +239,7 @@ class UnitDetails:
     name: str
     kind: str
     status: UnitRecord
-    spec: dict[str, Any]
+    spec: JsonObject
     """The unit's configuration as `neodev config` shows it (secrets masked)."""
     ports: tuple[PortDetail, ...] = ()
     restart: str = "no"

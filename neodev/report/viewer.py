@@ -20,6 +20,7 @@ from urllib.parse import unquote
 
 from neodev.client.wire import Connection
 from neodev.errors import ReadOnlyReportError, RequestError, UnknownJobError, UnknownUnitError
+from neodev.jsontypes import JsonObject
 from neodev.protocol import endpoints as ep
 from neodev.protocol.cluster import Jobs
 from neodev.protocol.db import Snapshots
@@ -143,7 +144,7 @@ class ReportClient:
             raise UnknownUnitError(name, list(self.report.units))
         return details
 
-    def _query(self, query: dict[str, Any]) -> LogQuery:
+    def _query(self, query: JsonObject) -> LogQuery:
         units = query.get("unit")
         for name in units or ():
             if name not in self.report.logs:
@@ -164,20 +165,20 @@ class ReportClient:
             raise RequestError(f"regex {log_query.regex!r} is not a valid regular "
                                f"expression: {exc}", param="regex") from exc
 
-    def _page(self, query: dict[str, Any]) -> LogPage:
+    def _page(self, query: JsonObject) -> LogPage:
         limit = int(query.get("limit", 200))
         lines = self._select(self._query(query), before=query.get("before"),
                              after=query.get("after"), limit=limit, since=query.get("since"))
         return LogPage(tuple(lines), self.report.manifest.last_log_id, more=len(lines) == limit)
 
-    def _followed(self, query: dict[str, Any]) -> list[LogRecord]:
+    def _followed(self, query: JsonObject) -> list[LogRecord]:
         log_query = self._query(query)
         after, n, since = query.get("after"), int(query.get("n", 0)), query.get("since")
         if after is not None:
             return self._select(log_query, after=after, limit=FOLLOW_ALL)
         return self._select(log_query, limit=n, since=since) if n or since else []
 
-    def _events(self, query: dict[str, Any]) -> list[Event]:
+    def _events(self, query: JsonObject) -> list[Event]:
         if query.get("since") is None:
             return [self.snapshot()]
         types, units = query.get("type"), query.get("unit")

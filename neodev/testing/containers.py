@@ -20,7 +20,6 @@ from __future__ import annotations
 import math
 import socket
 import time
-from typing import Any
 
 from testcontainers.core.container import DockerContainer
 from testcontainers.core.wait_strategies import (
@@ -30,6 +29,7 @@ from testcontainers.core.wait_strategies import (
 )
 from testcontainers.core.waiting_utils import WaitStrategy, WaitStrategyTarget
 
+from neodev.docker.create_args import CreateKwargs
 from neodev.docker.project import container_published_port
 from neodev.timing import Deadline
 
@@ -41,7 +41,7 @@ SSL_REQUEST = (8).to_bytes(4, "big") + (80877103).to_bytes(4, "big")
 """The first message of the Postgres protocol a server answers before any authentication."""
 
 
-def to_testcontainer(args: dict[str, Any], startup_timeout: float,
+def to_testcontainer(args: CreateKwargs, startup_timeout: float,
                      postgres_port: int | None = None) -> DockerContainer:
     """A not yet started `DockerContainer` that `start()` creates with exactly `args`.
 
@@ -79,7 +79,7 @@ def to_testcontainer(args: dict[str, Any], startup_timeout: float,
     return container.waiting_for(readiness(args, startup_timeout, postgres_port))
 
 
-def readiness(args: dict[str, Any], startup_timeout: float,
+def readiness(args: CreateKwargs, startup_timeout: float,
               postgres_port: int | None = None) -> WaitStrategy:
     """The wait strategy: the container's healthcheck when it has one, else running; for
     Postgres, then its answer on the published port."""

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal, NoReturn
 import pytest
 
 from neodev.errors import NeodevError
+from neodev.jsontypes import JsonObject
 from neodev.paths import find_workspace
 from neodev.testing.endpoints import PostgresService, ServiceEndpoint
 from neodev.testing.run import RunInfo
@@ -84,7 +85,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "neodev(*services): start these services of the neodev profile (and what "
                    "they depend on) for the test; they stay up for the rest of the run")
-    workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
+    workerinput: JsonObject | None = getattr(config, "workerinput", None)
     if workerinput is not None and WORKERINPUT_KEY in workerinput:
         run = RunInfo.from_dict(workerinput[WORKERINPUT_KEY]).for_worker(
             str(workerinput.get("workerid", "gw")))

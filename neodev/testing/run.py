@@ -22,12 +22,12 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 import psutil
 
 from neodev.docker.labels import pytest_labels
 from neodev.errors import RunLockTimeout
+from neodev.jsontypes import JsonObject
 from neodev.statefile import lock, read_state, write_private
 
 RUN_DIR_PREFIX = "neodev-pytest-"
@@ -62,12 +62,12 @@ class RunInfo:
         """The same run, as seen from an xdist worker."""
         return RunInfo(**{**asdict(self), "worker": worker})
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         """JSON-able form (for xdist's workerinput)."""
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RunInfo:
+    def from_dict(cls, data: JsonObject) -> RunInfo:
         return cls(**data)
 
     @property
@@ -94,7 +94,7 @@ class RunState:
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        self._held: dict[str, Any] | None = None
+        self._held: JsonObject | None = None
 
     @property
     def file(self) -> Path:
@@ -105,7 +105,7 @@ class RunState:
         return self.file.exists()
 
     @contextlib.contextmanager
-    def locked(self, timeout: float, waiting_for: str) -> Iterator[dict[str, Any]]:
+    def locked(self, timeout: float, waiting_for: str) -> Iterator[JsonObject]:
         """Hold the run lock; yields the state dict, written back when the block ends.
 
         Re-entrant within one process (a nested call yields the same dict).
@@ -137,7 +137,7 @@ class RunState:
                 self._held = None
                 fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
-    def read(self) -> dict[str, Any]:
+    def read(self) -> JsonObject:
         """A snapshot of the state without the lock (for the owner, once workers are gone)."""
         return read_state(self.file) or {}
 
@@ -160,7 +160,7 @@ def stale_run_directories(alive: Callable[[int, float], bool]) -> list[Path]:
     return stale
 
 
-def record_owner(state: dict[str, Any], run: RunInfo) -> None:
+def record_owner(state: JsonObject, run: RunInfo) -> None:
     """Put the owner's identity into the state (so a stale directory can be recognised)."""
     state.setdefault("owner", {"pid": run.owner_pid, "started": run.owner_started,
                                "host": run.owner_host, "session": run.session})

@@ -30,6 +30,7 @@ from neodev.docker.images import ensure_image
 from neodev.docker.labels import container_name
 from neodev.docker.project import container_published_port
 from neodev.errors import ImageUnavailableError, LeftoverError, NeodevError, ServiceError
+from neodev.jsontypes import JsonObject
 from neodev.testing.attach import dev_postgres
 from neodev.testing.containers import to_testcontainer
 from neodev.testing.endpoints import PostgresService
@@ -108,8 +109,8 @@ class RunContainers:
 
     # -- services -------------------------------------------------------------------------
 
-    def shared(self, spec: ContainerSpec, names: RunPlan, state: dict[str, Any]
-               ) -> dict[str, Any]:
+    def shared(self, spec: ContainerSpec, names: RunPlan, state: JsonObject
+               ) -> JsonObject:
         """The run's container of `spec`: started by this process if no process of the run
         has yet. Call it holding the run lock (`state` is the run state it yields).
 
@@ -124,7 +125,7 @@ class RunContainers:
         failed: dict[str, str] = state.setdefault("failed", {})
         if spec.name in failed:  # another worker of the run already tried
             raise ServiceError(failed[spec.name])
-        services: dict[str, dict[str, Any]] = state.setdefault("services", {})
+        services: dict[str, JsonObject] = state.setdefault("services", {})
         if spec.name not in services:
             try:
                 services[spec.name] = self._start(client, spec, names, state)
@@ -134,7 +135,7 @@ class RunContainers:
         return services[spec.name]
 
     def _start(self, client: DockerClient, spec: ContainerSpec, names: RunPlan,
-               state: dict[str, Any]) -> dict[str, Any]:
+               state: JsonObject) -> JsonObject:
         """Create, start and wait for one container; returns its state record."""
         network = state.get("network")
         if network is None:

@@ -12,10 +12,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from neodev.docker.labels import PYTEST_SESSION
 from neodev.errors import DatabaseError, NeodevError
+from neodev.jsontypes import JsonObject
 from neodev.testing.databases import Databases, Migrate
 from neodev.testing.endpoints import PostgresService
 from neodev.testing.janitor import owner_gone
@@ -53,7 +52,7 @@ class RunDatabases:
         return databases.create(
             f"{server.dbname}_pytest_{self.run.session}{worker_suffix(self.run)}")
 
-    def template(self, server: PostgresService, state: dict[str, Any]) -> str:
+    def template(self, server: PostgresService, state: JsonObject) -> str:
         """The run's migrated template: made by this process unless another one of the run
         already made it (or failed to). Call it holding the run lock.
 
