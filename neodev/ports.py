@@ -109,8 +109,9 @@ def plan_claims(plan: EnvironmentPlan, units: Iterable[str] | None = None,
             claims += [PortClaim(spec.name, p.host_ip, p.host_port, p.protocol, p.container_port)
                        for p in spec.ports if p.host_port is not None]
     for proc in plan.processes.values():
-        if proc.name in names and proc.port is not None:
-            claims += [PortClaim(proc.name, host, proc.port) for host in hosts]
+        own = ([proc.port] if proc.port is not None else []) + list(proc.extra_ports)
+        if proc.name in names:
+            claims += [PortClaim(proc.name, host, port) for port in own for host in hosts]
     return claims
 
 

@@ -11,6 +11,7 @@ import click
 
 from neodev.cli.common import (
     PROFILE_OPTION,
+    chosen_instance,
     daemon_client,
     echo_result,
     main,
@@ -151,7 +152,8 @@ def _down_client(paths: WorkspacePaths, profile: str) -> DaemonClient:
     """A daemon for `down` when none runs: on the validated profile, or — when it does not
     load — one that removes what carries the project's label, saying what was not checked."""
     try:
-        return DaemonClient(ensure_daemon(paths, profile, validate=True).socket)
+        return DaemonClient(ensure_daemon(paths, profile, validate=True,
+                                          instance=chosen_instance()).socket)
     except ConfigError as error:
         project = last_project(paths) or _project_name(paths, profile)
         click.secho(f"warning: the profile does not load ({error.message}); removing what "

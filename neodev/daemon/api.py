@@ -25,6 +25,7 @@ from starlette.applications import Starlette
 from neodev import __version__
 from neodev.daemon.details import connection_string
 from neodev.daemon.environment import ACTIONS, Environment
+from neodev.daemon.instance import instance_info
 from neodev.daemon.routing import Route, build_app
 from neodev.engine.logs import LogQuery
 from neodev.errors import RequestError
@@ -155,7 +156,8 @@ def create_app(env: Environment, request_shutdown: Callable[[], None]) -> Starle
         return Ping(protocol=PROTOCOL_VERSION, version=__version__, instance=env.instance,
                     profile=env.plan.profile, project=env.plan.project,
                     workspace=str(env.paths.root), pid=os.getpid(),
-                    started_at=env.started_at, warnings=tuple(env.plan.warnings))
+                    started_at=env.started_at, warnings=tuple(env.plan.warnings),
+                    instance_info=instance_info(env.plan))
 
     async def status() -> Status:
         return status_document(env)
@@ -287,7 +289,8 @@ def status_document(env: Environment) -> Status:
                   workspace=str(env.paths.root), units=tuple(env.units()),
                   reaped_orphans=tuple(env.reaped), clusters=dict(env.jobs.reports),
                   telemetry=env.observability.state(), volumes=tuple(env.plan.volumes),
-                  jobs=tuple(j for j in env.jobs.list() if j.state == "running"))
+                  jobs=tuple(j for j in env.jobs.list() if j.state == "running"),
+                  instance_info=instance_info(env.plan))
 
 
 def snapshot(env: Environment) -> Snapshot:

@@ -19,7 +19,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from neodev import ports
 from neodev.config.display import mask_text, secret_values
-from neodev.config.model import ContainerSpec, EnvironmentPlan, ProcessSpec, UnitSpec
+from neodev.config.model import (
+    ContainerSpec,
+    EnvironmentPlan,
+    ProcessSpec,
+    UnitSpec,
+    host_port,
+)
 from neodev.config.references import substitute
 from neodev.daemon.dbsnapshots import DatabaseSnapshots, EngineUnits
 from neodev.daemon.jobs import Jobs
@@ -318,7 +324,8 @@ class Environment:
     # -- port references, endpoints and watchers ------------------------------------------
 
     def resolve_references(self, value: str) -> str:
-        """`value` with `@{service:port}` replaced by the host port (published, else declared)."""
+        """`value` with `@{service:port}` replaced by the host port (published, else declared)
+        and `@{process:port}` by the instance's port for the process's declared port."""
         return substitute(value, self._host_port)
 
     def published_port(self, unit: str, container_port: int) -> int | None:
@@ -326,6 +333,8 @@ class Environment:
         return self._published.get((unit, container_port))
 
     def _host_port(self, service: str, port: int) -> str:
+        if service in self.plan.processes:  # @{process:port}: the instance's port for it
+            return str(host_port(self.plan, port))
         actual = self._published.get((service, port))
         if actual is not None:
             return str(actual)

@@ -15,6 +15,31 @@ ShipperStateName = Literal["shipping", "behind", "dropping", "down", "idle"]
 
 
 @dataclass(frozen=True, slots=True)
+class PortAssignment:
+    """One host port of an instance: the port the profile declares, the one it uses."""
+
+    unit: str
+    declared: int
+    host: int
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceInfo:
+    """Which instance answers (docs/decisions/instances.md): the workspace's environment among
+    the others of this machine, and its host ports."""
+
+    name: str = ""
+    """The instance's name: its compose project."""
+    workspace: str = ""
+    profile_ports: bool = True
+    """Holds the profile's own host ports (the profile's first instance)."""
+    port_block: int | None = None
+    """First port of its block otherwise."""
+    ports: tuple[PortAssignment, ...] = ()
+    """Every declared host port and the one this instance uses for it."""
+
+
+@dataclass(frozen=True, slots=True)
 class Ping:
     """`GET /v1/ping`: who answers — the daemon's protocol, instance, profile and workspace."""
 
@@ -27,6 +52,8 @@ class Ping:
     pid: int
     started_at: float = 0.0
     warnings: tuple[str, ...] = ()
+    instance_info: InstanceInfo = field(default_factory=InstanceInfo)
+    """Which instance (name, ports); `instance` is this daemon run's id."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +111,8 @@ class Status:
     volumes: tuple[str, ...] = ()
     jobs: tuple[JobRecord, ...] = ()
     """Jobs running now."""
+    instance_info: InstanceInfo = field(default_factory=InstanceInfo)
+    """Which instance (name, ports); `instance` is this daemon run's id."""
 
     def unit(self, name: str) -> UnitRecord | None:
         return next((u for u in self.units if u.name == name), None)
