@@ -112,6 +112,7 @@ def format_down(report: DownReport, volumes: bool) -> str:
     else:
         lines.append("volumes kept (delete them with `neodev down --volumes`)")
     lines.extend(f"problem: {p}" for p in report.problems)
+    lines.extend(f"left alone: {o}" for o in report.left_alone)
     return "\n".join(lines)
 
 

@@ -12,6 +12,7 @@ starts, and answers the per-unit actions of the API with typed errors.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
@@ -141,11 +142,16 @@ class Environment:
 
     @property
     def project(self) -> DockerProject:
-        """The compose project on the engine (network, volumes, published ports, down)."""
+        """The instance's compose project on the engine (network, volumes, published ports,
+        down): what it makes carries the instance and the workspace, and what is another
+        workspace's is refused, never taken over."""
         if self._project is None:
+            from neodev.docker.labels import Owner
             from neodev.docker.project import DockerProject
 
-            self._project = DockerProject(self.plan.project, self.clients)
+            owner = Owner(self.plan.project, os.path.realpath(self.plan.workspace),
+                          legacy=self.plan.legacy_resources)
+            self._project = DockerProject(self.plan.project, self.clients, owner=owner)
         return self._project
 
     def _driver_runner(self, spec: UnitSpec, sink: LogSink) -> Runner:
@@ -153,7 +159,8 @@ class Environment:
             from neodev.docker.runner import ContainerRunner
 
             return ContainerRunner(spec, self.plan.project, self.plan.network, sink,
-                                   self.clients, on_ports=self._ports_published(spec.name))
+                                   self.clients, on_ports=self._ports_published(spec.name),
+                                   instance=self.project)
         assert isinstance(spec, ProcessSpec)
         return ProcessRunner(spec, sink, self.pids, resolve=self.resolve_references)
 
@@ -219,8 +226,11 @@ class Environment:
         await self._check_ports([n for n in to_start
                                  if self.engine.status_of(n).state in _STARTABLE])
         if any(n in self.plan.containers for n in to_start):
+            from neodev.docker.project import volume_credentials
+
             await self.project.ensure_network()
-            await self.project.ensure_volumes(self.plan.volumes)
+            await self.project.ensure_volumes(
+                self.plan.volumes, volume_credentials(self.plan.containers.values()))
         started = await self.engine.start(order)
         self._start_watchers(started)
         return started
@@ -271,7 +281,7 @@ class Environment:
 
     async def down(self, volumes: bool) -> DownReport:
         await self.engine.stop()
-        return await self.project.down(remove_volumes=volumes)
+        return await self.project.down(remove_volumes=volumes, volumes=self.plan.volumes)
 
     # -- details --------------------------------------------------------------------------
 
@@ -346,8 +356,8 @@ class Environment:
 
     def _ports_published(self, unit: str) -> Callable[[dict[tuple[int, str], int]], None]:
         def record(found: dict[tuple[int, str], int]) -> None:
-            for (container_port, _), host_port in found.items():
-                self._published[(unit, container_port)] = host_port
+            for (container_port, _), published in found.items():
+                self._published[(unit, container_port)] = published
             self.engine.set_endpoints(unit, self._endpoints(unit))
         return record
 

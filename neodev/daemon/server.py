@@ -29,6 +29,7 @@ from neodev.daemon.instance import registered, watch_workspace
 from neodev.errors import DaemonError, NeodevError
 from neodev.hostnet import LOOPBACK
 from neodev.instances.blocks import settle_ports
+from neodev.instances.registry import read_instance
 from neodev.paths import WorkspacePaths
 from neodev.process.tree import become_subreaper
 from neodev.rendezvous import (
@@ -75,8 +76,11 @@ def bind_control_socket(path: Path) -> socket.socket:
 def teardown_plan(paths: WorkspacePaths, project: str) -> EnvironmentPlan:
     """A plan without units for `down` when the profile no longer loads: what runs is found
     by the compose project label, not by the configuration."""
+    record = read_instance(paths)
+    legacy = record is not None and record.legacy_project == project
     return EnvironmentPlan(profile="(teardown)", project=project, workspace=paths.root,
-                           profile_file=paths.root / "profiles", network=network_name(project))
+                           profile_file=paths.root / "profiles", network=network_name(project),
+                           legacy_resources=legacy)
 
 
 MAX_PLAN_BYTES = 64 * 1024 * 1024

@@ -144,3 +144,6 @@ class DownReport:
     """Deleted volumes; always empty unless `down(remove_volumes=True)`."""
     problems: tuple[str, ...] = ()
     """Things that could not be removed, with the engine's reason."""
+    left_alone: tuple[str, ...] = ()
+    """Objects with the instance's names that are not its own (another workspace's, or
+    unlabelled), named and not deleted."""
