@@ -20,6 +20,8 @@ from neodev.present import (
     format_bytes,
     format_cpu,
     format_duration,
+    format_instance,
+    format_port_moves,
     reload_summary,
     state_label,
     uptime,
@@ -48,7 +50,9 @@ def format_status(doc: Status, now: float | None = None) -> str:
                      str(unit.restarts), format_cpu(unit.cpu_percent),
                      format_bytes(unit.memory_bytes)))
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-    lines = [f"profile {doc.profile} · project {doc.project} · {doc.workspace}"]
+    who = (format_instance(doc.instance_info) if doc.instance_info.name
+           else f"project {doc.project}")
+    lines = [f"profile {doc.profile} · {who} · {doc.workspace}"]
     for row in rows:
         lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True))
                      .rstrip())
@@ -59,6 +63,9 @@ def format_status(doc: Status, now: float | None = None) -> str:
     for unit in doc.units:
         if unit.last_reload is not None and unit.last_reload.outcome == "build_failed":
             lines.append(f"  {unit.name}: {reload_summary(unit.last_reload)}")
+    moves = format_port_moves(doc.instance_info)
+    if moves:
+        lines.append(f"ports of this instance: {moves}")
     urls = [f"{name} {url}" for name, url in doc.telemetry.urls.items() if url]
     if urls:
         lines.append("observability: " + " · ".join(urls))

@@ -48,7 +48,7 @@ from neodev.errors import (
     UnknownUnitError,
 )
 from neodev.paths import WorkspacePaths
-from neodev.present import reload_failed, reload_summary
+from neodev.present import format_instance, format_port_moves, reload_failed, reload_summary
 from neodev.protocol.codec import encode
 from neodev.protocol.documents import Status
 from neodev.protocol.logs import LogGap, LogRecord
@@ -75,6 +75,8 @@ def start(profile: str | None, wait: bool, timeout: float, as_json: bool,
             if fresh:
                 shutdown_spawned(paths, client)
             raise
+        if fresh:
+            _tell_ports(client)
         if not wait:
             click.echo(f"starting {', '.join(started) or 'nothing new'} (follow with "
                        "`neodev status`)")
@@ -84,6 +86,14 @@ def start(profile: str | None, wait: bool, timeout: float, as_json: bool,
     if not result.ok:
         raise StartupFailed(f"not healthy: {', '.join(result.failed)} (the rest keeps "
                             "running; see `neodev logs` and `neodev status`)")
+
+
+def _tell_ports(client: DaemonClient) -> None:
+    """A checkout that is not its profile's first instance: say which ports it has."""
+    info = client.call(calls.ping()).instance_info
+    moves = format_port_moves(info)
+    if moves:
+        click.echo(f"{format_instance(info)}: {moves}", err=True)
 
 
 @main.command()

@@ -64,9 +64,11 @@ def validate_plan(plan: EnvironmentPlan, sources: Mapping[str, Source],
                                 f"healthy, but {dep.service!r} has no healthcheck or readiness "
                                 "probe: add one, or use the condition 'started'")
     _check_cycles(plan, sources)
+    # Ports before references: a port changed in one place makes the references to the old
+    # one invalid too, and the clash is the cause to name.
+    _check_host_ports(plan, sources)
     for name, proc in plan.processes.items():
         _check_references(plan, name, proc, sources[name])
-    _check_host_ports(plan, sources)
 
 
 def _check_cycles(plan: EnvironmentPlan, sources: Mapping[str, Source]) -> None:
