@@ -27,7 +27,7 @@ from neodev.present import (
     uptime,
 )
 from neodev.protocol.cluster import ClusterReport, ProgressStep
-from neodev.protocol.db import SnapshotRecord, SnapshotRestored, SnapshotTaken
+from neodev.protocol.db import DatabaseBranched, SnapshotRecord, SnapshotRestored, SnapshotTaken
 from neodev.protocol.documents import DownReport, ShipperState, Status
 from neodev.protocol.logs import LogRecord
 from neodev.protocol.units import UnitState, Verdict
@@ -106,6 +106,14 @@ def format_verdicts(verdicts: Iterable[Verdict]) -> str:
         if not v.ok and not v.held_back_by:
             lines.extend(f"       | {log}" for log in v.last_logs)
     return "\n".join(lines)
+
+
+def format_branched(branched: DatabaseBranched) -> str:
+    """`--db-from`: what was copied, from where, how fast."""
+    what = f"snapshot {branched.snapshot} of " if branched.snapshot else ""
+    return (f"{branched.server}: started from a copy of {what}instance {branched.source}'s "
+            f"database ({format_bytes(branched.copied_bytes)} copied in "
+            f"{branched.copy_seconds:.1f} s, ready in {branched.seconds:.1f} s)")
 
 
 def format_down(report: DownReport, volumes: bool) -> str:

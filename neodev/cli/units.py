@@ -21,6 +21,7 @@ from neodev.cli.common import (
     workspace,
 )
 from neodev.cli.render import (
+    format_branched,
     format_down,
     format_log_line,
     format_status,
@@ -62,14 +63,23 @@ PAGE = 5_000
 @click.option("--wait", is_flag=True, help="Return once every unit is healthy (exit 7 if not).")
 @click.option("--timeout", default=300.0, show_default=True, help="Seconds --wait may take.")
 @click.option("--json", "as_json", is_flag=True, help="With --wait: print the verdicts as JSON.")
+@click.option("--db-from", "db_from", default=None, metavar="INSTANCE[:SNAPSHOT]",
+              help="Start this instance's database from a copy of another instance's (a "
+                   "physical copy of its running server; with :SNAPSHOT, that snapshot of it "
+                   "in place of the database). Only while this instance's database holds no "
+                   "data.")
 @click.argument("services", nargs=-1)
 def start(profile: str | None, wait: bool, timeout: float, as_json: bool,
-          services: tuple[str, ...]) -> None:
+          db_from: str | None, services: tuple[str, ...]) -> None:
     """Start the environment (or SERVICES and what they depend on) in the background."""
     paths = workspace()
     client, fresh = daemon_client(paths, profile_name(profile), validate=True)
     with client:
         try:
+            if db_from:
+                source, _, snapshot = db_from.partition(":")
+                branched = client.call(calls.branch_database(source, snapshot or None))
+                click.echo(format_branched(branched), err=True)
             started = client.call(calls.start(services)).started
         except NeodevError:
             if fresh:

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.applications import Starlette
 
 from neodev import __version__
+from neodev.daemon.dbbranch import branch_database
 from neodev.daemon.details import connection_string
 from neodev.daemon.environment import ACTIONS, Environment
 from neodev.daemon.instance import instance_info
@@ -31,7 +32,13 @@ from neodev.engine.logs import LogQuery
 from neodev.errors import RequestError
 from neodev.protocol import endpoints as ep
 from neodev.protocol.cluster import JobRecord, Jobs
-from neodev.protocol.db import SnapshotDropped, SnapshotRestored, Snapshots, SnapshotTaken
+from neodev.protocol.db import (
+    DatabaseBranched,
+    SnapshotDropped,
+    SnapshotRestored,
+    Snapshots,
+    SnapshotTaken,
+)
 from neodev.protocol.documents import PROTOCOL_VERSION, DownReport, Ping, Status, Wiring
 from neodev.protocol.events import EVENT_TYPES, Event, LogEvent, Resync, Snapshot
 from neodev.protocol.logs import LogGap, LogPage, LogRecord
@@ -92,6 +99,14 @@ class SnapshotRequest(Body):
 class RestoreRequest(Body):
     service: UnitName | None = None
     force: bool = False
+
+
+class BranchRequest(Body):
+    source: str = Field(min_length=1, max_length=64)
+    """The instance whose data to copy."""
+    snapshot: SnapshotName | None = None
+    """One of its snapshots, put in place of the database after the copy."""
+    service: UnitName | None = None
 
 
 class Params(BaseModel):
@@ -238,6 +253,9 @@ def create_app(env: Environment, request_shutdown: Callable[[], None]) -> Starle
     async def drop_snapshot(path_params: SnapshotPath, query: ServiceQuery) -> SnapshotDropped:
         return await env.snapshots.drop(path_params.name, query.service)
 
+    async def branch(body: BranchRequest) -> DatabaseBranched:
+        return await branch_database(env, body.source, body.snapshot, body.service)
+
     async def submit_job(body: JobRequest) -> JobRecord:
         return env.jobs.submit_cluster(body.action, body.profile)
 
@@ -273,6 +291,7 @@ def create_app(env: Environment, request_shutdown: Callable[[], None]) -> Starle
         Route(ep.RESTORE_SNAPSHOT, restore_snapshot, path_params=SnapshotPath,
               body=RestoreRequest),
         Route(ep.DROP_SNAPSHOT, drop_snapshot, path_params=SnapshotPath, query=ServiceQuery),
+        Route(ep.BRANCH_DATABASE, branch, body=BranchRequest),
         Route(ep.SUBMIT_JOB, submit_job, body=JobRequest),
         Route(ep.JOBS, jobs),
         Route(ep.JOB, job, path_params=JobPath),

@@ -117,9 +117,9 @@ class Environment:
                              sleep=sleep, stats_interval=stats_interval,
                              endpoints={n: self._endpoints(n) for n in plan.units})
         self.jobs = Jobs(paths, self.bus, wall)
-        self.snapshots = DatabaseSnapshots(
-            plan, PsqlRunner(plan.project, lambda: self.clients),
-            EngineUnits(self.engine, self.start), clock=clock, wall=wall)
+        self.sql = PsqlRunner(plan.project, lambda: self.clients)
+        self.snapshots = DatabaseSnapshots(plan, self.sql, EngineUnits(self.engine, self.start),
+                                           clock=clock, wall=wall)
 
     def _kept(self, record: LogRecord) -> None:
         """A line the log store kept (masked): onto disk, and on its way to Loki."""

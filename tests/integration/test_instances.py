@@ -113,3 +113,54 @@ def test_three_checkouts_started_at_once_are_three_isolated_healthy_instances(
     else:
         assert f"instance {b} (ports {info['port_block']}-" in text.splitlines()[0]
         assert f"ports of this instance: db {three[1][0].ports['db']}→" in text
+
+
+def test_db_from_branches_another_instance_s_data_by_a_physical_copy(
+        tmp_path: Path, docker_client: docker.DockerClient) -> None:
+    import psycopg
+
+    project = f"ndb{uuid.uuid4().hex[:8]}"
+    ports = dict(zip(("db", "app"), free_ports(2), strict=True))
+    made = [checkout(tmp_path / name, project, ports) for name in ("a", "c", "d")]
+    (a_ws, a), (c_ws, c), (d_ws, d) = made
+    try:
+        assert a("start", "--wait", "db").code == 0
+        a_name = instance_of(a_ws.status(a))["name"]
+        psql(docker_client, f"{a_name}-db-1",
+             "create table t (x text); insert into t values ('before')")
+        assert a("db", "snapshot", "s1").code == 0
+        psql(docker_client, f"{a_name}-db-1", "insert into t values ('after')")
+
+        branched = c("start", "--wait", "--db-from", a_name, "db")
+        assert branched.code == 0, branched.err + branched.out
+        assert f"started from a copy of instance {a_name}'s database" in branched.err
+        c_name = instance_of(c_ws.status(c))["name"]
+        assert psql(docker_client, f"{c_name}-db-1", "select string_agg(x, ',' order by x) "
+                    "from t") == "after,before"
+        # the copy logs in with C's own (generated) password, no longer with A's
+        c_port = host_port(c_ws.status(c), "db")
+        dsn = "postgresql://postgres:{}@127.0.0.1:{}/neotool_dev"
+        with psycopg.connect(dsn.format(c_ws.secret(), c_port), connect_timeout=5) as conn:
+            assert conn.execute("select count(*) from t").fetchone() == (2,)
+        with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+            psycopg.connect(dsn.format(a_ws.secret(), c_port), connect_timeout=5).close()
+
+        # a snapshot of A (taken before 'after' was written) instead of its current data
+        from_snapshot = d("start", "--wait", "--db-from", f"{a_name}:s1", "db")
+        assert from_snapshot.code == 0, from_snapshot.err + from_snapshot.out
+        d_name = instance_of(d_ws.status(d))["name"]
+        assert psql(docker_client, f"{d_name}-db-1", "select string_agg(x, ',') from t") \
+            == "before"
+
+        # never into a database that runs or holds data; A's data is as it was
+        refused = c("start", "--db-from", a_name, "db")
+        assert refused.code == 8 and "runs already" in refused.err, refused.err
+        assert c("stop").code == 0
+        refused = c("start", "--db-from", a_name, "db")
+        assert refused.code == 8 and "already holds a database cluster" in refused.err
+        unknown = c("start", "--db-from", "nobody", "db")
+        assert unknown.code == 2 and "no such instance" in unknown.err
+        assert psql(docker_client, f"{a_name}-db-1", "select count(*) from t") == "2"
+    finally:
+        for _, cli in reversed(made):
+            cli.cleanup()
