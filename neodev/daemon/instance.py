@@ -30,7 +30,15 @@ from neodev.protocol.documents import InstanceInfo, PortAssignment
 log = logging.getLogger("neodev.daemon")
 
 WORKSPACE_CHECK_INTERVAL = 3.0
-"""Seconds between two looks at the workspace (a deleted one is noticed within this)."""
+"""Seconds between two looks at the workspace (a deleted one is noticed within this);
+NEODEV_WORKSPACE_CHECK_SECONDS overrides it."""
+
+
+def check_interval() -> float:
+    try:
+        return float(os.environ.get("NEODEV_WORKSPACE_CHECK_SECONDS") or WORKSPACE_CHECK_INTERVAL)
+    except ValueError:
+        return WORKSPACE_CHECK_INTERVAL
 
 
 def instance_info(plan: EnvironmentPlan) -> InstanceInfo:
@@ -96,10 +104,11 @@ def workspace_gone(paths: WorkspacePaths, identity: tuple[int, int] | None) -> s
 
 
 async def watch_workspace(paths: WorkspacePaths, on_gone: Callable[[str], Awaitable[None]],
-                          interval: float = WORKSPACE_CHECK_INTERVAL,
+                          interval: float | None = None,
                           sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
-    """Look at the workspace every `interval` seconds; once it is gone, `await on_gone(why)`
-    and return. Start it once the socket is bound."""
+    """Look at the workspace every `interval` seconds (default: `check_interval()`); once it
+    is gone, `await on_gone(why)` and return. Start it once the socket is bound."""
+    interval = check_interval() if interval is None else interval
     identity = workspace_identity(paths)
     while True:
         await sleep(interval)

@@ -39,6 +39,38 @@ class InstanceInfo:
     """Every declared host port and the one this instance uses for it."""
 
 
+InstanceState = Literal["running", "stopped", "orphaned"]
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceSummary:
+    """One instance of this machine, as `neodev instances` lists it (not a daemon's answer:
+    the registry, the engine and the instance's own daemon, put together by the CLI)."""
+
+    name: str
+    workspace: str
+    state: InstanceState
+    """running (its daemon answers), stopped, or orphaned (its workspace, or the workspace's
+    record of it, is gone)."""
+    profile: str = ""
+    profile_ports: bool = True
+    port_block: int | None = None
+    ports: tuple[PortAssignment, ...] = ()
+    """Its host ports (known while it runs)."""
+    urls: dict[str, str] = field(default_factory=dict)
+    """unit or observability service -> URL (while it runs)."""
+    database_bytes: int | None = None
+    """Its Postgres servers' databases, snapshots included (while they run)."""
+    memory_bytes: int | None = None
+    """Its daemon's process tree plus its running containers."""
+    daemon_pid: int | None = None
+    """The daemon that runs it, also when nobody can reach it any more (orphaned)."""
+    containers: tuple[str, ...] = ()
+    networks: tuple[str, ...] = ()
+    volumes: tuple[str, ...] = ()
+    """What carries its labels on the engine."""
+
+
 @dataclass(frozen=True, slots=True)
 class Ping:
     """`GET /v1/ping`: who answers — the daemon's protocol, instance, profile and workspace."""
