@@ -27,11 +27,11 @@ import psutil
 
 from neodev import pgsql
 from neodev.docker.labels import NEODEV_INSTANCE, NEODEV_WORKSPACE
-from neodev.instances.registry import InstanceRecord, Registry, read_instance
+from neodev.instances.registry import InstanceRecord, Registry, state_of
 from neodev.paths import WorkspacePaths
 from neodev.process.tree import is_alive, kill_tree, snapshot, wait_gone
 from neodev.protocol.documents import InstanceState, InstanceSummary
-from neodev.rendezvous import daemon_alive, read_info
+from neodev.rendezvous import read_info
 
 if TYPE_CHECKING:
     from docker import DockerClient
@@ -89,16 +89,6 @@ def survey(registry: Registry, client: DockerClient | None) -> list[InstanceSumm
 
 def orphaned(summaries: Iterable[InstanceSummary]) -> list[InstanceSummary]:
     return [s for s in summaries if s.state == "orphaned"]
-
-
-def state_of(record: InstanceRecord) -> InstanceState:
-    """orphaned (its workspace, or the workspace's record naming it, is gone), running (a
-    daemon holds the workspace's lock) or stopped."""
-    paths = WorkspacePaths(Path(record.workspace))
-    own = read_instance(paths) if record.exists else None
-    if own is None or own.name != record.name:
-        return "orphaned"
-    return "running" if daemon_alive(paths) else "stopped"
 
 
 def _summary(record: InstanceRecord, on_engine: _OnEngine) -> InstanceSummary:

@@ -81,13 +81,21 @@ def reload_failed(reload: ReloadRecord | None) -> bool:
     return reload is not None and reload.outcome != "ok"
 
 
+THE_PROFILES_PORTS = "the profile's ports"
+
+
+def port_span(info: InstanceInfo) -> str | None:
+    """`20000-20007`: the ports of an instance's block; None with the profile's own ports."""
+    if info.profile_ports or info.port_block is None:
+        return None
+    hosts = [p.host for p in info.ports]
+    return f"{min(hosts)}-{max(hosts)}" if hosts else f"block {info.port_block}"
+
+
 def format_instance(info: InstanceInfo) -> str:
     """`instance neotool (the profile's ports)`, `instance feature-x (ports 20000-20007)`."""
-    if info.profile_ports or info.port_block is None:
-        return f"instance {info.name} (the profile's ports)"
-    hosts = [p.host for p in info.ports]
-    span = f"{min(hosts)}-{max(hosts)}" if hosts else f"block {info.port_block}"
-    return f"instance {info.name} (ports {span})"
+    span = port_span(info)
+    return f"instance {info.name} ({f'ports {span}' if span else THE_PROFILES_PORTS})"
 
 
 def format_port_moves(info: InstanceInfo) -> str:

@@ -8,6 +8,7 @@ names the kind mirror after the result. Pure: nothing here looks beyond its argu
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -27,8 +28,21 @@ InstanceNamer = Callable[[ProjectNames], str]
 an explicit name, the recorded one, or a new one."""
 
 
-def kind_name(project: str, profile_project: str, profile: str) -> str:
-    """The kind cluster of a profile's mirror: `neodev-<profile>` for the instance that holds
-    the profile's project name, `neodev-<instance>-<profile>` for any other, so two checkouts
-    never share (or delete) one mirror."""
-    return f"neodev-{profile}" if project == profile_project else f"neodev-{project}-{profile}"
+KIND_NAME_LIMIT = 49
+"""Longest kind cluster name: its nodes are `<name>-control-plane` (and `-workerN`), host
+names of at most 63 characters."""
+
+
+def kind_name(project: str, profile_project: str, profile: str,
+              configured: str | None = None) -> str:
+    """The kind cluster of a profile's mirror: the profile's (`cluster_name`, else
+    `neodev-<profile>`) for the instance that holds the profile's project name, that name and
+    `-<instance>` for any other, so two checkouts never share (or delete) one mirror."""
+    base = configured or f"neodev-{profile}"
+    if project == profile_project:
+        return base
+    name = f"{base}-{project}"
+    if len(name) <= KIND_NAME_LIMIT:
+        return name
+    digest = hashlib.sha256(project.encode()).hexdigest()[:6]
+    return f"{name[:KIND_NAME_LIMIT - 7].rstrip('-')}-{digest}"

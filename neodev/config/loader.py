@@ -268,8 +268,8 @@ def load_plan(workspace: Path, profile: str = "local",
         cluster_section = spec.cluster
         cluster = ClusterSpec(
             environment=cluster_section.environment,
-            cluster_name=cluster_section.cluster_name or kind_name(project, profile_named,
-                                                                   profile_file.stem),
+            cluster_name=kind_name(project, profile_named, profile_file.stem,
+                                   cluster_section.cluster_name),
             overlay=inputs.resolve(base / cluster_section.overlay),
             app_namespace=cluster_section.app_namespace or f"neotool-{cluster_section.environment}",
             **cluster_section.model_dump(exclude={"environment", "cluster_name", "overlay",

@@ -116,7 +116,7 @@ class Environment:
         self.engine = Engine(plan.units, runners, self.bus, self.logs, clock=clock, wall=wall,
                              sleep=sleep, stats_interval=stats_interval,
                              endpoints={n: self._endpoints(n) for n in plan.units})
-        self.jobs = Jobs(paths, self.bus, wall)
+        self.jobs = Jobs(paths, self.bus, wall, instance=plan.project)
         self.sql = PsqlRunner(plan.project, lambda: self.clients)
         self.snapshots = DatabaseSnapshots(plan, self.sql, EngineUnits(self.engine, self.start),
                                            clock=clock, wall=wall)

@@ -21,11 +21,12 @@ import os
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from neodev.errors import InstanceError
 from neodev.instances.naming import is_valid
 from neodev.paths import WorkspacePaths
+from neodev.rendezvous import daemon_alive
 from neodev.statefile import lock, read_state, write_private
 
 STATE_HOME_VARIABLE = "NEODEV_STATE_HOME"
@@ -201,6 +202,16 @@ def identity_stamp(paths: WorkspacePaths, environ: Mapping[str, str] | None = No
     except OSError:
         listing = []
     return [own, listing]
+
+
+def state_of(record: InstanceRecord) -> Literal["running", "stopped", "orphaned"]:
+    """orphaned (its workspace, or the workspace's record naming it, is gone), running (a
+    daemon holds the workspace's lock) or stopped."""
+    paths = WorkspacePaths(Path(record.workspace))
+    own = read_instance(paths) if record.exists else None
+    if own is None or own.name != record.name:
+        return "orphaned"
+    return "running" if daemon_alive(paths) else "stopped"
 
 
 def real_path(paths: WorkspacePaths) -> str:

@@ -218,3 +218,19 @@ def test_a_process_port_reference_must_name_a_declared_port(tmp_path: Path) -> N
                        r"`extra_ports`\) port 9999 \(valid: @\{web:8080\}, @\{web:8088\}, "
                        r"@\{api:3000\}\)"):
         load_plan(paths.root, "local", {})
+
+
+def test_the_kind_mirror_of_another_instance_carries_its_name() -> None:
+    from neodev.config.instance import KIND_NAME_LIMIT, kind_name
+    from neodev.config.loader import load_plan
+    from tests.constants import REPO_ROOT
+
+    env = {"POSTGRES_PASSWORD": "pw", "GRAFANA_ADMIN_PASSWORD": "pw", "JWT_SECRET": "x" * 32}
+    first = load_plan(REPO_ROOT, "staging", env)
+    other = load_plan(REPO_ROOT, "staging", env, name_instance=lambda names: "feature-x")
+    assert first.cluster and first.cluster.cluster_name == "neodev-staging"
+    assert other.cluster and other.cluster.cluster_name == "neodev-staging-feature-x"
+    assert other.project == "feature-x"
+    long = kind_name("f" * 48, "neotool", "staging")
+    assert len(long) <= KIND_NAME_LIMIT and long != kind_name("f" * 47 + "g", "neotool", "staging")
+    assert kind_name("neotool", "neotool", "prod") == "neodev-prod"
