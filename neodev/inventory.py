@@ -97,7 +97,7 @@ def _summary(record: InstanceRecord, on_engine: _OnEngine) -> InstanceSummary:
     running = [c for c in on_engine.containers if c.status == "running"]
     memory = None
     if pid is not None or running:
-        memory = _tree_memory(pid) + sum(_container_memory(c) for c in running)
+        memory = _tree_memory(pid) + sum(container_memory(c) for c in running)
     sizes = [size for c in running if (size := database_bytes(c)) is not None]
     return InstanceSummary(
         name=record.name, workspace=record.workspace, state=state, profile=record.profile,
@@ -149,7 +149,7 @@ def _tree_memory(pid: int | None) -> int:
     return total
 
 
-def _container_memory(container: Container) -> int:
+def container_memory(container: Container) -> int:
     """A running container's memory without page cache, from one immediate stats sample."""
     from docker.errors import DockerException
     from requests.exceptions import RequestException

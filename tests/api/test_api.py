@@ -17,7 +17,6 @@ import pytest
 from neodev.client import calls
 from neodev.cluster import ClusterReport, ProgressStep
 from neodev.daemon.api import create_app
-from neodev.protocol.endpoints import ENDPOINTS
 from neodev.errors import (
     ConfigError,
     JobBusyError,
@@ -36,6 +35,7 @@ from neodev.protocol import (
     encode,
     fold,
 )
+from neodev.protocol.endpoints import ENDPOINTS
 from tests.api.scripted import plan_of, process, scripted
 from tests.supervisor.fakes import FakeRunner, Run
 from tests.supervisor.vclock import virtual_time
