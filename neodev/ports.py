@@ -22,7 +22,7 @@ from typing import Literal
 import psutil
 
 from neodev.config.model import EnvironmentPlan
-from neodev.hostnet import bind_hosts
+from neodev.hostnet import LOOPBACK, bind_hosts
 
 PublishedPorts = Mapping[tuple[int, str], tuple[str, str]]
 """(host port, protocol) -> (container name, compose project) of the running containers."""
@@ -176,6 +176,15 @@ def can_bind(host_ip: str, port: int, protocol: str = "tcp") -> bool:
                 return False
             raise
     return True
+
+
+def loopback_free(port: int) -> bool:
+    """Whether `port` can be bound on loopback now (what an instance's block of ports is
+    chosen by); an address error counts as not free."""
+    try:
+        return can_bind(LOOPBACK, port)
+    except OSError:
+        return False
 
 
 def port_holder(port: int, protocol: str = "tcp", host_ip: str | None = None

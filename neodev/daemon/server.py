@@ -27,7 +27,6 @@ from neodev.daemon.api import create_app
 from neodev.daemon.environment import Environment
 from neodev.daemon.instance import registered, watch_workspace
 from neodev.errors import DaemonError, NeodevError
-from neodev.hostnet import LOOPBACK
 from neodev.instances.blocks import settle_ports
 from neodev.instances.registry import read_instance
 from neodev.paths import WorkspacePaths
@@ -145,7 +144,7 @@ async def serve(paths: WorkspacePaths, profile: str, handed_over: EnvironmentPla
         become_subreaper()
         plan = read_plan(paths, profile, handed_over, teardown)
         if teardown is None:
-            plan = await asyncio.to_thread(settle_ports, paths, plan, _loopback_free)
+            plan = await asyncio.to_thread(settle_ports, paths, plan, ports.loopback_free)
             write_private(paths.project_file, plan.project)
         env = Environment(plan, paths)
         await env.open()
@@ -154,14 +153,6 @@ async def serve(paths: WorkspacePaths, profile: str, handed_over: EnvironmentPla
     finally:
         remove_stale(paths)
         lock.release()
-
-
-def _loopback_free(port: int) -> bool:
-    """The one port check's bind test, on loopback (what a port block is chosen by)."""
-    try:
-        return ports.can_bind(LOOPBACK, port)
-    except OSError:
-        return False
 
 
 async def _serve_environment(env: Environment, paths: WorkspacePaths, profile: str) -> int:

@@ -10,6 +10,7 @@ naming the holder.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
@@ -76,3 +77,19 @@ def settle_ports(paths: WorkspacePaths, plan: EnvironmentPlan, is_free: PortFree
             registry.put(record)
     assert record.port_block is not None
     return apply_port_block(plan, record.port_block)
+
+
+def preview_ports(paths: WorkspacePaths, plan: EnvironmentPlan, is_free: PortFree,
+                  environ: Mapping[str, str] | None = None) -> EnvironmentPlan:
+    """The plan with the block the instance would get at its first start (nothing recorded):
+    what `doctor` checks before that start."""
+    if plan.profile_ports or plan.port_block is not None:
+        return plan
+    registry = Registry.of_machine(environ)
+    workspace = os.path.realpath(paths.root)
+    try:
+        start = first_free_block(len(declared_ports(plan)), registry.entries(), workspace,
+                                 is_free)
+    except InstanceError:
+        return plan  # the start will say so
+    return apply_port_block(plan, start)

@@ -234,3 +234,19 @@ def test_the_kind_mirror_of_another_instance_carries_its_name() -> None:
     long = kind_name("f" * 48, "neotool", "staging")
     assert len(long) <= KIND_NAME_LIMIT and long != kind_name("f" * 47 + "g", "neotool", "staging")
     assert kind_name("neotool", "neotool", "prod") == "neodev-prod"
+
+
+def test_doctor_previews_the_block_a_later_checkout_would_get_without_recording_it(
+        tmp_path: Path) -> None:
+    from neodev.instances.blocks import preview_ports
+
+    env = {"NEODEV_STATE_HOME": str(tmp_path / "state")}
+    first, second = _workspace(tmp_path / "main"), _workspace(tmp_path / "feature")
+    resolve_plan(first, "local", env)
+    plan = resolve_plan(second, "local", env)
+    previewed = preview_ports(second, plan, lambda port: True, env)
+    assert previewed.port_block == 20000 and previewed.processes["web"].port == 20001
+    recorded = read_instance(second)
+    assert recorded is not None and recorded.port_block is None  # nothing recorded
+    assert preview_ports(first, resolve_plan(first, "local", env), lambda p: True, env) \
+        .processes["web"].port == 8080
