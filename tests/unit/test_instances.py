@@ -250,3 +250,11 @@ def test_doctor_previews_the_block_a_later_checkout_would_get_without_recording_
     assert recorded is not None and recorded.port_block is None  # nothing recorded
     assert preview_ports(first, resolve_plan(first, "local", env), lambda p: True, env) \
         .processes["web"].port == 8080
+
+
+def test_the_dashboard_takes_the_global_instance_option() -> None:
+    from neodev.entry import dashboard_options
+
+    assert dashboard_options(["--instance", "feature-x"]) == ("local", "feature-x")
+    assert dashboard_options(["--instance=b", "-p", "staging"]) == ("staging", "b")
+    assert dashboard_options(["--instance", "b", "status"]) is None  # a command: the CLI
