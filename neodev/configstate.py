@@ -101,7 +101,8 @@ def prepare_secrets(workspace: Path, profile: str = "local",
 
 
 def cached_config(paths: WorkspacePaths, profile: str, environ: Mapping[str, str],
-                  compute: Callable[[], JsonObject]) -> JsonObject:
+                  compute: Callable[[], JsonObject], extra: object = None
+                  ) -> JsonObject:
     """`neodev config`'s answer: the stored one while it still holds, else `compute()`'s
     (recorded and stored).
 
@@ -110,9 +111,10 @@ def cached_config(paths: WorkspacePaths, profile: str, environ: Mapping[str, str
         profile: The profile as the person named it (a name or a path).
         environ: The process environment `compute` loads the plan with.
         compute: Loads the plan and returns the JSON-able answer; may raise ConfigError.
+        extra: What else the answer depends on (`neodev.config.cache.cache_key`).
     """
     file = cache.cache_file(paths, profile)
-    key = cache.cache_key(paths, profile, environ)
+    key = cache.cache_key(paths, profile, environ, extra)
     result = cache.stored_answer(read_state(file), key)
     if result is not None:
         return result

@@ -33,8 +33,9 @@ from neodev.docker.client import (
     start_engine_hint,
 )
 from neodev.docker.project import published_host_ports
+from neodev.instances.blocks import preview_ports
 from neodev.paths import WorkspacePaths
-from neodev.ports import PublishedPorts, check_claims, plan_claims
+from neodev.ports import PublishedPorts, check_claims, loopback_free, plan_claims
 from neodev.process.pids import own_process_groups
 
 Status = Literal["ok", "warn", "fail"]
@@ -90,7 +91,9 @@ def run_checks(plan: EnvironmentPlan | None, paths: WorkspacePaths,
                                 "directories not checked", "run `neodev config` to see why"))
         else:
             checks.extend(check_images(plan, client))
-            checks.extend(check_ports(plan, client))
+            # A checkout whose block of ports is allocated at its first start: the block it
+            # would get, not the profile's ports (its first instance's).
+            checks.extend(check_ports(preview_ports(paths, plan, loopback_free, env), client))
         checks.extend(check_tools(env))
         checks.append(check_env_file(plan, paths))
         if plan is not None:

@@ -12,16 +12,23 @@ import os
 import sys
 
 PROFILE_FLAGS = ("-p", "--profile")
+INSTANCE_FLAG = "--instance"
 
 
-def dashboard_profile(args: list[str]) -> str | None:
-    """The profile when `args` ask for the dashboard (nothing, or only a profile option)."""
+def dashboard_options(args: list[str]) -> tuple[str, str | None] | None:
+    """(profile, instance) when `args` ask for the dashboard: nothing but a profile option
+    and the global `--instance NAME`; None when they name a command."""
+    instance = None
+    if args[:1] == [INSTANCE_FLAG] and len(args) >= 2:
+        instance, args = args[1], args[2:]
+    elif args[:1] and args[0].startswith(f"{INSTANCE_FLAG}="):
+        instance, args = args[0].partition("=")[2], args[1:]
     if not args:
-        return os.environ.get("NEODEV_PROFILE") or "local"
+        return os.environ.get("NEODEV_PROFILE") or "local", instance
     if len(args) == 2 and args[0] in PROFILE_FLAGS:
-        return args[1]
+        return args[1], instance
     if len(args) == 1 and args[0].startswith("--profile="):
-        return args[0].partition("=")[2]
+        return args[0].partition("=")[2], instance
     return None
 
 
@@ -48,12 +55,12 @@ def main() -> None:
         sys.exit(run_report(report))
     if report is not None:
         sys.argv[1:] = ["open-report", report]  # in a pipe: what the report says, as text
-    profile = dashboard_profile(sys.argv[1:])
-    if profile is not None and sys.stdin.isatty() and sys.stdout.isatty():
+    options = dashboard_options(sys.argv[1:])
+    if options is not None and sys.stdin.isatty() and sys.stdout.isatty():
         from neodev.paths import WorkspacePaths, find_workspace
         from neodev.tui.run import run_dashboard
 
-        message = run_dashboard(WorkspacePaths(find_workspace()), profile)
+        message = run_dashboard(WorkspacePaths(find_workspace()), *options)
         if message:
             print(message)
         return

@@ -213,6 +213,37 @@ class ClusterStepFailed(ClusterError):
             title=f"Cluster step failed: {step}")
 
 
+class InstanceError(NeodevError):
+    """An instance name that cannot be used (invalid, or held by another workspace), or the
+    machine's registry of instances that cannot be changed. Nothing was started."""
+
+    title = "Instance"
+    exit_code = 2
+    http_status = 409
+    FIELDS = ("instance", "workspace")
+
+    def __init__(self, message: str, *, instance: str | None = None,
+                 workspace: str | None = None) -> None:
+        self.instance = instance
+        self.workspace = workspace
+        super().__init__(message)
+
+
+class ForeignResourceError(DockerError):
+    """A container, network or volume with this instance's name belongs to another workspace
+    (or to nobody neodev knows): it is not taken over. Nothing of it was changed."""
+
+    title = "Belongs to another workspace"
+    http_status = 409
+    FIELDS = ("resource", "workspace")
+
+    def __init__(self, message: str, *, resource: str | None = None,
+                 workspace: str | None = None) -> None:
+        self.resource = resource
+        self.workspace = workspace
+        super().__init__(message)
+
+
 class DaemonError(NeodevError):
     """The workspace daemon is not running, not answering, or answered with an error."""
 

@@ -60,6 +60,11 @@ class WorkspacePaths:
         return self.state_dir / "project"
 
     @property
+    def instance_file(self) -> Path:
+        """Which instance this workspace is: its name, its ports (neodev.instances)."""
+        return self.state_dir / "instance.json"
+
+    @property
     def secrets_file(self) -> Path:
         return self.state_dir / "secrets.env"
 

@@ -122,6 +122,12 @@ def drop_database(name: str) -> list[str]:
             f"DROP DATABASE IF EXISTS {quote_ident(name)}"]
 
 
+def set_password(role: str, password: str) -> str:
+    """ALTER ROLE ... PASSWORD: a server copied from another instance's (`--db-from`) takes
+    this instance's own credentials."""
+    return f"ALTER ROLE {quote_ident(role)} PASSWORD {quote_literal(password)}"
+
+
 # -- who is connected --------------------------------------------------------------------
 
 

@@ -22,7 +22,7 @@ from typing import Literal
 import psutil
 
 from neodev.config.model import EnvironmentPlan
-from neodev.hostnet import bind_hosts
+from neodev.hostnet import LOOPBACK, bind_hosts
 
 PublishedPorts = Mapping[tuple[int, str], tuple[str, str]]
 """(host port, protocol) -> (container name, compose project) of the running containers."""
@@ -109,8 +109,9 @@ def plan_claims(plan: EnvironmentPlan, units: Iterable[str] | None = None,
             claims += [PortClaim(spec.name, p.host_ip, p.host_port, p.protocol, p.container_port)
                        for p in spec.ports if p.host_port is not None]
     for proc in plan.processes.values():
-        if proc.name in names and proc.port is not None:
-            claims += [PortClaim(proc.name, host, proc.port) for host in hosts]
+        own = ([proc.port] if proc.port is not None else []) + list(proc.extra_ports)
+        if proc.name in names:
+            claims += [PortClaim(proc.name, host, port) for port in own for host in hosts]
     return claims
 
 
@@ -178,6 +179,15 @@ def can_bind(host_ip: str, port: int, protocol: str = "tcp") -> bool:
                 return False
             raise
     return True
+
+
+def loopback_free(port: int) -> bool:
+    """Whether `port` can be bound on loopback now (what an instance's block of ports is
+    chosen by); an address error counts as not free."""
+    try:
+        return can_bind(LOOPBACK, port)
+    except OSError:
+        return False
 
 
 def port_holder(port: int, protocol: str = "tcp", host_ip: str | None = None

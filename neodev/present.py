@@ -7,6 +7,7 @@ no terminal styling (the CLI colours with click, the dashboard with rich).
 
 from __future__ import annotations
 
+from neodev.protocol.documents import InstanceInfo
 from neodev.protocol.units import ReloadRecord, UnitRecord, UnitState
 
 
@@ -78,3 +79,27 @@ def reload_short(reload: ReloadRecord | None) -> str:
 def reload_failed(reload: ReloadRecord | None) -> bool:
     """Whether the latest reload did not bring the new code up."""
     return reload is not None and reload.outcome != "ok"
+
+
+THE_PROFILES_PORTS = "the profile's ports"
+
+
+def port_span(info: InstanceInfo) -> str | None:
+    """`20000-20007`: the ports of an instance's block; None with the profile's own ports."""
+    if info.profile_ports or info.port_block is None:
+        return None
+    hosts = [p.host for p in info.ports]
+    return f"{min(hosts)}-{max(hosts)}" if hosts else f"block {info.port_block}"
+
+
+def format_instance(info: InstanceInfo) -> str:
+    """`instance neotool (the profile's ports)`, `instance feature-x (ports 20000-20007)`."""
+    span = port_span(info)
+    return f"instance {info.name} ({f'ports {span}' if span else THE_PROFILES_PORTS})"
+
+
+def format_port_moves(info: InstanceInfo) -> str:
+    """Each declared port and the one the instance uses instead: `postgres 5432→20004`; empty
+    with the profile's own ports."""
+    return " · ".join(f"{p.unit} {p.declared}→{p.host}" for p in info.ports
+                      if p.declared != p.host)

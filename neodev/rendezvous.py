@@ -33,6 +33,8 @@ class DaemonInfo:
     workspace: str
     started_at: float
     version: str
+    instance: str = ""
+    """The instance it runs (its compose project); empty from an older neodev."""
 
 
 class DaemonLock:
@@ -99,6 +101,15 @@ def remove_stale(paths: WorkspacePaths) -> list[str]:
             path.unlink()
             removed.append(path.name)
     return removed
+
+
+def last_project(paths: WorkspacePaths) -> str | None:
+    """The compose project the last daemon of this workspace ran (`.neodev/project`), if any."""
+    try:
+        name = paths.project_file.read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+    return name or None
 
 
 def record_startup_error(paths: WorkspacePaths, error: NeodevError) -> None:

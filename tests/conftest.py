@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
 os.environ.setdefault("TESTCONTAINERS_HOST_OVERRIDE", "127.0.0.1")
+# The machine registry of instances (neodev.instances) of this run, for what module- and
+# session-scoped fixtures start; each test gets one of its own (`_own_instance_registry`).
+os.environ["NEODEV_STATE_HOME"] = tempfile.mkdtemp(prefix="neodev-test-state-")
 
 # `from tests.constants import ...` must work under `.venv/bin/pytest` too, not only
 # `python -m pytest` (which puts the working directory on sys.path).
@@ -102,6 +106,16 @@ def _remove_session_leftovers(client: docker.DockerClient) -> None:
     if removed:
         # Visible with -s / in the captured teardown output: a test did not clean up after itself.
         print(f"\n[conftest] removed leftovers of this session: {', '.join(removed)}")
+
+
+@pytest.fixture(autouse=True)
+def _own_instance_registry(tmp_path_factory: pytest.TempPathFactory,
+                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test has a machine registry of instances of its own (NEODEV_STATE_HOME, which
+    every neodev it starts inherits): tests never see the developer's instances, nor each
+    other's, so each scratch workspace is the first instance of its profile, as before
+    instances existed."""
+    monkeypatch.setenv("NEODEV_STATE_HOME", str(tmp_path_factory.mktemp("state")))
 
 
 @pytest.fixture

@@ -1,13 +1,14 @@
 """The headless commands: parse, ask the daemon, print (text or --json), exit with a code.
 
 One module per family of commands — `units` (start, stop, status, logs, ...; `waiting`: the
-verdict of `start --wait`), `db`, `cluster`, `machine` (config, doctor), `report` (report,
-open-report), `agents` (`mcp`, the server for coding agents) — over the shared `common` (the
-group, the workspace, errors and exit codes) and `render` (text for people). Every command
-reaches the daemon through `neodev.client` only.
+verdict of `start --wait`), `db`, `cluster`, `machine` (config, doctor), `instances` (every
+instance of the machine), `report` (report, open-report), `agents` (`mcp`, the server for
+coding agents) — over the shared `common` (the group, the workspace, errors and exit codes) and
+`render` (text for people). Every command reaches the daemon through `neodev.client` only
+(`instances` also looks at the machine through `neodev.inventory`, like `doctor`).
 """
 
-from neodev.cli import agents, cluster, db, machine, report, units
+from neodev.cli import agents, cluster, db, instances, machine, report, units
 from neodev.cli.common import main
 
-__all__ = ["agents", "cluster", "db", "machine", "main", "report", "units"]
+__all__ = ["agents", "cluster", "db", "instances", "machine", "main", "report", "units"]

@@ -42,6 +42,16 @@ PROFILE_OPTION = click.option("--profile", "-p", default=None,
                               help="Profile name in profiles/ (default: $NEODEV_PROFILE or local).")
 
 
+def chosen_instance() -> str | None:
+    """`neodev --instance NAME ...`: this workspace's instance name, as asked on the command
+    line (None: NEODEV_INSTANCE, COMPOSE_PROJECT_NAME, the recorded name or a new one)."""
+    context = click.get_current_context(silent=True)
+    if context is None:
+        return None
+    value = context.find_root().params.get("instance")
+    return value if isinstance(value, str) and value else None
+
+
 def profile_name(profile: str | None) -> str:
     return profile or os.environ.get("NEODEV_PROFILE") or "local"
 
@@ -73,7 +83,7 @@ def tell(launched: Launched) -> None:
 def daemon_client(paths: WorkspacePaths, profile: str, validate: bool = False
                   ) -> tuple[DaemonClient, bool]:
     """The running daemon's client (spawning one first if needed), and whether it is new."""
-    launched = ensure_daemon(paths, profile, validate=validate)
+    launched = ensure_daemon(paths, profile, validate=validate, instance=chosen_instance())
     tell(launched)
     return DaemonClient(launched.socket), launched.fresh
 
@@ -110,8 +120,12 @@ class NeodevGroup(click.Group):
 
 @click.group(cls=NeodevGroup, invoke_without_command=True)
 @click.version_option(__version__, prog_name="neodev")
+@click.option("--instance", default=None, metavar="NAME",
+              help="This workspace's instance name (default: $NEODEV_INSTANCE, "
+                   "$COMPOSE_PROJECT_NAME, the recorded one, or one derived from the "
+                   "directory). Each checkout is its own instance: containers, data, ports.")
 @click.pass_context
-def main(ctx: click.Context) -> None:
+def main(ctx: click.Context, instance: str | None) -> None:
     """neodev: the NeoTool local development environment in one tool."""
     if ctx.invoked_subcommand is None:
         # `neodev` on a terminal opens the dashboard (neodev.entry); here stdin or stdout is

@@ -14,7 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from neodev.cli.common import PROFILE_OPTION, main, profile_name, tell_generated, workspace
+from neodev.cli.common import (
+    PROFILE_OPTION,
+    chosen_instance,
+    main,
+    profile_name,
+    tell_generated,
+    workspace,
+)
 from neodev.client import calls, find_daemon, load_validated
 from neodev.client.sync import DaemonClient
 from neodev.errors import NeodevError
@@ -26,8 +33,10 @@ if TYPE_CHECKING:
 
 
 def load_plan(paths: WorkspacePaths, profile: str) -> EnvironmentPlan:
-    """The validated plan (missing secrets generated, and said so)."""
-    plan, generated, secrets_file = load_validated(paths, profile)
+    """The validated plan as this workspace's instance (missing secrets generated, and said
+    so); the instance is computed, not recorded: only a start records one."""
+    plan, generated, secrets_file = load_validated(paths, profile, as_instance=True,
+                                                   instance=chosen_instance(), record=False)
     tell_generated(generated, secrets_file)
     return plan
 
@@ -38,6 +47,7 @@ def load_plan(paths: WorkspacePaths, profile: str) -> EnvironmentPlan:
 def config(profile: str | None, as_json: bool) -> None:
     """Print the resolved configuration model (secrets masked)."""
     from neodev.configstate import cached_config
+    from neodev.instances.registry import identity_stamp
 
     paths, name = workspace(), profile_name(profile)
 
@@ -51,7 +61,9 @@ def config(profile: str | None, as_json: bool) -> None:
                 "yaml": yaml.safe_dump(data, sort_keys=False, default_flow_style=False).rstrip()}
 
     # Both forms are stored: a repeated run then needs neither pydantic nor a YAML emitter.
-    click.echo(cached_config(paths, name, os.environ, render)["json" if as_json else "yaml"])
+    extra = [chosen_instance(), identity_stamp(paths)]
+    click.echo(cached_config(paths, name, os.environ, render, extra)["json" if as_json
+                                                                       else "yaml"])
 
 
 @main.command()

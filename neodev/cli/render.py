@@ -20,12 +20,20 @@ from neodev.present import (
     format_bytes,
     format_cpu,
     format_duration,
+    format_instance,
+    format_port_moves,
     reload_summary,
     state_label,
     uptime,
 )
 from neodev.protocol.cluster import ClusterReport, ProgressStep
-from neodev.protocol.db import AUTOMATIC_KEPT, SnapshotRecord, SnapshotRestored, SnapshotTaken
+from neodev.protocol.db import (
+    AUTOMATIC_KEPT,
+    DatabaseBranched,
+    SnapshotRecord,
+    SnapshotRestored,
+    SnapshotTaken,
+)
 from neodev.protocol.documents import DownReport, ShipperState, Status
 from neodev.protocol.logs import LogRecord
 from neodev.protocol.units import UnitState, Verdict
@@ -48,7 +56,9 @@ def format_status(doc: Status, now: float | None = None) -> str:
                      str(unit.restarts), format_cpu(unit.cpu_percent),
                      format_bytes(unit.memory_bytes)))
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-    lines = [f"profile {doc.profile} · project {doc.project} · {doc.workspace}"]
+    who = (format_instance(doc.instance_info) if doc.instance_info.name
+           else f"project {doc.project}")
+    lines = [f"profile {doc.profile} · {who} · {doc.workspace}"]
     for row in rows:
         lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True))
                      .rstrip())
@@ -59,6 +69,9 @@ def format_status(doc: Status, now: float | None = None) -> str:
     for unit in doc.units:
         if unit.last_reload is not None and unit.last_reload.outcome == "build_failed":
             lines.append(f"  {unit.name}: {reload_summary(unit.last_reload)}")
+    moves = format_port_moves(doc.instance_info)
+    if moves:
+        lines.append(f"ports of this instance: {moves}")
     urls = [f"{name} {url}" for name, url in doc.telemetry.urls.items() if url]
     if urls:
         lines.append("observability: " + " · ".join(urls))
@@ -105,6 +118,14 @@ def format_verdicts(verdicts: Iterable[Verdict]) -> str:
     return "\n".join(lines)
 
 
+def format_branched(branched: DatabaseBranched) -> str:
+    """`--db-from`: what was copied, from where, how fast."""
+    what = f"snapshot {branched.snapshot} of " if branched.snapshot else ""
+    return (f"{branched.server}: started from a copy of {what}instance {branched.source}'s "
+            f"database ({format_bytes(branched.copied_bytes)} copied in "
+            f"{branched.copy_seconds:.1f} s, ready in {branched.seconds:.1f} s)")
+
+
 def format_down(report: DownReport, volumes: bool) -> str:
     lines = [f"removed container {c}" for c in report.containers]
     if report.network:
@@ -116,6 +137,7 @@ def format_down(report: DownReport, volumes: bool) -> str:
     else:
         lines.append("volumes kept (delete them with `neodev down --volumes`)")
     lines.extend(f"problem: {p}" for p in report.problems)
+    lines.extend(f"left alone: {o}" for o in report.left_alone)
     return "\n".join(lines)
 
 

@@ -11,6 +11,7 @@ import click
 
 from neodev.cli.common import (
     PROFILE_OPTION,
+    chosen_instance,
     daemon_client,
     echo_result,
     main,
@@ -20,6 +21,7 @@ from neodev.cli.common import (
     workspace,
 )
 from neodev.cli.render import (
+    format_branched,
     format_down,
     format_log_line,
     format_status,
@@ -49,7 +51,7 @@ from neodev.errors import (
     UnknownUnitError,
 )
 from neodev.paths import WorkspacePaths
-from neodev.present import reload_failed, reload_summary
+from neodev.present import format_instance, format_port_moves, reload_failed, reload_summary
 from neodev.protocol.codec import encode
 from neodev.protocol.documents import Status
 from neodev.protocol.logs import LogGap, LogRecord
@@ -70,9 +72,14 @@ PAGE = 5_000
               type=click.Path(dir_okay=False, path_type=Path),
               help="With --wait: write a report (`neodev report`) to this file when the "
                    "verdict fails.")
+@click.option("--db-from", "db_from", default=None, metavar="INSTANCE[:SNAPSHOT]",
+              help="Start this instance's database from a copy of another instance's (a "
+                   "physical copy of its running server; with :SNAPSHOT, that snapshot of it "
+                   "in place of the database). Only while this instance's database holds no "
+                   "data.")
 @click.argument("services", nargs=-1)
 def start(profile: str | None, wait: bool, timeout: float, as_json: bool, show_logs: bool,
-          report_file: Path | None, services: tuple[str, ...]) -> None:
+          report_file: Path | None, db_from: str | None, services: tuple[str, ...]) -> None:
     """Start the environment (or SERVICES and what they depend on) in the background."""
     if (show_logs or report_file is not None) and not wait:
         raise click.UsageError("--logs and --report-on-failure go with --wait")
@@ -82,6 +89,10 @@ def start(profile: str | None, wait: bool, timeout: float, as_json: bool, show_l
         after = client.call(calls.logs(limit=0)).last_id if show_logs else 0
         conflict = False
         try:
+            if db_from:
+                source, _, snapshot = db_from.partition(":")
+                branched = client.call(calls.branch_database(source, snapshot or None))
+                click.echo(format_branched(branched), err=True)
             started = client.call(calls.start(services)).started
         except PortConflictError as error:
             if not wait:
@@ -92,6 +103,8 @@ def start(profile: str | None, wait: bool, timeout: float, as_json: bool, show_l
             _end_spawned(paths, client, fresh)
             raise
         else:
+            if fresh:
+                _tell_ports(client)
             if not wait:
                 click.echo(f"starting {', '.join(started) or 'nothing new'} (follow with "
                            "`neodev status`)")
@@ -111,6 +124,14 @@ def _end_spawned(paths: WorkspacePaths, client: DaemonClient, fresh: bool) -> No
     """A daemon this command spawned and that has nothing to run ends with it."""
     if fresh:
         shutdown_spawned(paths, client)
+
+
+def _tell_ports(client: DaemonClient) -> None:
+    """A checkout that is not its profile's first instance: say which ports it has."""
+    info = client.call(calls.ping()).instance_info
+    moves = format_port_moves(info)
+    if moves:
+        click.echo(f"{format_instance(info)}: {moves}", err=True)
 
 
 @main.command()
@@ -179,7 +200,8 @@ def _down_client(paths: WorkspacePaths, profile: str) -> DaemonClient:
     """A daemon for `down` when none runs: on the validated profile, or — when it does not
     load — one that removes what carries the project's label, saying what was not checked."""
     try:
-        return DaemonClient(ensure_daemon(paths, profile, validate=True).socket)
+        return DaemonClient(ensure_daemon(paths, profile, validate=True,
+                                          instance=chosen_instance()).socket)
     except ConfigError as error:
         project = last_project(paths) or _project_name(paths, profile)
         click.secho(f"warning: the profile does not load ({error.message}); removing what "

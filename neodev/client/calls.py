@@ -12,7 +12,13 @@ from collections.abc import Sequence
 
 from neodev.protocol import endpoints as e
 from neodev.protocol.cluster import JobRecord, Jobs
-from neodev.protocol.db import SnapshotDropped, SnapshotRestored, Snapshots, SnapshotTaken
+from neodev.protocol.db import (
+    DatabaseBranched,
+    SnapshotDropped,
+    SnapshotRestored,
+    Snapshots,
+    SnapshotTaken,
+)
 from neodev.protocol.documents import Diagnostics, DownReport, Ping, Status, Wiring
 from neodev.protocol.endpoints import Request
 from neodev.protocol.events import Event
@@ -136,6 +142,14 @@ def restore_snapshot(name: str, service: str | None = None, force: bool = False
 
 def drop_snapshot(name: str, service: str | None = None) -> Request[SnapshotDropped]:
     return e.DROP_SNAPSHOT.request(path={"name": name}, query={"service": service})
+
+
+def branch_database(source: str, snapshot: str | None = None, service: str | None = None
+                    ) -> Request[DatabaseBranched]:
+    """Start this instance's Postgres from a copy of instance `source`'s (and its `snapshot`
+    put in place of the database, when named)."""
+    return e.BRANCH_DATABASE.request(body={"source": source, "snapshot": snapshot,
+                                           "service": service})
 
 
 def submit_job(action: str, profile: str) -> Request[JobRecord]:

@@ -15,7 +15,16 @@ from neodev.client.sync import DaemonClient
 from neodev.errors import DaemonError
 from neodev.paths import WorkspacePaths
 from neodev.pidfd import open_pidfd
-from neodev.rendezvous import DaemonInfo, DaemonLock, daemon_alive, read_info, remove_stale
+from neodev.rendezvous import (
+    DaemonInfo,
+    DaemonLock,
+    daemon_alive,
+    last_project,
+    read_info,
+    remove_stale,
+)
+
+__all__ = ["find_daemon", "last_project", "log_tail", "running_client", "wait_for_exit"]
 from neodev.timing import Deadline
 
 
@@ -67,15 +76,6 @@ def wait_for_exit(info: DaemonInfo, paths: WorkspacePaths | None = None,
     finally:
         if fd is not None:
             os.close(fd)
-
-
-def last_project(paths: WorkspacePaths) -> str | None:
-    """The compose project the last daemon of this workspace ran, if it said."""
-    try:
-        name = paths.project_file.read_text(encoding="utf-8").strip()
-    except OSError:
-        return None
-    return name or None
 
 
 def log_tail(paths: WorkspacePaths, lines: int = 20) -> str:

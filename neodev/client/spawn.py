@@ -56,15 +56,27 @@ class Launched:
         return Path(self.info.socket)
 
 
-def load_validated(paths: WorkspacePaths, profile: str, environ: Mapping[str, str] | None = None
-                   ) -> tuple[EnvironmentPlan, list[str], Path]:
-    """Read the profile once: generate its missing secrets, then resolve the plan.
+def load_validated(paths: WorkspacePaths, profile: str, environ: Mapping[str, str] | None = None,
+                   *, as_instance: bool = False, instance: str | None = None,
+                   record: bool = True) -> tuple[EnvironmentPlan, list[str], Path]:
+    """Read the profile once: generate its missing secrets, then resolve the plan — as the
+    workspace's instance (`neodev.instances.resolve`) when asked.
+
+    Args:
+        paths: The workspace.
+        profile: The profile name or file.
+        environ: The process environment (default: `os.environ`).
+        as_instance: Resolve the plan as the workspace's instance (its name, its ports);
+            else as the configuration alone says it.
+        instance: `--instance NAME`.
+        record: Record the instance (a start); False only computes it (config, doctor).
 
     Returns:
         (the plan, names of the secrets generated now, the secrets file).
 
     Raises:
         ConfigError: the profile, a compose file or `.env` is invalid.
+        InstanceError: the instance name asked for cannot be used.
     """
     from neodev.config.loader import load_plan, read_profile
     from neodev.configstate import prepare_secrets
@@ -72,10 +84,16 @@ def load_validated(paths: WorkspacePaths, profile: str, environ: Mapping[str, st
     env = dict(os.environ if environ is None else environ)
     source = read_profile(paths.root, profile)
     generated, secrets_file = prepare_secrets(paths.root, profile, env, source)
-    return load_plan(paths.root, profile, env, source=source), generated, secrets_file
+    if not as_instance:
+        return load_plan(paths.root, profile, env, source=source), generated, secrets_file
+    from neodev.instances.resolve import resolve_plan
+
+    plan = resolve_plan(paths, profile, env, source, option=instance, record=record)
+    return plan, generated, secrets_file
 
 
-def ensure_daemon(paths: WorkspacePaths, profile: str, *, validate: bool = True) -> Launched:
+def ensure_daemon(paths: WorkspacePaths, profile: str, *, validate: bool = True,
+                  instance: str | None = None) -> Launched:
     """The running daemon of the workspace, or a new one (spawned with a validated plan).
 
     Args:
@@ -83,25 +101,34 @@ def ensure_daemon(paths: WorkspacePaths, profile: str, *, validate: bool = True)
         profile: The profile to run (a running daemon must run the same one).
         validate: Validate the profile first (a spawn without it lets the daemon load the
             profile itself, as the cluster commands do for a daemon of the occasion).
+        instance: `--instance NAME` (a running daemon must run that instance).
 
     Raises:
         ConfigError: the profile is invalid (nothing was spawned).
-        DaemonError: a daemon of another profile runs, or the new one did not come up.
+        InstanceError: the instance name cannot be used.
+        DaemonError: a daemon of another profile or instance runs, or the new one did not
+            come up.
     """
     info = find_daemon(paths)
     if info is not None:
         if info.profile != profile:
             raise DaemonError(f"the environment in {paths.root} runs profile {info.profile!r}; "
                               f"stop it first (`neodev stop`) to start {profile!r}")
+        asked = instance or os.environ.get("NEODEV_INSTANCE")
+        if asked and info.instance and asked != info.instance:
+            raise DaemonError(f"the environment in {paths.root} runs instance "
+                              f"{info.instance!r}; stop it first (`neodev stop`) to start it "
+                              f"as {asked!r}")
         return Launched(info, fresh=False)
     if not validate:
-        child = spawn_daemon(paths, profile)
+        child = spawn_daemon(paths, profile, instance=instance)
         return Launched(wait_for_daemon(paths, child), True)
     # The daemon imports its modules (the longest part of its start) while we validate: two
     # processes, two cores. An invalid profile closes the pipe and ends the daemon unused.
     child = spawn_daemon(paths, profile, plan_on_stdin=True)
     try:
-        plan, generated, secrets_file = load_validated(paths, profile)
+        plan, generated, secrets_file = load_validated(paths, profile, as_instance=True,
+                                                       instance=instance)
     except BaseException:
         abandon(child)
         raise
@@ -118,8 +145,8 @@ def teardown_daemon(paths: WorkspacePaths, project: str) -> Launched:
 
 
 def spawn_daemon(paths: WorkspacePaths, profile: str, environ: dict[str, str] | None = None,
-                 plan_on_stdin: bool = False, teardown: str | None = None
-                 ) -> subprocess.Popen[bytes]:
+                 plan_on_stdin: bool = False, teardown: str | None = None,
+                 instance: str | None = None) -> subprocess.Popen[bytes]:
     """Start `python -m neodev.daemon` detached (own session, output to .neodev/daemon.log).
 
     Args:
@@ -133,6 +160,8 @@ def spawn_daemon(paths: WorkspacePaths, profile: str, environ: dict[str, str] | 
             reads if it dies that early, then to its log.
         teardown: A compose project to tear down without any profile (`down` when the
             configuration no longer loads).
+        instance: `--instance NAME`, for a daemon that loads the profile itself (it reaches
+            it as NEODEV_INSTANCE, which the option overrides anyway).
     """
     import subprocess
 
@@ -142,6 +171,8 @@ def spawn_daemon(paths: WorkspacePaths, profile: str, environ: dict[str, str] | 
     command = [sys.executable, "-m", "neodev.daemon", "--workspace", str(paths.root),
                "--profile", profile, *extra]
     environment = environ if environ is not None else dict(os.environ)
+    if instance:
+        environment = {**environment, "NEODEV_INSTANCE": instance}
     if plan_on_stdin:
         child = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                  stderr=subprocess.STDOUT, start_new_session=True,

@@ -67,10 +67,16 @@ def record(key: str, compute: Callable[[], dict[str, Any]]
     return result, {"format": FORMAT, "key": key, "facts": recorded.facts, "answer": result}
 
 
-def cache_key(paths: WorkspacePaths, profile: str, environ: Mapping[str, str]) -> str:
-    """What the answer depends on besides the recorded facts, as one digest."""
+def cache_key(paths: WorkspacePaths, profile: str, environ: Mapping[str, str],
+              extra: object = None) -> str:
+    """What the answer depends on besides the recorded facts, as one digest.
+
+    Args:
+        extra: Anything else it depends on, JSON-able (the instance: the option naming it,
+            the workspace's record and the machine's registry).
+    """
     parts = [FORMAT, __version__, str(paths.root), profile, sorted(environ.items()),
-             _code_stamp()]
+             _code_stamp(), extra]
     text = json.dumps(parts, ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
 

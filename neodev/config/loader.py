@@ -24,6 +24,7 @@ from neodev.config.compose import build_containers, load_compose
 from neodev.config.display import plan_for_display
 from neodev.config.envfile import layered_environment, read_env_file
 from neodev.config.hints import did_you_mean
+from neodev.config.instance import InstanceNamer, ProjectNames, kind_name
 from neodev.config.interpolate import Where, interpolate, interpolate_tree
 from neodev.config.model import (
     Backoff,
@@ -52,8 +53,8 @@ from neodev.config.validate import Source, validate_plan
 from neodev.errors import ConfigError
 from neodev.paths import WorkspacePaths
 
-__all__ = ["ProfileSource", "available_profiles", "load_plan", "plan_for_display",
-           "read_profile", "resolve_profile"]
+__all__ = ["ProfileSource", "ProjectNames", "available_profiles", "load_plan",
+           "plan_for_display", "read_profile", "resolve_profile"]
 
 DEFAULT_PROJECT = "neotool"
 ROOT_VARIABLE = "NEOTOOL_ROOT"
@@ -158,7 +159,8 @@ def read_profile(workspace: Path, profile: str) -> ProfileSource:
 
 def load_plan(workspace: Path, profile: str = "local",
               environ: Mapping[str, str] | None = None,
-              source: ProfileSource | None = None) -> EnvironmentPlan:
+              source: ProfileSource | None = None,
+              name_instance: InstanceNamer | None = None) -> EnvironmentPlan:
     """Load and validate one profile into an EnvironmentPlan.
 
     Args:
@@ -166,6 +168,8 @@ def load_plan(workspace: Path, profile: str = "local",
         profile: A profile name (`profiles/<name>.toml`) or a path to a profile file.
         environ: The process environment (default: `os.environ`).
         source: The profile already read by `read_profile` (so a command reads it once).
+        name_instance: Chooses the compose project (the instance's name) from the names the
+            configuration gives; without it, COMPOSE_PROJECT_NAME, else the profile's name.
 
     Returns:
         The frozen plan.
@@ -201,6 +205,7 @@ def load_plan(workspace: Path, profile: str = "local",
                               line=lines.get("project.compose"), key="project.compose")
         composes.append(load_compose(compose_path, recorded, warnings))
     names = {cf.name for cf in composes if cf.name}
+    profile_named = spec.project.name or (sorted(names)[0] if names else DEFAULT_PROJECT)
     chosen = recorded.get(PROJECT_VARIABLE)
     if isinstance(chosen, str) and chosen:
         # As with compose: COMPOSE_PROJECT_NAME (environment or .env) wins over the files.
@@ -208,10 +213,16 @@ def load_plan(workspace: Path, profile: str = "local",
             raise ConfigError(f"{PROJECT_VARIABLE}={chosen!r} is not a compose project name "
                               "(lowercase letters, digits, '-' and '_', starting with a letter "
                               "or digit)", key=PROJECT_VARIABLE)
+    else:
+        chosen = None
+    if name_instance is not None:
+        project = name_instance(ProjectNames(chosen, profile_named))
+        names = set() if chosen else names - {project} - {profile_named}
+    elif chosen:
         project = chosen
         names = set()
     else:
-        project = spec.project.name or (sorted(names)[0] if names else DEFAULT_PROJECT)
+        project = profile_named
     if names - {project}:
         shown = ", ".join(repr(n) for n in sorted(names - {project}))
         warnings.append(f"compose `name:` {shown} differs from the profile's project "
@@ -257,7 +268,8 @@ def load_plan(workspace: Path, profile: str = "local",
         cluster_section = spec.cluster
         cluster = ClusterSpec(
             environment=cluster_section.environment,
-            cluster_name=cluster_section.cluster_name or f"neodev-{profile_file.stem}",
+            cluster_name=kind_name(project, profile_named, profile_file.stem,
+                                   cluster_section.cluster_name),
             overlay=inputs.resolve(base / cluster_section.overlay),
             app_namespace=cluster_section.app_namespace or f"neotool-{cluster_section.environment}",
             **cluster_section.model_dump(exclude={"environment", "cluster_name", "overlay",
@@ -271,7 +283,7 @@ def load_plan(workspace: Path, profile: str = "local",
         profile_file=profile_file, compose_files=tuple(cf.path for cf in composes),
         env_file=env_file, network=network_name(project), containers=containers,
         processes=processes, volumes=tuple(dict.fromkeys(volumes)), cluster=cluster,
-        log_lines=spec.project.log_lines,
+        log_lines=spec.project.log_lines, profile_project=profile_named,
         variables={k: variables[k] for k in sorted(file_keys | recorded.used | secret_names
                                                    | {ROOT_VARIABLE}) if k in variables},
         secret_names=tuple(sorted(secret_names)),
@@ -398,7 +410,7 @@ def _process(name: str, section: ProcessSection, base: Path, inherited: dict[str
     return ProcessSpec(
         name=name, cwd=cwd, command=_argv(section.command, src, "command"),
         env={**inherited, **{k: _scalar(v) for k, v in section.env.items()}},
-        port=section.port,
+        port=section.port, extra_ports=tuple(dict.fromkeys(section.extra_ports)),
         readiness=_probe(section.readiness, src, "readiness") if section.readiness else None,
         liveness=_probe(section.liveness, src, "liveness") if section.liveness else None,
         watch=tuple(section.watch), ignore=tuple(section.ignore), reload=section.reload,

@@ -203,6 +203,9 @@ class ProcessSpec(UnitSpec):
     """Environment added to the inherited one (.env + profile env, interpolated)."""
     port: int | None = None
     """The port the process listens on (for doctor's free-port check and URLs)."""
+    extra_ports: tuple[int, ...] = ()
+    """Other host ports the process listens on (the router's health listener): checked before
+    a start and moved with the instance's port block like `port`."""
     watch: tuple[str, ...] = ()
     """Glob patterns, relative to cwd, whose changes trigger a reload."""
     ignore: tuple[str, ...] = ()
@@ -235,6 +238,11 @@ def cwd_problem(cwd: Path, *, is_dir: Callable[[Path], bool] = Path.is_dir,
     if is_dir(cwd):
         return None
     return f"working directory {cwd} {'is not a directory' if is_file(cwd) else 'does not exist'}"
+
+
+def host_port(plan: EnvironmentPlan, declared: int) -> int:
+    """The host port the instance uses for a port the profile declares."""
+    return plan.port_map.get(declared, declared)
 
 
 def network_name(project: str) -> str:
@@ -291,6 +299,20 @@ class EnvironmentPlan(Frozen):
     """Non-fatal findings of the loader (unset variables, missing working directories...)."""
     log_lines: int = 5_000
     """Output lines the daemon keeps in memory per unit (older ones are in `.neodev/logs/`)."""
+    profile_project: str = ""
+    """The project name the profile gives (`[project] name`, else the compose `name:`): what
+    the instances of one profile have in common. `project` is this instance's own name."""
+    profile_ports: bool = True
+    """This instance holds the profile's own host ports (the first instance of the profile);
+    otherwise its ports are a block (`port_block`)."""
+    port_block: int | None = None
+    """First host port of the instance's block; None with the profile's ports, or while a
+    block is still to be allocated (the daemon does it at its start)."""
+    port_map: dict[int, int] = Field(default_factory=dict)
+    """Declared host port -> the host port this instance uses (empty: the profile's own)."""
+    legacy_resources: bool = False
+    """This workspace ran the project before resources carried a workspace label: unlabelled
+    volumes and containers of the project are its own (adopted, not refused)."""
 
     @property
     def units(self) -> dict[str, UnitSpec]:

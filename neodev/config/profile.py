@@ -3,9 +3,10 @@
 A profile names the compose files and `.env` of an environment and adds what compose cannot
 say: the local processes, restart/backoff/readiness overrides for containers, and the cluster
 mirror settings. String values are interpolated like compose values (`${NEOTOOL_ROOT}`,
-`${POSTGRES_DB:-neotool_dev}`); `@{service:port}` stands for the host port a container's port is
-published on and is resolved when the process starts. Relative paths are relative to the profile
-file's directory; a relative `NEOTOOL_ROOT` is relative to the workspace root.
+`${POSTGRES_DB:-neotool_dev}`); `@{service:port}` is the host port a container's port is published
+on, `@{process:port}` the one a process's `port`/`extra_ports` has in this instance (both
+resolved when the process starts). Relative paths are relative to the profile file's directory;
+a relative `NEOTOOL_ROOT` is relative to the workspace root.
 
 ```toml
 [project]
@@ -31,8 +32,10 @@ metrics = { path = "/metrics", port = 9187 }       # Prometheus scrapes <service
 cwd = "${NEOTOOL_ROOT}/backend"
 command = "./gradlew run"                          # string (shlex-split) or list
 port = 8080
-env = { DATABASE_URL = "jdbc:postgresql://127.0.0.1:@{postgres:5432}/neotool_dev" }
-readiness = { http = "http://127.0.0.1:8080/health", start_period = 120 }
+extra_ports = [8081]                               # other listeners (moved like `port`)
+env = { DATABASE_URL = "jdbc:postgresql://127.0.0.1:@{postgres:5432}/neotool_dev",
+        PORT = "@{backend:8080}" }                 # the port this instance gives it
+readiness = { http = "http://127.0.0.1:8080/health", start_period = 120 }  # moved too
 #           or tcp = 4000 | exec = ["cmd", "arg"] | log = "regex"; plus interval, timeout
 #           (one attempt), retries, start_period (failures ignored meanwhile), expect_status
 watch = ["src/**"]
@@ -65,10 +68,8 @@ project network as `<service>:<port>`.
 from __future__ import annotations
 
 import re
-import tomllib
 import types
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import (
@@ -84,8 +85,10 @@ from pydantic_core import ErrorDetails
 
 from neodev.config.globs import glob_problem
 from neodev.config.hints import brief, did_you_mean
-from neodev.config.interpolate import join_path, line_for
-from neodev.config.limits import MAX_DEPTH, depth_problem, read_config_text, string_problem
+from neodev.config.interpolate import line_for
+from neodev.config.tomlsrc import read_profile_file
+
+__all__ = ["ProfileFile", "read_profile_file", "validate_profile"]
 from neodev.errors import ConfigError
 
 Condition = Literal["started", "healthy", "completed_successfully"]
@@ -229,6 +232,8 @@ class ProcessSection(Section):
     command: str | list[str]
     """argv, or a string split like a shell would (no shell features)."""
     port: int | None = Field(default=None, ge=1, le=65535)
+    extra_ports: list[Annotated[int, Field(ge=1, le=65535)]] = Field([], max_length=32)
+    """Other ports it listens on (a health listener): moved and checked like `port`."""
     env: dict[EnvName, str | int | float | bool] = Field(default_factory=dict)
     readiness: ProbeSection | None = None
     liveness: ProbeSection | None = None
@@ -288,92 +293,10 @@ class ProfileFile(Section):
     cluster: ClusterSection | None = None
 
 
-# --- reading and error translation ------------------------------------------------------------
+# --- error translation -----------------------------------------------------------------------
 
 _TYPE_TAGS = re.compile(r"^(str|int|float|bool|list\[.*\]|dict\[.*\]|literal\[.*\]|"
                         r"function-\w+\[.*\]|[A-Z]\w*Section|\[key\])$")
-
-
-def read_profile_file(path: Path) -> tuple[dict[str, Any], dict[str, int]]:
-    """Read and parse a profile file within the limits of `neodev.config.limits`.
-
-    Returns:
-        (the parsed TOML, dotted key path -> line number).
-
-    Raises:
-        ConfigError: unreadable, too large, not UTF-8, TOML syntax, nesting or string length
-            beyond the limits.
-    """
-    file = str(path)
-    text = read_config_text(path, "profile")
-    data = parse_toml(text, file)
-    lines = toml_lines(text)
-    _check_limits(data, file, lines)
-    return data, lines
-
-
-def parse_toml(text: str, file: str) -> dict[str, Any]:
-    """Parse TOML text; a syntax error becomes a ConfigError with the line number."""
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        message = str(exc)
-        match = re.search(r"\(at line (\d+), column (\d+)\)", message)
-        line = int(match.group(1)) if match else None
-        detail = re.sub(r"\s*\(at line \d+, column \d+\)", "", message)
-        if match:
-            detail += f" (column {match.group(2)})"
-        raise ConfigError(f"TOML syntax error: {detail}", file=file, line=line) from exc
-    except RecursionError as exc:
-        # tomllib recurses once per nested array or inline table, with no limit of its own.
-        raise ConfigError(str(depth_problem(MAX_DEPTH + 1)), file=file) from exc
-    except ValueError as exc:
-        # Not a TOMLDecodeError: e.g. an integer longer than Python converts.
-        raise ConfigError(f"invalid TOML value: {exc}", file=file) from exc
-
-
-def _check_limits(data: dict[str, Any], file: str, lines: Mapping[str, int]) -> None:
-    """MAX_DEPTH and MAX_STRING_CHARS on parsed TOML (keys and values)."""
-    # Iterative: dotted table headers nest without tomllib recursing, deeper than Python could.
-    stack: list[tuple[object, str, int]] = [(data, "", 1)]
-    while stack:
-        node, path, depth = stack.pop()
-        problem = None
-        if isinstance(node, str):
-            problem = string_problem(node)
-        elif isinstance(node, dict | list):
-            problem = depth_problem(depth)
-            items = node.items() if isinstance(node, dict) else enumerate(node)
-            for key, child in items:
-                if problem is None and isinstance(key, str):
-                    problem = string_problem(key, "key")
-                stack.append((child, join_path(path, key), depth + 1))
-        if problem:
-            raise ConfigError(problem, file=file, line=line_for(lines, path) if path else None,
-                              key=path or None)
-
-
-# Linear-time on any line: a lazy `+?` followed by `\s*` would rescan runs of spaces.
-_HEADER = re.compile(r"\[\[?([^\]]*)\]")
-_KEY = re.compile(r"([A-Za-z0-9_\-.\"]+)\s*=")
-
-
-def toml_lines(text: str) -> dict[str, int]:
-    """Best-effort map of dotted key path -> line, from table headers and `key =` lines."""
-    lines: dict[str, int] = {}
-    table = ""
-    for number, raw in enumerate(text.splitlines(), start=1):
-        stripped = raw.strip()
-        header = _HEADER.match(stripped)
-        if header:
-            table = ".".join(p.strip().strip('"') for p in header.group(1).split("."))
-            lines.setdefault(table, number)
-            continue
-        key = _KEY.match(stripped)
-        if key:
-            name = ".".join(p.strip().strip('"') for p in key.group(1).split("."))
-            lines.setdefault(f"{table}.{name}" if table else name, number)
-    return lines
 
 
 def validate_profile(data: Mapping[str, Any], file: str, lines: Mapping[str, int]

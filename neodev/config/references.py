@@ -1,9 +1,12 @@
-"""`@{service:port}`: the host port a container's port is published on, in a process setting.
+"""`@{unit:port}`: the host port behind a unit's port, in a process setting.
 
 One grammar, read by the loader (to validate every reference before anything starts) and by
-the daemon (to substitute the port Docker actually published when the process starts):
+the daemon (to substitute the port when the process starts):
 
-    @{<service>:<container port>}     service = a compose service name, port = digits
+    @{<service>:<container port>}     the host port Docker actually published it on
+    @{<process>:<declared port>}      the host port this instance gives the process's `port`
+                                      (or one of its `extra_ports`): the profile's own for the
+                                      first instance, else the port of the instance's block
 
 Anything else between `@{` and `}` is malformed and refused at load time.
 """

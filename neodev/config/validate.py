@@ -64,9 +64,11 @@ def validate_plan(plan: EnvironmentPlan, sources: Mapping[str, Source],
                                 f"healthy, but {dep.service!r} has no healthcheck or readiness "
                                 "probe: add one, or use the condition 'started'")
     _check_cycles(plan, sources)
+    # Ports before references: a port changed in one place makes the references to the old
+    # one invalid too, and the clash is the cause to name.
+    _check_host_ports(plan, sources)
     for name, proc in plan.processes.items():
         _check_references(plan, name, proc, sources[name])
-    _check_host_ports(plan, sources)
 
 
 def _check_cycles(plan: EnvironmentPlan, sources: Mapping[str, Source]) -> None:
@@ -97,8 +99,10 @@ def _check_cycles(plan: EnvironmentPlan, sources: Mapping[str, Source]) -> None:
 def _check_references(plan: EnvironmentPlan, name: str, proc: ProcessSpec, src: Source
                       ) -> None:
     published = {svc: [p.container_port for p in c.ports] for svc, c in plan.containers.items()}
+    published.update({other: declared_ports(spec) for other, spec in plan.processes.items()
+                      if declared_ports(spec)})
     valid = ", ".join(f"@{{{svc}:{port}}}" for svc, ports in published.items()
-                      for port in ports) or "none (no container publishes a port)"
+                      for port in ports) or "none (no unit publishes or declares a port)"
     fields: list[tuple[str, str]] = [(f"env.{k}", v) for k, v in proc.env.items()]
     fields += [(f"command[{i}]", a) for i, a in enumerate(proc.command)]
     for probe_name, probe in (("readiness", proc.readiness), ("liveness", proc.liveness)):
@@ -108,14 +112,21 @@ def _check_references(plan: EnvironmentPlan, name: str, proc: ProcessSpec, src: 
         for ref in find_references(value):
             if ref.service is None:
                 raise src.error(key, f"malformed reference {brief(ref.text)}: write "
-                                f"@{{service:container_port}}, e.g. {EXAMPLE}")
+                                f"@{{service:container_port}} or @{{process:port}}, e.g. "
+                                f"{EXAMPLE}")
             svc, port = ref.service, ref.port
             if svc not in published:
-                raise src.error(key, f"{ref.text!r} names unknown container {svc!r}"
+                raise src.error(key, f"{ref.text!r} names unknown unit {svc!r}"
                                 f"{did_you_mean(svc, published)} (valid: {valid})")
             if port not in published[svc]:
-                raise src.error(key, f"{ref.text!r}: container {svc!r} does not publish "
-                                f"port {port} (valid: {valid})")
+                what = (f"container {svc!r} does not publish" if svc in plan.containers
+                        else f"process {svc!r} does not declare (`port`, `extra_ports`)")
+                raise src.error(key, f"{ref.text!r}: {what} port {port} (valid: {valid})")
+
+
+def declared_ports(proc: ProcessSpec) -> list[int]:
+    """The host ports a process says it listens on: `port`, then `extra_ports`."""
+    return ([proc.port] if proc.port is not None else []) + list(proc.extra_ports)
 
 
 def _check_host_ports(plan: EnvironmentPlan, sources: Mapping[str, Source]) -> None:
@@ -125,8 +136,8 @@ def _check_host_ports(plan: EnvironmentPlan, sources: Mapping[str, Source]) -> N
         claims += [(name, p.host_port, p.protocol, "ports") for p in container.ports
                    if p.host_port is not None]
     for name, proc in plan.processes.items():
-        if proc.port is not None:
-            claims.append((name, proc.port, "tcp", "port"))
+        claims += [(name, port, "tcp", "port" if port == proc.port else "extra_ports")
+                   for port in declared_ports(proc)]
     for name, port, proto, key in claims:
         other = owners.setdefault((port, proto), name)
         if other != name:

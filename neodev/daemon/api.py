@@ -23,14 +23,22 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.applications import Starlette
 
 from neodev import __version__
+from neodev.daemon.dbbranch import branch_database
 from neodev.daemon.details import connection_string
 from neodev.daemon.diagnostics import diagnostics as report_diagnostics
 from neodev.daemon.environment import ACTIONS, Environment
+from neodev.daemon.instance import instance_info
 from neodev.daemon.routing import Route, build_app
 from neodev.errors import RequestError
 from neodev.protocol import endpoints as ep
 from neodev.protocol.cluster import JobRecord, Jobs
-from neodev.protocol.db import SnapshotDropped, SnapshotRestored, Snapshots, SnapshotTaken
+from neodev.protocol.db import (
+    DatabaseBranched,
+    SnapshotDropped,
+    SnapshotRestored,
+    Snapshots,
+    SnapshotTaken,
+)
 from neodev.protocol.documents import (
     PROTOCOL_VERSION,
     Diagnostics,
@@ -101,6 +109,14 @@ class RestoreRequest(Body):
     force: bool = False
 
 
+class BranchRequest(Body):
+    source: str = Field(min_length=1, max_length=64)
+    """The instance whose data to copy."""
+    snapshot: SnapshotName | None = None
+    """One of its snapshots, put in place of the database after the copy."""
+    service: UnitName | None = None
+
+
 class Params(BaseModel):
     """The path or query parameters of one route, one field each (unknown ones are ignored)."""
 
@@ -166,7 +182,8 @@ def create_app(env: Environment, request_shutdown: Callable[[], None]) -> Starle
         return Ping(protocol=PROTOCOL_VERSION, version=__version__, instance=env.instance,
                     profile=env.plan.profile, project=env.plan.project,
                     workspace=str(env.paths.root), pid=os.getpid(),
-                    started_at=env.started_at, warnings=tuple(env.plan.warnings))
+                    started_at=env.started_at, warnings=tuple(env.plan.warnings),
+                    instance_info=instance_info(env.plan))
 
     async def status() -> Status:
         await env.engine.sample_stats()
@@ -252,6 +269,9 @@ def create_app(env: Environment, request_shutdown: Callable[[], None]) -> Starle
     async def drop_snapshot(path_params: SnapshotPath, query: ServiceQuery) -> SnapshotDropped:
         return await env.snapshots.drop(path_params.name, query.service)
 
+    async def branch(body: BranchRequest) -> DatabaseBranched:
+        return await branch_database(env, body.source, body.snapshot, body.service)
+
     async def submit_job(body: JobRequest) -> JobRecord:
         return env.jobs.submit_cluster(body.action, body.profile)
 
@@ -288,6 +308,7 @@ def create_app(env: Environment, request_shutdown: Callable[[], None]) -> Starle
         Route(ep.RESTORE_SNAPSHOT, restore_snapshot, path_params=SnapshotPath,
               body=RestoreRequest),
         Route(ep.DROP_SNAPSHOT, drop_snapshot, path_params=SnapshotPath, query=ServiceQuery),
+        Route(ep.BRANCH_DATABASE, branch, body=BranchRequest),
         Route(ep.SUBMIT_JOB, submit_job, body=JobRequest),
         Route(ep.JOBS, jobs),
         Route(ep.JOB, job, path_params=JobPath),
@@ -304,7 +325,8 @@ def status_document(env: Environment) -> Status:
                   workspace=str(env.paths.root), units=tuple(env.units()),
                   reaped_orphans=tuple(env.reaped), clusters=dict(env.jobs.reports),
                   telemetry=env.observability.state(), volumes=tuple(env.plan.volumes),
-                  jobs=tuple(j for j in env.jobs.list() if j.state == "running"))
+                  jobs=tuple(j for j in env.jobs.list() if j.state == "running"),
+                  instance_info=instance_info(env.plan))
 
 
 def snapshot(env: Environment) -> Snapshot:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
@@ -20,7 +21,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from neodev import ports
 from neodev.config.display import mask_line, secret_values
-from neodev.config.model import ContainerSpec, EnvironmentPlan, ProcessSpec, UnitSpec
+from neodev.config.model import (
+    ContainerSpec,
+    EnvironmentPlan,
+    ProcessSpec,
+    UnitSpec,
+    host_port,
+)
 from neodev.config.references import substitute
 from neodev.daemon.dbsnapshots import DatabaseSnapshots, EngineUnits
 from neodev.daemon.jobs import Jobs
@@ -112,10 +119,10 @@ class Environment:
         self.engine = Engine(plan.units, self._runners, self.bus, self.logs, clock=clock, wall=wall,
                              sleep=sleep, stats_interval=stats_interval,
                              endpoints={n: self._endpoints(n) for n in plan.units})
-        self.jobs = Jobs(paths, self.bus, wall)
-        self.snapshots = DatabaseSnapshots(
-            plan, PsqlRunner(plan.project, lambda: self.clients),
-            EngineUnits(self.engine, self.start), clock=clock, wall=wall)
+        self.jobs = Jobs(paths, self.bus, wall, instance=plan.project)
+        self.sql = PsqlRunner(plan.project, lambda: self.clients)
+        self.snapshots = DatabaseSnapshots(plan, self.sql, EngineUnits(self.engine, self.start),
+                                           clock=clock, wall=wall)
 
     def _kept(self, record: LogRecord) -> None:
         """A line the log store kept (masked): onto disk, and on its way to Loki."""
@@ -140,11 +147,16 @@ class Environment:
 
     @property
     def project(self) -> DockerProject:
-        """The compose project on the engine (network, volumes, published ports, down)."""
+        """The instance's compose project on the engine (network, volumes, published ports,
+        down): what it makes carries the instance and the workspace, and what is another
+        workspace's is refused, never taken over."""
         if self._project is None:
+            from neodev.docker.labels import Owner
             from neodev.docker.project import DockerProject
 
-            self._project = DockerProject(self.plan.project, self.clients)
+            owner = Owner(self.plan.project, os.path.realpath(self.plan.workspace),
+                          legacy=self.plan.legacy_resources)
+            self._project = DockerProject(self.plan.project, self.clients, owner=owner)
         return self._project
 
     def _driver_runner(self, spec: UnitSpec, sink: LogSink) -> Runner:
@@ -152,7 +164,8 @@ class Environment:
             from neodev.docker.runner import ContainerRunner
 
             return ContainerRunner(spec, self.plan.project, self.plan.network, sink,
-                                   self.clients, on_ports=self._ports_published(spec.name))
+                                   self.clients, on_ports=self._ports_published(spec.name),
+                                   instance=self.project)
         assert isinstance(spec, ProcessSpec)
         return ProcessRunner(spec, sink, self.pids, resolve=self.resolve_references)
 
@@ -218,8 +231,11 @@ class Environment:
         await self._check_ports([n for n in to_start
                                  if self.engine.status_of(n).state in _STARTABLE])
         if any(n in self.plan.containers for n in to_start):
+            from neodev.docker.project import volume_credentials
+
             await self.project.ensure_network()
-            await self.project.ensure_volumes(self.plan.volumes)
+            await self.project.ensure_volumes(
+                self.plan.volumes, volume_credentials(self.plan.containers.values()))
         started = await self.engine.start(order)
         self._start_watchers(started)
         return started
@@ -270,7 +286,7 @@ class Environment:
 
     async def down(self, volumes: bool) -> DownReport:
         await self.engine.stop()
-        return await self.project.down(remove_volumes=volumes)
+        return await self.project.down(remove_volumes=volumes, volumes=self.plan.volumes)
 
     # -- details --------------------------------------------------------------------------
 
@@ -325,7 +341,8 @@ class Environment:
     # -- port references, endpoints and watchers ------------------------------------------
 
     def resolve_references(self, value: str) -> str:
-        """`value` with `@{service:port}` replaced by the host port (published, else declared)."""
+        """`value` with `@{service:port}` replaced by the host port (published, else declared)
+        and `@{process:port}` by the instance's port for the process's declared port."""
         return substitute(value, self._host_port)
 
     def published_port(self, unit: str, container_port: int) -> int | None:
@@ -333,6 +350,8 @@ class Environment:
         return self._published.get((unit, container_port))
 
     def _host_port(self, service: str, port: int) -> str:
+        if service in self.plan.processes:  # @{process:port}: the instance's port for it
+            return str(host_port(self.plan, port))
         actual = self._published.get((service, port))
         if actual is not None:
             return str(actual)
@@ -344,8 +363,8 @@ class Environment:
 
     def _ports_published(self, unit: str) -> Callable[[dict[tuple[int, str], int]], None]:
         def record(found: dict[tuple[int, str], int]) -> None:
-            for (container_port, _), host_port in found.items():
-                self._published[(unit, container_port)] = host_port
+            for (container_port, _), published in found.items():
+                self._published[(unit, container_port)] = published
             self.engine.set_endpoints(unit, self._endpoints(unit))
         return record
 

@@ -59,11 +59,16 @@ class Jobs:
         bus: Where `job` events go.
         wall: Wall clock.
         actions: The cluster operations (injected in tests).
+        instance: The instance the daemon runs: a profile mirrored for it is loaded as this
+            instance's, so its kind cluster carries the instance's name (`neodev-<instance>-
+            <profile>`, or `neodev-<profile>` for the instance holding the profile's name).
     """
 
     def __init__(self, paths: WorkspacePaths, bus: EventBus, wall: Callable[[], float],
-                 actions: dict[str, ClusterAction] | None = None) -> None:
+                 actions: dict[str, ClusterAction] | None = None,
+                 instance: str | None = None) -> None:
         self._paths = paths
+        self._instance = instance
         self._bus = bus
         self._wall = wall
         self._actions = actions or CLUSTER_ACTIONS
@@ -149,7 +154,9 @@ class Jobs:
         def work() -> ClusterReport:
             from neodev.config.loader import load_plan
 
-            plan = load_plan(self._paths.root, job.target, dict(os.environ))
+            instance = self._instance
+            plan = load_plan(self._paths.root, job.target, dict(os.environ),
+                             name_instance=(lambda _names: instance) if instance else None)
             return self._actions[job.action](plan, self._paths, progress)
 
         try:

@@ -21,11 +21,14 @@ from pathlib import Path
 import psutil
 import uvicorn
 
-from neodev import __version__
+from neodev import __version__, ports
 from neodev.config.model import EnvironmentPlan, network_name
 from neodev.daemon.api import create_app
 from neodev.daemon.environment import Environment
+from neodev.daemon.instance import registered, watch_workspace
 from neodev.errors import DaemonError, NeodevError
+from neodev.instances.blocks import settle_ports
+from neodev.instances.registry import read_instance
 from neodev.paths import WorkspacePaths
 from neodev.process.tree import become_subreaper
 from neodev.rendezvous import (
@@ -72,8 +75,11 @@ def bind_control_socket(path: Path) -> socket.socket:
 def teardown_plan(paths: WorkspacePaths, project: str) -> EnvironmentPlan:
     """A plan without units for `down` when the profile no longer loads: what runs is found
     by the compose project label, not by the configuration."""
+    record = read_instance(paths)
+    legacy = record is not None and record.legacy_project == project
     return EnvironmentPlan(profile="(teardown)", project=project, workspace=paths.root,
-                           profile_file=paths.root / "profiles", network=network_name(project))
+                           profile_file=paths.root / "profiles", network=network_name(project),
+                           legacy_resources=legacy)
 
 
 MAX_PLAN_BYTES = 64 * 1024 * 1024
@@ -95,9 +101,9 @@ def read_plan(paths: WorkspacePaths, profile: str, handed_over: EnvironmentPlan 
         return handed_over
     # Only here: loading a profile needs the compose reader and yaml, which a daemon handed
     # its plan as JSON (as `neodev start` does) never imports.
-    from neodev.config.loader import load_plan
+    from neodev.instances.resolve import resolve_plan
 
-    return load_plan(paths.root, profile, dict(os.environ))
+    return resolve_plan(paths, profile, dict(os.environ))
 
 
 def receive_plan() -> EnvironmentPlan:
@@ -138,10 +144,12 @@ async def serve(paths: WorkspacePaths, profile: str, handed_over: EnvironmentPla
         become_subreaper()
         plan = read_plan(paths, profile, handed_over, teardown)
         if teardown is None:
+            plan = await asyncio.to_thread(settle_ports, paths, plan, ports.loopback_free)
             write_private(paths.project_file, plan.project)
         env = Environment(plan, paths)
         await env.open()
-        return await _serve_environment(env, paths, profile)
+        async with registered(paths, plan, teardown is None):
+            return await _serve_environment(env, paths, profile)
     finally:
         remove_stale(paths)
         lock.release()
@@ -169,17 +177,24 @@ async def _serve_environment(env: Environment, paths: WorkspacePaths, profile: s
     write_info(paths, DaemonInfo(pid=me.pid, create_time=me.create_time(),
                                  socket=str(paths.socket), profile=profile,
                                  workspace=str(paths.root), started_at=env.started_at,
-                                 version=__version__))
+                                 version=__version__, instance=env.plan.project))
     serving = asyncio.create_task(server.serve(sockets=[sock]))
     signalled = asyncio.create_task(stop_signal.wait())
+
+    async def workspace_gone(_why: str) -> None:
+        stop_signal.set()  # as SIGTERM: stop every unit, then leave
+
+    watching = asyncio.create_task(watch_workspace(paths, workspace_gone))
     await asyncio.wait({serving, signalled}, return_when=asyncio.FIRST_COMPLETED)
     if signalled.done():
-        # SIGTERM/SIGINT: stop every unit, like `neodev stop`, then leave.
+        # SIGTERM/SIGINT, or the workspace is gone: stop every unit, like `neodev stop`,
+        # then leave.
         await env.engine.stop()
         request_shutdown()
     with contextlib.suppress(asyncio.CancelledError):
         await serving
     signalled.cancel()
+    watching.cancel()
     await env.close()
     return 0
 

@@ -3,11 +3,20 @@
 Everything is found by label (`com.docker.compose.project=<project>`), never by guessing names,
 so containers created by `docker compose -p <project>` and by neodev are the same thing.
 `down` keeps volumes unless asked, and reports by name what it removed.
+
+When the project is an instance's (an `Owner`: docs/decisions/instances.md), what it creates
+carries the instance and its workspace, and what it finds with its names is looked at first:
+another workspace's (or an unlabelled) network or volume is refused, naming whose it is,
+never taken over. Volumes are created here, explicitly and labelled, before any container
+mounts them — never left to Docker's implicit creation, which makes unlabelled volumes — and a
+Postgres data volume remembers a fingerprint of the credentials it was made for. `down` leaves
+what is not the instance's alone, and names it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import re
 from collections.abc import Iterable, Mapping
@@ -16,7 +25,8 @@ from docker import DockerClient
 from docker.errors import APIError, NotFound
 from docker.models.containers import Container
 
-from neodev.config.model import network_name
+from neodev.config.model import ContainerSpec, network_name
+from neodev.config.postgres import is_postgres, postgres_credentials
 from neodev.docker.client import ClientFactory, stop_timeout, translate
 from neodev.docker.labels import (
     COMPOSE_NETWORK,
@@ -24,9 +34,18 @@ from neodev.docker.labels import (
     COMPOSE_SERVICE,
     COMPOSE_VOLUME,
     NEODEV_PROJECT,
+    NEODEV_WORKSPACE,
+    POSTGRES_CREDENTIALS,
+    Owner,
+    credentials_fingerprint,
+    refusal,
+    same_credentials,
 )
-from neodev.errors import DockerError
+from neodev.errors import DockerError, ForeignResourceError
 from neodev.protocol.documents import DownReport
+
+Credentials = tuple[str, str]
+"""(user, password) a Postgres data volume is made for."""
 
 ANONYMOUS_VOLUME = re.compile(r"[0-9a-f]{64}")
 
@@ -41,18 +60,29 @@ class DockerProject:
         client_factory: shared `ClientFactory` (a new one when omitted).
         extra_labels: labels added to the network and volumes this object creates (tests
             mark theirs with `dev.neodev.test=1`).
+        owner: the instance the project is (None: no workspace checks, as for the driver's
+            own tests).
     """
 
     def __init__(self, project: str, client_factory: ClientFactory | None = None,
-                 extra_labels: Mapping[str, str] | None = None) -> None:
+                 extra_labels: Mapping[str, str] | None = None,
+                 owner: Owner | None = None) -> None:
         self.project = project
         self.network = network_name(project)
+        self.owner = owner
         self._clients = client_factory or ClientFactory()
         self._extra_labels = dict(extra_labels or {})
 
     def _labels(self, **more: str) -> dict[str, str]:
+        own = self.owner.labels if self.owner is not None else {}
         return {**self._extra_labels, COMPOSE_PROJECT: self.project,
-                NEODEV_PROJECT: self.project, **more}
+                NEODEV_PROJECT: self.project, **own, **more}
+
+    def _refuse_foreign(self, kind: str, name: str, labels: Mapping[str, str]) -> None:
+        problem = self.owner and refusal(kind, name, labels, self.owner, self.project)
+        if problem:
+            raise ForeignResourceError(problem, resource=name,
+                                       workspace=labels.get(NEODEV_WORKSPACE))
 
     async def ensure_network(self) -> str:
         """Get or create the project network `<project>_default`; return its name."""
@@ -64,49 +94,101 @@ class DockerProject:
             if not found:
                 client.networks.create(self.network, driver="bridge",
                                        labels=self._labels(**{COMPOSE_NETWORK: "default"}))
+            for net in found:
+                self._refuse_foreign("network", net.name, net.attrs.get("Labels") or {})
             return self.network
 
         return await self._clients.call(f"create network {self.network}", run)
 
-    async def ensure_volumes(self, names: Iterable[str]) -> list[str]:
-        """Create the named volumes that do not exist yet (full, project-prefixed names).
+    async def ensure_volumes(self, names: Iterable[str],
+                             credentials: Mapping[str, Credentials] | None = None) -> list[str]:
+        """Create the named volumes that do not exist yet (full, project-prefixed names),
+        labelled; with an owner, check the ones that exist are its own.
+
+        Args:
+            names: The volumes.
+            credentials: Postgres data volumes -> (user, password) their server is made with
+                (`volume_credentials`): a new one records their fingerprint, an existing one
+                is checked against it.
 
         Returns:
             The names of the volumes created by this call.
+
+        Raises:
+            ForeignResourceError: a volume is another workspace's, or unlabelled.
+            DockerError: a Postgres volume was made for other credentials.
         """
         wanted = list(names)
+        made_for = dict(credentials or {})
 
         def run(client: DockerClient) -> list[str]:
-            created = []
-            for name in wanted:
-                try:
-                    client.volumes.get(name)
-                except NotFound:
-                    short = name.removeprefix(f"{self.project}_")
-                    client.volumes.create(name, driver="local",
-                                          labels=self._labels(**{COMPOSE_VOLUME: short}))
-                    created.append(name)
-            return created
+            return [name for name in wanted
+                    if self.claim_volume(client, name, made_for.get(name))]
 
         return await self._clients.call(f"create volumes {', '.join(wanted)}", run)
+
+    def claim_volume(self, client: DockerClient, name: str,
+                     credentials: Credentials | None = None) -> bool:
+        """Make one named volume exist as the project's (blocking); True when created now.
+
+        A create that meets a volume made meanwhile (Docker then answers with that one, as a
+        concurrent start of another checkout may) looks at its labels like any existing one.
+        """
+        try:
+            volume = client.volumes.get(name)
+        except NotFound:
+            short = name.removeprefix(f"{self.project}_")
+            labels = self._labels(**{COMPOSE_VOLUME: short})
+            if credentials is not None:
+                labels[POSTGRES_CREDENTIALS] = credentials_fingerprint(*credentials)
+            volume = client.volumes.create(name, driver="local", labels=labels)
+            if (volume.attrs.get("Labels") or {}) == labels:
+                return True
+        found = volume.attrs.get("Labels") or {}
+        self._refuse_foreign("volume", name, found)
+        fingerprint = found.get(POSTGRES_CREDENTIALS)
+        if credentials is not None and fingerprint and \
+                same_credentials(fingerprint, *credentials) is False:
+            raise DockerError(
+                f"volume {name} was initialised with other credentials than "
+                f"POSTGRES_USER={credentials[0]!r} and the POSTGRES_PASSWORD set now (.env, the "
+                "environment or .neodev/secrets.env): its server would refuse them. Restore "
+                "the ones it was made with, or delete its data with `neodev down --volumes` "
+                "(the next start initialises it afresh)",
+                title="Data volume initialised with other credentials")
+        return False
 
     def _containers_sync(self, client: DockerClient) -> list[Container]:
         found: list[Container] = client.containers.list(
             all=True, filters={"label": [f"{COMPOSE_PROJECT}={self.project}"]})
         return found
 
-    async def down(self, remove_volumes: bool = False, grace: float = 10.0) -> DownReport:
+    async def down(self, remove_volumes: bool = False, grace: float = 10.0,
+                   volumes: Iterable[str] = ()) -> DownReport:
         """Stop and remove the project's containers and network; volumes only when asked.
 
         Args:
-            remove_volumes: also delete the project's volumes (by label) and list them.
+            remove_volumes: also delete the project's volumes (by label, and the named ones
+                of `volumes`) and list them.
             grace: seconds each container gets to stop before it is killed.
+            volumes: the volume names the instance's plan covers (an unlabelled one is named
+                in the report, not deleted).
 
         Returns:
-            A DownReport naming what was removed and what could not be.
+            A DownReport naming what was removed, what could not be, and what was left alone
+            because it is not the instance's.
         """
-        containers = await self._clients.call(f"list containers of project {self.project}",
-                                              self._containers_sync)
+        found = await self._clients.call(f"list containers of project {self.project}",
+                                         self._containers_sync)
+        left_alone: list[str] = []
+        containers = []
+        for c in found:
+            problem = self.owner and refusal("container", c.name, c.labels or {}, self.owner,
+                                             self.project)
+            if problem:
+                left_alone.append(problem)
+            else:
+                containers.append(c)
 
         def remove(c: Container, _client: DockerClient) -> str | None:
             try:
@@ -131,22 +213,32 @@ class DockerProject:
             elif result:
                 removed.append(result)
 
-        network = await self._clients.call(f"remove network {self.network}",
-                                           lambda cl: self._remove_network(cl, problems))
-        volumes: list[str] = []
+        network = await self._clients.call(
+            f"remove network {self.network}",
+            lambda cl: self._remove_network(cl, problems, left_alone))
+        deleted: list[str] = []
         if remove_volumes:
             anonymous = sorted({name for c in containers for name in _anonymous_volumes(c)})
-            volumes += await self._clients.call(
+            deleted += await self._clients.call(
                 "remove anonymous volumes",
                 lambda cl: self._remove_anonymous(cl, anonymous, problems))
-            volumes += await self._clients.call(f"remove volumes of project {self.project}",
-                                                lambda cl: self._remove_volumes(cl, problems))
-        return DownReport(tuple(sorted(removed)), network, tuple(volumes), tuple(problems))
+            named = list(volumes)
+            deleted += await self._clients.call(
+                f"remove volumes of project {self.project}",
+                lambda cl: self._remove_volumes(cl, named, problems, left_alone))
+        return DownReport(tuple(sorted(removed)), network, tuple(deleted), tuple(problems),
+                          tuple(left_alone))
 
-    def _remove_network(self, client: DockerClient, problems: list[str]) -> str | None:
+    def _remove_network(self, client: DockerClient, problems: list[str],
+                        left_alone: list[str]) -> str | None:
         for net in client.networks.list(names=[self.network]):
             if net.name != self.network:
                 continue
+            problem = self.owner and refusal("network", net.name, net.attrs.get("Labels") or {},
+                                             self.owner, self.project)
+            if problem:
+                left_alone.append(problem)
+                return None
             try:
                 net.remove()
             except NotFound:
@@ -173,9 +265,21 @@ class DockerProject:
             deleted.append(f"{name} (anonymous)")
         return deleted
 
-    def _remove_volumes(self, client: DockerClient, problems: list[str]) -> list[str]:
+    def _remove_volumes(self, client: DockerClient, named: list[str], problems: list[str],
+                        left_alone: list[str]) -> list[str]:
         deleted = []
-        for vol in client.volumes.list(filters={"label": f"{COMPOSE_PROJECT}={self.project}"}):
+        found = {v.name: v for v in client.volumes.list(
+            filters={"label": f"{COMPOSE_PROJECT}={self.project}"})}
+        for name in named:
+            if name not in found:
+                with contextlib.suppress(NotFound):
+                    found[name] = client.volumes.get(name)
+        for vol in found.values():
+            problem = self.owner and refusal("volume", vol.name, vol.attrs.get("Labels") or {},
+                                             self.owner, self.project)
+            if problem:
+                left_alone.append(problem)
+                continue
             try:
                 vol.remove()
             except NotFound:
@@ -271,3 +375,15 @@ def anonymous_mounts(c: Container) -> dict[str, str]:
 
 def _anonymous_volumes(c: Container) -> list[str]:
     return sorted(anonymous_mounts(c).values())
+
+
+def volume_credentials(containers: Iterable[ContainerSpec]) -> dict[str, Credentials]:
+    """The named volumes of Postgres services -> the (user, password) their server is
+    initialised with (`neodev.config.postgres`)."""
+    found: dict[str, Credentials] = {}
+    for spec in containers:
+        if is_postgres(spec):
+            user, password, _ = postgres_credentials(spec)
+            found.update({m.source: (user, password) for m in spec.volumes
+                          if m.type == "volume"})
+    return found

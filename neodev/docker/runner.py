@@ -34,10 +34,17 @@ from neodev.docker.labels import (
     COMPOSE_PROJECT,
     COMPOSE_SERVICE,
     CONFIG_HASH,
+    NEODEV_WORKSPACE,
     container_name,
+    refusal,
 )
 from neodev.docker.logs import SYSTEM, LogFollower
-from neodev.docker.project import anonymous_mounts, published_ports
+from neodev.docker.project import (
+    DockerProject,
+    anonymous_mounts,
+    published_ports,
+    volume_credentials,
+)
 from neodev.docker.stats import stats_from_sample
 from neodev.engine.runner import (
     BuildOutcome,
@@ -47,7 +54,7 @@ from neodev.engine.runner import (
     Progress,
     Stats,
 )
-from neodev.errors import DockerError
+from neodev.errors import DockerError, ForeignResourceError
 from neodev.health.unit import FIRST_PROBE_POLL, UnitProbes
 from neodev.protocol import Health
 
@@ -76,14 +83,20 @@ class ContainerRunner:
         client_factory: the shared `ClientFactory` (a new one when omitted).
         on_ports: called after each start with the host ports Docker actually published,
             `{(container port, protocol): host port}` (for `@{service:port}` and endpoints).
+        instance: the instance's `DockerProject` (with its `Owner`): a container with this
+            name that is another workspace's (or unlabelled) is refused, not taken over, and
+            the named volumes are claimed, labelled, before the container is created. None:
+            no such checks (the driver's own tests).
     """
 
     def __init__(self, spec: ContainerSpec, project: str, network: str, sink: LogSink,
                  client_factory: ClientFactory | None = None,
-                 on_ports: Callable[[dict[tuple[int, str], int]], None] | None = None) -> None:
+                 on_ports: Callable[[dict[tuple[int, str], int]], None] | None = None,
+                 instance: DockerProject | None = None) -> None:
         self.spec = spec
         self.project = project
         self.network = network
+        self._instance = instance
         self.container_name = container_name(project, spec.service)
         self._sink = sink
         self._clients = client_factory or ClientFactory()
@@ -178,9 +191,16 @@ class ContainerRunner:
         """Blocking part of start: returns (container id, adopted|started|created)."""
         keep: Container | None = None
         inherited: dict[str, str] = {}
+        owner = self._instance.owner if self._instance is not None else None
         for c in client.containers.list(all=True, filters={"label": [
                 f"{COMPOSE_PROJECT}={self.project}", f"{COMPOSE_SERVICE}={self.spec.service}"]}):
-            if keep is None and c.labels.get(CONFIG_HASH) == wanted:
+            problem = owner and refusal("container", c.name, c.labels, owner, self.project)
+            if problem:
+                raise ForeignResourceError(problem, resource=c.name,
+                                           workspace=c.labels.get(NEODEV_WORKSPACE))
+            # One of ours from before workspaces were labelled is replaced, labelled.
+            labelled = owner is None or c.labels.get(NEODEV_WORKSPACE) == owner.workspace
+            if keep is None and labelled and c.labels.get(CONFIG_HASH) == wanted:
                 keep = c
             else:  # stale config (or a duplicate): replace it, keeping its volumes
                 inherited.update(self._discard(c))
@@ -219,8 +239,16 @@ class ContainerRunner:
     def _create(self, client: DockerClient, wanted: str,
                 inherited: dict[str, str] | None = None) -> Container:
         spec = self.spec
+        own: dict[str, str] = {}
+        if self._instance is not None:
+            # Never left to Docker's implicit creation, which makes unlabelled volumes.
+            made_for = volume_credentials([spec])
+            for mount in spec.volumes:
+                if mount.type == "volume":
+                    self._instance.claim_volume(client, mount.source, made_for.get(mount.source))
+            own = self._instance.owner.labels if self._instance.owner else {}
         kwargs = create_args(spec, self.project, self.network, wanted, CreateOptions(
-            name=self.container_name, inherited_volumes=inherited or {}))
+            name=self.container_name, inherited_volumes=inherited or {}, labels=own))
         # Aliases need the client's API version, so they are added here, not in create_args.
         kwargs["networking_config"] = {self.network: client.api.create_endpoint_config(
             aliases=[spec.service])}

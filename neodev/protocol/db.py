@@ -59,3 +59,24 @@ class SnapshotDropped:
     """`DELETE /v1/db/snapshots/{name}`."""
 
     dropped: SnapshotRecord
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseBranched:
+    """`POST /v1/db/branch`: this instance's Postgres started from a physical copy of another
+    instance's server (`neodev start --db-from`)."""
+
+    source: str
+    """The instance copied from."""
+    server: str
+    """This instance's Postgres unit."""
+    volume: str
+    """The data volume the copy went into."""
+    copied_bytes: int
+    """Size of the copied data directory."""
+    copy_seconds: float
+    """The copy alone (pg_basebackup)."""
+    seconds: float
+    """Everything: the copy, this server's start, its credentials, the snapshot restored."""
+    snapshot: str | None = None
+    """The source's snapshot put in place of the database, when one was named."""

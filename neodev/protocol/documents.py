@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
+from neodev.jsontypes import JsonObject
 from neodev.protocol.cluster import ClusterReport, JobRecord
 from neodev.protocol.units import UnitRecord
 
@@ -12,6 +13,63 @@ PROTOCOL_VERSION = 1
 """Bumped on any incompatible change of the records (`/v1/ping` reports it)."""
 
 ShipperStateName = Literal["shipping", "behind", "dropping", "down", "idle"]
+
+
+@dataclass(frozen=True, slots=True)
+class PortAssignment:
+    """One host port of an instance: the port the profile declares, the one it uses."""
+
+    unit: str
+    declared: int
+    host: int
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceInfo:
+    """Which instance answers (docs/decisions/instances.md): the workspace's environment among
+    the others of this machine, and its host ports."""
+
+    name: str = ""
+    """The instance's name: its compose project."""
+    workspace: str = ""
+    profile_ports: bool = True
+    """Holds the profile's own host ports (the profile's first instance)."""
+    port_block: int | None = None
+    """First port of its block otherwise."""
+    ports: tuple[PortAssignment, ...] = ()
+    """Every declared host port and the one this instance uses for it."""
+
+
+InstanceState = Literal["running", "stopped", "orphaned"]
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceSummary:
+    """One instance of this machine, as `neodev instances` lists it (not a daemon's answer:
+    the registry, the engine and the instance's own daemon, put together by the CLI)."""
+
+    name: str
+    workspace: str
+    state: InstanceState
+    """running (its daemon answers), stopped, or orphaned (its workspace, or the workspace's
+    record of it, is gone)."""
+    profile: str = ""
+    profile_ports: bool = True
+    port_block: int | None = None
+    ports: tuple[PortAssignment, ...] = ()
+    """Its host ports (known while it runs)."""
+    urls: dict[str, str] = field(default_factory=dict)
+    """unit or observability service -> URL (while it runs)."""
+    database_bytes: int | None = None
+    """Its Postgres servers' databases, snapshots included (while they run)."""
+    memory_bytes: int | None = None
+    """Its daemon's process tree plus its running containers."""
+    daemon_pid: int | None = None
+    """The daemon that runs it, also when nobody can reach it any more (orphaned)."""
+    containers: tuple[str, ...] = ()
+    networks: tuple[str, ...] = ()
+    volumes: tuple[str, ...] = ()
+    """What carries its labels on the engine."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +85,8 @@ class Ping:
     pid: int
     started_at: float = 0.0
     warnings: tuple[str, ...] = ()
+    instance_info: InstanceInfo = field(default_factory=InstanceInfo)
+    """Which instance (name, ports); `instance` is this daemon run's id."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +144,8 @@ class Status:
     volumes: tuple[str, ...] = ()
     jobs: tuple[JobRecord, ...] = ()
     """Jobs running now."""
+    instance_info: InstanceInfo = field(default_factory=InstanceInfo)
+    """Which instance (name, ports); `instance` is this daemon run's id."""
 
     def unit(self, name: str) -> UnitRecord | None:
         return next((u for u in self.units if u.name == name), None)
@@ -115,6 +177,9 @@ class DownReport:
     """Deleted volumes; always empty unless `down(remove_volumes=True)`."""
     problems: tuple[str, ...] = ()
     """Things that could not be removed, with the engine's reason."""
+    left_alone: tuple[str, ...] = ()
+    """Objects with the instance's names that are not its own (another workspace's, or
+    unlabelled), named and not deleted."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,14 +189,14 @@ class ContainerView:
     name: str
     unit: str | None = None
     """The compose service it runs, when it carries the label."""
-    inspect: dict[str, Any] = field(default_factory=dict)
+    inspect: JsonObject = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
 class Diagnostics:
     """`GET /v1/diagnostics`: what only the daemon can tell a report, every secret masked."""
 
-    config: dict[str, Any] = field(default_factory=dict)
+    config: JsonObject = field(default_factory=dict)
     """The plan the daemon runs, as `neodev config --json` shows it."""
     containers: tuple[ContainerView, ...] = ()
     engine_error: str | None = None

@@ -16,7 +16,13 @@ from urllib.parse import quote
 
 from neodev.protocol.cluster import JobRecord, Jobs
 from neodev.protocol.codec import decoder, encode
-from neodev.protocol.db import SnapshotDropped, SnapshotRestored, Snapshots, SnapshotTaken
+from neodev.protocol.db import (
+    DatabaseBranched,
+    SnapshotDropped,
+    SnapshotRestored,
+    Snapshots,
+    SnapshotTaken,
+)
 from neodev.protocol.documents import Diagnostics, DownReport, Ping, Status, Wiring
 from neodev.protocol.events import Event, decode_event, encode_event
 from neodev.protocol.logs import LogGap, LogPage, LogRecord, follow_item, read_follow_item
@@ -111,6 +117,8 @@ RESTORE_SNAPSHOT = Endpoint("POST", "/v1/db/snapshots/{name}/restore",
                             decoder(SnapshotRestored), body=("service", "force"), timeout=None)
 DROP_SNAPSHOT = Endpoint("DELETE", "/v1/db/snapshots/{name}", decoder(SnapshotDropped),
                          query=("service",), timeout=None)
+BRANCH_DATABASE = Endpoint("POST", "/v1/db/branch", decoder(DatabaseBranched),
+                          body=("source", "snapshot", "service"), timeout=None)
 SUBMIT_JOB = Endpoint("POST", "/v1/jobs", decoder(JobRecord),
                       body=("kind", "action", "profile"), status=202)
 JOBS = Endpoint("GET", "/v1/jobs", decoder(Jobs))
@@ -121,5 +129,5 @@ FOLLOW_JOB = Endpoint("GET", "/v1/jobs/{job_id}/follow", decoder(JobRecord), str
 ENDPOINTS: tuple[Endpoint[Any], ...] = (
     PING, STATUS, START, WAIT, STOP, UNIT, CONNECTION, ACT, DOWN, SHUTDOWN, LOGS, FOLLOW_LOGS,
     EVENTS, WIRING, DIAGNOSTICS, SNAPSHOTS, TAKE_SNAPSHOT, RESTORE_SNAPSHOT, DROP_SNAPSHOT,
-    SUBMIT_JOB, JOBS, JOB, FOLLOW_JOB)
+    BRANCH_DATABASE, SUBMIT_JOB, JOBS, JOB, FOLLOW_JOB)
 """Every endpoint; the daemon serves exactly these (a test holds it to that)."""

@@ -26,6 +26,8 @@ from typing import Any
 from neodev.config.display import mask_text
 from neodev.config.model import ContainerSpec, EnvironmentPlan
 from neodev.errors import ConfigError, NeodevError, ServiceError
+from neodev.instances.registry import read_instance
+from neodev.paths import WorkspacePaths
 from neodev.testing.databases import Migrate
 from neodev.testing.endpoints import (
     PostgresService,
@@ -193,8 +195,12 @@ class NeodevSession:
             return False  # no (single) Postgres service: the other services still work
 
     def _dev_postgres(self, spec: ContainerSpec) -> PostgresService:
+        """Attach mode: this workspace's instance's Postgres (its compose project is the
+        instance's name, recorded by `neodev start`; the profile's, before any start)."""
         names = self._run_plan()
-        return self.containers.dev_postgres(names.plan.project, spec,
+        record = read_instance(WorkspacePaths(self.settings.workspace))
+        project = record.name if record is not None else names.plan.project
+        return self.containers.dev_postgres(project, spec,
                                             "POSTGRES_PASSWORD" not in names.throwaway,
                                             names.plan.env_file)
 

@@ -28,11 +28,13 @@ from textual.widgets import DataTable, Footer, Static
 from neodev.client import Connection, Launched, calls, ensure_daemon
 from neodev.client.wire import AsyncClient
 from neodev.errors import NeodevError
+from neodev.instances.registry import Registry
 from neodev.paths import WorkspacePaths
-from neodev.protocol.documents import Telemetry
+from neodev.protocol.documents import InstanceInfo, Telemetry
 from neodev.protocol.events import Event, ReloadPhase, Snapshot
 from neodev.statefile import write_private
 from neodev.tui.bar import Bar, header_text
+from neodev.tui.instances import InstancesScreen, instance_rows
 from neodev.tui.keymap import load_keymap
 from neodev.tui.logpane import LogPane
 from neodev.tui.screens import ConfirmDown, DetailsScreen, HelpScreen
@@ -86,6 +88,7 @@ class NeodevApp(App[str | None]):
         Binding("end", "follow", "Follow", show=False, id="follow"),
         Binding("question_mark", "help", "Help", id="help"),
         Binding("D", "down_volumes", "Down + delete volumes", show=False, id="down_volumes"),
+        Binding("i", "instances", "Instances on this machine", show=False, id="instances"),
         Binding("q", "quit_keep", "Quit", id="quit"),
         Binding("Q", "quit_stop", "Stop all + quit", id="quit_stop"),
     ]
@@ -114,6 +117,7 @@ class NeodevApp(App[str | None]):
         self.header_bar = Bar(id="header")
         self.problems_bar = Bar(id="problems", one_line=False)
         self.telemetry = Telemetry()
+        self.instance = InstanceInfo()
         self.volumes: list[str] = []
         self.workspace = str(paths.root)
         self.exit_message = ""
@@ -179,7 +183,7 @@ class NeodevApp(App[str | None]):
                 await self._call(self.client.call(calls.start()), "start")
         status = await self._call(self.client.call(calls.status()), "status")
         if status is not None:
-            self.telemetry = status.telemetry
+            self.telemetry, self.instance = status.telemetry, status.instance_info
             self.volumes = list(status.volumes)
             self.workspace = status.workspace or self.workspace
             self.profile = status.profile or self.profile
@@ -231,7 +235,8 @@ class NeodevApp(App[str | None]):
 
     def _header(self) -> None:
         self.header_bar.say(header_text(self.view, self.profile, self.workspace,
-                                        self.telemetry.urls.get("grafana"), self.report))
+                                        self.telemetry.urls.get("grafana"), self.instance,
+                                        self.report))
 
     def _problems(self) -> None:
         for problem in self.view.problems_to_tell():
@@ -363,6 +368,10 @@ class NeodevApp(App[str | None]):
             await self._call(self.client.call(calls.shutdown()), "stop everything")
         self.exit_message = "stopped every unit and the daemon"
         self.exit(STOPPED)
+
+    def action_instances(self) -> None:
+        rows = instance_rows(Registry.of_machine(), self.instance.name)
+        self.push_screen(InstancesScreen(rows))
 
     def action_help(self) -> None:
         rows = []

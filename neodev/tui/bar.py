@@ -7,6 +7,8 @@ import os
 from rich.text import Text
 from textual.widgets import Static
 
+from neodev.present import port_span
+from neodev.protocol.documents import InstanceInfo
 from neodev.tui.view import EnvironmentView
 
 
@@ -31,8 +33,10 @@ class Bar(Static):
 
 
 def header_text(view: EnvironmentView, profile: str, workspace: str,
-                grafana: str | None, report: str | None = None) -> Text:
-    """The header: profile, Docker's and the daemon's state, the workspace, Grafana; for a
+                grafana: str | None, instance: InstanceInfo | None = None,
+                report: str | None = None) -> Text:
+    """The header: the instance (its name as the badge), the profile, Docker's and the
+    daemon's state, the instance's ports when they are a block, the workspace, Grafana; for a
     report, what it is instead of the states (there is no daemon and no Docker behind it)."""
     if report is not None:
         text = Text(" neodev ", style="bold reverse")
@@ -45,13 +49,19 @@ def header_text(view: EnvironmentView, profile: str, workspace: str,
     daemon = "connected" if view.connected else view.connection_detail
     # The states first, the workspace after them (the line is cut at the edge, see the
     # stylesheet): a long path must not push the daemon's state out of a narrow terminal.
-    text = Text(" neodev ", style="bold reverse")
+    named = instance is not None and instance.name
+    # The instance's name is the badge: with five checkouts open, it is what tells them apart.
+    text = Text(f" {instance.name} " if instance is not None and named else " neodev ",
+                style="bold reverse")
     text.append(f" {profile} ", style="bold")
     text.append("· docker ")
     text.append(f"● {docker}", style=docker_style)
     text.append(" · daemon ")
     text.append(f"● {daemon}" if view.connected else f"✖ {daemon} (reconnecting)",
                 style="green" if view.connected else "bold red")
+    span = port_span(instance) if instance is not None else None
+    if span:
+        text.append(f" · ports {span}", style="bold")
     text.append(f" · {shown_path(workspace)}")
     if grafana:
         text.append(f" · grafana {grafana}", style="dim")

@@ -7,6 +7,7 @@ import os
 import sys
 from pathlib import Path
 
+from neodev.client import Launched, ensure_daemon
 from neodev.paths import WorkspacePaths
 from neodev.tui.app import NeodevApp
 
@@ -32,11 +33,16 @@ def tune_gc() -> None:
     gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
 
 
-def run_dashboard(paths: WorkspacePaths, profile: str) -> str:
-    """Run the dashboard in this terminal; returns what to say when it ended."""
+def run_dashboard(paths: WorkspacePaths, profile: str, instance: str | None = None) -> str:
+    """Run the dashboard in this terminal (as instance `instance`: `neodev --instance NAME`);
+    returns what to say when it ended."""
     tune_gc()
     stats = os.environ.get(STATS_ENV)
-    app = NeodevApp(paths, profile, stats_file=Path(stats) if stats else None)
+
+    def ensure(where: WorkspacePaths, name: str) -> Launched:
+        return ensure_daemon(where, name, validate=True, instance=instance)
+
+    app = NeodevApp(paths, profile, ensure=ensure, stats_file=Path(stats) if stats else None)
     app.run()
     app.write_stats()
     return app.exit_message

@@ -239,12 +239,12 @@ def test_doctor_on_the_shipped_local_profile(tmp_path: Path) -> None:
     assert only(checks, ".env").status == "ok"
     for name in plan.processes:
         assert only(checks, "workdir", f"{name}:").status == "ok", report
-    # One port line per published container port and per bind address of each process port;
-    # whether each is free depends on what else runs on this machine, but every line must say
-    # ok or name the owner.
+    # One port line per published container port and per bind address of each process port
+    # (`port` and `extra_ports`); whether each is free depends on what else runs on this
+    # machine, but every line must say ok or name the owner.
     ports = [c for c in checks if c.name == "port"]
     expected = sum(1 for s in plan.containers.values() for p in s.ports if p.host_port) + sum(
-        len(bind_hosts()) for p in plan.processes.values() if p.port)
+        len(bind_hosts()) * (bool(p.port) + len(p.extra_ports)) for p in plan.processes.values())
     assert len(ports) == expected, report
     for check in ports:
         assert check.status == "ok" or " in use by " in check.detail, report

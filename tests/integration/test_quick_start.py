@@ -52,7 +52,7 @@ def test_the_readme_first_line_brings_the_demo_up_healthy(
     fresh_copy(checkout)
     project = f"ndq{uuid.uuid4().hex[:8]}"
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("NEODEV_", "VIRTUAL_ENV", "PYTHON"))}
+           if not k.startswith(("NEODEV_", "VIRTUAL_ENV", "PYTHON")) or k == "NEODEV_STATE_HOME"}
     env.update(NEODEV_POSTGRES_IMAGE=TEST_POSTGRES_IMAGE,
                NEODEV_PROMETHEUS_IMAGE=TEST_PROMETHEUS_IMAGE,
                COMPOSE_PROJECT_NAME=project, PIP_DISABLE_PIP_VERSION_CHECK="1")

@@ -216,7 +216,7 @@ def test_in_a_pipe_the_report_is_text_and_report_needs_a_daemon(recorded: Record
         assert shown.stdout.startswith("read-only report report.zip · recorded ")
         assert "FAIL worker: crashed — failed to start: ./run worker: No such file or " \
             "directory [start_failed]" in shown.stdout
-        assert "profile local · project shop" in shown.stdout
+        assert "profile local · instance shop" in shown.stdout  # who it was (instances)
     missing = subprocess.run([sys.executable, "-m", "neodev", "report", "-o", "x.zip"],
                              env=env, cwd=root, capture_output=True, text=True, timeout=60,
                              check=False)

@@ -1,12 +1,14 @@
 """neotool-mini frontend dev server: a stand-in for the NeoTool Next.js app (DEMO ONLY).
 
-`npm run dev` runs it. Serves index.html on PORT (default 3000) and forwards POST /graphql to
-the router (ROUTER_URL, default http://127.0.0.1:4000/graphql), like a Next.js rewrite, so the
-page needs no CORS. Listens on every address of NEODEV_BIND_HOSTS (default 127.0.0.1).
+`npm run dev` runs it. Serves index.html on `-p PORT` (as `next dev -p`), else $PORT (default
+3000), and forwards POST /graphql to the router (ROUTER_URL, default
+http://127.0.0.1:4000/graphql), like a Next.js rewrite, so the page needs no CORS. Listens on
+every address of NEODEV_BIND_HOSTS (default 127.0.0.1).
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import threading
@@ -52,7 +54,9 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def main() -> None:
-    port = int(os.environ.get("PORT", "3000"))
+    parser = argparse.ArgumentParser(description="neotool-mini demo frontend (next dev)")
+    parser.add_argument("-p", "--port", type=int, default=int(os.environ.get("PORT", "3000")))
+    port = parser.parse_args().port
     servers = []
     for host in os.environ.get("NEODEV_BIND_HOSTS", "127.0.0.1").split(","):
         try:

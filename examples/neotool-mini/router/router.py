@@ -4,12 +4,16 @@ Listens on `supergraph.listen` and forwards POST `supergraph.path` (/graphql) to
 subgraph URL (`override_subgraph_url.backend`); answers GET `health_check.path` on
 `health_check.listen` like Apollo Router's health listener. Binds each port on every address of
 NEODEV_BIND_HOSTS when neodev sets it (loopback + Docker bridge gateway), never 0.0.0.0.
+
+Like Apollo Router, it expands `${env.NAME}` and `${env.NAME:-default}` in the YAML's values,
+and APOLLO_ROUTER_LISTEN_ADDRESS overrides `supergraph.listen`.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import threading
 import urllib.error
@@ -17,7 +21,29 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
+ENV_REFERENCE = re.compile(r"\$\{env\.([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def expand(value: object) -> object:
+    """`${env.NAME:-default}` in every string of the config, as Apollo Router expands it."""
+    if isinstance(value, dict):
+        return {k: expand(v) for k, v in value.items()}
+    if isinstance(value, str):
+        return ENV_REFERENCE.sub(lambda m: os.environ.get(m.group(1)) or m.group(2) or "", value)
+    return value
+
+
 def load_config(path: str) -> dict:
+    """router.yaml, expanded; APOLLO_ROUTER_LISTEN_ADDRESS overrides supergraph.listen."""
+    config = expand(read_yaml(path))
+    assert isinstance(config, dict)
+    listen = os.environ.get("APOLLO_ROUTER_LISTEN_ADDRESS")
+    if listen:
+        config.setdefault("supergraph", {})["listen"] = listen
+    return config
+
+
+def read_yaml(path: str) -> dict:
     """router.yaml; PyYAML when installed, else a reader for its two-level `key: value` form."""
     with open(path, encoding="utf-8") as fh:
         text = fh.read()
@@ -33,12 +59,13 @@ def load_config(path: str) -> dict:
         if not line.strip():
             continue
         key, _, value = line.strip().partition(":")
+        value = value.strip().strip('"')
         if not raw.startswith(" "):
-            section = config.setdefault(key, {}) if not value.strip() else None
+            section = config.setdefault(key, {}) if not value else None
             if section is None:
-                config[key] = value.strip()
+                config[key] = value
         elif section is not None:
-            section[key] = value.strip()
+            section[key] = value
     return config
 
 

@@ -4,7 +4,8 @@ Endpoints: GET /health (200 when the database answers), /health/liveness, /healt
 /metrics (Prometheus text format), /version, GET and POST /items (Postgres table `items`),
 POST /graphql (a tiny subset: `{ items { id name } }` and `{ version }`).
 
-Environment: PORT (default 8080); NEODEV_BIND_HOSTS (comma list, default 127.0.0.1 — neodev
+Environment: MICRONAUT_SERVER_PORT or PORT (default 8080: the profile tells it the port of its
+instance, `@{backend:8080}`); NEODEV_BIND_HOSTS (comma list, default 127.0.0.1 — neodev
 adds the Docker bridge gateway so Prometheus can scrape, never 0.0.0.0); DATABASE_URL, or
 DB_HOST / DB_PORT / DB_NAME / DB_USER / DB_PASSWORD.
 """
@@ -160,4 +161,4 @@ def serve(handler: type[BaseHTTPRequestHandler], port: int) -> None:
 if __name__ == "__main__":
     if psycopg is None:
         print(f"warning: psycopg missing for {sys.executable}: /health will answer 503", flush=True)
-    serve(Handler, int(os.environ.get("PORT", "8080")))
+    serve(Handler, int(os.environ.get("MICRONAUT_SERVER_PORT") or os.environ.get("PORT", "8080")))
