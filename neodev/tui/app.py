@@ -21,7 +21,7 @@ from typing import Any, ClassVar, TypeVar
 from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
@@ -35,7 +35,7 @@ from neodev.protocol.events import Event, ReloadPhase, Snapshot
 from neodev.statefile import write_private
 from neodev.tui.bar import Bar, header_text
 from neodev.tui.instances import InstancesScreen, instance_rows
-from neodev.tui.keymap import load_keymap
+from neodev.tui.keymap import KEYS, load_keymap
 from neodev.tui.logpane import LogPane
 from neodev.tui.screens import ConfirmDown, DetailsScreen, HelpScreen
 from neodev.tui.units import UnitsTable
@@ -64,34 +64,7 @@ class NeodevApp(App[str | None]):
 
     CSS_PATH = "neodev.tcss"
     TITLE = "neodev"
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("s", "act('start')", "Start", id="start"),
-        Binding("x", "act('stop')", "Stop", id="stop"),
-        Binding("r", "act('restart')", "Restart", id="restart"),
-        Binding("b", "act('reload')", "Reload", id="reload"),
-        Binding("S", "start_all", "Start all", show=False, id="start_all"),
-        Binding("X", "stop_all", "Stop all", show=False, id="stop_all"),
-        Binding("d", "details", "Details", id="details"),
-        Binding("o", "open_url", "Open", show=False, id="open"),
-        Binding("c", "copy_connection", "Copy DSN/URL", show=False, id="copy_connection"),
-        Binding("slash", "search", "Search", id="search"),
-        Binding("n", "next_match", "Next match", show=False, id="next_match"),
-        Binding("N", "previous_match", "Previous match", show=False, id="previous_match"),
-        Binding("f", "toggle_unit_filter", "This unit/all", id="filter_unit"),
-        Binding("e", "cycle_level", "Level filter", show=False, id="filter_level"),
-        Binding("p", "toggle_probes", "Probe lines", show=False, id="probe_lines"),
-        Binding("w", "toggle_wrap", "Wrap", show=False, id="wrap"),
-        Binding("t", "toggle_timestamps", "Timestamps", show=False, id="timestamps"),
-        Binding("ctrl+l", "clear_logs", "Clear", show=False, id="clear"),
-        Binding("z", "fullscreen", "Full-screen logs", show=False, id="fullscreen"),
-        Binding("y", "copy_selection", "Copy selection", show=False, id="copy"),
-        Binding("end", "follow", "Follow", show=False, id="follow"),
-        Binding("question_mark", "help", "Help", id="help"),
-        Binding("D", "down_volumes", "Down + delete volumes", show=False, id="down_volumes"),
-        Binding("i", "instances", "Instances on this machine", show=False, id="instances"),
-        Binding("q", "quit_keep", "Quit", id="quit"),
-        Binding("Q", "quit_stop", "Stop all + quit", id="quit_stop"),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = list(KEYS)
 
     def __init__(self, paths: WorkspacePaths, profile: str = "local", *,
                  client: AsyncClient | None = None, ensure: Ensure = _ensure,
