@@ -1,26 +1,21 @@
 """`neodev instances [--json]` and `neodev instances prune [--yes]`: every instance of this
 machine, and the removal of what belongs to workspaces that no longer exist.
 
-The machine's side (registry, engine labels, process trees) is `neodev.inventory`, the one
-place a frontend looks beyond its own daemon (a named exception of the import contracts, like
-`doctor`): an orphaned instance's daemon cannot be reached through any socket. What a running
-instance's daemon knows — its ports and URLs — is asked of it, through the client.
+What is listed is `neodev.overview`'s (the agent server lists the same); prune removes through
+`neodev.inventory`, the one place a frontend looks beyond its own daemon (a named exception of
+the import contracts, like `doctor`).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import replace
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
 from neodev.cli.common import main
-from neodev.client import DaemonClient, calls, find_daemon
-from neodev.errors import DaemonError
 from neodev.instances.registry import Registry
-from neodev.paths import WorkspacePaths
+from neodev.overview import NO_ENGINE, engine, machine_instances
 from neodev.present import format_bytes
 from neodev.protocol.codec import encode
 from neodev.protocol.documents import InstanceSummary
@@ -28,8 +23,8 @@ from neodev.protocol.documents import InstanceSummary
 if TYPE_CHECKING:
     from neodev.inventory import Engine
 
-# `neodev.inventory` (psutil, the docker SDK) is imported by these commands only: the short
-# commands of the CLI do not pay for it.
+# `neodev.inventory` (psutil, the docker SDK) is imported by these commands only, inside them:
+# the short commands of the CLI do not pay for it.
 
 
 @main.group(invoke_without_command=True)
@@ -40,9 +35,7 @@ def instances(ctx: click.Context, as_json: bool) -> None:
     memory. `neodev instances prune` removes what deleted workspaces left."""
     if ctx.invoked_subcommand is not None:
         return
-    from neodev import inventory
-
-    found = [_completed(s) for s in inventory.survey(Registry.of_machine(), _engine())]
+    found = machine_instances(client=_engine())
     if as_json:
         click.echo(json.dumps({"instances": encode(tuple(found))}, indent=2))
     else:
@@ -74,31 +67,10 @@ def prune(yes: bool) -> None:
 
 
 def _engine() -> Engine | None:
-    from neodev import inventory
-
-    client = inventory.engine()
+    client = engine()
     if client is None:
-        click.secho("warning: no Docker engine answers: containers, volumes, database sizes "
-                    "not shown", fg="yellow", err=True)
+        click.secho(f"warning: {NO_ENGINE}", fg="yellow", err=True)
     return client
-
-
-def _completed(summary: InstanceSummary) -> InstanceSummary:
-    """A running instance, completed with its daemon's ports and URLs."""
-    if summary.state != "running":
-        return summary
-    info = find_daemon(WorkspacePaths(Path(summary.workspace)))
-    if info is None:
-        return summary
-    try:
-        with DaemonClient(Path(info.socket)) as client:
-            status = client.call(calls.status())
-    except DaemonError:
-        return summary
-    urls = {u.name: u.endpoints[0] for u in status.units
-            if u.endpoints and u.endpoints[0].startswith("http")}
-    urls.update({k: v for k, v in status.telemetry.urls.items() if v})
-    return replace(summary, ports=status.instance_info.ports, urls=urls)
 
 
 def _belongings(summary: InstanceSummary) -> str:

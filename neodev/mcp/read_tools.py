@@ -9,18 +9,22 @@ message saying to call `start`.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import time
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field
 
+from neodev import overview
 from neodev.client import calls
 from neodev.errors import DaemonError
 from neodev.mcp.context import AgentContext
 from neodev.mcp.results import (
     EnvironmentStatus,
     LogSearch,
+    MachineInstances,
     ReadyReport,
     Timeline,
     TimelineStep,
@@ -62,7 +66,7 @@ async def status(ctx: AgentContext) -> EnvironmentStatus:
             return not_running
         raise
     return EnvironmentStatus(running=True, workspace=doc.workspace, profile=doc.profile,
-                             project=doc.project, units=doc.units,
+                             project=doc.project, instance=doc.instance_info, units=doc.units,
                              reloading=tuple(ctx.reloads.reloading()))
 
 
@@ -177,3 +181,17 @@ async def db_list_snapshots(ctx: AgentContext, service: ServiceName = None) -> S
     """The snapshots of the dev database (oldest first): name, database, size, when taken,
     and whether `db_restore_snapshot` took it automatically."""
     return await (await ctx.client()).call(calls.snapshots(service))
+
+
+async def instances(ctx: AgentContext) -> MachineInstances:
+    """Every neodev instance on this machine (each checkout or worktree runs its own): name,
+    workspace, state (running / stopped / orphaned: its workspace was deleted), ports, URLs,
+    database size and memory. Read-only: the other tools act on this server's instance only
+    (`this`)."""
+    def survey() -> MachineInstances:
+        client = overview.engine()
+        found = overview.machine_instances(client=client)
+        here = Path(ctx.scope.workspace).resolve()
+        this = next((i.name for i in found if Path(i.workspace).resolve() == here), "")
+        return MachineInstances(tuple(found), this, "" if client else overview.NO_ENGINE)
+    return await asyncio.to_thread(survey)

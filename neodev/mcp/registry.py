@@ -69,6 +69,7 @@ TOOLS: tuple[ToolSpec, ...] = (
     _reads(read.startup_timeline, "Startup timeline"),
     _reads(read.observability_urls, "Observability URLs"),
     _reads(read.db_list_snapshots, "List database snapshots"),
+    _reads(read.instances, "Instances on this machine"),
     ToolSpec(act.start, "Start units", idempotent=True),
     ToolSpec(act.stop, "Stop units", destructive=True, idempotent=True),
     ToolSpec(act.restart_unit, "Restart a unit", destructive=True),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from neodev.protocol.documents import InstanceInfo, InstanceSummary
 from neodev.protocol.logs import LogRecord
 from neodev.protocol.units import ReloadRecord, UnitRecord, Verdict
 
@@ -24,10 +25,24 @@ class EnvironmentStatus:
     profile: str
     """The running environment's profile (or the one `start` would run)."""
     project: str = ""
+    instance: InstanceInfo | None = None
+    """Which instance of this machine this is (each checkout or worktree is one), and the host
+    ports it uses for the profile's ports."""
     units: tuple[UnitRecord, ...] = ()
     reloading: tuple[str, ...] = ()
     """Units in the middle of a hot reload (building or restarting); `wait_ready` lets their
     reload end before it judges them."""
+
+
+@dataclass(frozen=True, slots=True)
+class MachineInstances:
+    """Every neodev instance on this machine (each checkout or worktree is one)."""
+
+    instances: tuple[InstanceSummary, ...] = ()
+    this: str = ""
+    """The name of the instance this server serves (the only one its tools act on)."""
+    warning: str = ""
+    """What could not be looked at (no Docker engine: sizes and containers not shown)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,11 +1,11 @@
 """Which neodev instance the agent server serves, decided once when it starts.
 
-Today an instance is a workspace (`neodev.paths.find_workspace`: `$NEODEV_WORKSPACE`, else the
-nearest directory with `profiles/`), and the server serves the one it starts in. Named
-instances (each worktree its own, `--instance NAME`, a machine-wide list) will resolve here:
-`Scope.of_instance(name)` beside `Scope.of_workspace`, and an `instances` tool reading the same
-machine-wide list. Nothing else in the server knows where the daemon lives: every tool reaches
-it through the scope's paths, so nothing outside the instance is reachable.
+An instance is a workspace (`neodev.paths.find_workspace`: `$NEODEV_WORKSPACE`, else the
+nearest directory with `profiles/`; the global `neodev --instance NAME` resolves a recorded
+instance to its workspace before the server starts), and the server serves the one it starts
+in. Nothing else in the server knows where the daemon lives: every tool reaches it through the
+scope's paths, so nothing outside the instance is reachable; the `instances` tool only reads
+the machine's list (`neodev.overview`).
 """
 
 from __future__ import annotations

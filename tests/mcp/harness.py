@@ -21,7 +21,7 @@ import sys
 import textwrap
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -83,11 +83,15 @@ class Workspace:
     root: Path
     app: Path
     port: int
+    state_home: str = field(default_factory=lambda: os.environ.get("NEODEV_STATE_HOME", ""))
+    """The machine registry of instances when the workspace was made (a workspace shared by a
+    module's tests keeps the one its daemon was started with)."""
 
     @property
     def env(self) -> dict[str, str]:
         """The environment of every neodev process of the test (the server, the CLI)."""
-        return {**os.environ, "NEODEV_WORKSPACE": str(self.root), "NO_COLOR": "1"}
+        return {**os.environ, "NEODEV_WORKSPACE": str(self.root), "NO_COLOR": "1",
+                "NEODEV_STATE_HOME": self.state_home}
 
 
 def write_workspace(parent: Path) -> Workspace:

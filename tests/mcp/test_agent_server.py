@@ -14,6 +14,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -34,7 +35,7 @@ from tests.mcp.harness import (
 pytestmark = pytest.mark.timeout(240)
 
 READ_TOOLS = {"status", "unit_details", "wait_ready", "search_logs", "startup_timeline",
-              "observability_urls", "db_list_snapshots"}
+              "observability_urls", "db_list_snapshots", "instances"}
 ACTION_TOOLS = {"start", "stop", "restart_unit", "reload_unit", "db_take_snapshot",
                 "db_restore_snapshot", "down"}
 DESTRUCTIVE = {"stop", "restart_unit", "reload_unit", "db_restore_snapshot", "down"}
@@ -109,6 +110,28 @@ async def test_status_details_timeline_and_urls_describe_the_environment(running
     assert {(s["unit"], s["what"]) for s in steps} >= {("app", "ready"), ("chatty", "running")}
     assert "logs" in telemetry and "urls" in telemetry
     assert "Postgres" in no_postgres or "postgres" in no_postgres
+
+
+async def test_the_instance_is_named_and_the_machine_s_instances_listed(running: Workspace
+                                                                       ) -> None:
+    async with session(running) as client:
+        status = await call(client, "status")
+        machine = await call(client, "instances")
+    instance = status["instance"]
+    assert instance["name"] and instance["workspace"] == str(running.root.resolve())
+    assert {p["host"] for p in instance["ports"]} >= {running.port}
+    assert machine["this"] == instance["name"]
+    listed = {i["name"]: i for i in machine["instances"]}
+    assert listed[instance["name"]]["state"] == "running"
+    assert listed[instance["name"]]["workspace"] == str(running.root.resolve())
+    # From anywhere, a server can be pointed at an instance of this machine by its name.
+    elsewhere = replace(running, root=running.root.parent / "no-workspace-here")
+    async with session(elsewhere, "--serve-instance", instance["name"]) as client:
+        served = await call(client, "status")
+    assert served["running"] is True and served["instance"]["name"] == instance["name"]
+    unknown = neodev(running, "mcp", "--serve-instance", "no-such-instance")
+    assert unknown.returncode == 2
+    assert "no-such-instance" in unknown.stderr and instance["name"] in unknown.stderr
 
 
 async def test_log_search_answers_bounded_pages_with_ids_to_page_on(running: Workspace) -> None:
