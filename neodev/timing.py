@@ -10,10 +10,13 @@ the drivers, telemetry, the daemon and the pytest plugin all use it.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import asyncio
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -46,20 +49,22 @@ class Backoff:
 
 
 async def sleep_unless(event: asyncio.Event, seconds: float,
-                       sleep: Sleep = asyncio.sleep) -> bool:
+                       sleep: Sleep | None = None) -> bool:
     """Sleep `seconds`, cut short when `event` is set (at once when it is set already).
 
     Args:
         event: The wake-up (a stop, a manual restart, a full batch, someone watching).
         seconds: The longest sleep.
-        sleep: The sleep to use (injected for virtual time).
+        sleep: The sleep to use (injected for virtual time; default `asyncio.sleep`).
 
     Returns:
         True when the event ended the sleep, False when the time ran out.
     """
+    import asyncio  # here: a short command imports this module for Deadline alone
+
     if event.is_set():
         return True
-    sleeper = asyncio.ensure_future(sleep(max(seconds, 0.0)))
+    sleeper = asyncio.ensure_future((sleep or asyncio.sleep)(max(seconds, 0.0)))
     waker = asyncio.ensure_future(event.wait())
     try:
         await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
@@ -77,6 +82,8 @@ async def to_the_end(work: Awaitable[T]) -> T:
     Returns:
         What `work` returned (its error is raised, as by awaiting it).
     """
+    import asyncio
+
     task = asyncio.ensure_future(work)
     cancelled = False
     while not task.done():

@@ -9,7 +9,6 @@ verdict too (`port_taken`), so a script sees one shape whatever went wrong.
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -29,6 +28,8 @@ DRAIN_LINES = 10_000
 def wait_showing_logs(socket: Path, services: Sequence[str], timeout: float, after: int,
                       to_stderr: bool) -> WaitResult:
     """Wait for the verdict while printing every unit's lines newer than id `after`."""
+    import asyncio  # here: the short commands do not pay for it
+
     return asyncio.run(_wait_and_print(socket, services, timeout, after,
                                        _printer(to_stderr)))
 
@@ -48,6 +49,8 @@ def _printer(to_stderr: bool) -> Callable[[LogRecord | LogGap], None]:
 
 async def _wait_and_print(socket: Path, services: Sequence[str], timeout: float, after: int,
                           show: Callable[[LogRecord | LogGap], None]) -> WaitResult:
+    import asyncio
+
     from neodev.client.aio import AsyncDaemonClient
 
     last = after

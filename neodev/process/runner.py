@@ -41,7 +41,8 @@ from neodev.engine.runner import (
 from neodev.errors import ProcessError
 from neodev.health.unit import FIRST_PROBE_POLL, UnitProbes
 from neodev.hostnet import bind_env
-from neodev.pidfd import open_pidfd, use_pidfd_child_watcher
+from neodev.pidfd import open_pidfd
+from neodev.process.childwatch import use_pidfd_child_watcher
 from neodev.process.pids import PidRegistry
 from neodev.process.tree import (
     TreeSampler,

@@ -16,7 +16,7 @@ import threading
 
 import pytest
 
-from neodev.pidfd import PidfdChildWatcher, use_pidfd_child_watcher
+from neodev.process.childwatch import PidfdChildWatcher, use_pidfd_child_watcher
 
 pytestmark = pytest.mark.skipif(sys.version_info >= (3, 12),
                                 reason="Python 3.12+ watches children by pidfd itself")
