@@ -60,9 +60,10 @@ def decode(cls: type[R], data: Any, path: str = "") -> R:
 
 
 def decoder(cls: type[R]) -> Callable[[Any], R]:
-    """A one-argument reader of `cls` records (for tables of endpoints and streams)."""
-    read = _record_decoder(cls)
-    return lambda data: read(data, "")
+    """A one-argument reader of `cls` records (for tables of endpoints and streams); how to
+    read the class is worked out at its first use, not when the table is made (a short
+    command reads one record of the twenty the table names)."""
+    return lambda data: _record_decoder(cls)(data, "")
 
 
 def _encoder(cls: type) -> Callable[[Any], JsonObject]:
