@@ -21,7 +21,7 @@ import httpx
 import psutil
 import pytest
 
-from tests.constants import REPO_ROOT, TEST_POSTGRES_IMAGE, TEST_PROMETHEUS_IMAGE
+from tests.constants import PROFILE_PORTS, REPO_ROOT, TEST_POSTGRES_IMAGE, TEST_PROMETHEUS_IMAGE
 from tests.integration.stack_workspace import (
     NeodevCLI,
     StackWorkspace,
@@ -29,7 +29,7 @@ from tests.integration.stack_workspace import (
 )
 from tests.waiting import until
 
-pytestmark = pytest.mark.docker
+pytestmark = [pytest.mark.docker, pytest.mark.xdist_group(PROFILE_PORTS)]
 UNITS = ["postgres", "prometheus", "backend", "router", "frontend"]
 PROFILE_PORTS = (5432, 9090, 8080, 4000, 8088, 3000)
 

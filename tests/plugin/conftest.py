@@ -27,6 +27,9 @@ from tests.waiting import until
 
 INNER_TIMEOUT = 240.0
 """Seconds an inner suite may take (a few containers at most): a hang fails, never blocks."""
+INNER_ADDOPTS = "-p no:schemathesis -p no:hypothesispytest -p no:textual-snapshot -p no:syrupy"
+"""Plugins of this repository's own suite that an inner suite has no use for: each costs
+every inner pytest process (and each of its xdist workers) over a second of imports."""
 
 INNER_CONFTEST = '''
 import json
@@ -79,8 +82,9 @@ def plugin_env(monkeypatch: pytest.MonkeyPatch, engine: docker.DockerClient
     monkeypatch.setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
     monkeypatch.setenv("TESTCONTAINERS_HOST_OVERRIDE", "127.0.0.1")
     for name in ("POSTGRES_PASSWORD", "GRAFANA_ADMIN_PASSWORD", "DOCKER_HOST",
-                 "PYTEST_ADDOPTS", "PYTEST_XDIST_AUTO_NUM_WORKERS"):
+                 "PYTEST_XDIST_AUTO_NUM_WORKERS"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PYTEST_ADDOPTS", INNER_ADDOPTS)
     yield monkeypatch
 
 
