@@ -64,6 +64,9 @@ from typing import IO, Any
 
 from benchlib import Summary, free_ports, kill_daemon, kill_strays, ratio, stop_group
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.waiting import until
+
 HERE = Path(__file__).resolve().parent
 PEERS = HERE / ".peers"
 NEODEV = Path(sys.executable).with_name("neodev")
@@ -144,14 +147,12 @@ def ask(port: int) -> str | None:
 
 def wait_answer(port: int, want: str, timeout: float = ANSWER_TIMEOUT) -> float | None:
     """Poll every POLL seconds until the app answers `want`; time.monotonic() then, or None."""
-    deadline = time.monotonic() + timeout
-    for _ in range(int(timeout / POLL) + 1):
-        if ask(port) == want:
-            return time.monotonic()
-        if time.monotonic() > deadline:
-            return None
-        time.sleep(POLL)
-    return None
+    try:
+        until(lambda: ask(port), f"the answer {want!r}", timeout, ok=lambda got: got == want,
+              interval=POLL)
+    except AssertionError:
+        return None
+    return time.monotonic()
 
 
 class LineReader:
@@ -249,17 +250,22 @@ class NeodevDaemon(Contender):
                                f"{result.stderr}{result.stdout}")
 
     def after_edit(self, observed: float) -> None:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
+        def last_reload() -> dict[str, Any] | None:
             result = self.cli("status", "--json", timeout=30)
             units = json.loads(result.stdout).get("units", []) if result.stdout else []
-            last = next((u["last_reload"] for u in units if u["name"] == "app"), None)
-            if last and last.get("at", 0) > self._last_at and last.get("duration") is not None:
-                self._last_at = last["at"]
-                if last["outcome"] == "ok":
-                    self.reported.append((observed, float(last["duration"])))
-                return
-            time.sleep(0.05)
+            found: dict[str, Any] | None = next(
+                (u["last_reload"] for u in units if u["name"] == "app"), None)
+            return found
+
+        try:
+            last = until(last_reload, "neodev's report of the reload", 10, interval=0.05,
+                         ok=lambda last: last is not None and last.get("at", 0) > self._last_at
+                         and last.get("duration") is not None)
+        except AssertionError:
+            return  # not reported: no figure from neodev for this edit
+        self._last_at = last["at"]
+        if last["outcome"] == "ok":
+            self.reported.append((observed, float(last["duration"])))
 
     def _shutdown(self) -> None:
         self.cli("stop", timeout=90)

@@ -47,6 +47,7 @@ from neodev.client import DaemonClient, calls  # noqa: E402
 from neodev.paths import WorkspacePaths  # noqa: E402
 from neodev.report.viewer import ReportClient  # noqa: E402
 from neodev.tui.app import NeodevApp  # noqa: E402
+from tests.waiting import until  # noqa: E402
 
 UNITS = ["postgres", "prometheus", "backend", "router", "frontend"]
 LINE = ("{ts} {level:<5} [http-nio-8080-exec-{t}] c.n.api.OrderController - GET "
@@ -100,13 +101,9 @@ def fill(ws: Path, project: str, count: int) -> None:
         with open(f"/proc/{pids[unit]['pid']}/fd/1", "w") as out:
             out.write(lines(count, unit))
     with DaemonClient(ws / ".neodev" / "daemon.sock") as api:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            kept = {u: len(api.call(calls.logs([u], limit=count)).lines) for u in UNITS}
-            if all(n >= count for n in kept.values()):
-                return
-            time.sleep(0.5)
-    raise SystemExit(f"the daemon did not retain {count} lines per unit: {kept}")
+        until(lambda: {u: len(api.call(calls.logs([u], limit=count)).lines) for u in UNITS},
+              f"the daemon to retain {count} lines per unit", 120,
+              ok=lambda kept: all(n >= count for n in kept.values()), interval=0.5)
 
 
 async def open_in_dashboard(file: Path, ws: Path) -> tuple[float, float, float]:

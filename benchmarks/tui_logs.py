@@ -65,6 +65,7 @@ from neodev.tui.app import NeodevApp  # noqa: E402
 from neodev.tui.run import STATS_ENV, tune_gc  # noqa: E402
 from tests.integration.stack_workspace import NeodevCLI, StackWorkspace  # noqa: E402
 from tests.tui.tmux import Tmux, TmuxControl  # noqa: E402
+from tests.waiting import until, until_async  # noqa: E402
 
 PACE = 0.02
 """Seconds between two key presses (a fast typist, not a tight loop)."""
@@ -289,15 +290,6 @@ def collapsed_shown(logbar: str) -> int:
 
 # -- headless -------------------------------------------------------------------------------
 
-async def headless_until(app: NeodevApp, condition: Callable[[], bool], timeout: float,
-                         what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"headless: no {what} within {timeout}s")
-        await asyncio.sleep(0.05)
-
-
 def headless_logbar(app: NeodevApp) -> str:
     return str(app.logpane.log_bar.render())
 
@@ -345,9 +337,10 @@ async def headless_run(cli: NeodevCLI, settings: Settings, phase: str) -> Run:
     sampler.start()
     try:
         async with app.run_test(size=SIZE):
-            await headless_until(app, lambda: "idle" in app.view.units
-                                 and app.view.units["idle"].ready
-                                 and app.logpane.last_log_id is not None, 60, "idle unit")
+            await until_async(lambda: "idle" in app.view.units
+                              and app.view.units["idle"].ready
+                              and app.logpane.last_log_id is not None, "headless: idle unit", 60,
+                              interval=0.05)
             base_end = time.monotonic() + settings.baseline
             baseline = await headless_window(app, sampler,
                                              lambda: time.monotonic() > base_end,
@@ -360,8 +353,9 @@ async def headless_run(cli: NeodevCLI, settings: Settings, phase: str) -> Run:
                 "exited", "crashed")
             load = await headless_window(app, sampler, ended, settings.duration + 120)
             final = await asyncio.to_thread(last_id, socket)
-            await headless_until(app, lambda: (app.logpane.last_log_id or 0) >= final
-                                 and not app.logpane.pending, 120, "caught-up pane")
+            await until_async(lambda: (app.logpane.last_log_id or 0) >= final
+                              and not app.logpane.pending, "headless: caught-up pane", 120,
+                              interval=0.05)
             window_seconds = time.monotonic() - began
             held = len(app.logview.records)
             shown = collapsed_shown(headless_logbar(app))
@@ -410,14 +404,10 @@ def tmux_window(tmux: TmuxControl, sampler: Sampler, stop: Callable[[], bool],
 
 
 def read_stats(path: Path) -> dict[str, int]:
-    deadline = time.monotonic() + 10
-    while True:
-        with contextlib.suppress(OSError, ValueError):
-            data: dict[str, int] = json.loads(path.read_text())
-            return data
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"the dashboard wrote no stats to {path}")
-        time.sleep(0.1)
+    data: dict[str, int] = until(lambda: json.loads(path.read_text()),
+                                 f"the dashboard's stats in {path}", 10,
+                                 retry_on=(OSError, ValueError), interval=0.1)
+    return data
 
 
 def tmux_run(cli: NeodevCLI, settings: Settings, phase: str, tmp: Path) -> Run:

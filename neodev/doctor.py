@@ -170,7 +170,8 @@ def _published_ports(client: DockerClient | None) -> PublishedPorts:
     if client is None:
         return {}
     try:
-        return published_host_ports(client.containers.list())
+        # any container may be removed between Docker's list and inspect
+        return published_host_ports(client.containers.list(ignore_removed=True))
     except (DockerException, requests.exceptions.RequestException):
         return {}  # the docker line already says the engine is in trouble
 

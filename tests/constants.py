@@ -26,5 +26,9 @@ TEST_SESSION_ID = uuid.uuid4().hex[:12]
 TEST_LABELS: dict[str, str] = {TEST_LABEL: "1", TEST_SESSION_LABEL: TEST_SESSION_ID}
 """Labels to put on anything a test creates: cleaned up at session end even if the test dies."""
 
+PROFILE_PORTS = "profile-ports"
+"""The xdist group of the tests that run the shipped local profile on its own host ports (5432,
+8080, ...): one worker runs them one after another, as two of them at once would collide."""
+
 BUILD_IMAGES_HINT = "bash tests/images/build.sh"
 """How to build the test images (tests/run.sh does it automatically)."""

@@ -309,7 +309,8 @@ class DockerProject:
         container on the engine (any project): what `neodev.ports` needs to name a holder."""
 
         def run(client: DockerClient) -> dict[tuple[int, str], tuple[str, str]]:
-            return published_host_ports(client.containers.list())
+            # any project's container may be removed between Docker's list and inspect
+            return published_host_ports(client.containers.list(ignore_removed=True))
 
         return await self._clients.call("list published ports", run)
 

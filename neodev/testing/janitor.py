@@ -85,7 +85,9 @@ def _remove(client: DockerClient, label_filter: list[str],
             wanted: Callable[[Mapping[str, str]], bool]) -> list[str]:
     removed: list[str] = []
     problems: list[str] = []
-    for container in client.containers.list(all=True, filters={"label": label_filter}):
+    # ignore_removed: another run's cleanup may remove one between Docker's list and inspect
+    for container in client.containers.list(all=True, filters={"label": label_filter},
+                                            ignore_removed=True):
         if wanted(container.labels or {}):
             _attempt(functools.partial(container.remove, force=True, v=True),
                      f"container {container.name}", removed, problems)

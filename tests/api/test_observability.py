@@ -9,7 +9,6 @@ published port is the stand-in's.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +23,7 @@ from neodev.paths import WorkspacePaths
 from tests.api.scripted import plan_of, process
 from tests.loki_standin import LokiStandIn
 from tests.supervisor.fakes import FakeRunner
+from tests.waiting import until_async
 
 
 @pytest.fixture
@@ -51,10 +51,8 @@ async def test_every_kept_line_is_shipped_masked_with_few_labels(tmp_path: Path,
     try:
         env.logs.append("api", "GET /items 200 token=tok-123456", "stdout", time.time())
         env.logs.append("api", "ERROR database is gone", "stderr", time.time())
-        deadline = time.monotonic() + 10
-        while len([v for p in loki.pushes for s in p.streams for v in s["values"]]) < 2:
-            assert time.monotonic() < deadline, "lines did not reach the stand-in"
-            await asyncio.sleep(0.05)
+        await until_async(lambda: [v for p in loki.pushes for s in p.streams for v in s["values"]],
+                          "both lines at the stand-in", 10, ok=lambda values: len(values) >= 2)
         streams = [s for p in loki.pushes for s in p.streams]
         labels = [s["stream"] for s in streams]
         assert {tuple(sorted(lab)) for lab in labels} == {("kind", "project", "stream", "unit")}

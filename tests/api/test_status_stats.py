@@ -14,6 +14,7 @@ from neodev.protocol import encode
 from tests.api.scripted import plan_of, process, scripted
 from tests.supervisor.fakes import FakeRunner
 from tests.supervisor.vclock import virtual_time
+from tests.waiting import until_async
 
 
 class SlowStatsRunner(FakeRunner):
@@ -40,10 +41,9 @@ async def test_status_right_after_a_start_shows_cpu_and_memory(tmp_path: Path) -
     plan = plan_of(tmp_path, process("api", tmp_path))
     async with scripted(tmp_path, plan) as s:
         await s.client.call(calls.start())
-        for _ in range(50):  # running, and nobody follows the event stream
-            await asyncio.sleep(0.1)
-            if s.env.engine.status_of("api").ready:
-                break
+        # running, and nobody follows the event stream
+        await until_async(lambda: s.env.engine.status_of("api").ready, "api ready", 30,
+                          interval=0.1)
         assert not s.env.bus.looking.is_set()
         assert s.env.engine.status_of("api").cpu_percent is None  # no periodic sample yet
         api = (await _units(s.client))["api"]
@@ -56,10 +56,8 @@ async def test_a_slow_sample_holds_the_answer_up_only_so_long(tmp_path: Path) ->
     plan = plan_of(tmp_path, process("db", tmp_path))
     async with scripted(tmp_path, plan, {"db": slow}) as s:
         await s.client.call(calls.start())
-        for _ in range(50):
-            await asyncio.sleep(0.1)
-            if s.env.engine.status_of("db").ready:
-                break
+        await until_async(lambda: s.env.engine.status_of("db").ready, "db ready", 30,
+                          interval=0.1)
         loop = asyncio.get_running_loop()
         asked = loop.time()
         db = (await _units(s.client))["db"]

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import socket
 import threading
-import time
 import uuid
-from collections.abc import Awaitable, Callable
 
 import docker
 from docker.errors import ImageNotFound
@@ -20,6 +17,7 @@ from neodev.protocol import Health
 from tests.constants import BUILD_IMAGES_HINT, TEST_LABELS
 from tests.constants import TEST_POSTGRES_IMAGE as POSTGRES_IMAGE
 from tests.constants import TEST_PROMETHEUS_IMAGE as PROMETHEUS_IMAGE
+from tests.waiting import until, until_async
 
 __all__ = ["POSTGRES_IMAGE", "PROMETHEUS_IMAGE", "TEST_LABELS"]
 
@@ -60,32 +58,10 @@ class Collector:
         return [entry for entry in self.lines if text in entry[0]]
 
 
-async def wait_for(predicate: Callable[[], bool | Awaitable[bool]], timeout: float,
-                   what: str, interval: float = 0.2) -> None:
-    """Poll predicate until true; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = predicate()
-        if not isinstance(result, bool):
-            result = await result
-        if result:
-            return
-        await asyncio.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
 async def wait_healthy(runner: Runner, timeout: float = 60.0) -> None:
-    last = None
-
-    async def healthy() -> bool:
-        nonlocal last
-        last = await runner.health()
-        return last.health == Health.HEALTHY
-
-    try:
-        await wait_for(healthy, timeout, f"{runner.name} healthy")
-    except AssertionError as e:
-        raise AssertionError(f"{e}; last report {last}") from e
+    """Until the runner reports healthy (the last report is in the failure message)."""
+    await until_async(runner.health, f"{runner.name} healthy", timeout,
+                      ok=lambda report: report.health == Health.HEALTHY, interval=0.2)
 
 
 def project_containers(client: docker.DockerClient, project: str) -> list[tuple[str, str, str]]:
@@ -97,14 +73,9 @@ def project_containers(client: docker.DockerClient, project: str) -> list[tuple[
 
 def require_images(client: docker.DockerClient, *names: str, timeout: float = 900.0) -> None:
     """Wait (bounded) for the teammate-built test images; fail (never skip) when absent."""
-    deadline = time.monotonic() + timeout
-    missing = list(names)
-    while True:
-        missing = [n for n in missing if not _has_image(client, n)]
-        if not missing or time.monotonic() > deadline:
-            break
-        time.sleep(5)
-    assert not missing, f"test images missing: {missing} (build them: {BUILD_IMAGES_HINT})"
+    until(lambda: [n for n in names if not _has_image(client, n)],
+          f"the test images (build them: {BUILD_IMAGES_HINT})", timeout,
+          ok=lambda missing: not missing, interval=5)
 
 
 def _has_image(client: docker.DockerClient, name: str) -> bool:

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -27,21 +26,9 @@ from neodev.telemetry.targets import TARGETS_MOUNT
 from tests.constants import REPO_ROOT, TEST_LABELS, TEST_PROMETHEUS_IMAGE
 from tests.integration.docker_helpers import require_images
 from tests.ports import free_port
+from tests.waiting import until
 
 PROMETHEUS_PORT = 9090
-
-
-def poll(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.5
-         ) -> Any:
-    """Call `predicate` until it returns something truthy; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
 
 class Prometheus:
@@ -92,13 +79,8 @@ def shipped_prometheus(client: docker.DockerClient, targets: Path) -> Iterator[P
         host_port = container.attrs["NetworkSettings"]["Ports"][f"{PROMETHEUS_PORT}/tcp"][0][
             "HostPort"]
         prometheus = Prometheus(container, f"http://127.0.0.1:{host_port}")
-
-        def ready() -> bool:
-            try:
-                return prometheus.http.get("/-/ready").status_code == 200
-            except httpx.HTTPError:
-                return False
-        poll(ready, 60, "Prometheus /-/ready")
+        until(lambda: prometheus.http.get("/-/ready").status_code, "Prometheus /-/ready", 60,
+              ok=lambda status: status == 200, retry_on=(httpx.HTTPError,), interval=0.2)
         yield prometheus
         prometheus.http.close()
     finally:

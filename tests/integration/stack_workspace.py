@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +24,8 @@ import psutil
 from tests.constants import TEST_POSTGRES_IMAGE, TEST_PROMETHEUS_IMAGE
 
 CLI_TIMEOUT = 240
+CLI_POLL = 0.25
+"""Seconds between two looks of a wait whose probe runs the CLI: each look costs a process."""
 
 
 @dataclass
@@ -174,10 +175,3 @@ def ready_at(ws: StackWorkspace, unit: str) -> float:
     return float(min(entry["ts"] for entry in timeline if entry["what"] == "ready"))
 
 
-def wait_until(predicate: Any, timeout: float, interval: float = 0.25) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return False

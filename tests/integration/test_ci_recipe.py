@@ -36,10 +36,12 @@ from textual.widgets import Static
 from neodev.paths import WorkspacePaths
 from neodev.report.viewer import ReportClient
 from neodev.tui.screens import DetailsScreen
-from tests.constants import REPO_ROOT, TEST_POSTGRES_IMAGE, TEST_PROMETHEUS_IMAGE
-from tests.tui.test_snapshots import RecordingApp, _text, until
+from tests.constants import PROFILE_PORTS, REPO_ROOT, TEST_POSTGRES_IMAGE, TEST_PROMETHEUS_IMAGE
+from tests.tui.shop import WAIT
+from tests.tui.test_snapshots import RecordingApp, _text
+from tests.waiting import until_async
 
-pytestmark = pytest.mark.docker
+pytestmark = [pytest.mark.docker, pytest.mark.xdist_group(PROFILE_PORTS)]
 RECIPE = REPO_ROOT / "examples" / "ci" / "github-actions.yml"
 STEP_TIMEOUT = 300
 PROFILE_PORTS = (5432, 8080)
@@ -136,17 +138,20 @@ async def test_the_recipe_leaves_a_report_that_shows_the_cause(
     app = RecordingApp(WorkspacePaths(demo), "local", client=viewer, report=viewer.title,
                        keymap=demo / "no-keymap.toml")
     async with app.run_test(size=(160, 40)) as pilot:
-        await until(pilot, lambda: "payments" in app.view.units, "the recorded units")
+        await until_async(lambda: "payments" in app.view.units, "the recorded units", WAIT,
+                          sleep=pilot.pause)
         header = _text(app.query_one("#header", Static))
         assert "start --wait failed: exited (payments)" in header
         await pilot.press("slash", *"payment service", "enter")
-        await until(pilot, lambda: app.logview.current_match is not None, "the search")
+        await until_async(lambda: app.logview.current_match is not None, "the search", WAIT,
+                          sleep=pilot.pause)
         [match] = app.logpane.matches
         found = next(r for r in viewer.report.logs["payments"] if r.id == match)
         assert found.line == LAST_WORDS and found.level == "error"
         app.table.move_cursor(row=list(app.view.units).index("payments"))
         await pilot.press("escape", "d")
-        await until(pilot, lambda: isinstance(app.screen, DetailsScreen), "the details")
+        await until_async(lambda: isinstance(app.screen, DetailsScreen), "the details", WAIT,
+                          sleep=pilot.pause)
         shown = "\n".join(_text(w) for w in app.screen.query(Static))
         assert "exited" in shown and "code 4" in shown and "waiting for dependencies" in shown
 

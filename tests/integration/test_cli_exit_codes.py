@@ -12,12 +12,13 @@ from pathlib import Path
 import pytest
 
 from tests.integration.stack_workspace import (
+    CLI_POLL,
     NeodevCLI,
     StackWorkspace,
     new_workspace,
-    wait_until,
 )
 from tests.ports import free_port
+from tests.waiting import until
 
 SERVER = textwrap.dedent("""\
     import http.server, os
@@ -79,7 +80,8 @@ def test_a_failed_reload_build_and_a_refused_unit_action_exit_4(app_workspace: N
     assert refused.code == 2 and "nope" in refused.err  # an unknown unit is a usage error
     stopped = cli("stop", "app")
     assert stopped.code == 0
-    assert wait_until(lambda: '"stopped"' in cli("status", "--json").out, timeout=20)
+    until(lambda: cli("status", "--json").out, "app stopped", 20,
+          ok=lambda out: '"stopped"' in out, interval=CLI_POLL)
     not_running = cli("reload", "app")  # reloading a stopped unit is refused by its state
     assert not_running.code == 4, not_running.err + not_running.out
     assert "not running: start it first" in not_running.err

@@ -24,8 +24,9 @@ from neodev.client import DaemonClient, calls
 from neodev.hostnet import docker_gateway_ip
 from neodev.protocol import encode, encode_event
 from tests.integration.lines import LineReader
-from tests.integration.stack_workspace import NeodevCLI, StackWorkspace, wait_until
+from tests.integration.stack_workspace import CLI_POLL, NeodevCLI, StackWorkspace
 from tests.ports import free_port
+from tests.waiting import until
 
 SERVER = textwrap.dedent("""\
     import http.server, os, pathlib
@@ -134,7 +135,8 @@ def _reload(cli: NeodevCLI, name: str) -> dict:
 def test_crash_loop_is_backed_off_and_shown_with_exit_code_and_last_output(workspace) -> None:
     _, cli, _, _ = workspace
     assert cli("start", "crashy").code == 0
-    assert wait_until(lambda: _unit(cli, "crashy")["crash_loop"], timeout=30)
+    until(lambda: _unit(cli, "crashy"), "crashy in a crash loop", 30,
+          ok=lambda unit: unit["crash_loop"], interval=CLI_POLL)
     # Every time it is asked — backing off, or being started again — status says crash loop,
     # with the exit code and the last line of output (like Kubernetes' CrashLoopBackOff).
     states = set()
@@ -149,7 +151,7 @@ def test_crash_loop_is_backed_off_and_shown_with_exit_code_and_last_output(works
     assert crashy["restarts"] >= 2
     # backed off, not retried at full speed: 0.2, 0.4, 0.8, then 1 s (the cap) apart
     restarts_then, since = crashy["restarts"], time.monotonic()
-    wait_until(lambda: False, timeout=2)
+    time.sleep(2)
     restarts_now = _unit(cli, "crashy")["restarts"]
     elapsed = time.monotonic() - since
     assert restarts_now - restarts_then <= elapsed / 1.0 + 1
@@ -167,7 +169,8 @@ def test_broken_build_keeps_the_old_process_serving_then_a_fix_reloads(workspace
 
         (app / "src" / "BROKEN").write_text("x")
         (app / "src" / "version.txt").write_text("v2\n")
-        assert wait_until(lambda: _reload(cli, "app").get("outcome") == "build_failed", 30)
+        until(lambda: _reload(cli, "app"), "a failed build", 30,
+              ok=lambda last: last.get("outcome") == "build_failed", interval=CLI_POLL)
         assert http.get(url).text == "v1"  # the old process still serves
         unit = _unit(cli, "app")
         assert unit["restarts"] == 0 and unit["state"] == "running"
@@ -178,14 +181,10 @@ def test_broken_build_keeps_the_old_process_serving_then_a_fix_reloads(workspace
 
         (app / "src" / "BROKEN").unlink()
         (app / "src" / "version.txt").write_text("v3\n")
-
-        def serves_v3() -> bool:
-            try:
-                return http.get(url).text == "v3"
-            except httpx.HTTPError:
-                return False
-        assert wait_until(serves_v3, timeout=30, interval=0.1)
-    assert wait_until(lambda: _reload(cli, "app").get("outcome") == "ok", 10)
+        until(lambda: http.get(url).text, "v3 served", 30, ok=lambda text: text == "v3",
+              retry_on=(httpx.HTTPError,), interval=0.1)
+    until(lambda: _reload(cli, "app"), "a reload", 10, ok=lambda last: last.get("outcome") == "ok",
+          interval=CLI_POLL)
     assert _unit(cli, "app")["restarts"] == 1
     logs = cli("logs", "app").out
     assert "reload: restarted and ready" in logs and "serving v3" in logs
@@ -214,21 +213,16 @@ def test_a_burst_of_50_edits_restarts_the_process_once_or_twice(workspace) -> No
     for i in range(50):
         (app / "src" / f"gen_{i}.txt").write_text(str(i))
     (app / "src" / "version.txt").write_text("burst\n")
-
-    def serves_burst() -> bool:
-        try:
-            return httpx.get(f"http://127.0.0.1:{port}/", trust_env=False).text == "burst"
-        except httpx.HTTPError:
-            return False
-    assert wait_until(serves_burst, timeout=30, interval=0.1)
-    wait_until(lambda: False, timeout=2)  # a late second batch would show up by now
+    until(lambda: httpx.get(f"http://127.0.0.1:{port}/", trust_env=False).text, "burst served",
+          30, ok=lambda text: text == "burst", retry_on=(httpx.HTTPError,), interval=0.1)
+    time.sleep(2)  # a late second batch would show up by now
     assert 1 <= _unit(cli, "app")["restarts"] <= 2
     # ignored paths (editor swap files, .git) change nothing
     restarts = _unit(cli, "app")["restarts"]
     (app / "src" / ".version.txt.swp").write_text("x")
     (app / ".git").mkdir()
     (app / ".git" / "index").write_text("x")
-    wait_until(lambda: False, timeout=2)
+    time.sleep(2)  # a restart would show up by now
     assert _unit(cli, "app")["restarts"] == restarts
 
 
@@ -296,8 +290,8 @@ def test_an_edit_after_stop_does_not_start_the_unit_again(workspace) -> None:
     with DaemonClient(Path(info["socket"])) as api:
         (app / "src" / "version.txt").write_text("edited while stopped\n")
         # The watcher saw the change and the engine ignored it (the unit is not wanted).
-        assert wait_until(lambda: api.call(calls.unit("app")).reloads.ignored_while_stopped >= 1,
-                          timeout=20)
+        until(lambda: api.call(calls.unit("app")).reloads.ignored_while_stopped,
+              "an edit ignored while stopped", 20, ok=lambda ignored: ignored >= 1)
         unit = encode(api.call(calls.unit("app")).status)
         assert unit["state"] == "stopped" and unit["desired"] == "stopped"
         assert unit["restarts"] == 0
@@ -308,7 +302,8 @@ def test_an_edit_after_stop_does_not_start_the_unit_again(workspace) -> None:
 def test_secret_values_are_masked_in_logs(workspace) -> None:
     _, cli, _, _ = workspace
     assert cli("start", "leaky").code == 0
-    assert wait_until(lambda: _unit(cli, "leaky")["state"] == "exited", timeout=20)
+    until(lambda: _unit(cli, "leaky")["state"], "leaky exited", 20,
+          ok=lambda state: state == "exited", interval=CLI_POLL)
     logs = cli("logs", "leaky").out
     assert "password=********" in logs and "postgres://app:********@db/x" in logs
     assert "s3cret-value-42" not in logs
@@ -337,7 +332,8 @@ def test_logs_follow_prints_new_lines_and_ends_cleanly_when_the_environment_stop
         # Connected once it printed the retained lines (the app's start-up line among them).
         assert lines.wait_for("serving v1", 20), lines.seen
         (app / "src" / "version.txt").write_text("followed\n")
-        assert wait_until(lambda: _reload(cli, "app").get("outcome") == "ok", 30)
+        until(lambda: _reload(cli, "app"), "a reload", 30,
+              ok=lambda last: last.get("outcome") == "ok", interval=CLI_POLL)
         assert cli("stop").code == 0
         follower.wait(timeout=30)
         err = follower.stderr.read()  # type: ignore[union-attr]

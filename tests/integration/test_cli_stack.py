@@ -25,9 +25,9 @@ from tests.integration.stack_workspace import (
     docker_time,
     new_workspace,
     ready_at,
-    wait_until,
 )
 from tests.ports import free_ports
+from tests.waiting import until
 
 pytestmark = pytest.mark.docker
 
@@ -114,12 +114,9 @@ def test_restart_policy_backs_off_a_container_that_exits(
     cli = NeodevCLI(ws)
     try:
         assert cli("start", "flaky").code == 0
-
-        def restarted_twice() -> bool:
-            units = {u["name"]: u for u in cli("status", "--json").json()["units"]}
-            return units["flaky"]["restarts"] >= 2
-
-        assert wait_until(restarted_twice, timeout=60, interval=0.5)
+        until(lambda: {u["name"]: u for u in cli("status", "--json").json()["units"]}["flaky"],
+              "flaky restarted twice", 60, ok=lambda flaky: flaky["restarts"] >= 2,
+              interval=0.5)
         units = {u["name"]: u for u in cli("status", "--json").json()["units"]}
         flaky = units["flaky"]
         assert flaky["state"] in ("backoff", "starting", "running", "crashed")

@@ -38,11 +38,11 @@ from tests.integration.docker_helpers import (
     postgres_spec,
     require_images,
     unique_project,
-    wait_for,
     wait_healthy,
 )
-from tests.integration.stack_workspace import NeodevCLI, StackWorkspace, new_workspace, wait_until
+from tests.integration.stack_workspace import NeodevCLI, StackWorkspace, new_workspace
 from tests.ports import free_ports
+from tests.waiting import until, until_async
 
 pytestmark = pytest.mark.docker
 
@@ -105,13 +105,14 @@ def test_a_row_deleted_after_a_snapshot_comes_back_and_nothing_is_lost(workspace
     with psycopg.connect(dsn(ws), autocommit=True) as conn:
         conn.execute("CREATE TABLE plants (name text)")
         conn.execute("INSERT INTO plants VALUES ('fern'), ('moss')")
-    assert wait_until(lambda: holder_connected(ws), 30)
+    until(lambda: holder_connected(ws), "the holder connected", 30, interval=0.25)
 
     taken = cli("db", "snapshot", "base")
     assert taken.code == 0, taken.err
     assert re.search(r"snapshot base of neotool_dev taken in \d+\.\d+s", taken.out)
     assert "holder stopped and started again" in taken.out  # else the copy was refused
-    assert wait_until(lambda: holder_running(cli) and holder_connected(ws), 30)
+    until(lambda: holder_running(cli) and holder_connected(ws), "the holder back and connected", 30,
+          interval=0.25)
 
     with psycopg.connect(dsn(ws), autocommit=True) as conn:
         conn.execute("DELETE FROM plants WHERE name = 'fern'")
@@ -122,7 +123,8 @@ def test_a_row_deleted_after_a_snapshot_comes_back_and_nothing_is_lost(workspace
     outcome = restored.json()
     assert outcome["restored"]["name"] == "base" and outcome["paused"] == ["holder"]
     assert rows(ws) == ["fern", "moss"]  # the deleted row is back
-    assert wait_until(lambda: holder_running(cli) and holder_connected(ws), 30)
+    until(lambda: holder_running(cli) and holder_connected(ws), "the holder back and connected", 30,
+          interval=0.25)
 
     # the data the restore replaced was kept: restoring it brings the deletion back
     saved = outcome["saved"]["name"]
@@ -299,7 +301,7 @@ async def test_a_restore_interrupted_half_way_leaves_the_dev_database_as_it_was(
             with psycopg.connect(admin, autocommit=True) as conn:
                 return bool(conn.execute(pgsql.copies_into("neotool_dev")).fetchall())
 
-        await wait_for(copy_waits, 30, "the copy running on the server")
+        await until_async(copy_waits, "the copy running on the server", 30, interval=0.2)
         restore.cancel()
         with pytest.raises(asyncio.CancelledError):
             await asyncio.wait_for(restore, 60)

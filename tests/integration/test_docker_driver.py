@@ -38,9 +38,9 @@ from tests.integration.docker_helpers import (
     project_containers,
     require_images,
     unique_project,
-    wait_for,
     wait_healthy,
 )
+from tests.waiting import until_async
 
 pytestmark = pytest.mark.docker
 
@@ -123,8 +123,8 @@ async def test_postgres_create_health_names_logs_stats_adopt_restart(
         assert verdict.status == "ours" and c.name in (verdict.owner or "")
 
         # log lines reach the sink, on the event loop, with Docker's timestamps
-        await wait_for(lambda: bool(sink.matching("ready to accept connections")), 10,
-                       "postgres ready line")
+        await until_async(lambda: bool(sink.matching("ready to accept connections")),
+                          "postgres ready line", 10)
         line, stream, ts = sink.matching("ready to accept connections")[0]
         assert stream == "stdout"
         assert abs(ts - time.time()) < 120
@@ -210,7 +210,7 @@ async def test_wait_exit_code_logs_and_no_healthcheck(
     runner = ContainerRunner(spec, project.project, project.network, sink, clients)
     await runner.start()
     assert await asyncio.wait_for(runner.wait_exit(), 30) == 3
-    await wait_for(lambda: bool(sink.matching("hello-from-oneshot")), 10, "oneshot output")
+    await until_async(lambda: bool(sink.matching("hello-from-oneshot")), "oneshot output", 10)
     assert sink.matching("hello-from-oneshot")[0][1] == "stdout"
     report = await runner.health()
     assert report.health == Health.UNHEALTHY and "exit code 3" in report.detail
@@ -228,7 +228,7 @@ async def test_wait_exit_code_logs_and_no_healthcheck(
     await prom_runner.start()
     try:
         # stopped before it is up, prometheus exits 2: wait until it serves
-        await wait_for(lambda: bool(prom_sink.matching("Server is ready")), 20, "prometheus up")
+        await until_async(lambda: bool(prom_sink.matching("Server is ready")), "prometheus up", 20)
         assert (await prom_runner.health()).health == Health.NONE
         assert await project.published_port("prometheus", 9090) is not None
     finally:
@@ -334,17 +334,17 @@ async def test_engine_going_away_mid_run_is_reported_and_reconnected(
     runner = ContainerRunner(spec, project.project, project.network, sink, factory)
     try:
         await runner.start()
-        await wait_for(lambda: len(sink.matching("tick")) >= 3, 10, "first ticks")
+        await until_async(lambda: len(sink.matching("tick")) >= 3, "first ticks", 10)
         proxy.stop()  # dockerd "dies"
         with pytest.raises(DockerError) as err:
             await runner.health()
         assert "no Docker engine answers at" in err.value.message
-        await wait_for(lambda: bool(sink.matching("log stream lost")), 10, "loss reported")
+        await until_async(lambda: bool(sink.matching("log stream lost")), "loss reported", 10)
         before = len(connects)
         proxy.start()  # ... and comes back: the next call reconnects
         assert (await runner.health()).health == Health.NONE
         assert len(connects) > before  # the broken shared client was replaced
-        await wait_for(lambda: bool(sink.matching("log stream resumed")), 15, "resumed")
+        await until_async(lambda: bool(sink.matching("log stream resumed")), "resumed", 15)
         await asyncio.sleep(0.5)
         ticks = [int(line.split()[1]) for line, stream, _ in sink.lines
                  if stream == "stdout" and line.startswith("tick ")]

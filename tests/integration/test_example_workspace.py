@@ -21,15 +21,15 @@ import httpx
 import psutil
 import pytest
 
-from tests.constants import REPO_ROOT, TEST_POSTGRES_IMAGE, TEST_PROMETHEUS_IMAGE
+from tests.constants import PROFILE_PORTS, REPO_ROOT, TEST_POSTGRES_IMAGE, TEST_PROMETHEUS_IMAGE
 from tests.integration.stack_workspace import (
     NeodevCLI,
     StackWorkspace,
     ready_at,
-    wait_until,
 )
+from tests.waiting import until
 
-pytestmark = pytest.mark.docker
+pytestmark = [pytest.mark.docker, pytest.mark.xdist_group(PROFILE_PORTS)]
 UNITS = ["postgres", "prometheus", "backend", "router", "frontend"]
 PROFILE_PORTS = (5432, 9090, 8080, 4000, 8088, 3000)
 
@@ -98,7 +98,8 @@ def test_local_profile_runs_the_demo_with_hot_reload_and_survives_a_daemon_kill(
                      if t["labels"].get("unit") == "backend"
                      and t["labels"].get("project") == ws.project]
             return found[0]["health"] if found else None
-        assert wait_until(lambda: backend_target() == "up", timeout=40, interval=1)
+        until(backend_target, "the backend's target up", 40, ok=lambda health: health == "up",
+              interval=0.25)
         target_file = ws.root / ".neodev/prometheus/targets/backend.json"
         assert json.loads(target_file.read_text())[0]["targets"] == [
             "host.docker.internal:8080"]
@@ -109,7 +110,7 @@ def test_local_profile_runs_the_demo_with_hot_reload_and_survives_a_daemon_kill(
                               params={"query": query}).json()
             return bool(answer["data"]["result"])
         http.get("http://127.0.0.1:8080/version")  # at least one request to count
-        assert wait_until(metric_queryable, timeout=40, interval=1)
+        until(metric_queryable, "the backend's metric in Prometheus", 40, interval=0.25)
         doctor = cli("doctor").out
         assert "backend: up in Prometheus" in doctor, doctor
         status = cli("status", "--json").json()
@@ -122,21 +123,19 @@ def test_local_profile_runs_the_demo_with_hot_reload_and_survives_a_daemon_kill(
         # without restarting Prometheus
         assert cli("stop", "backend").code == 0
         assert not target_file.exists()
-        assert wait_until(lambda: backend_target() is None, timeout=40, interval=1)
+        until(backend_target, "the backend's target dropped", 40,
+              ok=lambda health: health is None, interval=0.25)
         assert cli("start", "--wait", "--timeout", "60", "backend").code == 0
-        assert wait_until(lambda: backend_target() == "up", timeout=40, interval=1)
+        until(backend_target, "the backend's target up again", 40,
+              ok=lambda health: health == "up", interval=0.25)
         assert units_by_name(cli)["prometheus"]["restarts"] == 0
 
         # an edit of the backend's source restarts the backend only, and serves the new code
         app = ws.root / "examples/neotool-mini/backend/src/app.py"
         app.write_text(app.read_text().replace('VERSION = "v1"', 'VERSION = "v2-from-test"'))
-
-        def serves_new_version() -> bool:
-            try:
-                return http.get("http://127.0.0.1:8080/version").text == "v2-from-test"
-            except httpx.HTTPError:
-                return False
-        assert wait_until(serves_new_version, timeout=30, interval=0.2)
+        until(lambda: http.get("http://127.0.0.1:8080/version").text, "the new version served",
+              30, ok=lambda text: text == "v2-from-test", retry_on=(httpx.HTTPError,),
+              interval=0.2)
         after = units_by_name(cli)
         assert after["backend"]["restarts"] == 1
         assert after["router"]["restarts"] == 0 and after["frontend"]["restarts"] == 0

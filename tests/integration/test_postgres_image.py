@@ -8,7 +8,6 @@ host's connections arrive from the bridge gateway, they prove password authentic
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import docker
@@ -19,6 +18,7 @@ from testcontainers.core.container import DockerContainer
 from testcontainers.core.wait_strategies import ExecWaitStrategy, HttpWaitStrategy
 
 from tests.constants import TEST_LABELS, TEST_POSTGRES_IMAGE, TEST_PROMETHEUS_IMAGE
+from tests.waiting import until
 
 pytestmark = pytest.mark.docker
 
@@ -56,13 +56,11 @@ def connect(container: DockerContainer, password: str = PASSWORD) -> psycopg.Con
 
 def wait_ready(container: DockerContainer, timeout: float = 60.0) -> None:
     """pg_isready over TCP inside the container, bounded (after a restart)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        code, _ = container.exec(READY_CMD)
-        if code == 0:
-            return
-        time.sleep(0.25)
-    pytest.fail(f"postgres not ready within {timeout} s:\n{logs(container)[-2000:]}")
+    try:
+        until(lambda: container.exec(READY_CMD)[0], "pg_isready", timeout,
+              ok=lambda code: code == 0, interval=0.25)
+    except AssertionError as exc:
+        pytest.fail(f"{exc}\n{logs(container)[-2000:]}")
 
 
 def logs(container: DockerContainer) -> str:

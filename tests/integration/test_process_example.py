@@ -5,47 +5,21 @@ from __future__ import annotations
 import asyncio
 import shutil
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 
 from neodev.config.model import Probe, ProcessSpec
 from neodev.engine.engine import Engine
-from neodev.engine.runner import HealthReport
 from neodev.process.pids import PidRegistry
 from neodev.process.runner import ProcessRunner
 from neodev.process.watcher import FileWatcher
 from neodev.protocol import Health
 from tests.ports import free_port
+from tests.waiting import until_async
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "neotool-mini"
 BIND = {"NEODEV_BIND_HOSTS": "127.0.0.1", "HOST": "127.0.0.1"}
-
-
-async def healthy(runner: ProcessRunner, timeout: float = 15.0) -> HealthReport:
-    deadline = time.monotonic() + timeout
-    report = await runner.health()
-    while report.health is not Health.HEALTHY and time.monotonic() < deadline:
-        await asyncio.sleep(0.1)
-        report = await runner.health()
-    assert report.health is Health.HEALTHY, report
-    return report
-
-
-async def poll(get: Callable[[], httpx.Response], want: str, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    last = ""
-    while time.monotonic() < deadline:
-        try:
-            last = get().text
-            if last == want:
-                return
-        except httpx.HTTPError as exc:
-            last = repr(exc)
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"wanted {want!r}, last answer {last!r}")
 
 
 async def test_example_apps_chain_and_backend_hot_reload(tmp_path: Path) -> None:
@@ -79,7 +53,8 @@ async def test_example_apps_chain_and_backend_hot_reload(tmp_path: Path) -> None
     try:
         for runner in runners.values():
             await runner.start()
-            await healthy(runner)
+            await until_async(runner.health, f"{runner.name} healthy", 15,
+                              ok=lambda report: report.health is Health.HEALTHY, interval=0.1)
         backend = f"http://127.0.0.1:{backend_port}"
         response = client.get(f"{backend}/health")
         assert response.status_code == 503 and "DOWN" in response.text  # no database here
@@ -103,10 +78,11 @@ async def test_example_apps_chain_and_backend_hot_reload(tmp_path: Path) -> None
 
         watcher = FileWatcher(specs[0], on_change)
         watcher.start()
-        await asyncio.sleep(0.4)
+        await asyncio.wait_for(watcher.ready.wait(), 5)
         app = ws / "backend" / "src" / "app.py"
         app.write_text(app.read_text().replace('VERSION = "v1"', 'VERSION = "v2"'))
-        await poll(lambda: client.get(f"{backend}/version"), "v2")
+        await until_async(lambda: client.get(f"{backend}/version").text, "v2 served", 15,
+                          ok=lambda text: text == "v2", retry_on=(httpx.HTTPError,))
         assert reloads == [["src/app.py"]]
         (ws / "backend" / "node_modules").mkdir()
         (ws / "backend" / "node_modules" / "x.js").write_text("ignored: not under src/")

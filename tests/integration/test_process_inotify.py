@@ -19,6 +19,7 @@ import pytest
 from neodev.process import inotify
 from neodev.process.watcher import FileWatcher
 from tests.integration.watch_helpers import Batches, spec
+from tests.waiting import until_async
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="inotify is Linux")
 
@@ -31,16 +32,6 @@ async def watching(w: FileWatcher) -> asyncio.Task[None]:
     await asyncio.wait_for(w.ready.wait(), 5)
     assert w.uses_inotify()
     return task
-
-
-async def until(check: object, timeout: float = 5.0) -> None:
-    """Until `check()` is true; AssertionError after `timeout` seconds."""
-    assert callable(check)
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not true within {timeout}s")
-        await asyncio.sleep(0.01)
 
 
 async def test_files_in_a_directory_created_in_the_same_instant_are_reported(
@@ -107,7 +98,7 @@ async def test_a_deleted_directory_loses_its_watch_and_recreating_it_works(
         assert w.watch_count == 3
         shutil.rmtree(tmp_path / "src" / "pkg")
         await got.wait_for({"src/pkg", "src/pkg/sub", "src/pkg/sub/A.kt"})
-        await until(lambda: w.watch_count == 1)
+        await until_async(lambda: w.watch_count, "one watch", 5, ok=lambda n: n == 1)
         (tmp_path / "src" / "pkg").mkdir()
         (tmp_path / "src" / "pkg" / "B.kt").write_text("x")
         await got.wait_for({"src/pkg/B.kt"})
@@ -135,7 +126,8 @@ async def test_a_watched_root_deleted_and_created_again_is_watched_again(
         subprocess.run(["sh", "-c", "rm -rf src && mkdir src && echo > src/a.kt"],
                        cwd=tmp_path, check=True)
         await got.wait_for({"src/a.kt"})
-        await until(lambda: w.watch_count == 1)  # src/ again, not its parent any more
+        # src/ again, not its parent any more
+        await until_async(lambda: w.watch_count, "one watch", 5, ok=lambda n: n == 1)
         assert notes == ["hot reload: src/ went away; it is watched again when it is back",
                          "hot reload: src/ is back and watched again"]
         count = len(got.got)
@@ -145,9 +137,9 @@ async def test_a_watched_root_deleted_and_created_again_is_watched_again(
         assert got.got[-1] == ["src/a.kt"]
         # Deeper: the parent of a nested root goes too, and comes back in steps.
         shutil.rmtree(tmp_path / "src")
-        await until(lambda: len(notes) == 3)
+        await until_async(lambda: notes, "3 notes", 5, ok=lambda got: len(got) == 3)
         (tmp_path / "src").mkdir()
-        await until(lambda: len(notes) == 4)
+        await until_async(lambda: notes, "4 notes", 5, ok=lambda got: len(got) == 4)
         (tmp_path / "src" / "b.kt").write_text("x")
         await got.wait_for({"src/b.kt"})
     finally:
@@ -161,7 +153,7 @@ async def test_a_nested_root_comes_back_with_its_parents(tmp_path: Path) -> None
     await watching(w)
     try:
         shutil.rmtree(tmp_path / "app")
-        await until(lambda: len(notes) == 1)
+        await until_async(lambda: notes, "1 note", 5, ok=lambda got: len(got) == 1)
         (tmp_path / "app").mkdir()
         await asyncio.sleep(0.05)  # a step at a time: the watch moves down with it
         (tmp_path / "app" / "src").mkdir()
@@ -169,13 +161,14 @@ async def test_a_nested_root_comes_back_with_its_parents(tmp_path: Path) -> None
         (tmp_path / "app" / "src" / "main").mkdir()
         (tmp_path / "app" / "src" / "main" / "A.kt").write_text("x")
         await got.wait_for({"app/src/main/A.kt"})
-        await until(lambda: w.watch_count == 1)  # the parents watched meanwhile are let go
+        # the parents watched meanwhile are let go
+        await until_async(lambda: w.watch_count, "one watch", 5, ok=lambda n: n == 1)
         shutil.rmtree(tmp_path / "app")
-        await until(lambda: len(notes) == 3)
+        await until_async(lambda: notes, "3 notes", 5, ok=lambda got: len(got) == 3)
         (tmp_path / "app" / "src" / "main").mkdir(parents=True)  # all at once
         (tmp_path / "app" / "src" / "main" / "B.kt").write_text("x")
         await got.wait_for({"app/src/main/B.kt"})
-        await until(lambda: w.watch_count == 1)
+        await until_async(lambda: w.watch_count, "one watch", 5, ok=lambda n: n == 1)
         assert notes[-1] == "hot reload: app/src/main/ is back and watched again"
     finally:
         await w.stop()

@@ -16,6 +16,7 @@ import pytest
 
 from neodev.process.pids import PidRegistry, reap_orphans
 from neodev.process.tree import become_subreaper
+from tests.waiting import until
 
 PY = sys.executable
 
@@ -33,17 +34,6 @@ def gone(pid: int, ctime: float) -> bool:
         return abs(proc.create_time() - ctime) > 0.05
     except psutil.NoSuchProcess:
         return True
-
-
-def wait_gone(idents: list[tuple[int, float]], timeout: float = 5.0) -> list[tuple[int, float]]:
-    deadline = time.monotonic() + timeout
-    left = idents
-    while time.monotonic() < deadline:
-        left = [i for i in idents if not gone(*i)]
-        if not left:
-            break
-        time.sleep(0.05)
-    return left
 
 
 def test_registry_round_trip_and_atomic_file(tmp_path: Path) -> None:
@@ -85,9 +75,8 @@ def test_reap_orphans_kills_the_group_of_a_sigkilled_daemon(tmp_path: Path) -> N
     proc = subprocess.Popen([PY, str(daemon)], stdout=subprocess.PIPE, text=True, env=env)
     try:
         leader = int(proc.stdout.readline())  # type: ignore[union-attr]
-        deadline = time.monotonic() + 5
-        while len(psutil.Process(leader).children()) < 2 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        until(lambda: psutil.Process(leader).children(), "the two processes of the unit", 5,
+              ok=lambda children: len(children) >= 2)
         tree = [psutil.Process(leader), *psutil.Process(leader).children(recursive=True)]
         idents = [(p.pid, p.create_time()) for p in tree]
         assert len(idents) == 3
@@ -104,7 +93,8 @@ def test_reap_orphans_kills_the_group_of_a_sigkilled_daemon(tmp_path: Path) -> N
     assert messages == [f"backend: killed process group {leader} "
                         "(sh -c trap '' TERM; sleep 60 & sleep 61)"]
     assert time.monotonic() - started < 8
-    assert wait_gone(idents) == []
+    until(lambda: [i for i in idents if not gone(*i)], "the orphans gone", 5,
+          ok=lambda left: not left)
     assert registry.load() == {}
 
 
@@ -137,7 +127,7 @@ def test_reap_orphans_kills_group_members_whose_leader_is_gone(tmp_path: Path) -
     registry.record("router", proc.pid, proc.pid, ctime, ["./router"])
     messages = reap_orphans(registry, grace=0.5)
     assert messages == [f"router: killed process group {proc.pid} (./router)"]
-    assert wait_gone([child_ident]) == []
+    until(lambda: gone(*child_ident), "the group member gone", 5)
 
 
 def test_reap_orphans_with_nothing_left(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from neodev.config.model import Probe
 from neodev.engine.runner import HealthReport
 from neodev.health import ExecProbe, HttpProbe, ProbeTracker, TcpProbe, build_strategy
 from neodev.protocol import Health
+from tests.waiting import until_async
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -159,36 +160,26 @@ async def test_exec_probe_timeout_kills_its_whole_group(tmp_path: Path) -> None:
     assert not result.ok and "killed after 0.5s timeout" in result.detail
     assert time.monotonic() - started < 3
     child = int(pidfile.read_text())
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        try:
-            if psutil.Process(child).status() == psutil.STATUS_ZOMBIE:
-                break
-        except psutil.NoSuchProcess:
-            break
-        await asyncio.sleep(0.05)
-    else:
-        raise AssertionError(f"probe child {child} survived the timeout")
+    await until_async(lambda: not psutil.pid_exists(child)
+                      or psutil.Process(child).status() == psutil.STATUS_ZOMBIE,
+                      f"the end of the probe's child {child}", 5,
+                      retry_on=(psutil.NoSuchProcess,))  # it may end between the two looks
 
 
-async def _until_decided(tracker: ProbeTracker, attempts: int = 100) -> HealthReport:
-    """Attempt every interval until healthy or unhealthy (at most `attempts` times)."""
-    for _ in range(attempts):
-        report = await tracker.observe()
-        if report.health in (Health.HEALTHY, Health.UNHEALTHY):
-            return report
-        await asyncio.sleep(tracker.probe.interval)
-    raise AssertionError(f"still {report.health} after {attempts} attempts: {report.detail}")
+def decided(report: HealthReport) -> bool:
+    return report.health in (Health.HEALTHY, Health.UNHEALTHY)
 
 
 async def test_tracker_over_a_real_http_endpoint(http_server: str) -> None:
     probe = Probe(kind="http", url=f"{http_server}/flaky", interval=0.05, retries=5)
     tracker = ProbeTracker(build_strategy(probe), probe)
-    report = await _until_decided(tracker)
+    report = await until_async(tracker.observe, "a healthy or unhealthy report", 10, ok=decided,
+                               interval=probe.interval)  # an attempt per interval
     assert report.health is Health.HEALTHY
     assert Handler.calls == 3
     down = Probe(kind="http", url=f"{http_server}/down", interval=0.05, retries=2)
     tracker = ProbeTracker(build_strategy(down), down)
-    report = await _until_decided(tracker)
+    report = await until_async(tracker.observe, "a healthy or unhealthy report", 10, ok=decided,
+                               interval=down.interval)
     assert report.health is Health.UNHEALTHY
     assert "503 (expected 200): db unreachable (failure 2/2)" in report.detail

@@ -20,6 +20,7 @@ from neodev.process.pids import PidRegistry
 from neodev.process.runner import ProcessRunner
 from neodev.process.tree import become_subreaper
 from neodev.protocol import Health
+from tests.waiting import until_async
 
 PY = sys.executable
 
@@ -57,14 +58,6 @@ def make(tmp_path: Path, command: tuple[str, ...], **kw: object) -> tuple[Proces
                            resolve=kw_resolve, bind={"NEODEV_BIND_HOSTS": "127.0.0.1",
                                                      "HOST": "127.0.0.1"})
     return runner, sink
-
-
-async def until(predicate, timeout: float = 5.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 def identities(pid: int) -> list[tuple[int, float]]:
@@ -147,7 +140,8 @@ async def test_sigterm_ignoring_tree_is_killed_after_grace_without_survivors(
               "while true; do sleep 0.1; done")
     runner, sink = make(tmp_path, ("sh", "-c", script))
     await runner.start()
-    await until(lambda: any(t.startswith("escaped") for t in sink.text()), 10, "the escapee")
+    await until_async(lambda: any(t.startswith("escaped") for t in sink.text()), "the escapee",
+                      10)
     ident = identities(runner.pid)
     assert len(ident) >= 4, ident  # sh, sleep, python escape.py, the loop's sleep
     started = time.monotonic()
@@ -163,15 +157,16 @@ async def test_leader_exit_takes_its_leftover_group_with_it(tmp_path: Path) -> N
     await runner.start()
     await asyncio.wait_for(runner.wait_exit(), 10)
     child = int(sink.text()[0])
-    await until(lambda: not psutil.pid_exists(child) or
-                psutil.Process(child).status() == psutil.STATUS_ZOMBIE, 5, "orphan killed")
+    await until_async(lambda: not psutil.pid_exists(child)
+                      or psutil.Process(child).status() == psutil.STATUS_ZOMBIE, "orphan killed",
+                      5, retry_on=(psutil.NoSuchProcess,))  # it may end between the two looks
 
 
 async def test_restart_with_the_same_runner(tmp_path: Path) -> None:
     runner, sink = make(tmp_path, (PY, "-u", "-c", "import time; print('up'); time.sleep(60)"))
     for _ in range(2):
         await runner.start()
-        await until(lambda: sink.text().count("up") >= 1, 10, "output")
+        await until_async(lambda: sink.text().count("up") >= 1, "output", 10)
         first_pid = runner.pid
         await runner.stop(2.0)
         assert not psutil.pid_exists(first_pid) or psutil.Process(first_pid).status() == "zombie"
@@ -211,7 +206,8 @@ async def test_stats_cover_the_whole_tree(tmp_path: Path) -> None:
     assert await runner.stats() is None
     await runner.start()
     try:
-        await until(lambda: len(psutil.Process(runner.pid).children()) == 1, 10, "the child")
+        await until_async(lambda: len(psutil.Process(runner.pid).children()) == 1, "the child",
+                          10)
         await asyncio.sleep(0.3)
         first = await runner.stats()
         await asyncio.sleep(0.5)
@@ -235,7 +231,7 @@ async def test_log_line_readiness_is_fed_from_output(tmp_path: Path) -> None:
         report = await runner.health()
         assert report.health is Health.STARTING
         assert "no output yet" in report.detail
-        await until(lambda: bool(sink.text()), 5, "the line")
+        await until_async(lambda: bool(sink.text()), "the line", 5)
         report = await runner.health()
         assert report.health is Health.HEALTHY, report
     finally:

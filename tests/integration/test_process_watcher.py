@@ -17,6 +17,7 @@ import pytest
 from neodev.errors import ProcessError
 from neodev.process.watcher import Change, FileWatcher
 from tests.integration.watch_helpers import Batches, spec
+from tests.waiting import until_async
 
 # Quiet period after which "no batch" is accepted as no batch.
 QUIET = 0.8
@@ -136,9 +137,7 @@ async def test_changes_during_a_slow_callback_arrive_as_one_next_batch(tmp_path:
         for i in range(10):  # spread over the callback, well beyond one watchfiles step
             (tmp_path / "src" / f"b{i}.kt").write_text(str(i))
             await asyncio.sleep(0.06)
-        deadline = time.monotonic() + 5
-        while len(got) < 2 and time.monotonic() < deadline:
-            await asyncio.sleep(0.02)
+        await until_async(lambda: got, "a second batch", 5, ok=lambda batches: len(batches) >= 2)
         await asyncio.sleep(QUIET)
         assert got[0] == ["src/a.kt"]
         assert len(got) == 2, got

@@ -20,9 +20,9 @@ from pathlib import Path
 import docker
 import pytest
 
-from tests.constants import REPO_ROOT, TEST_POSTGRES_IMAGE, TEST_PROMETHEUS_IMAGE
+from tests.constants import PROFILE_PORTS, REPO_ROOT, TEST_POSTGRES_IMAGE, TEST_PROMETHEUS_IMAGE
 
-pytestmark = pytest.mark.docker
+pytestmark = [pytest.mark.docker, pytest.mark.xdist_group(PROFILE_PORTS)]
 INSTALL_TIMEOUT = 900
 
 

@@ -32,11 +32,11 @@ from tests.constants import REPO_ROOT
 from tests.integration.prometheus_helpers import (
     MetricsServer,
     Prometheus,
-    poll,
     promtool,
     shipped_prometheus,
 )
 from tests.ports import free_port_everywhere
+from tests.waiting import until
 
 pytestmark = pytest.mark.docker
 SCRAPE_WAIT = 60.0
@@ -82,26 +82,28 @@ def test_written_targets_are_scraped_and_follow_units_without_a_restart(
         started = prometheus.started_at()
 
         writer.sync(target_groups(plan, ["probe-a"]))
-        (target,) = poll(lambda: _up(prometheus, "probe-a"), SCRAPE_WAIT, "probe-a up")
+        (target,) = until(lambda: _up(prometheus, "probe-a"), "probe-a up", SCRAPE_WAIT,
+                          interval=0.2)
         assert target["labels"] == {"project": "ndtele", "unit": "probe-a", "kind": "process",
                                     "instance": f"host.docker.internal:{first.port}",
                                     "job": "neodev"}
         assert target["scrapeUrl"] == f"http://host.docker.internal:{first.port}/metrics"
-        (sample,) = poll(lambda: prometheus.query('neodev_probe_value{unit="probe-a"}'),
-                         SCRAPE_WAIT, "probe-a's metric")
+        (sample,) = until(lambda: prometheus.query('neodev_probe_value{unit="probe-a"}'),
+                          "probe-a's metric", SCRAPE_WAIT, interval=0.2)
         assert sample["value"][1] == "42"
         assert sample["metric"]["project"] == "ndtele" and sample["metric"]["probe"] == "a"
 
         # a unit starting later: a second file, picked up by the running Prometheus
         writer.sync(target_groups(plan, ["probe-a", "probe-b"]))
-        poll(lambda: _up(prometheus, "probe-b"), SCRAPE_WAIT, "probe-b up")
-        (sample,) = poll(lambda: prometheus.query('neodev_probe_value{unit="probe-b"}'),
-                         SCRAPE_WAIT, "probe-b's metric")
+        until(lambda: _up(prometheus, "probe-b"), "probe-b up", SCRAPE_WAIT, interval=0.2)
+        (sample,) = until(lambda: prometheus.query('neodev_probe_value{unit="probe-b"}'),
+                          "probe-b's metric", SCRAPE_WAIT, interval=0.2)
         assert sample["value"][1] == "7"
 
         # probe-a stops: its file goes, and so does its target
         writer.sync(target_groups(plan, ["probe-b"]))
-        poll(lambda: not prometheus.targets_of("probe-a"), SCRAPE_WAIT, "probe-a dropped")
+        until(lambda: not prometheus.targets_of("probe-a"), "probe-a dropped", SCRAPE_WAIT,
+              interval=0.2)
         assert _up(prometheus, "probe-b")
         assert prometheus.started_at() == started  # never restarted nor reloaded by hand
     finally:
@@ -119,7 +121,8 @@ def test_a_target_equal_to_a_static_default_is_scraped_once(
     writer = TargetWriter(targets, ["backend"])
     sentinel_writer = TargetWriter(targets, ["sentinel"])
     # a freshly started Prometheus lists its static targets a moment after it is ready
-    before = poll(lambda: prometheus.targets_of("backend"), SCRAPE_WAIT, "static backend")
+    before = until(lambda: prometheus.targets_of("backend"), "static backend", SCRAPE_WAIT,
+                   interval=0.2)
     assert len(before) == 1 and before[0]["discoveredLabels"]["__address__"] == \
         "host.docker.internal:8080"
     writer.sync(target_groups(plan, ["backend"]))
@@ -127,7 +130,8 @@ def test_a_target_equal_to_a_static_default_is_scraped_once(
         # Prometheus re-reads every file of the directory on each change: once a file written
         # afterwards shows up as a target, backend.json has been read too.
         sentinel_writer.sync(target_groups(sentinel, ["sentinel"]))
-        poll(lambda: prometheus.targets_of("sentinel"), SCRAPE_WAIT, "sentinel target")
+        until(lambda: prometheus.targets_of("sentinel"), "sentinel target", SCRAPE_WAIT,
+              interval=0.2)
         assert len(prometheus.targets_of("backend")) == 1
     finally:
         writer.sync([])
@@ -173,13 +177,9 @@ def demo_backend(tmp_path: Path) -> Iterator[int]:
     proc = subprocess.Popen([sys.executable, "-u", str(grafana_files.DEMO_BACKEND)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        def serving() -> bool:
-            try:
-                return httpx.get(f"http://127.0.0.1:{port}/version", trust_env=False,
-                                 timeout=1).status_code == 200
-            except httpx.HTTPError:
-                return False
-        poll(serving, 20, "the demo backend", interval=0.1)
+        until(lambda: httpx.get(f"http://127.0.0.1:{port}/version", trust_env=False,
+                                timeout=1).status_code, "the demo backend", 20,
+              ok=lambda status: status == 200, retry_on=(httpx.HTTPError,), interval=0.1)
         yield port
     finally:
         proc.terminate()
@@ -202,11 +202,12 @@ def test_every_prometheus_panel_returns_data_for_the_demo_backend(
     thread.start()
     writer.sync(target_groups(plan, ["demo-backend"]))
     try:
-        poll(lambda: _up(prometheus, "demo-backend"), SCRAPE_WAIT, "demo backend up")
+        until(lambda: _up(prometheus, "demo-backend"), "demo backend up", SCRAPE_WAIT,
+              interval=0.2)
         for where, expr in grafana_files.queries("prometheus"):
             query = grafana_files.substitute(expr, interval="30s", value="ndtele|demo-backend")
             # rate() needs two scrapes in its window: poll until the panel has data
-            result = poll(lambda q=query: prometheus.query(q), SCRAPE_WAIT, where)
+            result = until(lambda q=query: prometheus.query(q), where, SCRAPE_WAIT, interval=0.2)
             assert {r["metric"].get("unit") for r in result} == {"demo-backend"}, where
             value = float(result[0]["value"][1])
             assert value > 0, (where, value)  # up = 1, rates, a 5xx share and latencies > 0

@@ -23,8 +23,9 @@ import pytest
 
 from tests.constants import TEST_PROMETHEUS_IMAGE
 from tests.integration.docker_helpers import require_images
-from tests.integration.stack_workspace import NeodevCLI, StackWorkspace, wait_until
+from tests.integration.stack_workspace import CLI_POLL, NeodevCLI, StackWorkspace
 from tests.ports import free_port
+from tests.waiting import until
 
 pytestmark = pytest.mark.docker
 
@@ -97,9 +98,11 @@ def test_an_image_that_cannot_be_had_is_unavailable_until_it_appears(
     assert unit(cli, "ghost")["state"] == "unavailable"
 
     client.images.get(TEST_PROMETHEUS_IMAGE).tag(*image.rsplit(":", 1))  # the image appears
-    assert wait_until(lambda: unit(cli, "ghost")["state"] == "running", 30), unit(cli, "ghost")
+    until(lambda: unit(cli, "ghost"), "ghost running", 30,
+          ok=lambda ghost: ghost["state"] == "running", interval=CLI_POLL)
     assert "available" in steps(cli, "ghost")
-    assert wait_until(lambda: unit(cli, "dash")["state"] == "running", 30), unit(cli, "dash")
+    until(lambda: unit(cli, "dash"), "dash running", 30,
+          ok=lambda dash: dash["state"] == "running", interval=CLI_POLL)
     ghost_now = unit(cli, "ghost")
     assert ghost_now["restarts"] == 0 and ghost_now["unavailable"] == ""
     assert unit(cli, "dash")["skipped_by"] == ""

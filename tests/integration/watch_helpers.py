@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from pathlib import Path
 
 from neodev.config.model import ProcessSpec
+from tests.waiting import until_async
 
 
 class Batches:
@@ -27,20 +27,13 @@ class Batches:
 
     async def wait(self, n: int = 1, timeout: float = 5.0) -> None:
         """Until `n` batches arrived; AssertionError after `timeout` seconds."""
-        deadline = time.monotonic() + timeout
-        while len(self.got) < n:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"expected {n} batch(es) within {timeout}s, got {self.got}")
-            await asyncio.sleep(0.01)
+        await until_async(lambda: self.got, f"{n} batch(es)", timeout,
+                          ok=lambda got: len(got) >= n, interval=0.01)
 
     async def wait_for(self, paths: set[str], timeout: float = 5.0) -> None:
         """Until every one of `paths` was in some batch; AssertionError after `timeout`."""
-        deadline = time.monotonic() + timeout
-        while not paths <= self.paths:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"missing {sorted(paths - self.paths)} within {timeout}s, "
-                                     f"got {self.got}")
-            await asyncio.sleep(0.01)
+        await until_async(lambda: self.got, f"batches with {sorted(paths)}", timeout,
+                          ok=lambda _: paths <= self.paths, interval=0.01)
 
 
 def spec(cwd: Path, name: str, watch: tuple[str, ...], **kw: object) -> ProcessSpec:

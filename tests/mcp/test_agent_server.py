@@ -7,11 +7,9 @@ The client checks every structured answer against the tool's output schema by it
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import replace
@@ -31,6 +29,7 @@ from tests.mcp.harness import (
     session,
     write_workspace,
 )
+from tests.waiting import until_async
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -62,12 +61,8 @@ def fetch(port: int) -> str:
 
 async def wait_for_reloading(client: ClientSession, unit: str, timeout: float = 20) -> None:
     """Until `status` says `unit` is reloading (its build step takes 1.5 s)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if unit in (await call(client, "status"))["reloading"]:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{unit} was never seen reloading")
+    await until_async(lambda: call(client, "status"), f"{unit} reloading", timeout,
+                      ok=lambda status: unit in status["reloading"], interval=0.05)
 
 
 async def test_every_tool_is_listed_with_its_schemas_and_annotations(running: Workspace

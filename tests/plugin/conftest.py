@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import textwrap
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,9 +23,13 @@ import pytest
 from neodev.docker.labels import PYTEST_SESSION
 from tests.constants import REPO_ROOT, TEST_POSTGRES_IMAGE, TEST_PROMETHEUS_IMAGE
 from tests.integration.docker_helpers import require_images
+from tests.waiting import until
 
 INNER_TIMEOUT = 240.0
 """Seconds an inner suite may take (a few containers at most): a hang fails, never blocks."""
+INNER_ADDOPTS = "-p no:schemathesis -p no:hypothesispytest -p no:textual-snapshot -p no:syrupy"
+"""Plugins of this repository's own suite that an inner suite has no use for: each costs
+every inner pytest process (and each of its xdist workers) over a second of imports."""
 
 INNER_CONFTEST = '''
 import json
@@ -79,8 +82,9 @@ def plugin_env(monkeypatch: pytest.MonkeyPatch, engine: docker.DockerClient
     monkeypatch.setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
     monkeypatch.setenv("TESTCONTAINERS_HOST_OVERRIDE", "127.0.0.1")
     for name in ("POSTGRES_PASSWORD", "GRAFANA_ADMIN_PASSWORD", "DOCKER_HOST",
-                 "PYTEST_ADDOPTS", "PYTEST_XDIST_AUTO_NUM_WORKERS"):
+                 "PYTEST_XDIST_AUTO_NUM_WORKERS"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PYTEST_ADDOPTS", INNER_ADDOPTS)
     yield monkeypatch
 
 
@@ -97,15 +101,16 @@ def run_inner(pytester: pytest.Pytester, suite: str, *args: str, conftest: str =
 
 def wait_healthy(container: docker.models.containers.Container, timeout: float = 60) -> None:
     """Until Docker says the container is healthy (a dev environment's Postgres, say)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def health() -> str:
         container.reload()
-        if container.attrs["State"].get("Health", {}).get("Status") == "healthy":
-            return
-        assert container.status in ("created", "running"), container.logs()[-2000:]
-        time.sleep(0.2)
-    raise AssertionError(f"{container.name} not healthy in {timeout} s: "
-                         f"{container.logs()[-2000:]}")
+        assert container.status in ("created", "running"), f"{container.name} {container.status}"
+        return str(container.attrs["State"].get("Health", {}).get("Status"))
+
+    try:
+        until(health, f"{container.name} healthy", timeout, ok=lambda status: status == "healthy",
+              interval=0.2)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{container.logs()[-2000:]!r}") from None
 
 
 def leftovers(client: docker.DockerClient, session: str) -> list[str]:

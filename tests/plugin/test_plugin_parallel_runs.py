@@ -14,22 +14,23 @@ import os
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import docker
 import pytest
 
 from tests.plugin.conftest import INNER_CONFTEST, INNER_TIMEOUT, RECORD, leftovers
+from tests.waiting import until
 
 pytestmark = pytest.mark.docker
 
 PARALLEL_SUITE = RECORD + '''
 import os
 import pathlib
-import time
 
 import psycopg
+
+from neodev.timing import poll_until
 
 RUN = os.environ["PARALLEL_RUN"]
 OTHER = "b" if RUN == "a" else "a"
@@ -37,11 +38,10 @@ SYNC = pathlib.Path(os.environ["PARALLEL_SYNC"])
 
 
 def wait_for(name, timeout=180):
-    deadline = time.monotonic() + timeout
-    while not (SYNC / name).exists():
-        assert time.monotonic() < deadline, f"{name} never came"
+    def arrived():
         assert not (SYNC / f"{OTHER}-ended").exists(), f"run {OTHER} ended before {name}"
-        time.sleep(0.1)
+        return (SYNC / name).exists()
+    assert poll_until(arrived, timeout, 0.1), f"{name} never came"
 
 
 def rows(dsn, table):
@@ -61,10 +61,7 @@ def test_both_runs_use_services_of_their_own_at_once(neodev_postgres, neodev_db)
     (SYNC / f"{RUN}-up").write_text("")
     wait_for(f"{OTHER}-up")  # both runs' services are up now
     if RUN == "b":  # run a ends and cleans up; b's services must be intact afterwards
-        deadline = time.monotonic() + 180
-        while not (SYNC / "a-ended").exists():
-            assert time.monotonic() < deadline, "run a never ended"
-            time.sleep(0.1)
+        assert poll_until((SYNC / "a-ended").exists, 180, 0.1), "run a never ended"
     assert rows(neodev_postgres.dsn, "marks") == [RUN]
     assert rows(neodev_db.dsn, "per_test") == [RUN]
 '''
@@ -87,15 +84,18 @@ def test_two_runs_at_once_never_collide(tmp_path: Path, plugin_env: pytest.Monke
     sync.mkdir()
     runs = {name: start_run(tmp_path / name, name, sync) for name in ("a", "b")}
     outputs: dict[str, str] = {}
-    deadline = time.monotonic() + INNER_TIMEOUT
+
+    def ended() -> dict[str, str]:
+        """The output of each run that has ended; tells the other run that it has."""
+        for name, process in runs.items():
+            if name not in outputs and process.poll() is not None:
+                outputs[name] = process.communicate()[0]
+                (sync / f"{name}-ended").write_text("")
+        return outputs
+
     try:
-        while len(outputs) < len(runs):  # tell each run when the other has ended
-            assert time.monotonic() < deadline, f"the runs took over {INNER_TIMEOUT} s"
-            for name, process in runs.items():
-                if name not in outputs and process.poll() is not None:
-                    outputs[name] = process.communicate()[0]
-                    (sync / f"{name}-ended").write_text("")
-            time.sleep(0.1)
+        until(ended, "the end of both runs", INNER_TIMEOUT,
+              ok=lambda done: len(done) == len(runs), interval=0.1)
     finally:
         for process in runs.values():
             if process.poll() is None:

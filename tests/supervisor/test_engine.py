@@ -27,6 +27,7 @@ from neodev.engine.supervisor import SETTLE_SECONDS
 from neodev.protocol import Health, ReloadPhase, UnitChanged, UnitRecord, UnitState, fold
 from tests.supervisor.fakes import FAST_BACKOFF, READY, FakeRunner, Run
 from tests.supervisor.vclock import VirtualTimeLoop, virtual_time
+from tests.waiting import until_async
 
 FAST = FAST_BACKOFF
 LIVE = Probe(kind="tcp", port=1, interval=1.0, retries=3)
@@ -58,15 +59,6 @@ def _sink(engine: Engine, name: str):  # type: ignore[no-untyped-def]
     def sink(line: str, stream: str, ts: float) -> None:
         engine.logs.append(name, line, stream, ts)
     return sink
-
-
-async def until(condition, seconds: float = 120.0) -> None:  # type: ignore[no-untyped-def]
-    """Wait (virtual time) until condition() holds; fail after `seconds`."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + seconds
-    while not condition():
-        assert loop.time() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.01)
 
 
 def drain(sub: Subscription) -> list[object]:
@@ -170,7 +162,8 @@ async def test_a_crash_loop_stays_visible_until_the_unit_is_stable_again() -> No
     engine = make_engine([unit("api", restart="on-failure")], runners)
     sub = engine.bus.subscribe(types=("unit",))
     await engine.start()
-    await until(lambda: runners["api"].starts == 5 and engine.status_of("api").ready)
+    await until_async(lambda: runners["api"].starts == 5 and engine.status_of("api").ready,
+                      "api started 5 times and ready", 120, interval=0.01)
     seen = [e.status for e in drain(sub) if isinstance(e, UnitChanged)]
     third = next(i for i, r in enumerate(seen) if r.failures == 3)
     # From the third failure on, every record says crash loop — while backing off, while
@@ -212,7 +205,7 @@ async def test_the_restart_backoff_doubles_up_to_its_maximum_and_never_waits_lon
     engine = make_engine([spec], {"api": runner})
     sub = engine.bus.subscribe(types=("unit",))
     await engine.start()
-    await until(lambda: runner.starts >= 9, 400)
+    await until_async(lambda: runner.starts, "9 starts", 400, ok=lambda n: n >= 9, interval=0.01)
     await engine.stop()
     expected = [1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0]
     gaps = [b - a for a, b in zip(runner.started_at, runner.started_at[1:], strict=False)]
@@ -341,7 +334,8 @@ async def test_a_failing_liveness_probe_restarts_the_unit() -> None:
     engine = make_engine([unit("api", restart="on-failure", liveness=LIVE)], {"api": runner})
     sub = engine.bus.subscribe(types=("unit",))
     await engine.start()
-    await until(lambda: runner.starts == 2 and engine.status_of("api").ready, 60)
+    await until_async(lambda: runner.starts == 2 and engine.status_of("api").ready,
+                      "api started twice and ready", 60, interval=0.01)
     record = engine.status_of("api")
     assert record.restarts == 1
     reasons = [e.status.reason for e in drain(sub) if isinstance(e, UnitChanged)]
@@ -370,7 +364,7 @@ async def test_an_engine_outage_is_said_as_such_and_counts_no_failure() -> None:
     engine = make_engine([unit("db", restart="on-failure")], runners)
     sub = engine.bus.subscribe(types=("unit",))
     await engine.start()
-    await until(lambda: engine.status_of("db").ready, 120)
+    await until_async(lambda: engine.status_of("db").ready, "db ready", 120, interval=0.01)
     seen = [e.status for e in drain(sub) if isinstance(e, UnitChanged)]
     outage = [r for r in seen if r.state is UnitState.BACKOFF]
     assert outage and all(r.reason.startswith("Docker engine unreachable") for r in outage)
@@ -386,7 +380,8 @@ async def test_stop_during_backoff_and_pending() -> None:
     engine = make_engine([unit("api", restart="always"),
                           unit("web", ("api", HEALTHY))], runners)
     await engine.start()
-    await until(lambda: engine.status_of("api").state is UnitState.BACKOFF, 5)
+    await until_async(lambda: engine.status_of("api").state, "api in backoff", 5,
+                      ok=lambda state: state is UnitState.BACKOFF, interval=0.01)
     assert engine.status_of("web").state is UnitState.PENDING
     await asyncio.wait_for(engine.stop(), timeout=2)
     assert engine.status_of("api").state is UnitState.STOPPED
@@ -414,7 +409,8 @@ async def test_a_runner_that_loses_its_unit_counts_as_a_crash_and_restarts() -> 
     engine = make_engine([unit("db", restart="on-failure")], runners)
     sub = engine.bus.subscribe(types=("unit",))
     await engine.start()
-    await until(lambda: runners["db"].starts >= 2 and engine.status_of("db").ready, 20)
+    await until_async(lambda: runners["db"].starts >= 2 and engine.status_of("db").ready,
+                      "db started again and ready", 20, interval=0.01)
     assert runners["db"].starts == 2
     reasons = [e.status.reason for e in drain(sub) if isinstance(e, UnitChanged)
                and e.status.state is UnitState.CRASHED]
@@ -548,8 +544,9 @@ async def test_a_run_that_adopts_the_unit_still_running_is_no_restart() -> None:
     engine = make_engine([unit("db", restart="on-failure"), unit("api", restart="on-failure")],
                          {"db": outage, "api": lost})
     await engine.start()
-    await until(lambda: outage.starts == 2 and lost.starts == 2
-                and engine.status_of("db").ready and engine.status_of("api").ready, 30)
+    await until_async(lambda: outage.starts == 2 and lost.starts == 2
+                      and engine.status_of("db").ready and engine.status_of("api").ready,
+                      "db and api started twice and ready", 30, interval=0.01)
     assert engine.status_of("db").restarts == 0 and engine.status_of("db").failures == 0
     assert engine.status_of("api").restarts == 0  # adopted: it never stopped
     await engine.stop()

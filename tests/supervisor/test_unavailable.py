@@ -20,8 +20,9 @@ from neodev.protocol import UnitChanged, UnitState
 from neodev.protocol.documents import Status
 from neodev.tui.view import EnvironmentView
 from tests.supervisor.fakes import FakeRunner, Run
-from tests.supervisor.test_engine import HEALTHY, STARTED, drain, make_engine, unit, until
+from tests.supervisor.test_engine import HEALTHY, STARTED, drain, make_engine, unit
 from tests.supervisor.vclock import virtual_time
+from tests.waiting import until_async
 
 LOKI = "grafana/loki:3.7.2"
 NO_IMAGE = Run(start_error=ImageUnavailableError(
@@ -92,11 +93,14 @@ async def test_an_unavailable_unit_is_tried_again_when_asked() -> None:
     runners, specs = stack([NO_IMAGE])
     engine = make_engine(specs, runners)
     await engine.start()
-    await until(lambda: engine.status_of("loki").state is UnitState.UNAVAILABLE)
+    await until_async(lambda: engine.status_of("loki").state, "loki unavailable", 120,
+                      ok=lambda state: state is UnitState.UNAVAILABLE, interval=0.01)
     await engine.restart("loki")
-    await until(lambda: runners["loki"].starts == 2)
+    await until_async(lambda: runners["loki"].starts, "loki tried twice", 120,
+                      ok=lambda n: n == 2, interval=0.01)
     await engine.start(["loki"])  # `neodev start` again asks too
-    await until(lambda: runners["loki"].starts == 3)
+    await until_async(lambda: runners["loki"].starts, "loki tried 3 times", 120,
+                      ok=lambda n: n == 3, interval=0.01)
     await asyncio.sleep(30)
     assert runners["loki"].starts == 3
     assert engine.status_of("loki").state is UnitState.UNAVAILABLE
@@ -112,10 +116,11 @@ async def test_when_the_image_appears_the_unit_and_what_it_held_start() -> None:
     runners, specs = stack([NO_IMAGE, Run()])  # the image is there from the first look on
     engine = make_engine(specs, runners)
     await engine.start()
-    await until(lambda: engine.status_of("loki").state is UnitState.UNAVAILABLE)
+    await until_async(lambda: engine.status_of("loki").state, "loki unavailable", 120,
+                      ok=lambda state: state is UnitState.UNAVAILABLE, interval=0.01)
     loop = asyncio.get_running_loop()
     since = loop.time()
-    await until(lambda: engine.status_of("dash").ready, 30)
+    await until_async(lambda: engine.status_of("dash").ready, "dash ready", 30, interval=0.01)
     assert loop.time() - since <= STEADY_HEALTH_POLL + 2
     loki = engine.status_of("loki")
     assert runners["loki"].starts == 2 and loki.restarts == 0 and loki.unavailable == ""

@@ -32,6 +32,7 @@ from neodev.engine.runner import LogSink, Runner
 from neodev.paths import WorkspacePaths
 from tests.api.scripted import process as api_process
 from tests.supervisor.fakes import FakeRunner, Run
+from tests.waiting import until_async
 
 T = TypeVar("T")
 
@@ -118,8 +119,9 @@ class ScriptedDaemon:
         self._server = server
         serving = asyncio.create_task(
             server.serve(sockets=[bind_control_socket(self.paths.socket)]))
-        while not server.started and not serving.done():
-            await asyncio.sleep(0.01)  # uvicorn has no "started" event to await
+        # uvicorn has no "started" event to await
+        await until_async(lambda: server.started or serving.done(), "the scripted daemon serving",
+                          30, interval=0.01)
         self._ready.set()
         try:
             await serving

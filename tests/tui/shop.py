@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
 
@@ -25,6 +25,7 @@ from neodev.tui import app as app_module
 from neodev.tui.app import NeodevApp
 from neodev.tui.screens import DetailsScreen
 from tests.tui.scripted_daemon import APP_NOW, ScriptedDaemon, shop_plan, shop_runners
+from tests.waiting import until_async
 
 WAIT = 10.0
 """Seconds any condition below may take to come true (they take milliseconds)."""
@@ -58,15 +59,6 @@ class RecordingApp(NeodevApp):
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
 
-async def until(pilot: Pilot[Any], condition: Callable[[], bool], what: str,
-                timeout: float = WAIT) -> None:
-    """Let the app run until `condition` holds (bounded)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out after {timeout}s waiting for {what}"
-        await pilot.pause(0.02)
-
-
 class Shop:
     """A scripted environment (db <- api <- worker) and dashboards on it."""
 
@@ -93,26 +85,30 @@ class Shop:
         """Start every unit (after the app connected, so it sees each unit's first CPU
         sample), then print the fixed output and wait until the pane holds all of it."""
         app = cast(NeodevApp, pilot.app)
-        await until(pilot, lambda: app.view.connected and len(app.view.units) == 3,
-                    "the first snapshot")
+        await until_async(lambda: app.view.connected and len(app.view.units) == 3,
+                          "the first snapshot", WAIT, sleep=pilot.pause)
         assert app.client is not None
         await app.client.call(calls.start())
-        await until(pilot, lambda: self._settled(app), "every unit settled")
+        await until_async(lambda: self._settled(app), "every unit settled", WAIT,
+                          sleep=pilot.pause)
         await asyncio.to_thread(self.daemon.print, OUTPUT)
-        await until(pilot, lambda: len(app.logview.records) == 3 + len(OUTPUT), "the output")
+        await until_async(lambda: len(app.logview.records) == 3 + len(OUTPUT), "the output", WAIT,
+                          sleep=pilot.pause)
 
     async def search(self, pilot: Pilot[Any]) -> None:
         await self.settle(pilot)
         await pilot.press("slash", *"timeout", "enter")
         app = cast(NeodevApp, pilot.app)
-        await until(pilot, lambda: app.logview.current_match is not None, "the search")
+        await until_async(lambda: app.logview.current_match is not None, "the search", WAIT,
+                          sleep=pilot.pause)
 
     async def details(self, pilot: Pilot[Any]) -> None:
         await self.settle(pilot)
         app = cast(NeodevApp, pilot.app)
         app.table.move_cursor(row=UNITS.index("api"))
         await pilot.press("d")
-        await until(pilot, lambda: isinstance(app.screen, DetailsScreen), "the details")
+        await until_async(lambda: isinstance(app.screen, DetailsScreen), "the details", WAIT,
+                          sleep=pilot.pause)
 
 
 @pytest.fixture

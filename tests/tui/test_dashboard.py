@@ -7,8 +7,7 @@ API says happened.
 
 from __future__ import annotations
 
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -22,16 +21,9 @@ from neodev.tui.logview import CURRENT_MATCH
 from neodev.tui.screens import DetailsScreen
 from tests.integration.stack_workspace import NeodevCLI
 from tests.tui.workspace import SECRET, dashboard_workspace
+from tests.waiting import until_async
 
 pytestmark = pytest.mark.docker
-
-
-async def until(pilot: Pilot[object], condition: Callable[[], bool], timeout: float,
-                what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out after {timeout}s waiting for {what}"
-        await pilot.pause(0.1)
 
 
 @pytest.fixture
@@ -41,8 +33,9 @@ async def dashboard(tmp_path: Path, docker_client: object
     app = NeodevApp(WorkspacePaths(ws.root), "local", keymap=tmp_path / "no-keymap.toml")
     try:
         async with app.run_test(size=(120, 40)) as pilot:
-            await until(pilot, lambda: app.view.units.get("api") is not None
-                        and app.view.units["api"].ready, 120, "api ready")
+            await until_async(lambda: app.view.units.get("api") is not None
+                              and app.view.units["api"].ready, "api ready", 120,
+                              sleep=pilot.pause)
             yield app, pilot, cli
     finally:
         cli.cleanup()
@@ -71,16 +64,18 @@ async def test_a_state_change_reaches_the_table_and_restart_by_key_restarts(dash
 
     # A change made elsewhere (the CLI) reaches the table through the event stream.
     assert cli("stop", "chatty").code == 0
-    await until(pilot, lambda: "stopped" in cell(app, "chatty", "state"), 20, "chatty stopped")
+    await until_async(lambda: "stopped" in cell(app, "chatty", "state"), "chatty stopped", 20,
+                      sleep=pilot.pause)
 
     before = api_status(cli, "api")
     select(app, "api")
     await pilot.press("r")
-    await until(pilot, lambda: api_status(cli, "api")["restarts"] == before["restarts"] + 1
-                and api_status(cli, "api")["ready"], 30, "api restarted and ready")
+    await until_async(lambda: api_status(cli, "api"), "api restarted and ready", 30,
+                      ok=lambda api: api["restarts"] == before["restarts"] + 1 and api["ready"],
+                      sleep=pilot.pause)
     assert api_status(cli, "api")["started_at"] > before["started_at"]
-    await until(pilot, lambda: app.view.units["api"].restarts == before["restarts"] + 1, 10,
-                "the table shows the restart")
+    await until_async(lambda: app.view.units["api"].restarts == before["restarts"] + 1,
+                      "the table shows the restart", 10, sleep=pilot.pause)
     assert cell(app, "api", "restarts") == str(before["restarts"] + 1)
 
 
@@ -89,7 +84,8 @@ async def test_search_finds_and_highlights_a_line_beyond_the_screen(dashboard) -
     await pilot.press("slash")
     await pilot.press(*"needle-4242")
     await pilot.press("enter")
-    await until(pilot, lambda: bool(app.logpane.matches), 10, "the search result")
+    await until_async(lambda: bool(app.logpane.matches), "the search result", 10,
+                      sleep=pilot.pause)
     target = app.logpane.matches[-1]
     assert app.logview.current_match == target
     await pilot.pause(0.3)
@@ -104,24 +100,27 @@ async def test_search_finds_and_highlights_a_line_beyond_the_screen(dashboard) -
 
 async def test_the_unit_filter_hides_other_units(dashboard) -> None:
     app, pilot, _ = dashboard
-    await until(pilot, lambda: any(r.unit == "chatty" for r in app.logview.records), 20,
-                "chatty's lines")
+    await until_async(lambda: any(r.unit == "chatty" for r in app.logview.records),
+                      "chatty's lines", 20, sleep=pilot.pause)
     select(app, "api")
     await pilot.press("f")
-    await until(pilot, lambda: bool(app.logview.records)
-                and all(r.unit == "api" for r in app.logview.records), 20, "only api's lines")
+    await until_async(lambda: bool(app.logview.records)
+                      and all(r.unit == "api" for r in app.logview.records), "only api's lines",
+                      20, sleep=pilot.pause)
     await pilot.pause(0.5)  # chatty keeps printing meanwhile
     assert {r.unit for r in app.logview.records} == {"api"}
     await pilot.press("e", "e")  # errors only
-    await until(pilot, lambda: bool(app.logview.records)
-                and all(r.level == "error" for r in app.logview.records), 20, "errors only")
+    await until_async(lambda: bool(app.logview.records)
+                      and all(r.level == "error" for r in app.logview.records), "errors only",
+                      20, sleep=pilot.pause)
 
 
 async def test_details_show_the_environment_masked(dashboard) -> None:
     app, pilot, _ = dashboard
     select(app, "api")
     await pilot.press("d")
-    await until(pilot, lambda: isinstance(app.screen, DetailsScreen), 10, "the details")
+    await until_async(lambda: isinstance(app.screen, DetailsScreen), "the details", 10,
+                      sleep=pilot.pause)
     screen = app.screen
     assert isinstance(screen, DetailsScreen)
     text = str(encode(screen.details))
@@ -130,7 +129,8 @@ async def test_details_show_the_environment_masked(dashboard) -> None:
     assert [t.what for t in screen.details.timeline][:2] == [
         "waiting for dependencies", "dependencies met"]
     await pilot.press("escape")
-    await until(pilot, lambda: not isinstance(app.screen, DetailsScreen), 5, "back")
+    await until_async(lambda: not isinstance(app.screen, DetailsScreen), "back", 5,
+                      sleep=pilot.pause)
     assert all(SECRET not in r.line for r in app.logview.records)
 
 

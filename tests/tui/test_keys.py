@@ -21,7 +21,8 @@ from neodev.protocol.units import UnitState
 from neodev.tui.app import KEPT, STOPPED
 from neodev.tui.screens import ConfirmDown
 from tests.tui.scripted_daemon import APP_NOW, ScriptedDaemon, shop_plan, shop_runners
-from tests.tui.shop import RecordingApp, Shop, until
+from tests.tui.shop import WAIT, RecordingApp, Shop
+from tests.waiting import until_async
 
 R = TypeVar("R")
 VOLUMES = ("shop_pgdata", "shop_prometheus-data")
@@ -76,8 +77,8 @@ async def test_a_user_keymap_rebinds_an_action_by_its_id(shop: Shop) -> None:
         app.table.move_cursor(row=1)  # api
         starts = shop.daemon.runners["api"].starts
         await pilot.press("ctrl+t")
-        await until(pilot, lambda: shop.daemon.runners["api"].starts == starts + 1,
-                    "the restart bound to ctrl+t")
+        await until_async(lambda: shop.daemon.runners["api"].starts == starts + 1,
+                          "the restart bound to ctrl+t", WAIT, sleep=pilot.pause)
         await pilot.press("r")  # the default key is not bound any more
         await pilot.pause(0.3)
         assert shop.daemon.runners["api"].starts == starts + 1
@@ -96,8 +97,8 @@ async def test_a_broken_keymap_is_reported_and_the_defaults_stay(shop: Shop) -> 
         app.table.move_cursor(row=1)
         starts = shop.daemon.runners["api"].starts
         await pilot.press("r")
-        await until(pilot, lambda: shop.daemon.runners["api"].starts == starts + 1,
-                    "the default restart key")
+        await until_async(lambda: shop.daemon.runners["api"].starts == starts + 1,
+                          "the default restart key", WAIT, sleep=pilot.pause)
 
 
 async def test_shift_q_stops_every_unit_and_the_daemon_then_quits(shop: Shop) -> None:
@@ -105,7 +106,8 @@ async def test_shift_q_stops_every_unit_and_the_daemon_then_quits(shop: Shop) ->
     async with app.run_test(size=(120, 40)) as pilot:
         await shop.settle(pilot)
         await pilot.press("Q")
-        await until(pilot, lambda: app.return_value is not None, "the dashboard to end")
+        await until_async(lambda: app.return_value is not None, "the dashboard to end", WAIT,
+                          sleep=pilot.pause)
     assert app.return_value == STOPPED
     assert app.exit_message == "stopped every unit and the daemon"
     assert shop.daemon.shutdowns == 1
@@ -120,7 +122,8 @@ async def test_q_leaves_everything_running(shop: Shop) -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         await shop.settle(pilot)
         await pilot.press("q")
-        await until(pilot, lambda: app.return_value is not None, "the dashboard to end")
+        await until_async(lambda: app.return_value is not None, "the dashboard to end", WAIT,
+                          sleep=pilot.pause)
     assert app.return_value == KEPT and shop.daemon.shutdowns == 0
     env = shop.daemon.env
     assert env is not None
@@ -134,18 +137,22 @@ async def test_shift_d_names_the_volumes_and_deletes_only_after_yes(volume_shop:
     async with app.run_test(size=(120, 40)) as pilot:
         await volume_shop.settle(pilot)
         await pilot.press("D")
-        await until(pilot, lambda: isinstance(app.screen, ConfirmDown), "the question")
+        await until_async(lambda: isinstance(app.screen, ConfirmDown), "the question", WAIT,
+                          sleep=pilot.pause)
         question = str(app.screen.query_one("#confirm-text", Static).render())
         assert all(volume in question for volume in VOLUMES), question
         await pilot.press("n")
-        await until(pilot, lambda: not isinstance(app.screen, ConfirmDown), "the answer")
+        await until_async(lambda: not isinstance(app.screen, ConfirmDown), "the answer", WAIT,
+                          sleep=pilot.pause)
         await pilot.pause(0.2)
         assert client.downs() == [] and app.return_value is None
         assert ("information", "down --volumes", "nothing deleted") in app.notes
         await pilot.press("D")
-        await until(pilot, lambda: isinstance(app.screen, ConfirmDown), "the question again")
+        await until_async(lambda: isinstance(app.screen, ConfirmDown), "the question again", WAIT,
+                          sleep=pilot.pause)
         await pilot.press("y")
-        await until(pilot, lambda: app.return_value is not None, "the dashboard to end")
+        await until_async(lambda: app.return_value is not None, "the dashboard to end", WAIT,
+                          sleep=pilot.pause)
     assert client.downs() == [{"volumes": True}]
     assert app.return_value == STOPPED
     assert app.exit_message == f"removed the environment; deleted {', '.join(VOLUMES)}"

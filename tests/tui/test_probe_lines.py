@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from tests.tui.scripted_daemon import ScriptedDaemon, shop_plan, shop_runners
-from tests.tui.shop import OUTPUT, Shop, until
+from tests.tui.shop import OUTPUT, WAIT, Shop
 from tests.tui.test_snapshots import _text
+from tests.waiting import until_async
 
 PROBE = "127.0.0.1 - - \"GET /health HTTP/1.1\" 200 -"
 
@@ -37,21 +38,21 @@ async def test_probe_lines_are_hidden_until_asked_for(chatty_shop: Shop) -> None
         await chatty_shop.settle(pilot)
         chatty_shop.daemon.print([("api", PROBE), ("api", "GET /v1/orders 200 9ms"),
                                   ("api", PROBE)])
-        await until(pilot, lambda: app.logview.records[-1].line == "GET /v1/orders 200 9ms",
-                    "the app's own line")
+        await until_async(lambda: app.logview.records[-1].line == "GET /v1/orders 200 9ms",
+                          "the app's own line", WAIT, sleep=pilot.pause)
         lines = [r.line for r in app.logview.records]
         assert PROBE not in lines
         assert "probe lines" not in _text(app.logpane.log_bar)
         await pilot.press("p")
-        await until(pilot, lambda: PROBE in [r.line for r in app.logview.records],
-                    "the probe lines, from the backlog")
+        await until_async(lambda: PROBE in [r.line for r in app.logview.records],
+                          "the probe lines, from the backlog", WAIT, sleep=pilot.pause)
         assert [r.line for r in app.logview.records][-3:] == [
             PROBE, "GET /v1/orders 200 9ms", PROBE]
         assert "with probe lines" in _text(app.logpane.log_bar)
         chatty_shop.daemon.print([("api", PROBE), ("api", OUTPUT[1][1])])
-        await until(pilot, lambda: [r.line for r in app.logview.records][-2:] == [
-            PROBE, OUTPUT[1][1]], "a live probe line, shown")
+        await until_async(lambda: [r.line for r in app.logview.records][-2:] == [
+            PROBE, OUTPUT[1][1]], "a live probe line, shown", WAIT, sleep=pilot.pause)
         await pilot.press("p")
-        await until(pilot, lambda: PROBE not in [r.line for r in app.logview.records],
-                    "the probe lines hidden again")
+        await until_async(lambda: PROBE not in [r.line for r in app.logview.records],
+                          "the probe lines hidden again", WAIT, sleep=pilot.pause)
         assert "GET /v1/orders 200 9ms" in [r.line for r in app.logview.records]

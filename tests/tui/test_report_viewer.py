@@ -33,7 +33,8 @@ from neodev.report.record import record
 from neodev.report.viewer import ReportClient
 from neodev.tui.screens import DetailsScreen
 from tests.tui.scripted_daemon import SECRET, ScriptedDaemon, shop_plan, shop_runners
-from tests.tui.shop import OUTPUT, UNITS, RecordingApp, _text, until
+from tests.tui.shop import OUTPUT, UNITS, WAIT, RecordingApp, _text
+from tests.waiting import until_async
 
 OUTPUT_WITH_SECRET = [*OUTPUT, ("api", f"calling upstream with token {SECRET}")]
 
@@ -136,9 +137,10 @@ async def test_the_dashboard_shows_the_report_with_no_daemon(recorded: Recorded)
     recorded.daemon.__exit__(None, None, None)  # nothing answers on the socket any more
     app = recorded.app()
     async with app.run_test(size=(120, 40)) as pilot:
-        await until(pilot, lambda: list(app.view.units) == UNITS, "the recorded units")
-        await until(pilot, lambda: len(app.logview.records) == 3 + len(OUTPUT_WITH_SECRET),
-                    "the recorded lines")
+        await until_async(lambda: list(app.view.units) == UNITS, "the recorded units", WAIT,
+                          sleep=pilot.pause)
+        await until_async(lambda: len(app.logview.records) == 3 + len(OUTPUT_WITH_SECRET),
+                          "the recorded lines", WAIT, sleep=pilot.pause)
         header = _text(app.query_one("#header", Static))
         assert "read-only report report.zip" in header
         assert "start --wait failed: start_failed (worker" in header  # cut at the edge
@@ -148,33 +150,37 @@ async def test_the_dashboard_shows_the_report_with_no_daemon(recorded: Recorded)
 
         # search: every recorded line is searched, the newest match is the current one
         await pilot.press("slash", *"timeout", "enter")
-        await until(pilot, lambda: app.logview.current_match is not None, "the search")
+        await until_async(lambda: app.logview.current_match is not None, "the search", WAIT,
+                          sleep=pilot.pause)
         assert len(app.logpane.matches) == 2
         assert "search 'timeout' 2/2" in _text(app.query_one("#logbar", Static))
 
         # filters: one unit, then warnings and errors only
         app.table.move_cursor(row=UNITS.index("api"))
         await pilot.press("escape", "f")
-        await until(pilot, lambda: {r.unit for r in app.logview.records} == {"api"}, "api only")
+        await until_async(lambda: {r.unit for r in app.logview.records} == {"api"}, "api only",
+                          WAIT, sleep=pilot.pause)
         await pilot.press("e")
-        await until(pilot, lambda: [r.level for r in app.logview.records] == ["warn", "error"],
-                    "warnings and errors of api")
+        await until_async(lambda: [r.level for r in app.logview.records] == ["warn", "error"],
+                          "warnings and errors of api", WAIT, sleep=pilot.pause)
 
         # details, with the start timeline as recorded
         app.table.move_cursor(row=UNITS.index("worker"))
         await pilot.press("d")
-        await until(pilot, lambda: isinstance(app.screen, DetailsScreen), "the details")
+        await until_async(lambda: isinstance(app.screen, DetailsScreen), "the details", WAIT,
+                          sleep=pilot.pause)
         shown = "\n".join(_text(w) for w in app.screen.query(Static))
         assert "start timeline" in shown and "failed to start" in shown
         assert "No such file or directory" in shown
         await pilot.press("escape")
-        await until(pilot, lambda: not isinstance(app.screen, DetailsScreen), "back")
+        await until_async(lambda: not isinstance(app.screen, DetailsScreen), "back", WAIT,
+                          sleep=pilot.pause)
 
         # actions are refused, saying why (the recorded failure was told once, at the start)
         assert app.notes == [("error", "worker failed",
                               "failed to start: ./run worker: No such file or directory")]
         await pilot.press("r")
-        await until(pilot, lambda: len(app.notes) > 1, "the refusal")
+        await until_async(lambda: len(app.notes) > 1, "the refusal", WAIT, sleep=pilot.pause)
         assert ("error", "restart worker: Read-only report") in [n[:2] for n in app.notes]
         assert "read-only report" in app.notes[-1][2]
         assert app.is_running

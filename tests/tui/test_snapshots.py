@@ -33,7 +33,8 @@ from tests.tui.scripted_daemon import (
     shop_plan,
     shop_runners,
 )
-from tests.tui.shop import UNITS, RecordingApp, Shop, _text, until
+from tests.tui.shop import UNITS, WAIT, RecordingApp, Shop, _text
+from tests.waiting import until_async
 
 pytestmark = pytest.mark.snapshot
 
@@ -114,7 +115,8 @@ async def test_details_show_the_unit_with_its_secret_masked(shop: Shop) -> None:
         assert "/srv/shop/api" in shown and "00:00:00.000" in shown  # fixed wall clock, UTC
         assert re.search(r"^last exit +-$", shown, re.MULTILINE)  # not exited yet: no "None"
         await pilot.press("escape")
-        await until(pilot, lambda: not isinstance(app.screen, DetailsScreen), "back")
+        await until_async(lambda: not isinstance(app.screen, DetailsScreen), "back", WAIT,
+                          sleep=pilot.pause)
 
 
 async def test_search_highlights_every_match_and_steps_through_them(shop: Shop) -> None:
@@ -128,7 +130,8 @@ async def test_search_highlights_every_match_and_steps_through_them(shop: Shop) 
         assert not styled(app, "upstream timeout", CURRENT_MATCH)
         assert "search 'timeout' 2/2" in _text(app.query_one("#logbar", Static))
         await pilot.press("N")
-        await until(pilot, lambda: app.logview.current_match == 9, "the previous match")
+        await until_async(lambda: app.logview.current_match == 9, "the previous match", WAIT,
+                          sleep=pilot.pause)
         assert styled(app, "upstream timeout", CURRENT_MATCH)
         assert "search 'timeout' 1/2" in _text(app.query_one("#logbar", Static))
 
@@ -144,8 +147,9 @@ async def test_a_failed_unit_is_an_error_notification_once(failing_shop: Shop) -
         # More events about the same failure (a restart of another unit) say nothing new.
         assert app.client is not None
         await app.client.call(calls.act("api", "restart"))
-        await until(pilot, lambda: app.view.units["api"].restarts == 1
-                    and app.view.units["api"].ready, "api restarted")
+        await until_async(lambda: app.view.units["api"].restarts == 1
+                          and app.view.units["api"].ready, "api restarted", WAIT,
+                          sleep=pilot.pause)
         assert [n for n in app.notes if n[0] == "error"] == [("error", "worker failed", reason)]
 
 
@@ -155,7 +159,8 @@ async def test_a_refused_action_is_an_error_notification(shop: Shop) -> None:
         await shop.settle(pilot)
         app.table.move_cursor(row=UNITS.index("api"))
         await pilot.press("s")  # api is already running: the daemon refuses (409)
-        await until(pilot, lambda: any(n[0] == "error" for n in app.notes), "the refusal")
+        await until_async(lambda: any(n[0] == "error" for n in app.notes), "the refusal", WAIT,
+                          sleep=pilot.pause)
         _, title, message = next(n for n in app.notes if n[0] == "error")
         assert title == "start api: Not possible now"
         assert "api is already running" in message
@@ -172,7 +177,7 @@ async def test_a_long_workspace_path_leaves_the_states_in_a_narrow_header(
         app = RecordingApp(WorkspacePaths(root), "local", client=daemon.client(),
                            clock=lambda: APP_NOW, keymap=root / "no-keymap.toml")
         async with app.run_test(size=(80, 24)) as pilot:
-            await until(pilot, lambda: app.view.connected, "connected")
+            await until_async(lambda: app.view.connected, "connected", WAIT, sleep=pilot.pause)
             await pilot.pause()
             header = _text(app.query_one("#header", Static))
             assert "daemon ● connected" in header.splitlines()[0], header

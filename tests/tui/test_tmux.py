@@ -18,9 +18,10 @@ import pytest
 
 from neodev.client import DaemonClient, calls
 from neodev.protocol import encode
-from tests.integration.stack_workspace import NeodevCLI, wait_until
+from tests.integration.stack_workspace import NeodevCLI
 from tests.tui.tmux import Tmux
 from tests.tui.workspace import dashboard_workspace
+from tests.waiting import until
 
 pytestmark = pytest.mark.docker
 
@@ -93,8 +94,8 @@ def test_the_dashboard_in_a_real_terminal(terminal: tuple[Tmux, NeodevCLI]) -> N
     # Restart it by key: the daemon counts the restart, and the table shows it running again.
     before = unit_status(cli, "api")
     tmux.keys("r")
-    assert wait_until(lambda: unit_status(cli, "api")["restarts"] == before["restarts"] + 1
-                      and unit_status(cli, "api")["ready"], 60), unit_status(cli, "api")
+    until(lambda: unit_status(cli, "api"), "api restarted and ready", 60,
+          ok=lambda api: api["restarts"] == before["restarts"] + 1 and api["ready"])
     assert unit_status(cli, "api")["started_at"] > before["started_at"]
     tmux.wait_for_text(API_RUNNING + rf".*\s{before['restarts'] + 1}\s", STEP)
 
@@ -111,7 +112,7 @@ def test_the_dashboard_in_a_real_terminal(terminal: tuple[Tmux, NeodevCLI]) -> N
     screen = tmux.wait_for_text(r"the environment keeps running", STEP)
     assert "neodev stop" in screen
     assert "UNIT" not in screen  # the dashboard's screen is gone (alternate screen left)
-    assert wait_until(lambda: tmux.exit_status() is not None, STEP)
+    until(tmux.exit_status, "the dashboard's exit", STEP, ok=lambda status: status is not None)
     assert tmux.exit_status() == 0
 
     status = cli("status")

@@ -15,11 +15,13 @@ import shlex
 import shutil
 import subprocess
 import threading
-import time
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
+
+from neodev.timing import Deadline
+from tests.waiting import until
 
 COMMAND_TIMEOUT = 10.0
 """Seconds one tmux command may take (they take milliseconds)."""
@@ -29,7 +31,7 @@ through tmux at once (its default holds Escape back 500 ms, waiting for a sequen
 
 
 class TmuxError(RuntimeError):
-    """tmux is missing, a command failed, or the screen never showed what was awaited."""
+    """tmux is missing, or a command failed."""
 
 
 class Tmux:
@@ -88,22 +90,13 @@ class Tmux:
         status, _, signal = rest.partition(":")
         return int(status) if status else -int(signal or 0)
 
-    def wait_for(self, what: str, condition: Callable[[str], bool], timeout: float,
-                 interval: float = 0.05) -> str:
-        """Poll the screen until `condition(screen)` holds; returns that screen.
+    def wait_for(self, what: str, condition: Callable[[str], bool], timeout: float) -> str:
+        """Look at the screen until `condition(screen)` holds; returns that screen.
 
         Raises:
-            TmuxError: not within `timeout` seconds (the last screen is in the message).
+            AssertionError: not within `timeout` seconds (the last screen is in the message).
         """
-        deadline = time.monotonic() + timeout
-        while True:
-            shown = self.screen()
-            if condition(shown):
-                return shown
-            if time.monotonic() >= deadline:
-                raise TmuxError(f"the terminal did not show {what} within {timeout}s; it "
-                                f"shows:\n{shown}")
-            time.sleep(interval)  # a poll interval, not a synchronisation: bounded above
+        return until(self.screen, f"the terminal to show {what}", timeout, ok=condition)
 
     def wait_for_text(self, pattern: str, timeout: float) -> str:
         """Poll until the screen matches the regular expression (multiline)."""
@@ -156,7 +149,7 @@ class TmuxControl:
             self._ready.notify_all()
 
     def _next_line(self, wanted: Callable[[str], bool] = lambda _: True) -> str:
-        deadline = time.monotonic() + COMMAND_TIMEOUT
+        deadline = Deadline(COMMAND_TIMEOUT)
         with self._ready:
             while True:
                 while self._lines:
@@ -165,8 +158,7 @@ class TmuxControl:
                         raise TmuxError("the tmux control client ended")
                     if wanted(line):
                         return line
-                left = deadline - time.monotonic()
-                if left <= 0 or not self._ready.wait(left):
+                if deadline.passed or not self._ready.wait(deadline.remaining()):
                     raise TmuxError(f"no answer from tmux within {COMMAND_TIMEOUT}s")
 
     def command(self, *args: str) -> list[str]:

@@ -1,71 +1,132 @@
-"""The CLI's start-up budget, guarded by counting modules, not milliseconds.
+"""What each code path may import, as one table, checked in fresh interpreters.
 
-The short commands (`--version`, `status`, `status --json`, `logs -n 10`) must answer in well
-under 100 ms (issue "Fast where people feel it"); most of what they pay today is importing
-packages they do not need. Each case below runs in a fresh interpreter (`-X importtime`, and
-`sys.modules` dumped at exit) and must not have loaded any package of FORBIDDEN. When one is
-there, the message names the chain of imports that brought it in, so the fix is obvious.
+Start-up time and memory go mostly to importing packages a path does not need, and the house
+rules keep some packages out of some rooms. Each case of BUDGET runs its real code path in a
+new interpreter under `-X importtime` (tests/importchain.py) and must not have loaded any of
+its forbidden packages; a leak names the chain of imports that brought the package in, so the
+fix is obvious. The cases:
 
-`status` and `logs` run their real code path against a stand-in daemon: a stdlib HTTP server on
-a Unix socket in this process, announced in `.neodev/daemon.json` exactly as the daemon does,
-answering `/v1/status` and `/v1/logs` with records built by `neodev.protocol`.
+- the short commands (`--version`, `status`, `status --json`, `logs -n 10`) answer in well under
+  100 ms (issue "Fast where people feel it"); `status` and `logs` run their real code path
+  against a stand-in daemon: a stdlib HTTP server on a Unix socket in this process, announced
+  in `.neodev/daemon.json` exactly as the daemon does, answering with `neodev.protocol` records;
+- `neodev config` answered from its stored answer loads neither pydantic nor yaml;
+- an idle daemon stays under 50 MiB RSS with the demo's three processes
+  (benchmarks/daemon_idle.py): the real daemon (`neodev.daemon.server.main`, the plan handed over
+  on stdin as `neodev start` does) runs a real process with a port, an HTTP probe and a watcher,
+  is driven through its API (start, wait, status, logs, events, details) and shut down;
+- the pytest plugin loads without Docker, testcontainers, psycopg or a UI; the container-args
+  module without the docker SDK;
+- only neodev.tui imports textual: every other module (found by pkgutil, so a new one is covered
+  the day it is added) is imported in one fresh interpreter, and the chain names the module that
+  brought textual in (an earlier import in this process cannot hide a leak).
 
-The control that the test can fail: `import neodev.config.model` (which must import pydantic)
-is checked the same way and must show the leak with its chain.
+The controls, showing the check can fail: `import neodev.config.model` must show pydantic with
+its chain; `neodev config` with nothing stored must import pydantic and yaml; a daemon with a
+container in its plan must show the docker SDK, imported by the container driver.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import os
+import pkgutil
+import shutil
+import signal
 import socketserver
 import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+import neodev
+from neodev.client import DaemonClient, calls
+from neodev.client.spawn import hand_over_plan, wait_for_daemon
+from neodev.config.model import ContainerSpec, EnvironmentPlan, Probe, ProcessSpec
 from neodev.paths import WorkspacePaths
 from neodev.protocol import LogRecord, UnitRecord, UnitState, encode
 from neodev.rendezvous import DaemonInfo, DaemonLock, write_info
-from tests.constants import REPO_ROOT
-from tests.importchain import Loaded, import_errors
+from tests.importchain import Loaded, import_errors, probe_argv, probe_env, run_probe
+from tests.ports import free_port
+from tests.unit.test_config_cache import PROFILE, WS
 
-FORBIDDEN = ("pydantic", "httpx", "docker", "starlette", "uvicorn", "textual", "yaml", "mcp",
-             "mcp_types")
-"""Packages no short command may import: the one list this test checks."""
+CLI = ("pydantic", "httpx", "docker", "starlette", "uvicorn", "textual", "yaml", "mcp",
+       "mcp_types")
+"""What no short command may import."""
+DAEMON = ("docker", "requests", "fastapi", "yaml", "rich")
+"""What a daemon without containers must not import (rich: httpx's command-line client)."""
+PLUGIN = ("docker", "testcontainers", "psycopg", "textual", "starlette", "uvicorn",
+          "neodev.daemon", "neodev.tui")
+"""What loading the pytest plugin must not cost (its fixtures import them when used)."""
+OUTSIDE_TUI = ("neodev.tui",)
+"""The only package that imports textual."""
 
-CASES: dict[str, tuple[str, list[str]]] = {
-    "import neodev.entry": ("import", ["neodev.entry"]),
-    "import neodev.cli": ("import", ["neodev.cli"]),
-    "neodev --version": ("run", ["--version"]),
-    "neodev status": ("run", ["status"]),
-    "neodev status --json": ("run", ["status", "--json"]),
-    "neodev logs -n 10": ("run", ["logs", "-n", "10"]),
-}
-"""Case -> (import a module | run the console entry point with these arguments)."""
+Run = Callable[[Path], Loaded]
+"""A code path run in a fresh interpreter inside a temporary directory: what it imported."""
 
-PROBE = """\
-import atexit, json, sys
-out, mode, args = sys.argv[1], sys.argv[2], sys.argv[3:]
-def dump():  # loaded modules only: a None entry blocks an import (neodev/daemon/__init__.py)
-    with open(out, "w") as f:
-        json.dump(sorted(n for n, m in sys.modules.items() if m is not None), f)
-atexit.register(dump)
-if mode == "import":
-    __import__(args[0])  # the import statement's path: -X importtime reports only that one
-else:
-    sys.argv = ["neodev", *args]
-    from neodev.entry import main
-    main()
-"""
+
+@dataclass(frozen=True)
+class Budget:
+    run: Run
+    forbidden: tuple[str, ...] = ()
+    required: dict[str, str] = field(default_factory=dict)
+    """Package -> a link its import chain must show: the controls, and proof that the case
+    really ran its path."""
+
+
+def imports(*modules: str) -> Run:
+    return lambda tmp: run_probe("import", *modules, cwd=tmp)
+
+
+def core_modules() -> list[str]:
+    """Every neodev module except the TUI package (and __main__, which runs the CLI)."""
+    names = ["neodev"]
+    for info in pkgutil.walk_packages(neodev.__path__, prefix="neodev."):
+        if not info.name.startswith(OUTSIDE_TUI) and not info.name.endswith(".__main__"):
+            names.append(info.name)
+    return sorted(names)
+
+
+# -- the CLI -----------------------------------------------------------------------------------
+
+def command(*args: str, stand_in: bool = False) -> Run:
+    """`neodev ARGS` in a workspace (with a stand-in daemon when `stand_in`)."""
+    def run(tmp: Path) -> Loaded:
+        with stand_in_daemon() if stand_in else _plain_workspace() as ws:
+            return run_probe("cli", *args, cwd=tmp, env=_cli_env(ws))
+    return run
+
+
+def _cli_env(ws: Path) -> dict[str, str]:
+    return {"NEODEV_WORKSPACE": str(ws), "NO_COLOR": "1"}
+
+
+@contextlib.contextmanager
+def _plain_workspace() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="nib-") as name:
+        (Path(name) / "profiles").mkdir()
+        yield Path(name)
+
+
+def config(*args: str, stored: bool) -> Run:
+    """`neodev config ARGS` on the fixture workspace, its answer stored by a first run or not."""
+    def run(tmp: Path) -> Loaded:
+        ws = tmp / "ws"
+        shutil.copytree(WS, ws)
+        argv = ["config", "-p", PROFILE, *args]
+        if stored:
+            subprocess.run([sys.executable, "-m", "neodev", *argv], cwd=ws,
+                           env=probe_env(_cli_env(ws)), stdin=subprocess.DEVNULL,
+                           capture_output=True, timeout=60, check=True)
+        return run_probe("cli", *argv, cwd=tmp, env=_cli_env(ws))
+    return run
 
 
 class _StandIn(BaseHTTPRequestHandler):
@@ -129,38 +190,127 @@ def stand_in_daemon() -> Iterator[Path]:
             server.server_close()
 
 
-@functools.cache
-def loaded(case: str) -> Loaded:
-    """What one case imports, in a fresh interpreter (run once per case per session)."""
-    mode, args = CASES[case]
-    with stand_in_daemon() as ws, tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "modules.json"
-        env = {**os.environ, "NEODEV_WORKSPACE": str(ws), "NO_COLOR": "1",
-               "PYTHONPATH": str(REPO_ROOT)}
-        proc = subprocess.run([sys.executable, "-X", "importtime", "-c", PROBE, str(out), mode,
-                               *args], cwd=ws, env=env, stdin=subprocess.DEVNULL,
-                              capture_output=True, text=True, timeout=60, check=False)
-        assert proc.returncode == 0, (f"{case} exited {proc.returncode}, so its code path was "
-                                      f"not measured:\n" + "\n".join(
-                                          import_errors(proc.stderr)[-30:]))
-        return Loaded.read(json.loads(out.read_text()), proc.stderr)
+# -- the daemon --------------------------------------------------------------------------------
+
+def daemon(containers: bool) -> Run:
+    """The real daemon serving one process (and a container when `containers`)."""
+    def run(_: Path) -> Loaded:
+        with tempfile.TemporaryDirectory(prefix="ndi-") as name:  # short: sockets max 107 bytes
+            paths = WorkspacePaths(Path(name))
+            (paths.root / "profiles").mkdir()
+            paths.ensure_state_dir()
+            db = ContainerSpec(name="db", service="db", image="neodev-test/never-pulled:1")
+            plan = plan_of(paths, containers={"db": db} if containers else {})
+            return run_daemon(paths, plan, (lambda _: None) if containers else start_and_look)
+    return run
 
 
-def _params() -> list[Any]:
-    params: list[Any] = []
-    for case in CASES:
-        for package in FORBIDDEN:
-            params.append(pytest.param(case, package, id=f"{case}-{package}"))
-    return params
+def plan_of(paths: WorkspacePaths, containers: dict[str, ContainerSpec]) -> EnvironmentPlan:
+    """One real process: an HTTP server on a free port, probed over HTTP, watched."""
+    port = free_port()
+    # start_period: on a loaded machine the server may take seconds to listen; failed probes
+    # before then must not make it unhealthy (the wait below would end, failed).
+    web = ProcessSpec(name="web", cwd=paths.root, port=port, stop_grace=2.0,
+                      command=(sys.executable, "-m", "http.server", str(port), "--bind",
+                               "127.0.0.1"),
+                      readiness=Probe(kind="http", url=f"http://127.0.0.1:{port}/",
+                                      interval=0.2, start_period=25),
+                      watch=("*.txt",))
+    return EnvironmentPlan(profile="local", project="importprobe", workspace=paths.root,
+                           profile_file=paths.root / "profiles" / "local.toml",
+                           network="importprobe_default", processes={"web": web},
+                           containers=containers)
 
 
-@pytest.mark.parametrize(("case", "package"), _params())
-def test_short_command_does_not_import(case: str, package: str) -> None:
-    found = loaded(case)
-    leaked = found.has(package)
-    assert not leaked, (f"{case} imported {package} ({len(leaked)} modules) through "
-                        f"{found.chain(package)}; the short commands must not pay for it "
-                        f"(FORBIDDEN in {Path(__file__).name})")
+def run_daemon(paths: WorkspacePaths, plan: EnvironmentPlan,
+               drive: Callable[[DaemonClient], None]) -> Loaded:
+    """Serve `plan` in a probed daemon, `drive` it, shut it down; what it had imported."""
+    out = paths.state_dir / "modules.json"
+    # Its import-time report goes to the log, which the daemon appends to once it has a plan.
+    with open(paths.daemon_log, "wb") as log:
+        child = subprocess.Popen(
+            probe_argv(out, "daemon", "--workspace", str(paths.root), "--plan-on-stdin"),
+            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=log, cwd=paths.root,
+            env=probe_env(), start_new_session=True)
+    try:
+        hand_over_plan(child, plan.model_dump_json())
+        info = wait_for_daemon(paths, child, timeout=30)
+        client = DaemonClient(Path(info.socket))
+        drive(client)
+        client.call(calls.shutdown())
+        code = child.wait(timeout=60)
+    finally:
+        if child.poll() is None:  # the test failed half-way: end the daemon and its units
+            stop_daemon(child)
+    stderr = paths.daemon_log.read_text(errors="replace")
+    assert code == 0, f"the daemon exited {code}:\n" + "\n".join(import_errors(stderr)[-30:])
+    return Loaded.read(out, stderr)
+
+
+def stop_daemon(child: subprocess.Popen[bytes]) -> None:
+    """SIGTERM first: the daemon then stops its units, which run in sessions of their own and
+    would outlive a SIGKILL of its group; SIGKILL only if it does not end in time."""
+    child.terminate()
+    try:
+        child.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(child.pid, signal.SIGKILL)
+        child.wait(timeout=10)
+
+
+def start_and_look(client: DaemonClient) -> None:
+    """What a session does: start, wait until ready, status, logs, events, details."""
+    assert client.call(calls.start()).started == ("web",)
+    verdict = client.call(calls.wait(None, 30))
+    assert verdict.ok, verdict
+    assert client.call(calls.status()).units[0].state == "running"
+    client.call(calls.logs(None, limit=10))
+    assert list(client.stream(calls.events(follow=False)))
+    assert client.call(calls.unit("web")).name == "web"
+
+
+# -- the table ---------------------------------------------------------------------------------
+
+START_PATH = {module: "" for module in ("neodev.process.runner", "neodev.process.watcher",
+                                        "neodev.health.probes", "uvicorn", "starlette.routing")}
+"""Modules of the daemon's start path: there, so the check saw it run."""
+
+BUDGET: dict[str, Budget] = {
+    "import neodev.entry": Budget(imports("neodev.entry"), CLI),
+    "import neodev.cli": Budget(imports("neodev.cli"), CLI),
+    "neodev --version": Budget(command("--version"), CLI),
+    "neodev status": Budget(command("status", stand_in=True), CLI),
+    "neodev status --json": Budget(command("status", "--json", stand_in=True), CLI),
+    "neodev logs -n 10": Budget(command("logs", "-n", "10", stand_in=True), CLI),
+    "neodev config, answered from the store": Budget(config(stored=True), ("pydantic", "yaml")),
+    "neodev config --json, answered from the store": Budget(config("--json", stored=True),
+                                                            ("pydantic", "yaml")),
+    "a daemon running only processes": Budget(daemon(containers=False), DAEMON, START_PATH),
+    "import neodev.testing.plugin": Budget(imports("neodev.testing.plugin"), PLUGIN),
+    "import neodev.docker.create_args": Budget(imports("neodev.docker.create_args"), ("docker",)),
+    "import every module outside neodev.tui": Budget(imports(*core_modules()), ("textual",)),
+    # the controls: the check sees a real import, and names its chain
+    "control: import neodev.config.model": Budget(
+        imports("neodev.config.model"), required={"pydantic": "neodev.config.model <- <main>"}),
+    "control: neodev config, nothing stored": Budget(config(stored=False),
+                                                     required={"pydantic": "", "yaml": ""}),
+    "control: a daemon with a container": Budget(daemon(containers=True),
+                                                 required={"docker": "neodev.docker.runner"}),
+}
+
+
+@pytest.mark.parametrize("case", BUDGET)
+def test_the_import_budget(case: str, tmp_path: Path) -> None:
+    budget = BUDGET[case]
+    found = budget.run(tmp_path)
+    assert not found.failed, f"{case}: imports failed: {found.failed}"
+    leaks = [f"{package} ({len(found.has(package))} modules) through {found.chain(package)}"
+             for package in budget.forbidden if found.has(package)]
+    assert not leaks, (f"{case} imported " + "; ".join(leaks)
+                       + f": import it where it is needed (BUDGET in {Path(__file__).name})")
+    for package, link in budget.required.items():
+        assert found.has(package), f"{case} did not import {package}: the probe missed its path"
+        assert link in found.chain(package), found.chain(package)
 
 
 def test_the_stand_in_daemon_is_really_asked() -> None:
@@ -174,12 +324,9 @@ def test_the_stand_in_daemon_is_really_asked() -> None:
     assert "project budget" in proc.stdout and "app" in proc.stdout
 
 
-def test_the_check_sees_a_real_import_and_names_its_chain() -> None:
-    """The control: a module that does need pydantic is caught, with the chain that got it."""
-    CASES["import neodev.config.model"] = ("import", ["neodev.config.model"])
-    try:
-        found = loaded("import neodev.config.model")
-    finally:
-        del CASES["import neodev.config.model"]
-    assert "pydantic" in found.modules
-    assert found.chain("pydantic").endswith("neodev.config.model <- <main>")
+def test_discovery_finds_the_core_packages() -> None:
+    modules = core_modules()
+    for expected in ("neodev.errors", "neodev.paths", "neodev.config.model",
+                     "neodev.engine.runner"):
+        assert expected in modules
+    assert not [m for m in modules if m.startswith("neodev.tui")]

@@ -26,6 +26,7 @@ from neodev.telemetry.loki import (
     loki_ready,
 )
 from tests.loki_standin import LokiStandIn, Push
+from tests.waiting import until_async
 
 
 @pytest.fixture
@@ -62,14 +63,6 @@ def line(i: int, unit: str = "backend", stream: str = "stdout", level: str | Non
                        line=f"line {i}" if text is None else text, level=level)
 
 
-async def until(predicate: Callable[[], bool], timeout: float = 5.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s: {what}")
-        await asyncio.sleep(0.005)
-
-
 def running(shipper: LokiShipper) -> asyncio.Task[None]:
     return asyncio.create_task(shipper.run())
 
@@ -84,7 +77,7 @@ async def test_batches_by_line_count_and_stop_flushes_the_rest(loki: LokiStandIn
     task = running(shipper)
     for i in range(250):
         shipper.offer(line(i))
-    await until(lambda: len(loki.pushes) == 2, what="two full batches")
+    await until_async(lambda: len(loki.pushes) == 2, "two full batches", 5.0, interval=0.005)
     await asyncio.sleep(0.2)
     assert [len(p.values) for p in loki.pushes] == [100, 100]  # the partial batch waits
     assert shipper.state().queued == 50
@@ -116,11 +109,11 @@ async def test_a_partial_batch_goes_after_the_flush_interval(loki: LokiStandIn) 
     started = time.monotonic()
     for i in range(3):
         shipper.offer(line(i))
-    await until(lambda: len(loki.pushes) == 1, what="the timed flush")
+    await until_async(lambda: len(loki.pushes) == 1, "the timed flush", 5.0, interval=0.005)
     waited = time.monotonic() - started
     assert 0.25 <= waited < 2.0, waited
     shipper.offer(line(3))
-    await until(lambda: len(loki.pushes) == 2, what="a second timed flush")
+    await until_async(lambda: len(loki.pushes) == 2, "a second timed flush", 5.0, interval=0.005)
     assert [len(p.values) for p in loki.pushes] == [3, 1]
     await shipper.stop()
     await task
@@ -160,11 +153,11 @@ async def test_429_is_retried_with_backoff_and_the_same_body(loki: LokiStandIn) 
     task = running(shipper)
     for i in range(5):
         shipper.offer(line(i))
-    await until(lambda: len(loki.pushes) == 2, what="the retry")
+    await until_async(lambda: len(loki.pushes) == 2, "the retry", 5.0, interval=0.005)
     first, second = loki.pushes
     assert (first.status, second.status) == (429, 204)
     assert first.body == second.body  # same lines, same timestamps: no duplicates in Loki
-    await until(lambda: shipper.state().sent == 5)
+    await until_async(lambda: shipper.state().sent == 5, "5 sent", 5.0, interval=0.005)
     state = shipper.state()
     assert state.state == "idle" and state.rejected == 0
     assert state.last_error == "HTTP 429: Ingestion rate limit exceeded"
@@ -180,20 +173,21 @@ async def test_down_drops_the_oldest_then_recovers_in_order(loki: LokiStandIn) -
                           flush_interval=0.05, sleep=sleep, clock=clock)
     task = running(shipper)
     shipper.offer(line(0))
-    await until(lambda: shipper.state().state == "down", what="down")
+    await until_async(lambda: shipper.state().state == "down", "down", 5.0, interval=0.005)
     for i in range(1, 250):
         shipper.offer(line(i))
     state = shipper.state()
     assert (state.state, state.queued, state.dropped, state.behind) == ("down", 100, 150, 90)
-    await until(lambda: len([d for d in sleep.delays if d != 0.05]) >= 8, timeout=10,
-                what="eight retries")
+    await until_async(lambda: len([d for d in sleep.delays if d != 0.05]) >= 8, "eight retries",
+                      10, interval=0.005)
     # capped exponential backoff between the attempts on the same batch
     assert [d for d in sleep.delays if d != 0.05][:8] == [0.5, 1, 2, 4, 8, 16, RETRY_MAX,
                                                          RETRY_MAX]
     assert shipper.state().last_error == "HTTP 500: "
 
     loki.default_status = 204  # Loki is back
-    await until(lambda: shipper.state().queued == 0, timeout=10, what="the queue drained")
+    await until_async(lambda: shipper.state().queued == 0, "the queue drained", 10,
+                      interval=0.005)
     # exactly the 100 newest lines arrived, in order: the oldest 150 were the ones dropped
     assert sent_lines(loki) == [f"line {i}" for i in range(150, 250)]
     state = shipper.state()
@@ -211,10 +205,11 @@ async def test_connection_refused_is_down_and_retried_until_loki_answers(
     shipper = LokiShipper(loki.url, "neotool", flush_interval=0.05, sleep=sleep)
     task = running(shipper)
     shipper.offer(line(0))
-    await until(lambda: shipper.state().state == "down", what="down")
+    await until_async(lambda: shipper.state().state == "down", "down", 5.0, interval=0.005)
     assert (shipper.state().last_error or "").startswith("ConnectError")
     loki.start()  # back, same port
-    await until(lambda: shipper.state().sent == 1, timeout=10, what="delivered after return")
+    await until_async(lambda: shipper.state().sent == 1, "delivered after return", 10,
+                      interval=0.005)
     assert shipper.state().state == "idle"
     await shipper.stop()
     await task
@@ -228,7 +223,7 @@ async def test_400_is_not_retried_and_keeps_the_reason(loki: LokiStandIn) -> Non
     task = running(shipper)
     for i in range(5):
         shipper.offer(line(i))
-    await until(lambda: shipper.state().rejected == 5, what="rejected")
+    await until_async(lambda: shipper.state().rejected == 5, "rejected", 5.0, interval=0.005)
     await asyncio.sleep(0.2)
     assert len(loki.pushes) == 1  # exactly one request for that batch
     state = shipper.state()
@@ -236,7 +231,7 @@ async def test_400_is_not_retried_and_keeps_the_reason(loki: LokiStandIn) -> Non
     assert (state.sent, state.queued, state.last_error) == (0, 0, None)
     assert [d for d in sleep.delays if d != 0.05] == []  # no backoff either
     shipper.offer(line(5))  # the next lines are shipped as usual
-    await until(lambda: shipper.state().sent == 1, what="the next batch")
+    await until_async(lambda: shipper.state().sent == 1, "the next batch", 5.0, interval=0.005)
     assert loki.pushes[-1].lines == ["line 5"]
     await shipper.stop()
     await task

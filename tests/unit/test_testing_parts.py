@@ -7,8 +7,6 @@ import fcntl
 import functools
 import shutil
 import socket
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -256,14 +254,3 @@ def test_log_sections_only_for_started_services() -> None:
 
     assert log_sections(Source(), ["postgres", "prometheus"], 20) == [
         ("neodev: last 20 log lines of service postgres", "line 1\nline 2")]
-
-
-def test_loading_the_plugin_costs_no_docker_testcontainers_or_ui() -> None:
-    code = ("import sys, neodev.testing.plugin\n"
-            "heavy = ('docker', 'testcontainers', 'psycopg', 'textual', 'starlette', 'uvicorn',"
-            " 'neodev.daemon', 'neodev.tui')\n"
-            "print(sorted({m.split('.')[0] if not m.startswith('neodev') else m "
-            "for m in sys.modules if m.startswith(heavy)}))")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          cwd=REPO_ROOT, timeout=60, check=True)
-    assert proc.stdout.strip() == "[]"
