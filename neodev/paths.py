@@ -7,11 +7,14 @@ Prometheus target files. Nothing is written to tracked files.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 STATE_DIR_NAME = ".neodev"
+SOCKET_PATH_MAX = 107
+"""Bytes a Unix socket's path may have on Linux (sun_path holds 108 with its NUL)."""
 WORKSPACE_MARKERS = ("profiles", "pyproject.toml", ".env")
 
 
@@ -27,7 +30,14 @@ class WorkspacePaths:
 
     @property
     def socket(self) -> Path:
-        return self.state_dir / "daemon.sock"
+        """The daemon's control socket: `.neodev/daemon.sock`, or, when that path is too long
+        for a Unix socket (a worktree deep in a home directory), a name derived from the state
+        directory in the user's runtime directory. Clients read it from the status file."""
+        local = self.state_dir / "daemon.sock"
+        if len(os.fsencode(local)) <= SOCKET_PATH_MAX:
+            return local
+        digest = hashlib.sha256(os.fsencode(os.path.abspath(self.state_dir))).hexdigest()
+        return runtime_dir() / f"{digest[:24]}.sock"
 
     @property
     def status_file(self) -> Path:
@@ -91,3 +101,12 @@ def find_workspace(start: Path | None = None) -> Path:
         if (candidate / "profiles").is_dir():
             return candidate
     return here
+
+
+def runtime_dir() -> Path:
+    """The user's private directory for sockets too deep to live in their workspace:
+    `$XDG_RUNTIME_DIR/neodev` (short, per user, on tmpfs), else `/tmp/neodev-UID`."""
+    base = os.environ.get("XDG_RUNTIME_DIR", "")
+    if base.startswith("/") and len(os.fsencode(base)) <= 48:
+        return Path(base) / "neodev"
+    return Path(f"/tmp/neodev-{os.getuid()}")

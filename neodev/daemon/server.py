@@ -60,7 +60,9 @@ class _QuietServer(uvicorn.Server):
 
 
 def bind_control_socket(path: Path) -> socket.socket:
-    """Bind the Unix socket with mode 0600 from the first instant (umask, not chmod after)."""
+    """Bind the Unix socket with mode 0600 from the first instant (umask, not chmod after), in
+    a directory only this user can change (the runtime directory is created so)."""
+    _ensure_private_directory(path.parent)
     path.unlink(missing_ok=True)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     old_umask = os.umask(0o177)
@@ -70,6 +72,17 @@ def bind_control_socket(path: Path) -> socket.socket:
         os.umask(old_umask)
     sock.listen(128)
     return sock
+
+
+def _ensure_private_directory(directory: Path) -> None:
+    """Create `directory` (mode 0700) when missing; refuse one that another user owns or others
+    may write to: whoever can replace the socket there could answer in the daemon's name."""
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    info = directory.stat()
+    if info.st_uid != os.getuid() or info.st_mode & 0o022:
+        raise DaemonError(f"the daemon's socket directory {directory} is not private: it must "
+                          f"belong to you (uid {os.getuid()}, it is {info.st_uid}) and be "
+                          f"writable by you alone (mode {info.st_mode & 0o777:o}; use 0700)")
 
 
 def teardown_plan(paths: WorkspacePaths, project: str) -> EnvironmentPlan:

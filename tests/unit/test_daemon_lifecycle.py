@@ -142,3 +142,18 @@ def test_socket_mode_is_0600_from_the_start(tmp_path: Path) -> None:
         assert (path.stat().st_mode & 0o777) == 0o600
     finally:
         sock.close()
+
+
+def test_a_socket_directory_others_may_write_to_is_refused(tmp_path: Path) -> None:
+    from neodev.daemon.server import bind_control_socket
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)  # anyone could swap the socket and answer in the daemon's name
+    with pytest.raises(DaemonError) as caught:
+        bind_control_socket(shared / "d.sock")
+    assert f"{shared} is not private" in caught.value.message and "0700" in caught.value.message
+    assert not (shared / "d.sock").exists()
+    fresh = tmp_path / "runtime" / "neodev"
+    bind_control_socket(fresh / "d.sock").close()
+    assert fresh.stat().st_mode & 0o777 == 0o700
