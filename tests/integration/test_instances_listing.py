@@ -18,8 +18,9 @@ from docker.errors import NotFound
 
 from neodev.ports import can_bind
 from tests.integration.instance_workspace import Checkout, checkout, host_port, instance_of
-from tests.integration.stack_workspace import NeodevCLI, wait_until
+from tests.integration.stack_workspace import NeodevCLI
 from tests.ports import free_ports
+from tests.waiting import until
 
 pytestmark = pytest.mark.docker
 
@@ -100,7 +101,7 @@ def test_instances_lists_every_checkout_and_prune_removes_a_deleted_one_with_its
     assert f"removed volume {b_name}_pgdata" in pruned.out
     assert not psutil.pid_exists(b_daemon["pid"]) or psutil.Process(
         b_daemon["pid"]).status() == psutil.STATUS_ZOMBIE
-    assert wait_until(lambda: can_bind("127.0.0.1", b_app), 10)  # its process is gone too
+    until(lambda: can_bind("127.0.0.1", b_app), "B's app port free (its process gone too)", 10)
     with pytest.raises(NotFound):
         docker_client.volumes.get(f"{b_name}_pgdata")
     assert set(_listed(a)) == {a_name}
@@ -117,8 +118,8 @@ def test_a_daemon_whose_state_directory_is_deleted_stops_its_units_and_exits(
     daemon = cli.daemon_info()
     assert daemon is not None
     shutil.rmtree(ws.root / ".neodev")  # `git clean -fdx`
-    assert wait_until(lambda: not psutil.pid_exists(daemon["pid"]), 30), "daemon still runs"
-    assert wait_until(lambda: can_bind("127.0.0.1", app), 10), "its process still listens"
+    until(lambda: not psutil.pid_exists(daemon["pid"]), "the orphaned daemon to end", 30)
+    until(lambda: can_bind("127.0.0.1", app), "its process to stop listening", 10)
     assert docker_client.containers.get(f"{name}-db-1").status == "exited"
     listed = _listed(cli)
     assert listed[name]["state"] == "orphaned" and listed[name]["daemon_pid"] is None
