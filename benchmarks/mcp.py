@@ -45,25 +45,14 @@ from mcp import ClientSession  # noqa: E402
 from mcp.client.stdio import StdioServerParameters, stdio_client  # noqa: E402
 from mcp_types import CallToolResult  # noqa: E402
 
-sys.path.insert(0, str(_HERE))
+sys.path[:0] = [str(_HERE), str(_HERE.parent)]
 from benchlib import Summary, free_ports, kill_daemon, kill_strays, ratio  # noqa: E402
+
+from tests.apps import WEB  # noqa: E402
 
 PYTHON = sys.executable
 NEODEV = str(Path(sys.executable).with_name("neodev"))
 TIMEOUT = 60
-APP = textwrap.dedent("""\
-    import http.server, os
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            self.send_response(200)
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"ok")
-        def log_message(self, *args):
-            pass
-    print("serving", flush=True)
-    http.server.HTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_forever()
-    """)
 CHATTY = ("import time\nfor i in range(1000):\n    print(f'INFO request {i} served', flush=True)\n"
           "time.sleep(86400)\n")
 
@@ -82,7 +71,6 @@ CLI_CALLS: dict[str, list[str]] = {
 def workspace(root: Path) -> dict[str, str]:
     """A two-unit workspace in `root`; the environment for commands run in it."""
     (root / "profiles").mkdir(parents=True)
-    (root / "app.py").write_text(APP)
     (root / "chatty.py").write_text(CHATTY)
     [port] = free_ports(1)
     (root / "profiles" / "local.toml").write_text(textwrap.dedent(f"""\
@@ -91,7 +79,7 @@ def workspace(root: Path) -> dict[str, str]:
 
         [processes.app]
         cwd = ".."
-        command = ["{PYTHON}", "app.py"]
+        command = ["{PYTHON}", "{WEB}", "--banner", "serving"]
         env = {{ PORT = "{port}" }}
         port = {port}
         readiness = {{ http = "http://127.0.0.1:{port}/", interval = 0.2 }}

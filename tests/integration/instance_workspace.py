@@ -19,16 +19,9 @@ from typing import Any
 
 import docker
 
+from tests.apps import WEB
 from tests.constants import TEST_POSTGRES_IMAGE
 from tests.integration.stack_workspace import CLI_TIMEOUT, NeodevCLI, StackWorkspace
-
-APP = ("import http.server, os, sys\n"
-       "class H(http.server.BaseHTTPRequestHandler):\n"
-       "    def do_GET(self):\n"
-       "        body = os.environ['DB_PORT'].encode()\n"
-       "        self.send_response(200); self.end_headers(); self.wfile.write(body)\n"
-       "    def log_message(self, *a): pass\n"
-       "http.server.ThreadingHTTPServer(('127.0.0.1', int(sys.argv[1])), H).serve_forever()\n")
 
 
 @dataclass
@@ -39,7 +32,6 @@ class Checkout(StackWorkspace):
         (self.root / "profiles").mkdir(parents=True, exist_ok=True)
         (self.root / "compose").mkdir(exist_ok=True)
         (self.root / "app").mkdir(exist_ok=True)
-        (self.root / "app" / "app.py").write_text(APP)
         (self.root / "compose" / "stack.yml").write_text(textwrap.dedent(f"""\
             services:
               db:
@@ -68,7 +60,7 @@ class Checkout(StackWorkspace):
 
             [processes.app]
             cwd = "../app"
-            command = ["{sys.executable}", "app.py", "@{{app:8000}}"]
+            command = ["{sys.executable}", "{WEB}", "--port", "@{{app:8000}}", "--var", "DB_PORT"]
             port = {self.ports['app']}
             depends_on = {{ db = "healthy" }}
             readiness = {{ http = "http://127.0.0.1:{self.ports['app']}/", interval = 0.2 }}

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.apps import WEB
 from tests.integration.stack_workspace import (
     CLI_POLL,
     NeodevCLI,
@@ -20,18 +21,6 @@ from tests.integration.stack_workspace import (
 from tests.ports import free_port
 from tests.waiting import until
 
-SERVER = textwrap.dedent("""\
-    import http.server, os
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            self.send_response(200)
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"ok")
-        def log_message(self, *args):
-            pass
-    http.server.HTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_forever()
-    """)
 BUILD = ("import pathlib, sys\n"
          "if pathlib.Path('BROKEN').exists():\n"
          "    sys.exit('compile error: BROKEN is present')\n")
@@ -43,13 +32,12 @@ def app_workspace(tmp_path: Path) -> Iterator[NeodevCLI]:
     app = root / "app"
     app.mkdir(parents=True)
     (root / "profiles").mkdir()
-    (app / "server.py").write_text(SERVER)
     (app / "build.py").write_text(BUILD)
     port, py = free_port(), sys.executable
     (root / "profiles" / "local.toml").write_text(textwrap.dedent(f"""\
         [processes.app]
         cwd = "{app}"
-        command = ["{py}", "server.py"]
+        command = ["{py}", "{WEB}"]
         env = {{ PORT = "{port}" }}
         port = {port}
         build = ["{py}", "build.py"]

@@ -23,26 +23,11 @@ import pytest
 from neodev.client import DaemonClient, calls
 from neodev.hostnet import docker_gateway_ip
 from neodev.protocol import encode, encode_event
+from tests.apps import WEB
 from tests.integration.lines import LineReader
 from tests.integration.stack_workspace import CLI_POLL, NeodevCLI, StackWorkspace
 from tests.ports import free_port
 from tests.waiting import until
-
-SERVER = textwrap.dedent("""\
-    import http.server, os, pathlib
-    VERSION = pathlib.Path("src/version.txt").read_text().strip()  # read once: needs a restart
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            body = VERSION.encode()
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-        def log_message(self, *args):
-            pass
-    print("serving", VERSION, flush=True)
-    http.server.HTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_forever()
-    """)
 
 BUILD = ("import pathlib, sys\n"
          "if pathlib.Path('src/BROKEN').exists():\n"
@@ -63,7 +48,6 @@ def workspace(tmp_path: Path) -> Iterator[tuple[StackWorkspace, NeodevCLI, Path,
     app = root / "app"
     (app / "src").mkdir(parents=True)
     (root / "profiles").mkdir()
-    (app / "server.py").write_text(SERVER)
     (app / "build.py").write_text(BUILD)
     (app / "longlines.py").write_text(LONG_LINES)
     (app / "src" / "version.txt").write_text("v1\n")
@@ -77,7 +61,7 @@ def workspace(tmp_path: Path) -> Iterator[tuple[StackWorkspace, NeodevCLI, Path,
 
         [processes.app]
         cwd = "{app}"
-        command = ["{py}", "server.py"]
+        command = ["{py}", "{WEB}", "--file", "src/version.txt", "--banner", "serving {{body}}"]
         env = {{ PORT = "{port}" }}
         port = {port}
         watch = ["src/**"]
@@ -113,7 +97,7 @@ def workspace(tmp_path: Path) -> Iterator[tuple[StackWorkspace, NeodevCLI, Path,
 
         [processes.bound]
         cwd = "{app}"
-        command = ["{py}", "server.py"]
+        command = ["{py}", "{WEB}"]
         env = {{ PORT = "{bound_port}" }}
         port = {bound_port}
         """))

@@ -18,30 +18,16 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.apps import WEB
 from tests.integration.lines import LineReader
 from tests.integration.stack_workspace import NeodevCLI, StackWorkspace
 from tests.ports import free_port
-
-APP = textwrap.dedent("""\
-    import http.server, os
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            self.send_response(200)
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"ok")
-        def log_message(self, format, *args):
-            print(f"{self.address_string()} {format % args}", flush=True)
-    print("web is up", flush=True)
-    http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_forever()
-    """)
 
 
 @pytest.fixture
 def cli(tmp_path: Path) -> Iterator[tuple[NeodevCLI, int]]:
     root = tmp_path / "ws"
     (root / "profiles").mkdir(parents=True)
-    (root / "app.py").write_text(APP)
     port = free_port()
     (root / "profiles" / "local.toml").write_text(textwrap.dedent(f"""\
         [project]
@@ -49,7 +35,7 @@ def cli(tmp_path: Path) -> Iterator[tuple[NeodevCLI, int]]:
 
         [processes.web]
         cwd = "{root}"
-        command = ["{sys.executable}", "-u", "app.py"]
+        command = ["{sys.executable}", "{WEB}", "--log-requests", "--banner", "web is up"]
         env = {{ PORT = "{port}" }}
         port = {port}
         readiness = {{ http = "http://127.0.0.1:{port}/health", interval = 1 }}

@@ -29,6 +29,7 @@ from mcp import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp_types import CallToolResult, TextContent
 
+from tests.apps import WEB
 from tests.constants import REPO_ROOT
 from tests.ports import free_port
 
@@ -39,21 +40,6 @@ SECRETS = (SECRET_IN_ENV_FILE, SECRET_IN_PROFILE, SECRET_IN_URL)
 CALL_TIMEOUT = 120.0
 """Seconds one tool call may take (the longest, `wait_ready`, is bounded by its argument)."""
 
-SERVER = textwrap.dedent("""\
-    import http.server, os, pathlib
-    VERSION = pathlib.Path("src/version.txt").read_text().strip()
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            body = VERSION.encode()
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-        def log_message(self, *args):
-            pass
-    print("serving", VERSION, flush=True)
-    http.server.HTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_forever()
-    """)
 BUILD = textwrap.dedent("""\
     import pathlib, sys, time
     time.sleep(1.5)  # long enough to be seen building
@@ -99,7 +85,7 @@ def write_workspace(parent: Path) -> Workspace:
     app = root / "app"
     (app / "src").mkdir(parents=True)
     (root / "profiles").mkdir()
-    for name, text in (("server.py", SERVER), ("build.py", BUILD), ("chatty.py", CHATTY),
+    for name, text in (("build.py", BUILD), ("chatty.py", CHATTY),
                        ("leaky.py", LEAKY)):
         (app / name).write_text(text)
     (app / "src" / "version.txt").write_text("v1\n")
@@ -112,7 +98,7 @@ def write_workspace(parent: Path) -> Workspace:
 
         [processes.app]
         cwd = "{app}"
-        command = ["{py}", "server.py"]
+        command = ["{py}", "{WEB}", "--file", "src/version.txt", "--banner", "serving {{body}}"]
         env = {{ PORT = "{port}" }}
         port = {port}
         watch = ["src/**"]

@@ -10,14 +10,7 @@ from neodev.config.model import Probe
 from neodev.errors import ProcessError
 from neodev.health import ExecProbe, LogLineProbe, ProbeResult, ProbeTracker, build_strategy
 from neodev.protocol import Health
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.clocks import FakeClock
 
 
 class Scripted:
@@ -33,9 +26,9 @@ class Scripted:
 
 
 def tracker(*outcomes: bool, retries: int = 3, start_period: float = 0.0,
-            clock: Clock | None = None) -> ProbeTracker:
+            clock: FakeClock | None = None) -> ProbeTracker:
     probe = Probe(kind="tcp", port=1, retries=retries, start_period=start_period)
-    return ProbeTracker(Scripted(*outcomes), probe, clock=clock or Clock())
+    return ProbeTracker(Scripted(*outcomes), probe, clock=clock or FakeClock())
 
 
 async def test_starting_until_first_success_then_healthy() -> None:
@@ -48,7 +41,7 @@ async def test_starting_until_first_success_then_healthy() -> None:
 
 
 async def test_unhealthy_after_retries_consecutive_failures() -> None:
-    clock = Clock()
+    clock = FakeClock()
     t = tracker(True, False, False, True, False, False, False, retries=3, clock=clock)
     healths = []
     for _ in range(7):  # one attempt per interval (1 s), as Docker checks
@@ -63,7 +56,7 @@ async def test_unhealthy_after_retries_consecutive_failures() -> None:
 async def test_quick_attempts_count_one_failure_per_interval() -> None:
     """The supervisor tries every 10 ms right after a start: a server that needs 50 ms to
     listen fails five attempts, which must not make it unhealthy (retries=3, interval 1 s)."""
-    clock = Clock()
+    clock = FakeClock()
     t = tracker(*[False] * 5, True, retries=3, clock=clock)
     for _ in range(5):
         clock.now += 0.01
@@ -79,7 +72,7 @@ async def test_quick_attempts_count_one_failure_per_interval() -> None:
 
 
 async def test_failures_in_start_period_do_not_count() -> None:
-    clock = Clock()
+    clock = FakeClock()
     t = tracker(False, False, False, False, retries=1, start_period=10.0, clock=clock)
     assert (await t.observe()).health is Health.STARTING
     assert "start period" in t.last.detail
@@ -90,7 +83,7 @@ async def test_failures_in_start_period_do_not_count() -> None:
 
 
 async def test_success_inside_start_period_is_healthy_and_restart_resets() -> None:
-    clock = Clock()
+    clock = FakeClock()
     t = tracker(True, False, retries=1, start_period=30.0, clock=clock)
     assert (await t.observe()).health is Health.HEALTHY
     t.restart()

@@ -25,6 +25,7 @@ from neodev.telemetry.loki import (
     ShippedLine,
     loki_ready,
 )
+from tests.clocks import FakeClock
 from tests.loki_standin import LokiStandIn, Push
 from tests.waiting import until_async
 
@@ -35,14 +36,6 @@ def loki() -> Iterator[LokiStandIn]:
     with LokiStandIn() as standin:
         yield standin
         assert standin.violations == []
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class ScaledSleep:
@@ -168,7 +161,7 @@ async def test_429_is_retried_with_backoff_and_the_same_body(loki: LokiStandIn) 
 
 async def test_down_drops_the_oldest_then_recovers_in_order(loki: LokiStandIn) -> None:
     loki.default_status = 500
-    sleep, clock = ScaledSleep(), FakeClock()
+    sleep, clock = ScaledSleep(), FakeClock(start=1000.0)
     shipper = LokiShipper(loki.url, "neotool", max_queue=100, batch_lines=10,
                           flush_interval=0.05, sleep=sleep, clock=clock)
     task = running(shipper)

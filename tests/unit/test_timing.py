@@ -7,21 +7,7 @@ import asyncio
 import pytest
 
 from neodev.timing import Backoff, Deadline, poll_until, sleep_unless
-
-
-class FakeClock:
-    """A monotonic clock that moves only when told (or when `sleep` is called)."""
-
-    def __init__(self) -> None:
-        self.now = 100.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
+from tests.clocks import FakeClock
 
 
 def test_backoff_doubles_from_first_up_to_the_cap_and_never_overflows() -> None:

@@ -6,29 +6,12 @@ import asyncio
 
 import pytest
 
+from tests.clocks import FakeClock
 from tests.waiting import until, until_async
 
 
-class Clock:
-    """Virtual monotonic time: `sleep` moves it on and records each sleep."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-    async def asleep(self, seconds: float) -> None:
-        self.sleep(seconds)
-
-
 def test_until_returns_the_value_that_was_waited_for() -> None:
-    clock = Clock()
+    clock = FakeClock(start=0.0)
     values = iter([0, 1, 2, 3])
     assert until(lambda: next(values), "2 or more", 10, ok=lambda n: n >= 2, interval=0.5,
                  sleep=clock.sleep, clock=clock) == 2
@@ -36,7 +19,7 @@ def test_until_returns_the_value_that_was_waited_for() -> None:
 
 
 def test_until_fails_at_the_deadline_naming_what_and_the_last_value() -> None:
-    clock = Clock()
+    clock = FakeClock(start=0.0)
     looks: list[float] = []
 
     def probe() -> dict[str, str]:
@@ -52,7 +35,7 @@ def test_until_fails_at_the_deadline_naming_what_and_the_last_value() -> None:
 
 
 def test_until_treats_the_named_exceptions_as_not_yet() -> None:
-    clock = Clock()
+    clock = FakeClock(start=0.0)
     answers: list[object] = [ConnectionError("refused"), "ok"]
 
     def probe() -> object:
@@ -76,7 +59,7 @@ def probe_refused() -> str:
 
 
 def test_a_long_multiline_value_is_shown_as_text_and_cut() -> None:
-    clock = Clock()
+    clock = FakeClock(start=0.0)
     screen = "\n".join(f"row {i}" for i in range(2000))
     with pytest.raises(AssertionError) as failed:
         until(lambda: screen, "the prompt", 1, ok=lambda text: "$ " in text, sleep=clock.sleep,
@@ -87,7 +70,7 @@ def test_a_long_multiline_value_is_shown_as_text_and_cut() -> None:
 
 
 async def test_until_async_awaits_coroutine_probes_and_the_injected_sleep() -> None:
-    clock = Clock()
+    clock = FakeClock(start=0.0)
     states = iter(["starting", "starting", "healthy"])
 
     async def health() -> str:
