@@ -128,7 +128,9 @@ def _on_engine(client: DockerClient) -> dict[Key, _OnEngine]:
         return found.setdefault((labels[NEODEV_INSTANCE], labels[NEODEV_WORKSPACE]),
                                 _OnEngine())
 
-    for c in client.containers.list(all=True, filters={"label": NEODEV_INSTANCE}):
+    # every instance's containers: any of them may be removed by its own `down` meanwhile
+    for c in client.containers.list(all=True, filters={"label": NEODEV_INSTANCE},
+                                    ignore_removed=True):
         if (place := entry(c.labels)) is not None:
             place.containers.append(c)
     for n in client.networks.list(filters={"label": NEODEV_INSTANCE}):
@@ -166,7 +168,11 @@ def container_memory(container: Container) -> int:
 
 def database_bytes(container: Container) -> int | None:
     """The sizes of a Postgres container's databases summed (its own psql), None when it is
-    not a Postgres server or does not answer."""
+    not a Postgres server or does not answer (also when it stopped or went since it was listed:
+    another instance's `stop` or `down` runs at any time)."""
+    from docker.errors import DockerException
+    from requests.exceptions import RequestException
+
     from neodev.docker.branch import container_env
     from neodev.docker.psql import psql
     from neodev.errors import DatabaseError
@@ -177,7 +183,7 @@ def database_bytes(container: Container) -> int | None:
     try:
         rows = psql(container, env.get("POSTGRES_USER") or "postgres",
                     env.get("POSTGRES_PASSWORD", ""), [pgsql.list_databases(sizes=True)])
-    except DatabaseError:
+    except (DatabaseError, DockerException, RequestException):
         return None
     return sum(int(row[1]) for row in rows if len(row) > 1 and row[1].isdigit())
 
@@ -220,7 +226,7 @@ def _remove_on_engine(client: DockerClient, summary: InstanceSummary) -> list[st
 
     removed: list[str] = []
     labels = [f"{NEODEV_INSTANCE}={summary.name}", f"{NEODEV_WORKSPACE}={summary.workspace}"]
-    for c in client.containers.list(all=True, filters={"label": labels}):
+    for c in client.containers.list(all=True, filters={"label": labels}, ignore_removed=True):
         with contextlib.suppress(NotFound):
             c.remove(force=True, v=True)
             removed.append(f"container {c.name}")
