@@ -22,7 +22,10 @@ from tests.integration.stack_workspace import NeodevCLI
 from tests.ports import free_ports
 from tests.waiting import until
 
-pytestmark = pytest.mark.docker
+# `instances` lists the whole machine: other workers' tests run instances meanwhile, so each
+# test looks only at the rows of its own workspaces. Only these tests leave orphaned instances
+# and prune them: one worker runs them one after the other, so one never prunes the other's.
+pytestmark = [pytest.mark.docker, pytest.mark.xdist_group("machine-instances")]
 
 
 @pytest.fixture
@@ -51,9 +54,12 @@ def _remove_labelled(client: docker.DockerClient, workspace: str) -> None:
 
 
 def _listed(cli: NeodevCLI) -> dict[str, dict]:
+    """The instances of this test's workspaces (the checkouts' parent directory), by name."""
     result = cli("instances", "--json")
     assert result.code == 0, result.err
-    return {i["name"]: i for i in result.json()["instances"]}
+    ours = str(cli.ws.root.resolve().parent)
+    return {i["name"]: i for i in result.json()["instances"]
+            if i["workspace"].startswith(ours + "/")}
 
 
 def test_instances_lists_every_checkout_and_prune_removes_a_deleted_one_with_its_daemon(
