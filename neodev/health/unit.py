@@ -74,9 +74,17 @@ class UnitProbes:
         for probe in self._log_probes:
             probe.feed(line)
 
+    def feed_lines(self, lines: list[str]) -> None:
+        """Offer a chunk's lines to the log probes (one call a chunk: most units have none)."""
+        for probe in self._log_probes:
+            for line in lines:
+                probe.feed(line)
+
     def answers(self, line: str, ts: float) -> bool:
-        """Whether an output line answers one of these probes (`HttpProbe.answers`)."""
-        return any(probe.answers(line, ts) for probe in self._http_probes)
+        """Whether an output line answers one of these probes (`HttpProbe.answers`). Asked
+        for every output line: without an http probe, no generator is made."""
+        probes = self._http_probes
+        return bool(probes) and any(probe.answers(line, ts) for probe in probes)
 
     async def readiness(self) -> HealthReport:
         """One readiness attempt, folded into starting / healthy / unhealthy."""
