@@ -94,27 +94,34 @@ class Engine:
         self.supervisors[unit].set_endpoints(tuple(endpoints))
 
     async def sample_stats(self, timeout: float = ON_DEMAND_STATS_TIMEOUT) -> None:
-        """Sample the CPU and memory of every running unit that has no sample yet, or only one
-        older than the stats interval, and wait for the samples (at most `timeout` seconds).
+        """Sample the CPU and memory of every running unit whose sample is missing or older
+        than the stats interval; wait (at most `timeout` seconds) only for units with none.
 
         Samples are taken every `stats_interval` only while a client follows the event stream
         (every `idle_stats_interval` otherwise), so a status request right after a start would
-        show none; the request asks for them instead. A sample still running at the timeout
-        lands in the record when it is done.
+        show none; the request asks for them instead. A unit that has a sample is answered
+        with it at once while a new one is taken for the next request (Docker's takes 1-2 s:
+        `neodev status` must not wait for it every time). A sample still running at the
+        timeout lands in the record when it is done.
         """
         now = self.clock()
+        unknown: list[asyncio.Task[None]] = []
         for name, supervisor in self.supervisors.items():
-            record = supervisor.record
-            taken = supervisor.stats_at
-            fresh = (record.cpu_percent is not None and taken is not None
-                     and now - taken < self.ctx.stats_interval)
-            if record.state is not UnitState.RUNNING or fresh or name in self._sampling:
+            record, taken = supervisor.record, supervisor.stats_at
+            if record.state is not UnitState.RUNNING:
                 continue
-            task = asyncio.create_task(supervisor.sample_stats(), name=f"stats:{name}")
-            self._sampling[name] = task
-            task.add_done_callback(functools.partial(self._sampled, name))
-        if self._sampling:
-            await asyncio.wait(list(self._sampling.values()), timeout=timeout)
+            known = record.cpu_percent is not None and taken is not None
+            if known and taken is not None and now - taken < self.ctx.stats_interval:
+                continue
+            task = self._sampling.get(name)
+            if task is None:
+                task = asyncio.create_task(supervisor.sample_stats(), name=f"stats:{name}")
+                self._sampling[name] = task
+                task.add_done_callback(functools.partial(self._sampled, name))
+            if not known:
+                unknown.append(task)
+        if unknown:
+            await asyncio.wait(unknown, timeout=timeout)
 
     def _sampled(self, unit: str, _: asyncio.Task[None]) -> None:
         self._sampling.pop(unit, None)

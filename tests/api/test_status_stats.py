@@ -69,8 +69,12 @@ async def test_a_slow_sample_holds_the_answer_up_only_so_long(tmp_path: Path) ->
         db = (await _units(s.client))["db"]  # it landed; fresh enough not to sample again
         assert (db["cpu_percent"], db["memory_bytes"]) == (12.5, 4096)
         assert slow.samples == 1
-        await asyncio.sleep(2.5)  # older than the stats interval: sampled again
-        await _units(s.client)
+        await asyncio.sleep(2.5)  # older than the stats interval: sampled again, meanwhile
+        asked = loop.time()  # the last sample answers at once
+        db = (await _units(s.client))["db"]
+        assert loop.time() - asked < 0.05
+        assert (db["cpu_percent"], db["memory_bytes"]) == (12.5, 4096)
+        await asyncio.sleep(0.01)  # the new sample has begun
         assert slow.samples == 2
 
 
