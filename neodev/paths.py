@@ -7,7 +7,6 @@ Prometheus target files. Nothing is written to tracked files.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +35,8 @@ class WorkspacePaths:
         local = self.state_dir / "daemon.sock"
         if len(os.fsencode(local)) <= SOCKET_PATH_MAX:
             return local
+        import hashlib  # here: every short command imports this module, few need it
+
         digest = hashlib.sha256(os.fsencode(os.path.abspath(self.state_dir))).hexdigest()
         return runtime_dir() / f"{digest[:24]}.sock"
 

@@ -19,7 +19,6 @@ import contextlib
 import fcntl
 import json
 import os
-import tempfile
 from pathlib import Path
 
 from neodev.jsontypes import JsonObject
@@ -45,6 +44,8 @@ def write_private(path: Path, content: str | bytes, *, mode: int = PRIVATE_MODE)
     path = Path(path)
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     data = content.encode("utf-8") if isinstance(content, str) else content
+    import tempfile  # here: the short commands read state, and tempfile costs them ~4 ms
+
     # mkstemp creates the file 0600 in the same directory: the rename stays on one filesystem.
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

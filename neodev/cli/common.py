@@ -16,6 +16,7 @@ client package (`neodev.client`) only.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import sys
@@ -108,8 +109,29 @@ def echo_result(record: Any, as_json: bool, text: Callable[[], str]) -> None:
     click.echo(json.dumps(encode(record), indent=2) if as_json else text())
 
 
+COMMAND_MODULES = {
+    "start": "units", "stop": "units", "restart": "units", "reload": "units", "down": "units",
+    "status": "units", "logs": "units", "open": "units",
+    "db": "db", "cluster": "cluster", "instances": "instances",
+    "config": "machine", "doctor": "machine",
+    "report": "report", "open-report": "report", "mcp": "agents",
+}
+"""Each command and the module of `neodev.cli` that defines it: a command imports its own
+module only (a short command answers in milliseconds, and each module costs some)."""
+
+
 class NeodevGroup(click.Group):
-    """Turns every NeodevError into `Title: message` and its exit code, never a traceback."""
+    """The `neodev` group: its commands' modules imported when a command is looked up, and
+    every NeodevError turned into `Title: message` and its exit code, never a traceback."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(COMMAND_MODULES) | set(self.commands))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module = COMMAND_MODULES.get(cmd_name)
+        if module is not None and cmd_name not in self.commands:
+            importlib.import_module(f"neodev.cli.{module}")  # registers it on `main`
+        return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

@@ -28,7 +28,6 @@ from neodev.cli.render import (
     format_verdicts,
     parse_since,
 )
-from neodev.cli.report import write_report
 from neodev.cli.waiting import port_conflict_result, startup_failed, wait_showing_logs
 from neodev.client import (
     DaemonClient,
@@ -112,6 +111,8 @@ def start(profile: str | None, wait: bool, timeout: float, as_json: bool, show_l
             result = (wait_showing_logs(client.socket, services, timeout, after, as_json)
                       if show_logs else client.call(calls.wait(services, timeout)))
         if not result.ok and report_file is not None:
+            from neodev.cli.report import write_report  # only a failed wait pays for it
+
             write_report(paths, client, report_file, wait=result)
         if conflict:  # nothing was started
             _end_spawned(paths, client, fresh)
