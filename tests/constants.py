@@ -30,5 +30,10 @@ PROFILE_PORTS = "profile-ports"
 """The xdist group of the tests that run the shipped local profile on its own host ports (5432,
 8080, ...): one worker runs them one after another, as two of them at once would collide."""
 
+PLUGIN_RUNS = "plugin-runs"
+"""The xdist group of the tests that run pytest sessions of their own with the plugin: each such
+session's janitor removes what runs whose owner died left behind, so a test that kills a run
+to see the next run clean up must not have another test's session clean up first."""
+
 BUILD_IMAGES_HINT = "bash tests/images/build.sh"
 """How to build the test images (tests/run.sh does it automatically)."""

@@ -286,10 +286,10 @@ async def test_a_batch_ends_a_quiet_step_after_its_last_event(tmp_path: Path) ->
 
 async def test_an_isolated_save_is_reported_after_the_settle_time(tmp_path: Path) -> None:
     """A file written and closed is whole: the batch ends after watch_settle_ms (2 ms), not
-    the step (made 500 ms here, so the difference cannot be a busy machine's timing)."""
+    the step (made 1 s here, so the difference cannot be a busy machine's timing)."""
     (tmp_path / "src").mkdir()
     got = Batches()
-    w = FileWatcher(spec(tmp_path, "backend", ("src/**",)), got, step_ms=500)
+    w = FileWatcher(spec(tmp_path, "backend", ("src/**",)), got, step_ms=1000)
     await watching(w)
     try:
         delays = []
@@ -298,9 +298,9 @@ async def test_an_isolated_save_is_reported_after_the_settle_time(tmp_path: Path
             (tmp_path / "src" / "a.kt").write_text(str(i))
             await got.wait(i + 1)
             delays.append(got.times[i] - edited)
-            await asyncio.sleep(0.6)  # isolated: more than a step after the last change
+            await asyncio.sleep(1.1)  # isolated: more than a step after the last change
         assert got.got == [["src/a.kt"]] * 3
-        assert min(delays) >= 0.002 - 0.001 and max(delays) < 0.25, delays
+        assert min(delays) >= 0.002 - 0.001 and max(delays) < 0.5, delays
     finally:
         await w.stop()
 
@@ -311,7 +311,7 @@ async def test_a_file_still_open_for_writing_waits_the_full_step(tmp_path: Path)
     batch then ends after the settle time."""
     (tmp_path / "src").mkdir()
     got = Batches()
-    w = FileWatcher(spec(tmp_path, "backend", ("src/**",)), got, step_ms=300)
+    w = FileWatcher(spec(tmp_path, "backend", ("src/**",)), got, step_ms=600)
     await watching(w)
     try:
         with (tmp_path / "src" / "big.kt").open("w") as handle:
@@ -325,7 +325,8 @@ async def test_a_file_still_open_for_writing_waits_the_full_step(tmp_path: Path)
         await got.wait(1)
         await asyncio.sleep(QUIET)
         assert got.got == [["src/big.kt"]]
-        assert got.times[0] - written < 0.3, "the close did not end the batch early"
+        # a step after the close would be written + 0.7 s; the margin is for a busy machine
+        assert got.times[0] - written < 0.5, "the close did not end the batch early"
         assert got.times[0] - closed >= 0.002 - 0.001
     finally:
         await w.stop()

@@ -23,10 +23,10 @@ from neodev.config.loader import load_plan
 from neodev.docker.create_args import CreateOptions, create_args
 from neodev.docker.labels import container_name, pytest_labels
 from neodev.docker.project import container_published_port
-from tests.constants import REPO_ROOT, TEST_LABELS, TEST_POSTGRES_IMAGE
+from tests.constants import PLUGIN_RUNS, REPO_ROOT, TEST_LABELS, TEST_POSTGRES_IMAGE
 from tests.plugin.conftest import RECORD, leftovers, run_inner, wait_healthy
 
-pytestmark = pytest.mark.docker
+pytestmark = [pytest.mark.docker, pytest.mark.xdist_group(PLUGIN_RUNS)]
 
 DEV_PASSWORD = "dev-only-pw-5678"
 

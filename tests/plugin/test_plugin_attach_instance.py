@@ -17,11 +17,11 @@ from neodev.docker.labels import container_name
 from neodev.docker.project import container_published_port
 from neodev.instances.registry import InstanceRecord, write_instance
 from neodev.paths import WorkspacePaths
-from tests.constants import REPO_ROOT, TEST_LABELS
+from tests.constants import PLUGIN_RUNS, REPO_ROOT, TEST_LABELS
 from tests.plugin.conftest import run_inner, wait_healthy
 from tests.plugin.test_plugin_attach import ATTACH_SUITE, DEV_PASSWORD
 
-pytestmark = pytest.mark.docker
+pytestmark = [pytest.mark.docker, pytest.mark.xdist_group(PLUGIN_RUNS)]
 
 
 @pytest.fixture

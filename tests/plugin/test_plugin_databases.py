@@ -6,9 +6,10 @@ from __future__ import annotations
 import docker
 import pytest
 
+from tests.constants import PLUGIN_RUNS
 from tests.plugin.conftest import RECORD, leftovers, run_inner
 
-pytestmark = pytest.mark.docker
+pytestmark = [pytest.mark.docker, pytest.mark.xdist_group(PLUGIN_RUNS)]
 
 SCHEMA = """
 CREATE TABLE items (id serial PRIMARY KEY, name text NOT NULL UNIQUE);

@@ -12,9 +12,10 @@ from pathlib import Path
 import docker
 import pytest
 
+from tests.constants import PLUGIN_RUNS
 from tests.plugin.conftest import leftovers, run_inner
 
-pytestmark = pytest.mark.docker
+pytestmark = [pytest.mark.docker, pytest.mark.xdist_group(PLUGIN_RUNS)]
 
 CRASHING_SUITE = '''
 import os

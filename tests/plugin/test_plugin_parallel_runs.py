@@ -19,10 +19,11 @@ from pathlib import Path
 import docker
 import pytest
 
+from tests.constants import PLUGIN_RUNS
 from tests.plugin.conftest import INNER_CONFTEST, INNER_TIMEOUT, RECORD, leftovers
 from tests.waiting import until
 
-pytestmark = pytest.mark.docker
+pytestmark = [pytest.mark.docker, pytest.mark.xdist_group(PLUGIN_RUNS)]
 
 PARALLEL_SUITE = RECORD + '''
 import os

@@ -12,9 +12,10 @@ from __future__ import annotations
 import docker
 import pytest
 
+from tests.constants import PLUGIN_RUNS
 from tests.plugin.conftest import leftovers, run_inner
 
-pytestmark = pytest.mark.docker
+pytestmark = [pytest.mark.docker, pytest.mark.xdist_group(PLUGIN_RUNS)]
 
 NO_REAPER = "127.0.0.1:9/neodev-test/no-such-ryuk:1"
 

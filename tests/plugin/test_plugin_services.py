@@ -15,10 +15,10 @@ import docker
 import pytest
 import yaml
 
-from tests.constants import REPO_ROOT
+from tests.constants import PLUGIN_RUNS, REPO_ROOT
 from tests.plugin.conftest import RECORD, leftovers, run_inner
 
-pytestmark = pytest.mark.docker
+pytestmark = [pytest.mark.docker, pytest.mark.xdist_group(PLUGIN_RUNS)]
 
 SERVICES_SUITE = RECORD + '''
 import docker
