@@ -5,8 +5,9 @@ instance of a profile keeps the ports the profile declares (what people and book
 expect); any other instance gets a *block*: the distinct host ports the profile declares, in
 sorted order, moved onto consecutive ports from the block's start. This module is the pure
 half: which ports a plan declares, and the plan as it is with a given block — published
-container ports, each process's `port` and `extra_ports`, its metrics port, and the http/tcp
-probes that point at one of those ports on loopback. `@{service:port}` references follow at
+container ports, each process's `port` and `extra_ports`, its metrics port, the http/tcp probes
+that point at one of those ports on loopback, and the kind mirror's ingress (the block's last
+two ports: two instances' mirrors never both want 80/443). `@{service:port}` references follow at
 run time (containers: the port Docker published; processes: `EnvironmentPlan.port_map`), and
 so do URLs, the DSN, Prometheus targets and Grafana links, which are all computed from there.
 
@@ -31,7 +32,11 @@ BLOCK_BASE = 20000
 """Where the first block starts: above the ports services usually declare, below the range
 Linux hands out for outgoing connections (32768 and up)."""
 BLOCK_STEP = 100
-"""Distance between two blocks, and the most distinct ports one instance may declare."""
+"""Distance between two blocks."""
+INGRESS_PORTS = 2
+"""The last ports of a block: the kind mirror's ingress, http then https."""
+DECLARED_LIMIT = BLOCK_STEP - INGRESS_PORTS
+"""The most distinct host ports one instance's profile may declare."""
 BLOCK_LIMIT = 32700
 """No block starts at or beyond this (its ports would reach the ephemeral range)."""
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
@@ -55,9 +60,9 @@ def block_map(declared: list[int], start: int) -> dict[int, int]:
     Raises:
         ConfigError: more distinct ports than a block holds.
     """
-    if len(declared) > BLOCK_STEP:
+    if len(declared) > DECLARED_LIMIT:
         raise ConfigError(f"the profile declares {len(declared)} distinct host ports; an "
-                          f"instance's block holds at most {BLOCK_STEP}")
+                          f"instance's block holds at most {DECLARED_LIMIT}")
     return {port: start + index for index, port in enumerate(declared)}
 
 
@@ -66,9 +71,14 @@ def apply_port_block(plan: EnvironmentPlan, start: int) -> EnvironmentPlan:
     mapping = block_map(declared_ports(plan), start)
     containers = {name: _container(spec, mapping) for name, spec in plan.containers.items()}
     processes = {name: _process(spec, mapping) for name, spec in plan.processes.items()}
+    cluster = plan.cluster
+    if cluster is not None:
+        http = start + DECLARED_LIMIT
+        cluster = cluster.model_copy(update={"ingress_http_port": http,
+                                             "ingress_https_port": http + 1})
     return plan.model_copy(update={"containers": containers, "processes": processes,
-                                   "port_block": start, "port_map": mapping,
-                                   "profile_ports": False})
+                                   "cluster": cluster, "port_block": start,
+                                   "port_map": mapping, "profile_ports": False})
 
 
 def _container(spec: ContainerSpec, mapping: dict[int, int]) -> ContainerSpec:

@@ -119,7 +119,8 @@ class Environment:
         self.engine = Engine(plan.units, self._runners, self.bus, self.logs, clock=clock, wall=wall,
                              sleep=sleep, stats_interval=stats_interval,
                              endpoints={n: self._endpoints(n) for n in plan.units})
-        self.jobs = Jobs(paths, self.bus, wall, instance=plan.project)
+        self.jobs = Jobs(paths, self.bus, wall, instance=plan.project,
+                         port_block=plan.port_block)
         self.sql = PsqlRunner(plan.project, lambda: self.clients)
         self.snapshots = DatabaseSnapshots(plan, self.sql, EngineUnits(self.engine, self.start),
                                            clock=clock, wall=wall)

@@ -62,13 +62,16 @@ class Jobs:
         instance: The instance the daemon runs: a profile mirrored for it is loaded as this
             instance's, so its kind cluster carries the instance's name (`neodev-<instance>-
             <profile>`, or `neodev-<profile>` for the instance holding the profile's name).
+        port_block: The instance's block of host ports (None: it has the profile's ports): the
+            mirror's ingress is served on the block's last two ports, not on 80/443.
     """
 
     def __init__(self, paths: WorkspacePaths, bus: EventBus, wall: Callable[[], float],
                  actions: dict[str, ClusterAction] | None = None,
-                 instance: str | None = None) -> None:
+                 instance: str | None = None, port_block: int | None = None) -> None:
         self._paths = paths
         self._instance = instance
+        self._port_block = port_block
         self._bus = bus
         self._wall = wall
         self._actions = actions or CLUSTER_ACTIONS
@@ -157,6 +160,10 @@ class Jobs:
             instance = self._instance
             plan = load_plan(self._paths.root, job.target, dict(os.environ),
                              name_instance=(lambda _names: instance) if instance else None)
+            if self._port_block is not None:  # as the instance's plans are (instance_plan)
+                from neodev.config.portmap import apply_port_block
+
+                plan = apply_port_block(plan, self._port_block)
             return self._actions[job.action](plan, self._paths, progress)
 
         try:

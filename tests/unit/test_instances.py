@@ -258,3 +258,48 @@ def test_the_dashboard_takes_the_global_instance_option() -> None:
     assert dashboard_options(["--instance", "feature-x"]) == ("local", "feature-x")
     assert dashboard_options(["--instance=b", "-p", "staging"]) == ("staging", "b")
     assert dashboard_options(["--instance", "b", "status"]) is None  # a command: the CLI
+
+
+async def test_another_instance_s_kind_mirror_serves_its_ingress_on_its_own_block(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two instances' mirrors would both want host ports 80/443: the one of an instance with a
+    block serves its ingress on the block's last two ports, in the kind config and in the
+    plan the daemon's cluster job hands to the operation."""
+    from neodev.cluster.kindconfig import kind_config
+    from neodev.config.loader import load_plan
+    from neodev.config.model import EnvironmentPlan
+    from neodev.config.portmap import apply_port_block
+    from neodev.daemon.jobs import Jobs
+    from neodev.engine.events import EventBus
+    from neodev.protocol import ClusterReport
+    from tests.constants import REPO_ROOT
+
+    env = {"POSTGRES_PASSWORD": "pw", "GRAFANA_ADMIN_PASSWORD": "pw", "JWT_SECRET": "x" * 32}
+    first = load_plan(REPO_ROOT, "staging", env)
+    assert first.cluster and (first.cluster.ingress_http_port,
+                              first.cluster.ingress_https_port) == (80, 443)
+    other = apply_port_block(load_plan(REPO_ROOT, "staging", env), 20100)
+    assert other.cluster and (other.cluster.ingress_http_port,
+                              other.cluster.ingress_https_port) == (20198, 20199)
+    mapped = kind_config(other.cluster)["nodes"][0]["extraPortMappings"]
+    assert [m["hostPort"] for m in mapped] == [20198, 20199]
+    assert 20198 not in other.port_map.values() and 20199 not in other.port_map.values()
+
+    for variable, value in env.items():
+        monkeypatch.setenv(variable, value)
+    handed: list[tuple[int, int]] = []
+
+    def up(plan: EnvironmentPlan, *_: object) -> ClusterReport:
+        assert plan.cluster is not None
+        handed.append((plan.cluster.ingress_http_port, plan.cluster.ingress_https_port))
+        return ClusterReport(profile=plan.profile, cluster_name=plan.cluster.cluster_name,
+                             context=f"kind-{plan.cluster.cluster_name}", exists=True)
+
+    paths = WorkspacePaths(REPO_ROOT)
+    for block, expected in ((20100, (20198, 20199)), (None, (80, 443))):
+        jobs = Jobs(paths, EventBus("test"), wall=lambda: 0.0, actions={"up": up},
+                    instance="feature-x", port_block=block)
+        job = jobs.submit_cluster("up", "staging")
+        ended = [record async for record in jobs.follow(job.id)][-1]
+        assert ended.state == "succeeded", ended.error
+        assert handed[-1] == expected
