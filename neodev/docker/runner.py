@@ -145,7 +145,7 @@ class ContainerRunner:
 
     def _line(self, line: str, stream: str, ts: float) -> None:
         self._sink(line, stream, ts)
-        self._probes.feed(line)
+        self._probes.feed((line,))
 
     async def start(self, progress: Progress | None = None) -> LaunchResult:
         """Ensure the image, then adopt, restart or (re)create the container and follow its logs.

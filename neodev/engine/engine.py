@@ -110,9 +110,9 @@ class Engine:
             record, taken = supervisor.record, supervisor.stats_at
             if record.state is not UnitState.RUNNING:
                 continue
-            known = record.cpu_percent is not None and taken is not None
-            if known and taken is not None and now - taken < self.ctx.stats_interval:
-                continue
+            known = taken is not None and record.cpu_percent is not None
+            if taken is not None and known and now - taken < self.ctx.stats_interval:
+                continue  # fresh enough
             task = self._sampling.get(name)
             if task is None:
                 task = asyncio.create_task(supervisor.sample_stats(), name=f"stats:{name}")

@@ -9,7 +9,7 @@ on the host, a log probe reads the unit's output lines (`feed`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from neodev.config.model import Probe
 from neodev.engine.runner import HealthReport
@@ -69,13 +69,9 @@ class UnitProbes:
                 self._http_probes.append(strategy)
             self._trackers[role] = ProbeTracker(strategy, probe)
 
-    def feed(self, line: str) -> None:
-        """Offer one output line to the log probes."""
-        for probe in self._log_probes:
-            probe.feed(line)
-
-    def feed_lines(self, lines: list[str]) -> None:
-        """Offer a chunk's lines to the log probes (one call a chunk: most units have none)."""
+    def feed(self, lines: Sequence[str]) -> None:
+        """Offer output lines to the log probes (a driver offers what it read at once, a chunk's
+        lines: most units have no log probe, and then this is one call a chunk)."""
         for probe in self._log_probes:
             for line in lines:
                 probe.feed(line)

@@ -263,7 +263,7 @@ class ProcessRunner:
             now = time.time()
             for line in lines:
                 self._sink(line, name, now)
-            self._probes.feed_lines(lines)
+            self._probes.feed(lines)
             if not chunk and not ended.done():
                 ended.set_result(None)
 
