@@ -15,6 +15,7 @@ import contextlib
 import fcntl
 import json
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import IO
 
 from neodev.errors import NeodevError, error_from_dict
@@ -94,9 +95,15 @@ def read_info(paths: WorkspacePaths) -> DaemonInfo | None:
 
 
 def remove_stale(paths: WorkspacePaths) -> list[str]:
-    """Remove the socket and status file of a daemon that is gone. Call only holding the lock."""
+    """Remove the socket and status file of a daemon that is gone. Call only holding the lock.
+
+    The socket is the one the status file names (a deep workspace's lives in the runtime
+    directory of the daemon's environment, which may not be this process's) and the one this
+    process would bind."""
+    info = read_info(paths)
+    sockets = {paths.socket} | ({Path(info.socket)} if info is not None else set())
     removed = []
-    for path in (paths.socket, paths.status_file):
+    for path in (*sorted(sockets), paths.status_file):
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
             removed.append(path.name)

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import psutil
@@ -35,6 +36,23 @@ def test_stale_socket_and_status_of_a_dead_daemon_are_removed(tmp_path: Path) ->
         sock.bind(str(paths.socket))
     assert discovery.find_daemon(paths) is None
     assert not paths.socket.exists() and not paths.status_file.exists()
+
+
+def test_the_stale_socket_the_status_file_names_is_removed_wherever_it_is(
+        tmp_path: Path) -> None:
+    """A deep workspace's daemon bound its socket in its environment's runtime directory,
+    which need not be this process's: the status file says where."""
+    paths = WorkspacePaths(tmp_path / "ws")
+    paths.ensure_state_dir()
+    elsewhere = tmp_path / "runtime" / "d.sock"
+    elsewhere.parent.mkdir()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    rendezvous.write_info(paths, replace(_info(paths, dead.pid, 12345.0), socket=str(elsewhere)))
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(elsewhere))
+    assert discovery.find_daemon(paths) is None
+    assert not elsewhere.exists() and not paths.status_file.exists()
 
 
 def test_a_reused_pid_is_not_our_daemon(tmp_path: Path) -> None:
