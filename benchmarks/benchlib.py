@@ -15,6 +15,7 @@ import signal
 import socket
 import statistics
 import subprocess
+import tempfile
 import textwrap
 import uuid
 from collections.abc import Sequence
@@ -24,6 +25,11 @@ from pathlib import Path
 import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
+# The benchmarks' instances go into a machine registry of their own (every neodev they run
+# inherits it): their workspaces are scratch directories, deleted at the end, and would stay
+# in the developer's `neodev instances` as orphans. Set NEODEV_STATE_HOME to choose it.
+os.environ.setdefault("NEODEV_STATE_HOME", tempfile.mkdtemp(prefix="neodev-bench-state-"))
+
 POSTGRES_IMAGE = "neodev-test/postgres:15"
 PROMETHEUS_IMAGE = "neodev-test/prometheus:2.42"
 """The local test images (tests/constants.py), built by `bash tests/run.sh`."""

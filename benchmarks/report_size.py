@@ -41,7 +41,9 @@ from pathlib import Path
 import docker
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
+
+import benchlib  # noqa: E402,F401 - its own machine registry for the instances run here
 
 from neodev.client import DaemonClient, calls  # noqa: E402
 from neodev.paths import WorkspacePaths  # noqa: E402

@@ -161,8 +161,11 @@ def run_job(workspace: Path, job: str, overrides: dict[str, str]
     """Run the steps of `job` as GitHub would; their outcomes and outputs, by step id."""
     workflow = yaml.safe_load(RECIPE.read_text())
     spec = workflow["jobs"][job]
+    # Nothing of this run's neodev settings, except the test's own machine registry: the
+    # recipe's instance must not land in the developer's (it is orphaned once the test ends).
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("NEODEV_", "VIRTUAL_ENV", "COMPOSE_"))}
+           if not k.startswith(("NEODEV_", "VIRTUAL_ENV", "COMPOSE_"))
+           or k == "NEODEV_STATE_HOME"}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env.update({**workflow.get("env", {}), **spec.get("env", {}), **overrides})
     outcomes: dict[str, str] = {}
