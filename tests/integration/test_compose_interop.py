@@ -71,6 +71,11 @@ def test_compose_ps_logs_stop_and_down_act_on_what_neodev_started(
     states = {c.name: c.status for c in docker_client.containers.list(
         all=True, filters={"label": f"com.docker.compose.project={ws.project}"})}
     assert states == {f"{ws.project}-db-1": "exited", f"{ws.project}-metrics-1": "exited"}
+    # the images' anonymous volumes (Prometheus' /prometheus): nothing labels them, and once
+    # compose removed their containers no `down --volumes` can find them; the test does
+    anonymous = [m["Name"] for c in docker_client.containers.list(
+        all=True, filters={"label": f"com.docker.compose.project={ws.project}"})
+        for m in c.attrs["Mounts"] if m["Type"] == "volume" and m["Name"] != f"{ws.project}_pgdata"]
 
     down = compose(ws, "down")
     assert down.returncode == 0, down.stderr
@@ -79,3 +84,5 @@ def test_compose_ps_logs_stop_and_down_act_on_what_neodev_started(
     assert docker_client.networks.list(names=[f"{ws.project}_default"]) == []
     # compose's down keeps volumes (like neodev's): the data is still there
     assert docker_client.volumes.get(f"{ws.project}_pgdata") is not None
+    for name in anonymous:
+        docker_client.volumes.get(name).remove()

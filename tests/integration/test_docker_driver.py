@@ -470,6 +470,7 @@ async def test_healthy_as_soon_as_the_healthcheck_passes_not_after_dockers_inter
     # Docker runs a healthcheck first one interval after the start (here 300 s); neodev runs
     # the same test in the container meanwhile, so the unit is healthy when Postgres is.
     await project.ensure_network()
+    await project.ensure_volumes([f"{project.project}_pgdata"])  # labelled: down removes it
     slow_check = HealthcheckSpec(
         test=("CMD-SHELL", "pg_isready -U postgres -d neotool_dev -h 127.0.0.1"),
         interval=300.0, timeout=3.0, retries=3)
@@ -492,6 +493,7 @@ async def test_healthy_as_soon_as_the_healthcheck_passes_not_after_dockers_inter
 async def test_a_failing_healthcheck_keeps_the_unit_starting_with_its_output(
         project: DockerProject, clients: ClientFactory) -> None:
     await project.ensure_network()
+    await project.ensure_volumes([f"{project.project}_pgdata"])  # labelled: down removes it
     never = HealthcheckSpec(test=("CMD-SHELL", "echo 'not yet ready'; exit 1"),
                             interval=300.0, timeout=3.0, retries=3)
     runner = ContainerRunner(postgres_spec(project.project, healthcheck=never),
